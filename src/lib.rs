@@ -1,1 +1,6 @@
+//! Sluice: an AI- and MCP-first API gateway with a streaming L7 proxy core.
 #![forbid(unsafe_code)]
+
+pub mod ir;
+pub mod metrics;
+pub mod proxy;

@@ -1,0 +1,6 @@
+//! One file per HTTPRoute filter.
+
+pub mod cors;
+pub mod mirror;
+pub mod redirect;
+pub mod rewrite;

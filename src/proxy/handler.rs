@@ -1,0 +1,454 @@
+//! The request path, as a short sequence of named phases:
+//!
+//! 1. **accept**: take the snapshot once; it serves this request to its end.
+//! 2. **route**: listener by Host (421 when TLS SNI chose another listener), then the route entry.
+//! 3. **request filters**: redirect, CORS preflight, header modifiers, rewrite, mirrors.
+//! 4. **upstream**: pick a backend by weight, call it with timeouts and retries.
+//! 5. **response filters**: header modifiers, CORS headers.
+//! 6. **log**: metrics by route, backend and status.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::header::{HOST, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::body::{self, ProxyBody};
+use super::error::{ProxyError, plain};
+use super::filters::{cors, mirror, redirect, rewrite};
+use super::forward::{self, OutboundBody, OutboundHead};
+use super::upstream::Pools;
+use crate::ir::filter::{Cors, HeaderModifier};
+use crate::ir::hostname::host_without_port;
+use crate::ir::route::{RequestView, RouteEntry};
+use crate::ir::{Backend, BackendTarget, BindKey, Filter, Snapshot};
+use crate::metrics::Metrics;
+
+/// Largest request body kept in memory so that it can be replayed by retries and mirrors.
+const REPLAY_LIMIT: u64 = 64 * 1024;
+
+/// What every connection shares: the current snapshot, connection pools and metrics.
+pub struct Shared {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub pools: Arc<Pools>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Facts about the downstream connection.
+pub struct ConnInfo {
+    pub bind: BindKey,
+    pub scheme: &'static str,
+    pub remote: SocketAddr,
+    /// The listener TLS SNI selected, on HTTPS ports.
+    pub sni_listener: Option<String>,
+}
+
+struct Labels {
+    route: Arc<str>,
+    backend: Arc<str>,
+}
+
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    // Phase 1: accept.
+    let start = Instant::now();
+    let snapshot = shared.snapshot.load_full();
+    let mut labels = Labels {
+        route: Arc::from("-"),
+        backend: Arc::from("-"),
+    };
+    let resp = match route(&shared, &conn, &snapshot, req, &mut labels).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    // Phase 6: log.
+    shared.metrics.record_request(
+        &labels.route,
+        &labels.backend,
+        resp.status().as_u16(),
+        start.elapsed(),
+    );
+    Ok(resp)
+}
+
+/// Phase 2: route.
+async fn route(
+    shared: &Shared,
+    conn: &ConnInfo,
+    snapshot: &Snapshot,
+    req: Request<Incoming>,
+    labels: &mut Labels,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let port = snapshot.port(&conn.bind).ok_or_else(|| {
+        ProxyError::internal(
+            StatusCode::NOT_FOUND,
+            "no listener is configured on this port",
+        )
+    })?;
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let host = host_without_port(&authority);
+    let listener = port.listener_for(&host).ok_or_else(|| {
+        ProxyError::internal(
+            StatusCode::NOT_FOUND,
+            format!("no listener accepts host {host:?}"),
+        )
+    })?;
+    if conn
+        .sni_listener
+        .as_ref()
+        .is_some_and(|sni| *sni != listener.name)
+    {
+        return Err(ProxyError::internal(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("host {host:?} is not served on this TLS connection"),
+        ));
+    }
+    let view = RequestView {
+        method: req.method(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+    };
+    let entry = listener.routes.find(&host, &view).ok_or_else(|| {
+        ProxyError::internal(StatusCode::NOT_FOUND, "no route matches this request")
+    })?;
+    labels.route = entry.rule.label.clone();
+    let serve = serve(shared, conn, entry, req, host, authority, labels);
+    match entry.rule.timeouts.request {
+        Some(limit) => tokio::time::timeout(limit, serve)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProxyError::timeout(format!(
+                    "request timeout of {limit:?} reached"
+                )))
+            }),
+        None => serve.await,
+    }
+}
+
+/// Phases 3 to 5 for one matched route entry.
+async fn serve(
+    shared: &Shared,
+    conn: &ConnInfo,
+    entry: &RouteEntry,
+    req: Request<Incoming>,
+    host: String,
+    authority: String,
+    labels: &mut Labels,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let rule = &entry.rule;
+    let (mut parts, incoming) = req.into_parts();
+    let origin = parts.headers.get(http::header::ORIGIN).cloned();
+    let mut response_mods: Vec<&HeaderModifier> = Vec::new();
+    let mut cors_filter: Option<&Cors> = None;
+    let mut mirrors = Vec::new();
+    let mut path = parts.uri.path().to_string();
+    let query = parts.uri.query().map(str::to_string);
+    let mut out_authority = authority;
+
+    // Phase 3: request filters, in the order the rule lists them.
+    for filter in &rule.filters {
+        match filter {
+            Filter::Redirect(r) => {
+                let req_parts = redirect::RequestParts {
+                    scheme: conn.scheme,
+                    host: &host,
+                    listener_port: conn.bind.port,
+                    path: &path,
+                    query: query.as_deref(),
+                };
+                return Ok(redirect::respond(r, &req_parts, &entry.matcher.path));
+            }
+            Filter::Cors(c) => {
+                if let Some(resp) = cors::preflight(c, &parts.method, &parts.headers) {
+                    return Ok(resp);
+                }
+                cors_filter = Some(c);
+            }
+            Filter::RequestHeaders(m) => m.apply(&mut parts.headers),
+            Filter::ResponseHeaders(m) => response_mods.push(m),
+            Filter::Rewrite(r) => {
+                if let Some(h) = &r.hostname {
+                    out_authority = h.clone();
+                }
+                if let Some(p) = &r.path {
+                    path = rewrite::apply_path(p, &entry.matcher.path, &path);
+                }
+            }
+            Filter::Mirror(m) => mirrors.push(m),
+        }
+    }
+
+    let backend = pick_backend(&rule.backends)?;
+    labels.backend = backend.name.clone();
+    let upstream = match &backend.target {
+        BackendTarget::Upstream(u) => u.clone(),
+        BackendTarget::Invalid { reason } => {
+            return Err(ProxyError::internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("backend {} is invalid: {reason}", backend.name),
+            ));
+        }
+    };
+    for f in &backend.filters {
+        match f {
+            Filter::RequestHeaders(m) => m.apply(&mut parts.headers),
+            Filter::ResponseHeaders(m) => response_mods.push(m),
+            Filter::Redirect(_) | Filter::Rewrite(_) | Filter::Mirror(_) | Filter::Cors(_) => {}
+        }
+    }
+
+    let upgrade = is_upgrade(&parts.headers);
+    let downstream_upgrade = if upgrade {
+        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+    } else {
+        None
+    };
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_hop_by_hop(&mut headers, upgrade);
+    headers.remove(HOST);
+    add_forwarded(&mut headers, conn);
+    let path_and_query = match &query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let head = OutboundHead {
+        method: parts.method,
+        path_and_query,
+        authority: out_authority,
+        headers,
+        upgrade,
+    };
+
+    let replay = rule.retry.is_some() || !mirrors.is_empty();
+    let mut out_body = if replay {
+        match body::buffer_if_small(body::from_incoming(incoming), REPLAY_LIMIT).await {
+            Ok(Ok(bytes)) => OutboundBody::Buffered(bytes),
+            Ok(Err(e)) => {
+                return Err(ProxyError {
+                    side: super::error::Side::Downstream,
+                    status: StatusCode::BAD_REQUEST,
+                    retryable: false,
+                    sent: false,
+                    message: format!("reading the request body failed: {e}"),
+                });
+            }
+            Err(stream) => OutboundBody::Stream(stream),
+        }
+    } else {
+        OutboundBody::Stream(body::from_incoming(incoming))
+    };
+    for m in mirrors {
+        let copy = match &out_body {
+            OutboundBody::Buffered(b) => Some(b.clone()),
+            OutboundBody::Stream(_) | OutboundBody::Taken => None,
+        };
+        mirror::spawn(&shared.pools, m, &head, copy);
+    }
+
+    // Phase 4: upstream, with retries and per-attempt timeouts.
+    let attempts = 1 + rule.retry.as_ref().map_or(0, |r| r.attempts);
+    let mut attempt = 0;
+    let mut resp = loop {
+        attempt += 1;
+        let Some(b) = out_body.take() else {
+            return Err(ProxyError::upstream(
+                "request body already consumed by a failed attempt",
+                true,
+            ));
+        };
+        let call = forward::send(&shared.pools, &upstream, &head, b);
+        let result = match rule.timeouts.backend_request {
+            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                Err(ProxyError::timeout(format!(
+                    "backend request timeout of {limit:?} reached"
+                )))
+            }),
+            None => call.await,
+        };
+        let can_retry = attempt < attempts && matches!(out_body, OutboundBody::Buffered(_));
+        match result {
+            Ok(resp) => {
+                let retry_code = rule
+                    .retry
+                    .as_ref()
+                    .is_some_and(|r| r.codes.contains(&resp.status().as_u16()));
+                if retry_code && can_retry {
+                    shared
+                        .metrics
+                        .record_upstream_error(&backend.name, "retryable_status");
+                    backoff(rule.retry.as_ref().and_then(|r| r.backoff)).await;
+                    continue;
+                }
+                break resp;
+            }
+            Err(e) => {
+                shared.metrics.record_upstream_error(
+                    &backend.name,
+                    if e.status == StatusCode::GATEWAY_TIMEOUT {
+                        "timeout"
+                    } else {
+                        "connect"
+                    },
+                );
+                if e.retryable && can_retry && rule.retry.is_some() {
+                    backoff(rule.retry.as_ref().and_then(|r| r.backoff)).await;
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+    };
+
+    if upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        splice_upgrade(downstream_upgrade, hyper::upgrade::on(&mut resp));
+    }
+
+    // Phase 5: response filters.
+    let (mut rparts, rbody) = resp.into_parts();
+    strip_hop_by_hop(
+        &mut rparts.headers,
+        rparts.status == StatusCode::SWITCHING_PROTOCOLS,
+    );
+    for m in response_mods.iter().rev() {
+        m.apply(&mut rparts.headers);
+    }
+    if let Some(c) = cors_filter {
+        cors::decorate(c, origin.as_ref(), &mut rparts.headers);
+    }
+    Ok(Response::from_parts(rparts, body::from_incoming(rbody)))
+}
+
+fn pick_backend(backends: &[Backend]) -> Result<&Backend, ProxyError> {
+    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
+    if total == 0 {
+        return Err(ProxyError::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the rule has no backend with a weight above zero",
+        ));
+    }
+    let mut n = rand::random_range(0..total);
+    for b in backends {
+        let w = u64::from(b.weight);
+        if n < w {
+            return Ok(b);
+        }
+        n -= w;
+    }
+    Err(ProxyError::internal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "backend selection failed",
+    ))
+}
+
+async fn backoff(d: Option<Duration>) {
+    if let Some(d) = d {
+        tokio::time::sleep(d).await;
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::UPGRADE)
+        && headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers; an upgrade keeps `Connection: upgrade` and `Upgrade`.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let listed: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty() && !(upgrade && t == "upgrade"))
+        .collect();
+    for name in listed {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+    ] {
+        headers.remove(name);
+    }
+    if upgrade {
+        headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+    } else {
+        headers.remove(http::header::CONNECTION);
+        headers.remove(http::header::UPGRADE);
+    }
+}
+
+fn add_forwarded(headers: &mut HeaderMap, conn: &ConnInfo) {
+    let ip = conn.remote.ip().to_string();
+    let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if conn.scheme == "https" {
+            "https"
+        } else {
+            "http"
+        }),
+    );
+}
+
+/// Joins the two upgraded connections (websocket and the like) once both sides switched.
+fn splice_upgrade(
+    downstream: Option<hyper::upgrade::OnUpgrade>,
+    upstream: hyper::upgrade::OnUpgrade,
+) {
+    let Some(downstream) = downstream else { return };
+    tokio::spawn(async move {
+        let (down, up) = match tokio::try_join!(downstream, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade failed");
+                return;
+            }
+        };
+        let mut down = hyper_util::rt::TokioIo::new(down);
+        let mut up = hyper_util::rt::TokioIo::new(up);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+            tracing::debug!(error = %e, "upgraded connection ended");
+        }
+    });
+}
+
+/// The response for a request that no listener could take (used by the listener itself).
+pub fn not_found() -> Response<ProxyBody> {
+    plain(StatusCode::NOT_FOUND, "not found")
+}

@@ -1,0 +1,71 @@
+//! Accepting connections on one bound port and serving HTTP/1.1, h2 and h2c on them.
+
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::handler::{self, ConnInfo, Shared};
+use super::tls;
+use crate::ir::BindKey;
+
+/// Accepts connections until the task is aborted; connections already accepted run to their end.
+pub async fn run(listener: TcpListener, bind: BindKey, https: bool, shared: Arc<Shared>) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, %bind, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let bind = bind.clone();
+        tokio::spawn(async move {
+            if https {
+                serve_tls(stream, remote, bind, shared).await;
+            } else {
+                let conn = Arc::new(ConnInfo {
+                    bind,
+                    scheme: "http",
+                    remote,
+                    sni_listener: None,
+                });
+                serve_http(TokioIo::new(stream), conn, shared).await;
+            }
+        });
+    }
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    remote: std::net::SocketAddr,
+    bind: BindKey,
+    shared: Arc<Shared>,
+) {
+    let Some((tls_stream, sni_listener)) = tls::accept(stream, &bind, &shared).await else {
+        return;
+    };
+    let conn = Arc::new(ConnInfo {
+        bind,
+        scheme: "https",
+        remote,
+        sni_listener: Some(sni_listener),
+    });
+    serve_http(TokioIo::new(tls_stream), conn, shared).await;
+}
+
+async fn serve_http<I>(io: TokioIo<I>, conn: Arc<ConnInfo>, shared: Arc<Shared>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handler::handle(shared.clone(), conn.clone(), req));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+        tracing::debug!(error = %e, "downstream connection ended with an error");
+    }
+}

@@ -1,0 +1,6 @@
+//! Talking to backends: connections, TLS and pools.
+
+pub mod io;
+pub mod pool;
+
+pub use pool::Pools;

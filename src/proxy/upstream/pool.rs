@@ -1,0 +1,199 @@
+//! Connection pools per (upstream, endpoint), outliving config reloads.
+//!
+//! HTTP/1.1 connections are kept idle after their response finished and reused; one HTTP/2
+//! connection per endpoint is shared by all requests. Keyed by the upstream's stable pool key,
+//! so a reload that keeps a backend keeps its connections.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::io::connect;
+use crate::ir::{Endpoint, Upstream, UpstreamProtocol};
+use crate::proxy::body::ProxyBody;
+use crate::proxy::error::ProxyError;
+
+const MAX_IDLE_PER_ENDPOINT: usize = 64;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+pub struct Pools {
+    map: Mutex<HashMap<(String, Endpoint), Arc<EndpointPool>>>,
+}
+
+#[derive(Default)]
+struct EndpointPool {
+    idle: Mutex<Vec<http1::SendRequest<ProxyBody>>>,
+    h2: Mutex<Option<http2::SendRequest<ProxyBody>>>,
+}
+
+enum Sender {
+    H1(http1::SendRequest<ProxyBody>),
+    H2(http2::SendRequest<ProxyBody>),
+}
+
+impl Pools {
+    fn endpoint_pool(&self, upstream: &Upstream, endpoint: &Endpoint) -> Arc<EndpointPool> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((upstream.pool_key.clone(), endpoint.clone()))
+            .or_default()
+            .clone()
+    }
+
+    /// Sends a request to an endpoint. A pooled connection that turns out closed before the
+    /// request was written is replaced transparently by a new one.
+    pub async fn send(
+        &self,
+        upstream: &Upstream,
+        endpoint: &Endpoint,
+        req: Request<ProxyBody>,
+        upgrade: bool,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let pool = self.endpoint_pool(upstream, endpoint);
+        let mut req = req;
+        if !upgrade {
+            if let Some(sender) = pool.take_ready() {
+                match try_send(sender, req).await {
+                    Ok((resp, sender)) => {
+                        pool.recycle(sender);
+                        return Ok(resp);
+                    }
+                    Err(TryErr::NotSent(r)) => req = r,
+                    Err(TryErr::Failed(e)) => return Err(e),
+                }
+            }
+        }
+        let sender = self.open(&pool, upstream, endpoint, upgrade).await?;
+        match try_send(sender, req).await {
+            Ok((resp, sender)) => {
+                if !(upgrade && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS) {
+                    pool.recycle(sender);
+                }
+                Ok(resp)
+            }
+            Err(TryErr::NotSent(_)) => Err(ProxyError::upstream_connect(format!(
+                "connection to {endpoint} closed before the request was sent"
+            ))),
+            Err(TryErr::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn open(
+        &self,
+        pool: &Arc<EndpointPool>,
+        upstream: &Upstream,
+        endpoint: &Endpoint,
+        upgrade: bool,
+    ) -> Result<Sender, ProxyError> {
+        let io = connect(endpoint, upstream.tls.as_deref(), CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| {
+                ProxyError::upstream_connect(format!("connect to {endpoint} failed: {e}"))
+            })?;
+        let h2 = !upgrade && (upstream.protocol == UpstreamProtocol::H2c || io.is_h2());
+        let io = TokioIo::new(io);
+        if h2 {
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .handshake(io)
+                .await
+                .map_err(|e| {
+                    ProxyError::upstream_connect(format!(
+                        "HTTP/2 handshake with {endpoint} failed: {e}"
+                    ))
+                })?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "upstream h2 connection ended");
+                }
+            });
+            *pool.h2.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
+            Ok(Sender::H2(sender))
+        } else {
+            let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(|e| {
+                ProxyError::upstream_connect(format!(
+                    "HTTP/1.1 handshake with {endpoint} failed: {e}"
+                ))
+            })?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.with_upgrades().await {
+                    tracing::debug!(error = %e, "upstream h1 connection ended");
+                }
+            });
+            Ok(Sender::H1(sender))
+        }
+    }
+}
+
+impl EndpointPool {
+    fn take_ready(&self) -> Option<Sender> {
+        {
+            let h2 = self.h2.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = h2.as_ref() {
+                if s.is_ready() {
+                    return Some(Sender::H2(s.clone()));
+                }
+            }
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(s) = idle.pop() {
+            if s.is_ready() {
+                return Some(Sender::H1(s));
+            }
+        }
+        None
+    }
+
+    /// Puts an HTTP/1.1 connection back once its response body is done.
+    fn recycle(self: &Arc<Self>, sender: Sender) {
+        let Sender::H1(mut sender) = sender else {
+            return;
+        };
+        let pool = self.clone();
+        tokio::spawn(async move {
+            if sender.ready().await.is_ok() {
+                let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < MAX_IDLE_PER_ENDPOINT {
+                    idle.push(sender);
+                }
+            }
+        });
+    }
+}
+
+enum TryErr {
+    NotSent(Request<ProxyBody>),
+    Failed(ProxyError),
+}
+
+async fn try_send(
+    sender: Sender,
+    req: Request<ProxyBody>,
+) -> Result<(Response<Incoming>, Sender), TryErr> {
+    match sender {
+        Sender::H1(mut s) => match s.try_send_request(req).await {
+            Ok(resp) => Ok((resp, Sender::H1(s))),
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(TryErr::NotSent(req)),
+                None => Err(TryErr::Failed(ProxyError::upstream(
+                    format!("upstream request failed: {}", e.error()),
+                    true,
+                ))),
+            },
+        },
+        Sender::H2(mut s) => match s.try_send_request(req).await {
+            Ok(resp) => Ok((resp, Sender::H2(s))),
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(TryErr::NotSent(req)),
+                None => Err(TryErr::Failed(ProxyError::upstream(
+                    format!("upstream request failed: {}", e.error()),
+                    true,
+                ))),
+            },
+        },
+    }
+}
