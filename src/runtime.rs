@@ -1,0 +1,185 @@
+//! The running gateway: holds the current snapshot, binds the sockets it needs, and swaps in
+//! new configurations atomically. State that must outlive a reload (sockets, connection pools,
+//! metrics, generations) lives here, outside the snapshot.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::api::Resource;
+use crate::ir::status::now_rfc3339;
+use crate::ir::translate::{self, Context};
+use crate::ir::{BindKey, PortProtocol, Snapshot};
+use crate::metrics::Metrics;
+use crate::proxy::upstream::Pools;
+use crate::proxy::{Shared, listener};
+
+mod generations;
+
+pub use generations::Generations;
+
+/// How listener sockets are bound.
+#[derive(Debug, Clone, Copy)]
+pub enum BindMode {
+    /// Each listener on `ip:port` as configured (the Gateway's own address when it asks for one).
+    Fixed(IpAddr),
+    /// Each (Gateway, port) on `ip:0`: an ephemeral port, looked up with
+    /// [`Runtime::listener_addr`]. For tests, where many Gateways share port 80.
+    Ephemeral(IpAddr),
+}
+
+impl BindMode {
+    fn ip(self) -> IpAddr {
+        match self {
+            BindMode::Fixed(ip) | BindMode::Ephemeral(ip) => ip,
+        }
+    }
+}
+
+struct Bound {
+    addr: SocketAddr,
+    protocol: PortProtocol,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The outcome of the last configuration attempt, shown on `/status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadState {
+    pub version: u64,
+    pub last_attempt_ok: bool,
+    pub last_errors: Vec<String>,
+    pub bind_errors: Vec<String>,
+}
+
+pub struct Runtime {
+    shared: Arc<Shared>,
+    mode: BindMode,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    binds: HashMap<BindKey, Bound>,
+    generations: Generations,
+    reload: ReloadState,
+}
+
+impl Runtime {
+    pub fn new(mode: BindMode) -> Arc<Self> {
+        let shared = Arc::new(Shared {
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            pools: Arc::new(Pools::default()),
+            metrics: Arc::new(Metrics::default()),
+        });
+        Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    pub fn reload_state(&self) -> ReloadState {
+        self.lock().reload.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The socket address a Gateway's port is bound on.
+    pub fn listener_addr(&self, namespace: &str, name: &str, port: u16) -> Option<SocketAddr> {
+        let key = BindKey { gateway: crate::ir::ObjectKey::new(namespace, name), port };
+        self.lock().binds.get(&key).map(|b| b.addr)
+    }
+
+    /// Records a configuration that could not be loaded: the current one stays.
+    pub fn reject(&self, errors: Vec<String>) {
+        let mut st = self.lock();
+        st.reload.last_attempt_ok = false;
+        st.reload.last_errors = errors;
+        self.shared.metrics.record_reload(false, st.reload.version);
+    }
+
+    /// Translates the resources, binds what the new snapshot needs, and swaps it in.
+    /// Requests in flight finish on the snapshot they started with.
+    pub async fn apply(&self, mut resources: Vec<Resource>) -> Arc<Snapshot> {
+        let (version, ctx) = {
+            let mut st = self.lock();
+            st.generations.assign(&mut resources);
+            let version = st.reload.version + 1;
+            let ip = self.mode.ip();
+            let ephemeral = matches!(self.mode, BindMode::Ephemeral(_));
+            let ctx = Context {
+                version,
+                now: now_rfc3339(),
+                default_address: ip,
+                address_usable: Box::new(move |a: IpAddr| if ephemeral { a.is_loopback() } else { address_is_local(a) }),
+            };
+            (version, ctx)
+        };
+        let snapshot = Arc::new(translate::translate(&resources, &ctx));
+        let bind_errors = self.bind(&snapshot).await;
+        self.shared.snapshot.store(snapshot.clone());
+        let mut st = self.lock();
+        let keep: Vec<BindKey> = snapshot.ports.keys().cloned().collect();
+        st.binds.retain(|k, _| keep.contains(k));
+        st.reload = ReloadState { version, last_attempt_ok: true, last_errors: Vec::new(), bind_errors };
+        self.shared.metrics.record_reload(true, version);
+        snapshot
+    }
+
+    /// Opens sockets for new ports; ports that stay keep their socket.
+    async fn bind(&self, snapshot: &Snapshot) -> Vec<String> {
+        let mut errors = Vec::new();
+        let needed: Vec<_> = {
+            let st = self.lock();
+            snapshot
+                .ports
+                .values()
+                .filter(|p| st.binds.get(&p.key).is_none_or(|b| b.protocol != p.protocol))
+                .map(|p| (p.key.clone(), p.address, p.protocol))
+                .collect()
+        };
+        for (key, address, protocol) in needed {
+            let ip = address.unwrap_or(self.mode.ip());
+            let port = match self.mode {
+                BindMode::Fixed(_) => key.port,
+                BindMode::Ephemeral(_) => 0,
+            };
+            match TcpListener::bind(SocketAddr::new(ip, port)).await {
+                Ok(l) => {
+                    let addr = l.local_addr().unwrap_or(SocketAddr::new(ip, port));
+                    tracing::info!(gateway = %key.gateway, port = key.port, %addr, "listening");
+                    let task = tokio::spawn(listener::run(l, key.clone(), protocol == PortProtocol::Https, self.shared.clone()));
+                    self.lock().binds.insert(key, Bound { addr, protocol, task });
+                }
+                Err(e) => {
+                    let msg = format!("Gateway {} port {}: cannot listen on {ip}:{port}: {e}", key.gateway, key.port);
+                    tracing::error!("{msg}");
+                    errors.push(msg);
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// Whether an address belongs to this host: binding it on an ephemeral port succeeds.
+fn address_is_local(ip: IpAddr) -> bool {
+    ip.is_unspecified() || std::net::TcpListener::bind(SocketAddr::new(ip, 0)).is_ok()
+}
