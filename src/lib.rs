@@ -1,6 +1,9 @@
 //! Sluice: an AI- and MCP-first API gateway with a streaming L7 proxy core.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod config;
 pub mod ir;
 pub mod metrics;
 pub mod proxy;
+pub mod runtime;

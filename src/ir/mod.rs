@@ -9,6 +9,7 @@ pub mod filter;
 pub mod hostname;
 pub mod route;
 pub mod status;
+pub mod translate;
 
 use std::collections::BTreeMap;
 use std::fmt;

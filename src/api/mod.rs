@@ -1,0 +1,27 @@
+//! Typed resources: the Gateway API kinds Sluice implements and the core
+//! Kubernetes kinds they refer to. Parsing only; meaning is given in `ir`.
+
+pub mod backendtls;
+pub mod core;
+pub mod gateway;
+pub mod gatewayclass;
+pub mod httproute;
+pub mod httproute_filter;
+pub mod meta;
+pub mod referencegrant;
+pub mod refs;
+pub mod resource;
+
+pub use self::backendtls::*;
+pub use self::core::*;
+pub use self::gateway::*;
+pub use self::gatewayclass::*;
+pub use self::httproute::*;
+pub use self::httproute_filter::*;
+pub use self::meta::*;
+pub use self::referencegrant::*;
+pub use self::refs::*;
+pub use self::resource::*;
+
+#[cfg(test)]
+mod tests;
