@@ -1,6 +1,7 @@
 //! Sluice: an AI- and MCP-first API gateway with a streaming L7 proxy core.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod ir;

@@ -1,1 +1,71 @@
-fn main() {}
+//! The `sluice` command line: run, check, version.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "sluice", about = "An AI- and MCP-first API gateway configured by Kubernetes Gateway API manifests", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve traffic from manifests on disk, reloading them when they change.
+    Run {
+        /// Files or folders of YAML manifests (repeatable).
+        #[arg(long = "config", short = 'c', required = true, num_args = 1..)]
+        config: Vec<PathBuf>,
+        /// Address of the admin plane (health, status, config dump, metrics).
+        #[arg(long, default_value = "127.0.0.1:15000")]
+        admin: SocketAddr,
+        /// Address listeners bind to when a Gateway names none in spec.addresses.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: IpAddr,
+    },
+    /// Load and translate manifests, print every resource's status, exit 1 on any problem.
+    Check {
+        #[arg(long = "config", short = 'c', required = true, num_args = 1..)]
+        config: Vec<PathBuf>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("sluice {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
+        Command::Run { config, admin, bind } => {
+            cli::init_tracing();
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(cli::run::run(config, admin, bind))
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 mod load;
 mod parse;
+pub mod watch;
 
 use std::fmt;
 

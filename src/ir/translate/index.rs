@@ -19,7 +19,7 @@ pub struct Index<'a> {
     pub policies: Vec<&'a BackendTlsPolicy>,
     namespaces: HashMap<&'a str, &'a Namespace>,
     services: HashMap<Key<'a>, &'a Service>,
-    slices: HashMap<Key<'a>, Vec<&'a EndpointSlice>>,
+    slices: HashMap<(String, String), Vec<&'a EndpointSlice>>,
     secrets: HashMap<Key<'a>, &'a Secret>,
     config_maps: HashMap<Key<'a>, &'a ConfigMap>,
 }
@@ -48,7 +48,7 @@ impl<'a> Index<'a> {
                 }
                 Resource::EndpointSlice(x) => {
                     if let Some(svc) = x.service_name() {
-                        ix.slices.entry((x.metadata.namespace(), svc)).or_default().push(x);
+                        ix.slices.entry((x.metadata.namespace().to_string(), svc.to_string())).or_default().push(x);
                     }
                 }
             }
@@ -72,7 +72,7 @@ impl<'a> Index<'a> {
     }
 
     pub fn slices(&self, ns: &str, service: &str) -> &[&'a EndpointSlice] {
-        self.slices.get(&(ns, service)).map_or(&[], Vec::as_slice)
+        self.slices.get(&(ns.to_string(), service.to_string())).map_or(&[], Vec::as_slice)
     }
 
     pub fn secret(&self, ns: &str, name: &str) -> Option<&'a Secret> {

@@ -1,0 +1,67 @@
+//! The admin plane: health, readiness, the IR as JSON, resource status, Prometheus metrics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::runtime::Runtime;
+
+pub fn router(runtime: Arc<Runtime>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/config_dump", get(config_dump))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(runtime)
+}
+
+/// Serves the admin plane on `addr` until the process ends.
+pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(runtime)).await {
+            tracing::error!(error = %e, "admin server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn readyz(State(rt): State<Arc<Runtime>>) -> Response {
+    if rt.snapshot().version > 0 {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "no configuration loaded yet\n").into_response()
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> Response {
+    match serde_json::to_string_pretty(v) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body + "\n").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("serialisation failed: {e}\n")).into_response(),
+    }
+}
+
+/// The snapshot being served. Certificates and keys never appear in it.
+async fn config_dump(State(rt): State<Arc<Runtime>>) -> Response {
+    json(&*rt.snapshot())
+}
+
+async fn status(State(rt): State<Arc<Runtime>>) -> Response {
+    let snapshot = rt.snapshot();
+    json(&serde_json::json!({
+        "config": rt.reload_state(),
+        "problems": snapshot.status.problems(),
+        "resources": snapshot.status.resources,
+    }))
+}
+
+async fn metrics(State(rt): State<Arc<Runtime>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], rt.metrics().render()).into_response()
+}

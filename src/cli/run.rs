@@ -1,0 +1,76 @@
+//! `sluice run`: serve, and reload on change. A configuration that fails to load never
+//! replaces the one being served.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use sluice::config;
+use sluice::runtime::{BindMode, Runtime};
+
+pub async fn run(paths: Vec<PathBuf>, admin: SocketAddr, bind: IpAddr) -> ExitCode {
+    let runtime = Runtime::new(BindMode::Fixed(bind));
+    let loaded = config::load_paths(&paths);
+    if !loaded.errors.is_empty() {
+        for e in &loaded.errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("error: the configuration did not load; nothing to serve");
+        return ExitCode::FAILURE;
+    }
+    let snapshot = runtime.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
+    for p in snapshot.status.problems() {
+        tracing::warn!("{p}");
+    }
+    for e in runtime.reload_state().bind_errors {
+        tracing::error!("{e}");
+    }
+    match sluice::admin::serve(admin, runtime.clone()).await {
+        Ok(addr) => tracing::info!(%addr, "admin plane listening"),
+        Err(e) => {
+            eprintln!("error: cannot listen on admin address {admin}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let (_watcher, mut changes) = match config::watch::watch(&paths) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot watch the configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(version = snapshot.version, "serving");
+    loop {
+        tokio::select! {
+            change = changes.recv() => {
+                if change.is_none() {
+                    break;
+                }
+                reload(&runtime, &paths).await;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted; stopping");
+                break;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+async fn reload(runtime: &Arc<Runtime>, paths: &[PathBuf]) {
+    let loaded = config::load_paths(paths);
+    if !loaded.errors.is_empty() {
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        for e in &errors {
+            tracing::error!("config rejected: {e}");
+        }
+        runtime.reject(errors);
+        return;
+    }
+    let snapshot = runtime.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
+    for p in snapshot.status.problems() {
+        tracing::warn!("{p}");
+    }
+    tracing::info!(version = snapshot.version, "configuration reloaded");
+}
