@@ -176,4 +176,5 @@ impl LoadResult {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
