@@ -90,6 +90,7 @@ pub struct LabelSelectorRequirement {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

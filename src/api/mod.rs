@@ -24,4 +24,5 @@ pub use self::refs::*;
 pub use self::resource::*;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

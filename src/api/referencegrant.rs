@@ -2,6 +2,7 @@
 //! other namespaces refer to objects in this one.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::meta::ObjectMeta;
 
@@ -15,6 +16,9 @@ pub struct ReferenceGrant {
     #[serde(default)]
     pub metadata: ObjectMeta,
     pub spec: ReferenceGrantSpec,
+    /// ReferenceGrant has no status; accepted (and ignored) like the other kinds'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

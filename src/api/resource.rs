@@ -354,10 +354,10 @@ fn typed<T: DeserializeOwned>(value: Value, label: &str) -> Result<T, ResourceEr
 fn render_path(path: &serde_path_to_error::Path, message: &str) -> String {
     use serde_path_to_error::Segment;
     let mut segments: Vec<&Segment> = path.iter().collect();
-    if let Some(Segment::Map { key }) = segments.last() {
-        if message.starts_with(&format!("unknown field `{key}`")) {
-            segments.pop();
-        }
+    if let Some(Segment::Map { key }) = segments.last()
+        && message.starts_with(&format!("unknown field `{key}`"))
+    {
+        segments.pop();
     }
     let mut out = String::new();
     for segment in segments {

@@ -177,4 +177,5 @@ impl LoadResult {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -147,14 +147,14 @@ fn list_items(value: &Value) -> Option<Vec<Value>> {
             .iter()
             .map(|item| {
                 let mut item = item.clone();
-                if let Value::Object(object) = &mut item {
-                    if !item_kind.is_empty() && !object.contains_key("kind") {
+                if let Value::Object(object) = &mut item
+                    && !item_kind.is_empty()
+                {
+                    if !object.contains_key("kind") {
                         object.insert("kind".into(), Value::String(item_kind.into()));
                     }
                     if let (Some(v), false) = (api_version, object.contains_key("apiVersion")) {
-                        if !item_kind.is_empty() {
-                            object.insert("apiVersion".into(), Value::String(v.into()));
-                        }
+                        object.insert("apiVersion".into(), Value::String(v.into()));
                     }
                 }
                 item

@@ -1,6 +1,9 @@
 # Builds one manifest per kind that sets every field of the v1 CRD spec schema.
-import yaml, sys
-CRDS = '/work/shared/gateway-api/crds-experimental/gateway.networking.k8s.io_%s.yaml'
+# Run from anywhere: python3 src/api/testdata/gen_every_field.py > src/api/testdata/every-field.yaml
+# (needs PyYAML and the CRDs in shared/ beside the repository).
+import os, yaml
+HERE = os.path.dirname(os.path.abspath(__file__))
+CRDS = os.path.join(HERE, '../../../../shared/gateway-api/crds-experimental/gateway.networking.k8s.io_%s.yaml')
 def sample(s, name):
     t = s.get('type')
     if 'enum' in s:
