@@ -13,9 +13,12 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Request counts by (route, backend, status code).
+type RequestCounts = BTreeMap<(Arc<str>, Arc<str>, u16), u64>;
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(Arc<str>, Arc<str>, u16), u64>>,
+    requests: Mutex<RequestCounts>,
     durations: Mutex<BTreeMap<Arc<str>, Histogram>>,
     upstream_errors: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     reloads_ok: AtomicU64,

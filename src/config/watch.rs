@@ -11,19 +11,29 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Starts watching; the receiver yields once per settled burst of changes. Keep the returned
 /// watcher alive as long as reloads are wanted.
-pub fn watch(paths: &[PathBuf]) -> notify::Result<(notify::RecommendedWatcher, mpsc::Receiver<()>)> {
+pub fn watch(
+    paths: &[PathBuf],
+) -> notify::Result<(notify::RecommendedWatcher, mpsc::Receiver<()>)> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            if !matches!(ev.kind, notify::EventKind::Access(_)) {
-                let _ = raw_tx.send(());
-            }
+        if let Ok(ev) = res
+            && !matches!(ev.kind, notify::EventKind::Access(_))
+        {
+            let _ = raw_tx.send(());
         }
     })?;
     for p in paths {
         // Watch a file's folder too, so that editors that replace the file are seen.
-        let target = if p.is_file() { p.parent().map(PathBuf::from).unwrap_or_else(|| p.clone()) } else { p.clone() };
-        let target = if target.as_os_str().is_empty() { PathBuf::from(".") } else { target };
+        let target = if p.is_file() {
+            p.parent().map(PathBuf::from).unwrap_or_else(|| p.clone())
+        } else {
+            p.clone()
+        };
+        let target = if target.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            target
+        };
         watcher.watch(&target, RecursiveMode::Recursive)?;
     }
     let (tx, rx) = mpsc::channel(1);

@@ -29,11 +29,11 @@ pub fn intersect(route: &str, listener: Option<&str>) -> Option<String> {
         (false, true) => matches(listener, route).then_some(route),
         (true, false) => matches(route, listener).then_some(listener),
         (true, true) => {
-            if matches(listener, &route[1..].trim_start_matches('.'))
+            if matches(listener, route[1..].trim_start_matches('.'))
                 || route.eq_ignore_ascii_case(listener)
             {
                 Some(route)
-            } else if matches(route, &listener[1..].trim_start_matches('.')) {
+            } else if matches(route, listener[1..].trim_start_matches('.')) {
                 Some(listener)
             } else {
                 None

@@ -167,10 +167,10 @@ impl RouteMatch {
         if !self.path.matches(req.path) {
             return false;
         }
-        if let Some(m) = &self.method {
-            if m != req.method {
-                return false;
-            }
+        if let Some(m) = &self.method
+            && m != req.method
+        {
+            return false;
         }
         self.headers.iter().all(|h| header_matches(h, req.headers))
             && self.query.iter().all(|q| query_matches(q, req.query))

@@ -83,10 +83,8 @@ pub async fn send(
         Version::HTTP_11
     };
     *req.headers_mut() = head.headers.clone();
-    if !h2 {
-        if let Ok(v) = HeaderValue::from_str(&head.authority) {
-            req.headers_mut().insert(HOST, v);
-        }
+    if !h2 && let Ok(v) = HeaderValue::from_str(&head.authority) {
+        req.headers_mut().insert(HOST, v);
     }
     pools.send(upstream, endpoint, req, head.upgrade).await
 }

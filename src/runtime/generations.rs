@@ -25,10 +25,15 @@ impl Generations {
             let key = format!("{}/{}/{}", r.kind(), r.meta().namespace(), r.meta().name());
             let spec = spec_fingerprint(r);
             let given = r.meta().generation;
-            let entry = self.seen.entry(key).or_insert_with(|| Seen { spec: spec.clone(), generation: given.unwrap_or(1), created: now.clone() });
+            let entry = self.seen.entry(key).or_insert_with(|| Seen {
+                spec: spec.clone(),
+                generation: given.unwrap_or(1),
+                created: now.clone(),
+            });
             if entry.spec != spec {
                 entry.spec = spec;
-                entry.generation = given.map_or(entry.generation + 1, |g| g.max(entry.generation + 1));
+                entry.generation =
+                    given.map_or(entry.generation + 1, |g| g.max(entry.generation + 1));
             }
             let meta = r.meta_mut();
             meta.generation = Some(entry.generation);

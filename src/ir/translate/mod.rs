@@ -49,7 +49,9 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
             if class.spec.parameters_ref.is_none() {
                 our_classes.push(class.metadata.name());
             }
-            report.resources.push(status_entry("GatewayClass", &class.metadata, status, false));
+            report
+                .resources
+                .push(status_entry("GatewayClass", &class.metadata, status, false));
         }
     }
 
@@ -72,14 +74,30 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 continue;
             }
             let gw_ns = parent.namespace.as_deref().unwrap_or(route_ns);
-            let Some(gi) = gateways.iter().position(|g| g.key.namespace == gw_ns && g.key.name == parent.name) else { continue };
+            let Some(gi) = gateways
+                .iter()
+                .position(|g| g.key.namespace == gw_ns && g.key.name == parent.name)
+            else {
+                continue;
+            };
             let c = compiled.entry(gi).or_insert_with(|| {
                 let gw = &gateways[gi];
-                let mut resolver = BackendResolver { ix: &ix, route_ns, gateway: &gw.key, client_cert: gw.backend_client_cert.as_ref(), policies: &mut policies };
+                let mut resolver = BackendResolver {
+                    ix: &ix,
+                    route_ns,
+                    gateway: &gw.key,
+                    client_cert: gw.backend_client_cert.as_ref(),
+                    policies: &mut policies,
+                };
                 rules::compile_route(route, &mut resolver)
             });
             let resolved = match &c.unresolved {
-                None => conds.make("ResolvedRefs", true, "ResolvedRefs", "all references resolved"),
+                None => conds.make(
+                    "ResolvedRefs",
+                    true,
+                    "ResolvedRefs",
+                    "all references resolved",
+                ),
                 Some((reason, msg)) => conds.make("ResolvedRefs", false, reason, msg.clone()),
             };
             let accepted = match (route::attach(route, parent, &gateways[gi], &ix), &c.rules) {
@@ -97,7 +115,14 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                             for cr in rules {
                                 for (mi, m) in cr.matches.iter().enumerate() {
                                     let key = route::sort_key(m, order, cr.index, mi);
-                                    slot.push((host.clone(), key, RouteEntry { matcher: m.clone(), rule: cr.rule.clone() }));
+                                    slot.push((
+                                        host.clone(),
+                                        key,
+                                        RouteEntry {
+                                            matcher: m.clone(),
+                                            rule: cr.rule.clone(),
+                                        },
+                                    ));
                                 }
                             }
                         }
@@ -112,7 +137,12 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
             }));
         }
         if !parents.is_empty() {
-            report.resources.push(status_entry("HTTPRoute", &route.metadata, serde_json::json!({"parents": parents}), true));
+            report.resources.push(status_entry(
+                "HTTPRoute",
+                &route.metadata,
+                serde_json::json!({"parents": parents}),
+                true,
+            ));
         }
     }
 
@@ -123,7 +153,9 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
         }
         let mut by_port: BTreeMap<u16, Vec<Arc<Listener>>> = BTreeMap::new();
         for (li, l) in gw.listeners.iter().enumerate() {
-            let (true, Some(protocol)) = (l.ready(), l.protocol) else { continue };
+            let (true, Some(protocol)) = (l.ready(), l.protocol) else {
+                continue;
+            };
             let entries = pending.remove(&(gi, li)).unwrap_or_default();
             let listener = Listener {
                 name: l.spec.name.clone(),
@@ -132,22 +164,45 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 tls: l.tls.clone(),
                 routes: build_table(entries),
             };
-            by_port.entry(l.spec.port).or_default().push(Arc::new(listener));
+            by_port
+                .entry(l.spec.port)
+                .or_default()
+                .push(Arc::new(listener));
         }
         for (port, mut listeners) in by_port {
-            listeners.sort_by(|a, b| crate::ir::hostname::specificity(a.hostname.as_deref(), b.hostname.as_deref()));
+            listeners.sort_by(|a, b| {
+                crate::ir::hostname::specificity(a.hostname.as_deref(), b.hostname.as_deref())
+            });
             let protocol = listeners[0].protocol;
-            let key = BindKey { gateway: gw.key.clone(), port };
-            ports.insert(key.clone(), Arc::new(Port { key, address: gw.address, protocol, listeners }));
+            let key = BindKey {
+                gateway: gw.key.clone(),
+                port,
+            };
+            ports.insert(
+                key.clone(),
+                Arc::new(Port {
+                    key,
+                    address: gw.address,
+                    protocol,
+                    listeners,
+                }),
+            );
         }
     }
 
     for gw in &gateways {
-        report.resources.push(status_entry("Gateway", &gw.gw.metadata, gateway_status(gw), true));
+        report.resources.push(status_entry(
+            "Gateway",
+            &gw.gw.metadata,
+            gateway_status(gw),
+            true,
+        ));
     }
     for p in &ix.policies {
         let key = ObjectKey::new(p.metadata.namespace(), p.metadata.name());
-        let Some(usage) = policies.get(&key) else { continue };
+        let Some(usage) = policies.get(&key) else {
+            continue;
+        };
         let conds = Conditions::new(p.metadata.generation(), &ctx.now);
         let ancestors: Vec<_> = usage
             .ancestors
@@ -164,10 +219,19 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 })
             })
             .collect();
-        report.resources.push(status_entry("BackendTLSPolicy", &p.metadata, serde_json::json!({"ancestors": ancestors}), true));
+        report.resources.push(status_entry(
+            "BackendTLSPolicy",
+            &p.metadata,
+            serde_json::json!({"ancestors": ancestors}),
+            true,
+        ));
     }
 
-    Snapshot { version: ctx.version, ports, status: report }
+    Snapshot {
+        version: ctx.version,
+        ports,
+        status: report,
+    }
 }
 
 fn build_table(entries: Vec<(Option<String>, SortKey, RouteEntry)>) -> RouteTable {
@@ -178,8 +242,11 @@ fn build_table(entries: Vec<(Option<String>, SortKey, RouteEntry)>) -> RouteTabl
     let groups = groups
         .into_iter()
         .map(|(hostname, mut v)| {
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            HostGroup { hostname, entries: v.into_iter().map(|(_, e)| e).collect() }
+            v.sort_by_key(|a| a.0);
+            HostGroup {
+                hostname,
+                entries: v.into_iter().map(|(_, e)| e).collect(),
+            }
         })
         .collect();
     RouteTable::new(groups)
@@ -187,21 +254,45 @@ fn build_table(entries: Vec<(Option<String>, SortKey, RouteEntry)>) -> RouteTabl
 
 fn gateway_status(gw: &GatewayState<'_>) -> serde_json::Value {
     let c = &gw.conds;
-    let invalid = gw.listeners.iter().filter(|l| !l.attachable() || l.resolved.is_err()).count();
+    let invalid = gw
+        .listeners
+        .iter()
+        .filter(|l| !l.attachable() || l.resolved.is_err())
+        .count();
     let accepted = match &gw.rejected {
         Some((reason, msg)) => c.make("Accepted", false, reason, msg.clone()),
-        None if !gw.listeners.is_empty() && invalid == gw.listeners.len() => c.make("Accepted", false, "ListenersNotValid", "no listener is valid"),
-        None if invalid > 0 => c.make("Accepted", true, "ListenersNotValid", format!("{invalid} listener(s) are not valid")),
+        None if !gw.listeners.is_empty() && invalid == gw.listeners.len() => c.make(
+            "Accepted",
+            false,
+            "ListenersNotValid",
+            "no listener is valid",
+        ),
+        None if invalid > 0 => c.make(
+            "Accepted",
+            true,
+            "ListenersNotValid",
+            format!("{invalid} listener(s) are not valid"),
+        ),
         None => c.make("Accepted", true, "Accepted", "Gateway accepted"),
     };
     let programmed = if let Some((reason, _)) = &gw.rejected {
-        c.make("Programmed", false, "Invalid", format!("the Gateway is not accepted ({reason})"))
+        c.make(
+            "Programmed",
+            false,
+            "Invalid",
+            format!("the Gateway is not accepted ({reason})"),
+        )
     } else if let Some(msg) = &gw.unusable_address {
         c.make("Programmed", false, "AddressNotUsable", msg.clone())
     } else if gw.listeners.iter().any(|l| l.ready()) || gw.listeners.is_empty() {
         c.make("Programmed", true, "Programmed", "Gateway programmed")
     } else {
-        c.make("Programmed", false, "Invalid", "no listener could be programmed")
+        c.make(
+            "Programmed",
+            false,
+            "Invalid",
+            "no listener could be programmed",
+        )
     };
     let mut conditions = vec![accepted, programmed];
     conditions.extend(gw.extra_conditions.iter().cloned());
@@ -214,15 +305,28 @@ fn gateway_status(gw: &GatewayState<'_>) -> serde_json::Value {
                 Err((r, m)) => c.make("Accepted", false, r, m.clone()),
             };
             let resolved = match &l.resolved {
-                Ok(()) => c.make("ResolvedRefs", true, "ResolvedRefs", "all references resolved"),
+                Ok(()) => c.make(
+                    "ResolvedRefs",
+                    true,
+                    "ResolvedRefs",
+                    "all references resolved",
+                ),
                 Err((r, m)) => c.make("ResolvedRefs", false, r, m.clone()),
             };
             let conflicted = match &l.conflicted {
                 None => c.make("Conflicted", false, "NoConflicts", "no conflict"),
                 Some((r, m)) => c.make("Conflicted", true, r, m.clone()),
             };
-            let programmed = if l.ready() { c.make("Programmed", true, "Programmed", "listener programmed") } else { c.make("Programmed", false, "Invalid", "listener is not valid") };
-            let kinds: Vec<_> = l.supported_kinds.iter().map(|(g, k)| serde_json::json!({"group": g, "kind": k})).collect();
+            let programmed = if l.ready() {
+                c.make("Programmed", true, "Programmed", "listener programmed")
+            } else {
+                c.make("Programmed", false, "Invalid", "listener is not valid")
+            };
+            let kinds: Vec<_> = l
+                .supported_kinds
+                .iter()
+                .map(|(g, k)| serde_json::json!({"group": g, "kind": k}))
+                .collect();
             serde_json::json!({
                 "name": l.spec.name,
                 "supportedKinds": kinds,
@@ -234,15 +338,26 @@ fn gateway_status(gw: &GatewayState<'_>) -> serde_json::Value {
     serde_json::json!({"addresses": gw.addresses_status, "conditions": conditions, "listeners": listeners})
 }
 
-fn status_entry(kind: &str, meta: &crate::api::ObjectMeta, status: serde_json::Value, namespaced: bool) -> ResourceStatus {
+fn status_entry(
+    kind: &str,
+    meta: &crate::api::ObjectMeta,
+    status: serde_json::Value,
+    namespaced: bool,
+) -> ResourceStatus {
     let api_version = match kind {
-        "BackendTLSPolicy" | "GatewayClass" | "Gateway" | "HTTPRoute" => "gateway.networking.k8s.io/v1",
+        "BackendTLSPolicy" | "GatewayClass" | "Gateway" | "HTTPRoute" => {
+            "gateway.networking.k8s.io/v1"
+        }
         _ => "v1",
     };
     ResourceStatus {
         api_version: api_version.to_string(),
         kind: kind.to_string(),
-        metadata: StatusMeta { name: meta.name().to_string(), namespace: namespaced.then(|| meta.namespace().to_string()), generation: meta.generation() },
+        metadata: StatusMeta {
+            name: meta.name().to_string(),
+            namespace: namespaced.then(|| meta.namespace().to_string()),
+            generation: meta.generation(),
+        },
         status,
     }
 }

@@ -40,10 +40,10 @@ pub fn location(r: &Redirect, req: &RequestParts<'_>, matched: &PathMatch) -> St
         None => req.path.to_string(),
     };
     let mut out = format!("{scheme}://{host}");
-    if let Some(port) = port {
-        if default_port(scheme) != Some(port) {
-            out.push_str(&format!(":{port}"));
-        }
+    if let Some(port) = port
+        && default_port(scheme) != Some(port)
+    {
+        out.push_str(&format!(":{port}"));
     }
     out.push_str(&path);
     if let Some(q) = req.query {

@@ -56,16 +56,14 @@ impl Pools {
     ) -> Result<Response<Incoming>, ProxyError> {
         let pool = self.endpoint_pool(upstream, endpoint);
         let mut req = req;
-        if !upgrade {
-            if let Some(sender) = pool.take_ready() {
-                match try_send(sender, req).await {
-                    Ok((resp, sender)) => {
-                        pool.recycle(sender);
-                        return Ok(resp);
-                    }
-                    Err(TryErr::NotSent(r)) => req = r,
-                    Err(TryErr::Failed(e)) => return Err(e),
+        if !upgrade && let Some(sender) = pool.take_ready() {
+            match try_send(sender, req).await {
+                Ok((resp, sender)) => {
+                    pool.recycle(sender);
+                    return Ok(resp);
                 }
+                Err(TryErr::NotSent(r)) => req = *r,
+                Err(TryErr::Failed(e)) => return Err(e),
             }
         }
         let sender = self.open(&pool, upstream, endpoint, upgrade).await?;
@@ -133,10 +131,10 @@ impl EndpointPool {
     fn take_ready(&self) -> Option<Sender> {
         {
             let h2 = self.h2.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(s) = h2.as_ref() {
-                if s.is_ready() {
-                    return Some(Sender::H2(s.clone()));
-                }
+            if let Some(s) = h2.as_ref()
+                && s.is_ready()
+            {
+                return Some(Sender::H2(s.clone()));
             }
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -166,7 +164,7 @@ impl EndpointPool {
 }
 
 enum TryErr {
-    NotSent(Request<ProxyBody>),
+    NotSent(Box<Request<ProxyBody>>),
     Failed(ProxyError),
 }
 
@@ -178,7 +176,7 @@ async fn try_send(
         Sender::H1(mut s) => match s.try_send_request(req).await {
             Ok(resp) => Ok((resp, Sender::H1(s))),
             Err(mut e) => match e.take_message() {
-                Some(req) => Err(TryErr::NotSent(req)),
+                Some(req) => Err(TryErr::NotSent(Box::new(req))),
                 None => Err(TryErr::Failed(ProxyError::upstream(
                     format!("upstream request failed: {}", e.error()),
                     true,
@@ -188,7 +186,7 @@ async fn try_send(
         Sender::H2(mut s) => match s.try_send_request(req).await {
             Ok(resp) => Ok((resp, Sender::H2(s))),
             Err(mut e) => match e.take_message() {
-                Some(req) => Err(TryErr::NotSent(req)),
+                Some(req) => Err(TryErr::NotSent(Box::new(req))),
                 None => Err(TryErr::Failed(ProxyError::upstream(
                     format!("upstream request failed: {}", e.error()),
                     true,
