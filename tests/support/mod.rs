@@ -1,0 +1,12 @@
+//! Test-support code shared by the integration tests (`mod support;`).
+//!
+//! - [`echo`]: a Rust stand-in for the Gateway API conformance echo backend (echo-basic).
+//! - [`tls`]: the TLS Secrets and CA ConfigMaps the conformance suite creates at setup.
+//! - [`pem`]: PEM encoding in the exact layout Go's `encoding/pem` writes.
+
+// Every integration test compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+pub mod echo;
+pub mod pem;
+pub mod tls;
