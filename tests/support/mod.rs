@@ -9,4 +9,5 @@
 
 pub mod echo;
 pub mod pem;
+pub mod process;
 pub mod tls;

@@ -1,0 +1,65 @@
+//! Every file in examples/ loads and is healthy, and the quickstart answers requests with no
+//! outside service.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::process;
+
+fn examples() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("examples/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "examples/ holds no YAML file");
+    files
+}
+
+#[test]
+fn every_example_checks_clean() {
+    for file in examples() {
+        let out = process::check(&[&file], false);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{} is not clean:\n{stdout}{}", file.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("OK:"), "{}: {stdout}", file.display());
+    }
+}
+
+#[test]
+fn quickstart_answers_without_outside_services() {
+    // The example uses fixed ports (8080, admin 15000); run it on free ones instead.
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml")).expect("read quickstart");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin_port = process::free_port();
+    let port = process::free_port();
+    let text = text.replace("port: 8080", &format!("port: {port}")).replace("port: 15000", &format!("port: {admin_port}"));
+    let file = dir.path().join("quickstart.yaml");
+    std::fs::write(&file, text).expect("write config");
+    let child = std::process::Command::new(process::sluice_bin())
+        .args(["run", "--bind", "127.0.0.1", "--admin", &format!("127.0.0.1:{admin_port}"), "--config"])
+        .arg(&file)
+        .env("SLUICE_LOG", "warn")
+        .spawn()
+        .expect("start sluice");
+    let _guard = process::Gateway { child, admin: format!("127.0.0.1:{admin_port}").parse().expect("addr") };
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut answer = None;
+    for _ in 0..100 {
+        answer = process::http_get(addr, "/sluice/healthz");
+        if answer.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, body) = answer.expect("the gateway answered");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.to_ascii_lowercase().contains("x-served-by: sluice"), "{body}");
+    assert!(body.ends_with("ok\n"), "{body}");
+    let (code, body) = process::http_get(addr, "/docs").expect("redirect answered");
+    assert_eq!(code, 302, "{body}");
+    assert!(body.contains("location: https://sluice.dev/docs"), "{body}");
+}
