@@ -59,19 +59,10 @@ fn main() -> ExitCode {
             println!("sluice {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Check { config, output } => {
-            cli::check::run(&config, matches!(output, Output::Json))
-        }
-        Command::Run {
-            config,
-            admin,
-            bind,
-        } => {
+        Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
+        Command::Run { config, admin, bind } => {
             cli::init_tracing();
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the request duration histogram, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 /// Request counts by (route, backend, status code).
 type RequestCounts = BTreeMap<(Arc<str>, Arc<str>, u16), u64>;
@@ -34,17 +32,10 @@ struct Histogram {
 }
 
 impl Metrics {
-    pub fn record_request(
-        &self,
-        route: &Arc<str>,
-        backend: &Arc<str>,
-        code: u16,
-        elapsed: Duration,
-    ) {
+    pub fn record_request(&self, route: &Arc<str>, backend: &Arc<str>, code: u16, elapsed: Duration) {
         {
             let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            *map.entry((route.clone(), backend.clone(), code))
-                .or_default() += 1;
+            *map.entry((route.clone(), backend.clone(), code)).or_default() += 1;
         }
         let secs = elapsed.as_secs_f64();
         let mut map = self.durations.lock().unwrap_or_else(|p| p.into_inner());
@@ -59,10 +50,7 @@ impl Metrics {
     }
 
     pub fn record_upstream_error(&self, backend: &Arc<str>, kind: &'static str) {
-        let mut map = self
-            .upstream_errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut map = self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry((backend.clone(), kind)).or_default() += 1;
     }
 
@@ -76,25 +64,15 @@ impl Metrics {
     }
 
     pub fn reloads(&self) -> (u64, u64) {
-        (
-            self.reloads_ok.load(Ordering::Relaxed),
-            self.reloads_failed.load(Ordering::Relaxed),
-        )
+        (self.reloads_ok.load(Ordering::Relaxed), self.reloads_failed.load(Ordering::Relaxed))
     }
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP sluice_requests_total Requests served, by route, backend and status code.\n",
-        );
+        out.push_str("# HELP sluice_requests_total Requests served, by route, backend and status code.\n");
         out.push_str("# TYPE sluice_requests_total counter\n");
-        for ((route, backend, code), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
+        for ((route, backend, code), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(
                 out,
                 "sluice_requests_total{{route=\"{}\",backend=\"{}\",code=\"{code}\"}} {n}",
@@ -104,12 +82,7 @@ impl Metrics {
         }
         out.push_str("# HELP sluice_request_duration_seconds Time from request to response headers, by route.\n");
         out.push_str("# TYPE sluice_request_duration_seconds histogram\n");
-        for (route, h) in self
-            .durations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
+        for (route, h) in self.durations.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let r = esc(route);
             for (i, bound) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
@@ -118,62 +91,27 @@ impl Metrics {
                     h.buckets[i]
                 );
             }
-            let _ = writeln!(
-                out,
-                "sluice_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "sluice_request_duration_seconds_sum{{route=\"{r}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "sluice_request_duration_seconds_count{{route=\"{r}\"}} {}",
-                h.count
-            );
+            let _ = writeln!(out, "sluice_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "sluice_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
+            let _ = writeln!(out, "sluice_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
         }
-        out.push_str(
-            "# HELP sluice_upstream_errors_total Failed upstream attempts, by backend and kind.\n",
-        );
+        out.push_str("# HELP sluice_upstream_errors_total Failed upstream attempts, by backend and kind.\n");
         out.push_str("# TYPE sluice_upstream_errors_total counter\n");
-        for ((backend, kind), n) in self
-            .upstream_errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "sluice_upstream_errors_total{{backend=\"{}\",kind=\"{kind}\"}} {n}",
-                esc(backend)
-            );
+        for ((backend, kind), n) in self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "sluice_upstream_errors_total{{backend=\"{}\",kind=\"{kind}\"}} {n}", esc(backend));
         }
         out.push_str("# HELP sluice_config_reloads_total Configuration loads, by result.\n");
         out.push_str("# TYPE sluice_config_reloads_total counter\n");
         let (ok, failed) = self.reloads();
-        let _ = writeln!(
-            out,
-            "sluice_config_reloads_total{{result=\"success\"}} {ok}"
-        );
-        let _ = writeln!(
-            out,
-            "sluice_config_reloads_total{{result=\"failure\"}} {failed}"
-        );
+        let _ = writeln!(out, "sluice_config_reloads_total{{result=\"success\"}} {ok}");
+        let _ = writeln!(out, "sluice_config_reloads_total{{result=\"failure\"}} {failed}");
         out.push_str("# HELP sluice_config_version Version of the configuration being served.\n");
         out.push_str("# TYPE sluice_config_version gauge\n");
-        let _ = writeln!(
-            out,
-            "sluice_config_version {}",
-            self.config_version.load(Ordering::Relaxed)
-        );
+        let _ = writeln!(out, "sluice_config_version {}", self.config_version.load(Ordering::Relaxed));
         out
     }
 }
 
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

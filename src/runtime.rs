@@ -82,11 +82,7 @@ impl Runtime {
             pools: Arc::new(Pools::default()),
             metrics: Arc::new(Metrics::default()),
         });
-        Arc::new(Self {
-            shared,
-            mode,
-            state: Mutex::new(State::default()),
-        })
+        Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -107,10 +103,7 @@ impl Runtime {
 
     /// The socket address a Gateway's port is bound on.
     pub fn listener_addr(&self, namespace: &str, name: &str, port: u16) -> Option<SocketAddr> {
-        let key = BindKey {
-            gateway: crate::ir::ObjectKey::new(namespace, name),
-            port,
-        };
+        let key = BindKey { gateway: crate::ir::ObjectKey::new(namespace, name), port };
         self.lock().binds.get(&key).map(|b| b.addr)
     }
 
@@ -135,13 +128,11 @@ impl Runtime {
                 version,
                 now: now_rfc3339(),
                 default_address: ip,
-                address_usable: Box::new(move |a: IpAddr| {
-                    if ephemeral {
-                        a.is_loopback()
-                    } else {
-                        address_is_local(a)
-                    }
-                }),
+                address_usable: Box::new(
+                    move |a: IpAddr| {
+                        if ephemeral { a.is_loopback() } else { address_is_local(a) }
+                    },
+                ),
             };
             (version, ctx)
         };
@@ -151,12 +142,7 @@ impl Runtime {
         let mut st = self.lock();
         let keep: Vec<BindKey> = snapshot.ports.keys().cloned().collect();
         st.binds.retain(|k, _| keep.contains(k));
-        st.reload = ReloadState {
-            version,
-            last_attempt_ok: true,
-            last_errors: Vec::new(),
-            bind_errors,
-        };
+        st.reload = ReloadState { version, last_attempt_ok: true, last_errors: Vec::new(), bind_errors };
         self.shared.metrics.record_reload(true, version);
         snapshot
     }
@@ -169,11 +155,7 @@ impl Runtime {
             snapshot
                 .ports
                 .values()
-                .filter(|p| {
-                    st.binds
-                        .get(&p.key)
-                        .is_none_or(|b| b.protocol != p.protocol)
-                })
+                .filter(|p| st.binds.get(&p.key).is_none_or(|b| b.protocol != p.protocol))
                 .map(|p| (p.key.clone(), p.address, p.protocol))
                 .collect()
         };
@@ -193,20 +175,10 @@ impl Runtime {
                         protocol == PortProtocol::Https,
                         self.shared.clone(),
                     ));
-                    self.lock().binds.insert(
-                        key,
-                        Bound {
-                            addr,
-                            protocol,
-                            task,
-                        },
-                    );
+                    self.lock().binds.insert(key, Bound { addr, protocol, task });
                 }
                 Err(e) => {
-                    let msg = format!(
-                        "Gateway {} port {}: cannot listen on {ip}:{port}: {e}",
-                        key.gateway, key.port
-                    );
+                    let msg = format!("Gateway {} port {}: cannot listen on {ip}:{port}: {e}", key.gateway, key.port);
                     tracing::error!("{msg}");
                     errors.push(msg);
                 }

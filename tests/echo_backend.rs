@@ -49,8 +49,7 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let resp = if h2 {
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
         tokio::spawn(conn);
         sender.send_request(req).await?
     } else {
@@ -59,11 +58,7 @@ where
         sender.send_request(req).await?
     };
     let (parts, body) = resp.into_parts();
-    Ok((
-        parts.status,
-        parts.headers,
-        body.collect().await?.to_bytes(),
-    ))
+    Ok((parts.status, parts.headers, body.collect().await?.to_bytes()))
 }
 
 fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request<Full<Bytes>> {
@@ -71,9 +66,7 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Req
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    builder
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("valid request")
+    builder.body(Full::new(Bytes::from(body.to_owned()))).expect("valid request")
 }
 
 async fn plain(port: u16, req: Request<Full<Bytes>>, h2: bool) -> Answer {
@@ -108,14 +101,8 @@ async fn echo_body_is_go_marshal_indent() {
     let answer = raw_exchange(echo.http_port, raw).await.expect("exchange");
     let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert!(
-        head.contains("\r\ncontent-type: application/json\r\n"),
-        "{head}"
-    );
-    assert!(
-        head.contains("\r\nx-content-type-options: nosniff\r\n"),
-        "{head}"
-    );
+    assert!(head.contains("\r\ncontent-type: application/json\r\n"), "{head}");
+    assert!(head.contains("\r\nx-content-type-options: nosniff\r\n"), "{head}");
     let expected = r#"{
  "path": "/a//b?x=1\u0026y",
  "host": "example.com:8080",
@@ -140,10 +127,7 @@ async fn echo_body_is_go_marshal_indent() {
  "pod": "infra-backend-v1-abc12-xyz"
 }"#;
     assert_eq!(body, expected);
-    assert_eq!(
-        *echo.log.lock().expect("log"),
-        vec!["/a//b?x=1&y".to_owned()]
-    );
+    assert_eq!(*echo.log.lock().expect("log"), vec!["/a//b?x=1&y".to_owned()]);
 }
 
 #[tokio::test]
@@ -156,15 +140,9 @@ async fn mux_routes_like_echo_basic() {
 
     let (status, _, body) = get(port, "/status/404", &[]).await;
     assert_eq!((status, body.len()), (StatusCode::NOT_FOUND, 0));
-    assert_eq!(
-        get(port, "/status/404?x=1", &[]).await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(get(port, "/status/404?x=1", &[]).await.0, StatusCode::BAD_REQUEST);
     // `//` is collapsed for routing, but the RequestURI no longer matches ^/status/NNN$.
-    assert_eq!(
-        get(port, "//status/404", &[]).await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(get(port, "//status/404", &[]).await.0, StatusCode::BAD_REQUEST);
 
     let (status, headers, _) = get(port, "/status", &[]).await;
     assert_eq!(status, StatusCode::MOVED_PERMANENTLY);
@@ -175,10 +153,7 @@ async fn mux_routes_like_echo_basic() {
 
     let (status, _, body) = get(port, "/anything?delay=bogus", &[]).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(
-        &body[..],
-        br#"{"message":"time: invalid duration \"bogus\""}"#
-    );
+    assert_eq!(&body[..], br#"{"message":"time: invalid duration \"bogus\""}"#);
     // Only echoed requests are logged.
     assert_eq!(echo.log.lock().expect("log").len(), 1);
 }
@@ -187,10 +162,7 @@ async fn mux_routes_like_echo_basic() {
 async fn requested_response_headers_and_delay() {
     let echo = start_echo(None).await;
     let port = echo.http_port;
-    let set = [
-        ("x-echo-set-header", "A:1,B:2,A: x"),
-        ("x-echo-set-header", "a: 3, Content-Type: text/html"),
-    ];
+    let set = [("x-echo-set-header", "A:1,B:2,A: x"), ("x-echo-set-header", "a: 3, Content-Type: text/html")];
     let (status, headers, body) = get(port, "/set", &set).await;
     assert_eq!(status, StatusCode::OK);
     let values = |name: &str| -> Vec<&str> {
@@ -200,12 +172,7 @@ async fn requested_response_headers_and_delay() {
     assert_eq!(values("a"), ["1,x", "3"]);
     assert_eq!(values("b"), ["2"]);
     assert_eq!(values("content-type"), ["application/json"]);
-    assert_eq!(
-        json(&body)["headers"]["X-Echo-Set-Header"]
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(json(&body)["headers"]["X-Echo-Set-Header"].as_array().map(Vec::len), Some(2));
 
     let started = Instant::now();
     let (status, _, body) = get(port, "/slow?delay=300ms", &[]).await;
@@ -213,10 +180,7 @@ async fn requested_response_headers_and_delay() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(json(&body)["path"], "/slow?delay=300ms");
 
-    let form = [
-        ("host", "h"),
-        ("content-type", "application/x-www-form-urlencoded"),
-    ];
+    let form = [("host", "h"), ("content-type", "application/x-www-form-urlencoded")];
     let started = Instant::now();
     let req = request("POST", "/form?delay=0s", &form, "delay=250ms");
     let (status, _, body) = plain(port, req, false).await;
@@ -238,21 +202,13 @@ async fn h2c_port_needs_http2() {
     assert_eq!(body["httpPort"], "3000");
 
     let (status, _, body) = get(echo.h2c_port, "/", &[]).await;
-    assert_eq!(
-        (status, &body[..]),
-        (StatusCode::BAD_REQUEST, &b"Expected h2c request"[..])
-    );
-    let upgrade = [
-        ("upgrade", "h2c"),
-        ("connection", "Upgrade, HTTP2-Settings"),
-    ];
+    assert_eq!((status, &body[..]), (StatusCode::BAD_REQUEST, &b"Expected h2c request"[..]));
+    let upgrade = [("upgrade", "h2c"), ("connection", "Upgrade, HTTP2-Settings")];
     let (status, _, body) = get(echo.h2c_port, "/", &upgrade).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&body)["proto"], "HTTP/1.1");
     // The HTTP/1.1-only port does not speak HTTP/2.
-    let tcp = TcpStream::connect((LOOPBACK, echo.http_port))
-        .await
-        .expect("connect");
+    let tcp = TcpStream::connect((LOOPBACK, echo.http_port)).await.expect("connect");
     let req = request("GET", "http://example.com/", &[], "");
     assert!(send(TokioIo::new(tcp), req, true).await.is_err());
 }
@@ -270,17 +226,12 @@ async fn retry_counts_per_uuid() {
     assert_eq!(get(port, uri, &[]).await.0, StatusCode::OK);
 
     let (status, _, body) = get(port, "/retry/?succeedAfter=1", &[]).await;
-    assert_eq!(
-        (status, &body[..]),
-        (StatusCode::BAD_REQUEST, &b"uuid is required\n"[..])
-    );
+    assert_eq!((status, &body[..]), (StatusCode::BAD_REQUEST, &b"uuid is required\n"[..]));
 
     // No responseCode: the connection is reset (after delayRetry).
     let reset = "GET /retry/r?uuid=r&succeedAfter=1&delayRetry=100ms HTTP/1.1\r\nHost: h\r\n\r\n";
     let started = Instant::now();
-    let err = raw_exchange(port, reset)
-        .await
-        .expect_err("connection reset");
+    let err = raw_exchange(port, reset).await.expect_err("connection reset");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
     assert!(started.elapsed() >= Duration::from_millis(100));
     let again = reset.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n");
@@ -294,14 +245,9 @@ async fn websocket_echoes_frames() {
     let url = format!("ws://127.0.0.1:{}/ws", echo.http_port);
     let mut req = url.as_str().into_client_request().expect("ws request");
     let origin = "ws://gateway/TestConformance/HTTPRouteBackendProtocolWebSocket";
-    req.headers_mut()
-        .insert("origin", origin.parse().expect("origin"));
-    let tcp = TcpStream::connect((LOOPBACK, echo.http_port))
-        .await
-        .expect("connect");
-    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp)
-        .await
-        .expect("handshake");
+    req.headers_mut().insert("origin", origin.parse().expect("origin"));
+    let tcp = TcpStream::connect((LOOPBACK, echo.http_port)).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.expect("handshake");
     let text = Message::text("Websocket Support!");
     ws.send(text.clone()).await.expect("send text");
     assert_eq!(ws.next().await.expect("reply").expect("frame"), text);
@@ -312,9 +258,7 @@ async fn websocket_echoes_frames() {
 
     // x/net/websocket refuses a handshake without Origin.
     let req = url.as_str().into_client_request().expect("ws request");
-    let tcp = TcpStream::connect((LOOPBACK, echo.http_port))
-        .await
-        .expect("connect");
+    let tcp = TcpStream::connect((LOOPBACK, echo.http_port)).await.expect("connect");
     match tokio_tungstenite::client_async(req, tcp).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             assert_eq!(resp.status(), StatusCode::FORBIDDEN);
@@ -347,9 +291,7 @@ fn tls_client(
             let chain = CertificateDer::pem_slice_iter(cert.as_bytes());
             let chain = chain.collect::<Result<Vec<_>, _>>().expect("client chain");
             let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("client key");
-            builder
-                .with_client_auth_cert(chain, key)
-                .expect("client auth")
+            builder.with_client_auth_cert(chain, key).expect("client auth")
         }
         None => builder.with_no_client_auth(),
     };
@@ -361,10 +303,7 @@ fn tls_client(
 async fn https(port: u16, sni: &str, connector: &TlsConnector, h2: bool) -> Result<Answer, String> {
     let tcp = TcpStream::connect((LOOPBACK, port)).await.expect("connect");
     let name = ServerName::try_from(sni.to_owned()).expect("server name");
-    let tls = connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
     let req = if h2 {
         request("GET", &format!("https://{sni}/tls"), &[], "")
     } else {
@@ -379,20 +318,13 @@ async fn https_reports_tls_state() {
     let material = conformance_tls_material();
     let ca3 = &material.ca[&(INFRA.to_owned(), "tls-checks-ca-certificate".to_owned())];
     let (cert_pem, key_pem) = secret(&material, "tls-checks-certificate").clone();
-    let echo = start_echo(Some(EchoTls {
-        cert_pem,
-        key_pem,
-        client_ca_pem: Some(ca3.clone()),
-    }))
-    .await;
+    let echo = start_echo(Some(EchoTls { cert_pem, key_pem, client_ca_pem: Some(ca3.clone()) })).await;
     let port = echo.https_port.expect("https port");
     let client_cert = secret(&material, "tls-checks-client-certificate");
     let tls13: &[&'static SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
     let connector = tls_client(ca3, Some(client_cert), &[b"http/1.1"], tls13);
-    let (status, _, body) = https(port, "abc.example.com", &connector, false)
-        .await
-        .expect("h1");
+    let (status, _, body) = https(port, "abc.example.com", &connector, false).await.expect("h1");
     assert_eq!(status, StatusCode::OK);
     let body = json(&body);
     assert_eq!(body["proto"], "HTTP/1.1");
@@ -401,18 +333,11 @@ async fn https_reports_tls_state() {
     assert_eq!(tls["version"], "TLSv1.3");
     assert_eq!(tls["serverName"], "abc.example.com");
     assert_eq!(tls["negotiatedProtocol"], "http/1.1");
-    assert!(
-        tls["cipherSuite"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("TLS_")),
-        "{tls}"
-    );
+    assert!(tls["cipherSuite"].as_str().is_some_and(|s| s.starts_with("TLS_")), "{tls}");
     assert_eq!(tls["peerCertificates"], serde_json::json!([client_cert.0]));
 
     let connector = tls_client(ca3, None, &[b"h2", b"http/1.1"], tls13);
-    let (_, _, body) = https(port, "other.example.com", &connector, true)
-        .await
-        .expect("h2");
+    let (_, _, body) = https(port, "other.example.com", &connector, true).await.expect("h2");
     let body = json(&body);
     assert_eq!(body["proto"], "HTTP/2.0");
     assert_eq!(body["tls"]["negotiatedProtocol"], "h2");
@@ -421,9 +346,7 @@ async fn https_reports_tls_state() {
 
     let tls12: &[&'static SupportedProtocolVersion] = &[&rustls::version::TLS12];
     let connector = tls_client(ca3, None, &[], tls12);
-    let (_, _, body) = https(port, "abc.example.com", &connector, false)
-        .await
-        .expect("tls12");
+    let (_, _, body) = https(port, "abc.example.com", &connector, false).await.expect("tls12");
     let tls = &json(&body)["tls"];
     assert_eq!(tls["version"], "TLSv1.2");
     assert!(tls.get("negotiatedProtocol").is_none(), "{tls}");
@@ -433,11 +356,7 @@ async fn https_reports_tls_state() {
     // A client certificate from another CA is rejected (TLS 1.3 reports it after the handshake).
     let stranger = secret(&material, "tls-validity-checks-client-certificate");
     let connector = tls_client(ca3, Some(stranger), &[], tls13);
-    assert!(
-        https(port, "abc.example.com", &connector, false)
-            .await
-            .is_err()
-    );
+    assert!(https(port, "abc.example.com", &connector, false).await.is_err());
 
     // The plaintext listeners of a TLS pod carry no `tls` object.
     let (_, _, body) = get(echo.http_port, "/", &[]).await;
@@ -450,12 +369,7 @@ async fn self_signed_listener_certificate_is_its_own_root() {
     let material = conformance_tls_material();
     let (cert_pem, key_pem) = secret(&material, "tls-validity-checks-certificate").clone();
     let connector = tls_client(&cert_pem, None, &[], &[&rustls::version::TLS13]);
-    let echo = start_echo(Some(EchoTls {
-        cert_pem,
-        key_pem,
-        client_ca_pem: None,
-    }))
-    .await;
+    let echo = start_echo(Some(EchoTls { cert_pem, key_pem, client_ca_pem: None })).await;
     let port = echo.https_port.expect("https port");
     // Only names webpki accepts: it refuses to match a wildcard directly below a top-level
     // domain (`*.org` for `second-example.org`), which Go's verifier (and so the suite) allows.
@@ -471,9 +385,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn der(pem: &str) -> Vec<u8> {
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .expect("certificate PEM")
-        .to_vec()
+    CertificateDer::from_pem_slice(pem.as_bytes()).expect("certificate PEM").to_vec()
 }
 
 #[derive(serde::Deserialize)]
@@ -500,14 +412,7 @@ fn tls_material_matches_the_suite_setup() {
     assert_eq!(docs.len(), 14);
     for doc in &docs {
         let id = (doc.metadata.namespace.clone(), doc.metadata.name.clone());
-        assert!(
-            ![
-                "nonexistent-certificate",
-                "does-not-exist",
-                "non-exisitng-cm"
-            ]
-            .contains(&id.1.as_str())
-        );
+        assert!(!["nonexistent-certificate", "does-not-exist", "non-exisitng-cm"].contains(&id.1.as_str()));
         match doc.kind.as_str() {
             "Secret" => {
                 assert_eq!(doc.type_.as_deref(), Some("kubernetes.io/tls"));
@@ -524,14 +429,8 @@ fn tls_material_matches_the_suite_setup() {
             other => panic!("unexpected kind {other}"),
         }
     }
-    for ns in [
-        "gateway-conformance-infra",
-        "gateway-conformance-app-backend",
-    ] {
-        let id = (
-            ns.to_owned(),
-            "tls-passthrough-checks-certificate".to_owned(),
-        );
+    for ns in ["gateway-conformance-infra", "gateway-conformance-app-backend"] {
+        let id = (ns.to_owned(), "tls-passthrough-checks-certificate".to_owned());
         assert!(m.secrets.contains_key(&id));
     }
     // SAN encodings: [2] dNSName = 0x82, [6] uniformResourceIdentifier = 0x86.
@@ -540,15 +439,9 @@ fn tls_material_matches_the_suite_setup() {
     assert!(contains(&validity, b"\x82\x05*.org"));
     assert!(contains(&validity, b"\x82\x0e*.wildcard.org"));
     let checks = der(&secret(&m, "tls-checks-certificate").0);
-    assert!(contains(
-        &checks,
-        b"\x86\x26spiffe://abc.example.com/test-identity"
-    ));
+    assert!(contains(&checks, b"\x86\x26spiffe://abc.example.com/test-identity"));
     assert!(contains(&checks, b"\x82\x0fabc.example.com"));
-    let web = &m.secrets[&(
-        "gateway-conformance-web-backend".to_owned(),
-        "certificate".to_owned(),
-    )];
+    let web = &m.secrets[&("gateway-conformance-web-backend".to_owned(), "certificate".to_owned())];
     assert!(contains(&der(&web.0), b"\x86\x01*"));
 }
 
@@ -569,20 +462,11 @@ fn go_parsers() {
     assert_eq!(err("1x"), r#"time: unknown unit "x" in duration "1x""#);
     assert_eq!(err("abc"), r#"time: invalid duration "abc""#);
     assert_eq!(err("."), r#"time: invalid duration ".""#);
-    assert_eq!(
-        err("9999999999h"),
-        r#"time: invalid duration "9999999999h""#
-    );
+    assert_eq!(err("9999999999h"), r#"time: invalid duration "9999999999h""#);
 
     assert_eq!(query_value("a=1&delay=2s", "delay").as_deref(), Some("2s"));
-    assert_eq!(
-        query_value("delay=%zz&delay=1s", "delay").as_deref(),
-        Some("1s")
-    );
-    assert_eq!(
-        query_value("x;y=1&delay=3s&delay=4s", "delay").as_deref(),
-        Some("3s")
-    );
+    assert_eq!(query_value("delay=%zz&delay=1s", "delay").as_deref(), Some("1s"));
+    assert_eq!(query_value("x;y=1&delay=3s&delay=4s", "delay").as_deref(), Some("3s"));
     assert_eq!(query_value("d%65lay=1+2", "delay").as_deref(), Some("1 2"));
     assert_eq!(query_value("other=1", "delay"), None);
     assert_eq!(clean_path("/a/./b/../c/"), "/a/c/");

@@ -24,7 +24,12 @@ fn every_example_checks_clean() {
     for file in examples() {
         let out = process::check(&[&file], false);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{} is not clean:\n{stdout}{}", file.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{} is not clean:\n{stdout}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains("OK:"), "{}: {stdout}", file.display());
     }
 }
@@ -32,11 +37,13 @@ fn every_example_checks_clean() {
 #[test]
 fn quickstart_answers_without_outside_services() {
     // The example uses fixed ports (8080, admin 15000); run it on free ones instead.
-    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml")).expect("read quickstart");
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml"))
+        .expect("read quickstart");
     let dir = tempfile::tempdir().expect("tempdir");
     let admin_port = process::free_port();
     let port = process::free_port();
-    let text = text.replace("port: 8080", &format!("port: {port}")).replace("port: 15000", &format!("port: {admin_port}"));
+    let text =
+        text.replace("port: 8080", &format!("port: {port}")).replace("port: 15000", &format!("port: {admin_port}"));
     let file = dir.path().join("quickstart.yaml");
     std::fs::write(&file, text).expect("write config");
     let child = std::process::Command::new(process::sluice_bin())

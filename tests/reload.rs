@@ -116,13 +116,16 @@ async fn twenty_reloads_lose_no_request() {
         let failures = Arc::new(Mutex::new(Vec::<String>::new()));
         let last_version = Arc::new(Mutex::new(String::new()));
         let looper = {
-            let (stop, sent, failures, last_version) = (stop.clone(), sent.clone(), failures.clone(), last_version.clone());
+            let (stop, sent, failures, last_version) =
+                (stop.clone(), sent.clone(), failures.clone(), last_version.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     sent.fetch_add(1, Ordering::Relaxed);
                     match process::http_get(addr, "/") {
                         Some((200, text)) => {
-                            let v = text.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("x-config-version: ").map(str::to_string));
+                            let v = text.lines().find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("x-config-version: ").map(str::to_string)
+                            });
                             *last_version.lock().expect("lock") = v.unwrap_or_default();
                         }
                         Some((code, text)) => failures.lock().expect("lock").push(format!("status {code}: {text}")),
@@ -140,14 +143,17 @@ async fn twenty_reloads_lose_no_request() {
             if i % 2 == 0 {
                 valid_text = valid_config(port, backend.http_port, i);
                 write_config(&dir, &valid_text);
-                wait_for("the valid config to be served", || status(&gw)["config"]["version"].as_u64() == Some(version + 1));
+                wait_for("the valid config to be served", || {
+                    status(&gw)["config"]["version"].as_u64() == Some(version + 1)
+                });
                 wait_for("responses from the new config", || *last_version.lock().expect("lock") == format!("v{i}"));
             } else {
                 expected_failures += 1;
                 write_config(&dir, &invalid_config(&valid_text, i));
                 wait_for("the invalid config to be reported", || {
                     let s = status(&gw);
-                    s["config"]["lastAttemptOk"] == false && !s["config"]["lastErrors"].as_array().is_none_or(Vec::is_empty)
+                    s["config"]["lastAttemptOk"] == false
+                        && !s["config"]["lastErrors"].as_array().is_none_or(Vec::is_empty)
                 });
                 let s = status(&gw);
                 assert_eq!(s["config"]["version"].as_u64(), Some(version), "an invalid config replaced the good one");
@@ -165,7 +171,12 @@ async fn twenty_reloads_lose_no_request() {
         looper.join().expect("request loop");
         let failures = failures.lock().expect("lock");
         let total = sent.load(Ordering::Relaxed);
-        assert!(failures.is_empty(), "{} of {total} requests failed: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+        assert!(
+            failures.is_empty(),
+            "{} of {total} requests failed: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
         assert!(total > 100, "the request loop only sent {total} requests");
         eprintln!("reload test: {total} requests, 0 failed, 10 valid and 10 invalid reloads");
     })

@@ -37,22 +37,14 @@ async fn readyz(State(rt): State<Arc<Runtime>>) -> Response {
     if rt.snapshot().version > 0 {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no configuration loaded yet\n",
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, "no configuration loaded yet\n").into_response()
     }
 }
 
 fn json(v: &impl serde::Serialize) -> Response {
     match serde_json::to_string_pretty(v) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body + "\n").into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("serialisation failed: {e}\n"),
-        )
-            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("serialisation failed: {e}\n")).into_response(),
     }
 }
 
@@ -71,9 +63,5 @@ async fn status(State(rt): State<Arc<Runtime>>) -> Response {
 }
 
 async fn metrics(State(rt): State<Arc<Runtime>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        rt.metrics().render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], rt.metrics().render()).into_response()
 }

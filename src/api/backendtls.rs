@@ -54,11 +54,7 @@ pub struct BackendTlsPolicyValidation {
     pub ca_certificate_refs: Vec<LocalObjectReference>,
     /// `System` to trust the platform's roots; kept as a string so that other values
     /// can be reported in status.
-    #[serde(
-        rename = "wellKnownCACertificates",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "wellKnownCACertificates", default, skip_serializing_if = "Option::is_none")]
     pub well_known_ca_certificates: Option<String>,
     /// The name to send as SNI and to verify the certificate against.
     pub hostname: String,

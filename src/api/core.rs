@@ -108,11 +108,7 @@ pub struct ServiceSpec {
     pub session_affinity: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_affinity_config: Option<Value>,
-    #[serde(
-        rename = "loadBalancerIP",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "loadBalancerIP", default, skip_serializing_if = "Option::is_none")]
     pub load_balancer_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancer_source_ranges: Vec<String>,
@@ -205,10 +201,7 @@ impl Secret {
         base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .map(Some)
-            .map_err(|e| SecretDecodeError {
-                key: key.to_owned(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| SecretDecodeError { key: key.to_owned(), reason: e.to_string() })
     }
 }
 
@@ -254,10 +247,7 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 impl EndpointSlice {
     /// The Service this slice belongs to, from its `kubernetes.io/service-name` label.
     pub fn service_name(&self) -> Option<&str> {
-        self.metadata
-            .labels
-            .get(SERVICE_NAME_LABEL)
-            .map(String::as_str)
+        self.metadata.labels.get(SERVICE_NAME_LABEL).map(String::as_str)
     }
 }
 
@@ -284,10 +274,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// Whether traffic may be sent: `ready` absent counts as ready.
     pub fn is_ready(&self) -> bool {
-        self.conditions
-            .as_ref()
-            .and_then(|c| c.ready)
-            .unwrap_or(true)
+        self.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
     }
 }
 

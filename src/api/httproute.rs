@@ -42,11 +42,7 @@ impl HttpRouteSpec {
     /// The rules with the CRD default applied: a route without rules behaves as a
     /// single rule matching everything.
     pub fn effective_rules(&self) -> Vec<HttpRouteRule> {
-        if self.rules.is_empty() {
-            vec![HttpRouteRule::default()]
-        } else {
-            self.rules.clone()
-        }
+        if self.rules.is_empty() { vec![HttpRouteRule::default()] } else { self.rules.clone() }
     }
 }
 

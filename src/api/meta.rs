@@ -105,9 +105,7 @@ mod tests {
 
     #[test]
     fn misspelt_namespace_is_an_error() {
-        let err = serde_json::from_str::<ObjectMeta>(r#"{"name":"a","namespce":"ns"}"#)
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<ObjectMeta>(r#"{"name":"a","namespce":"ns"}"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `namespce`"), "{err}");
     }
 }

@@ -29,14 +29,8 @@ pub enum ResourceKind {
     EndpointSlice,
 }
 
-const GATEWAY_V1_V1BETA1: &[&str] = &[
-    "gateway.networking.k8s.io/v1",
-    "gateway.networking.k8s.io/v1beta1",
-];
-const GATEWAY_V1_V1ALPHA3: &[&str] = &[
-    "gateway.networking.k8s.io/v1",
-    "gateway.networking.k8s.io/v1alpha3",
-];
+const GATEWAY_V1_V1BETA1: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"];
+const GATEWAY_V1_V1ALPHA3: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1alpha3"];
 const CORE_V1: &[&str] = &["v1"];
 const DISCOVERY_V1: &[&str] = &["discovery.k8s.io/v1"];
 
@@ -78,10 +72,7 @@ impl ResourceKind {
             | ResourceKind::HttpRoute
             | ResourceKind::ReferenceGrant => GATEWAY_V1_V1BETA1,
             ResourceKind::BackendTlsPolicy => GATEWAY_V1_V1ALPHA3,
-            ResourceKind::Namespace
-            | ResourceKind::Service
-            | ResourceKind::Secret
-            | ResourceKind::ConfigMap => CORE_V1,
+            ResourceKind::Namespace | ResourceKind::Service | ResourceKind::Secret | ResourceKind::ConfigMap => CORE_V1,
             ResourceKind::EndpointSlice => DISCOVERY_V1,
         }
     }
@@ -210,12 +201,7 @@ impl Resource {
     /// server treats them.
     pub fn from_value(mut value: Value) -> Result<Resource, ResourceError> {
         let Value::Object(object) = &mut value else {
-            return Err(ResourceError::new(
-                None,
-                ResourceErrorReason::NotAMapping {
-                    found: json_type(&value),
-                },
-            ));
+            return Err(ResourceError::new(None, ResourceErrorReason::NotAMapping { found: json_type(&value) }));
         };
         prune_nulls(object);
         let label = ObjectLabel::read(object);
@@ -224,10 +210,7 @@ impl Resource {
         let Some(kind) = ResourceKind::from_kind(&kind_name) else {
             return Err(ResourceError::new(
                 Some(label.render(&kind_name)),
-                ResourceErrorReason::UnsupportedKind {
-                    api_version,
-                    kind: kind_name,
-                },
+                ResourceErrorReason::UnsupportedKind { api_version, kind: kind_name },
             ));
         };
         let resource_label = label.render(kind.as_str());
@@ -241,12 +224,8 @@ impl Resource {
             ResourceKind::GatewayClass => Resource::GatewayClass(typed(value, &resource_label)?),
             ResourceKind::Gateway => Resource::Gateway(typed(value, &resource_label)?),
             ResourceKind::HttpRoute => Resource::HttpRoute(typed(value, &resource_label)?),
-            ResourceKind::ReferenceGrant => {
-                Resource::ReferenceGrant(typed(value, &resource_label)?)
-            }
-            ResourceKind::BackendTlsPolicy => {
-                Resource::BackendTlsPolicy(typed(value, &resource_label)?)
-            }
+            ResourceKind::ReferenceGrant => Resource::ReferenceGrant(typed(value, &resource_label)?),
+            ResourceKind::BackendTlsPolicy => Resource::BackendTlsPolicy(typed(value, &resource_label)?),
             ResourceKind::Namespace => Resource::Namespace(typed(value, &resource_label)?),
             ResourceKind::Service => Resource::Service(typed(value, &resource_label)?),
             ResourceKind::Secret => Resource::Secret(typed(value, &resource_label)?),
@@ -301,19 +280,13 @@ pub enum ResourceErrorReason {
     NotAMapping { found: &'static str },
     #[error("`{field}` is missing or not a string")]
     MissingTypeField { field: &'static str },
-    #[error(
-        "unsupported kind `{kind}` (apiVersion `{api_version}`); supported kinds: {}",
-        supported_kinds()
-    )]
+    #[error("unsupported kind `{kind}` (apiVersion `{api_version}`); supported kinds: {}", supported_kinds())]
     UnsupportedKind { api_version: String, kind: String },
     #[error(
         "unsupported apiVersion `{api_version}` for {kind}; use {}",
         kind.api_versions().join(" or ")
     )]
-    UnsupportedApiVersion {
-        kind: ResourceKind,
-        api_version: String,
-    },
+    UnsupportedApiVersion { kind: ResourceKind, api_version: String },
     /// A field is wrong: `path` is where (`spec.rules[0].matches[0].path`, or `.`
     /// for the top level), `message` what.
     #[error("{}", render_invalid(path, message))]
@@ -321,11 +294,7 @@ pub enum ResourceErrorReason {
 }
 
 fn render_invalid(path: &str, message: &str) -> String {
-    if path == "." || path.is_empty() {
-        message.to_owned()
-    } else {
-        format!("{path}: {message}")
-    }
+    if path == "." || path.is_empty() { message.to_owned() } else { format!("{path}: {message}") }
 }
 
 fn supported_kinds() -> String {
@@ -341,10 +310,7 @@ fn typed<T: DeserializeOwned>(value: Value, label: &str) -> Result<T, ResourceEr
         let message = err.inner().to_string();
         ResourceError::new(
             Some(label.to_owned()),
-            ResourceErrorReason::Invalid {
-                path: render_path(err.path(), &message),
-                message,
-            },
+            ResourceErrorReason::Invalid { path: render_path(err.path(), &message), message },
         )
     })
 }
@@ -378,22 +344,12 @@ fn push_key(out: &mut String, key: &str) {
     out.push_str(key);
 }
 
-fn type_field(
-    object: &Map<String, Value>,
-    field: &'static str,
-    label: &ObjectLabel,
-) -> Result<String, ResourceError> {
+fn type_field(object: &Map<String, Value>, field: &'static str, label: &ObjectLabel) -> Result<String, ResourceError> {
     match object.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => {
-            let kind = object
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("object");
-            Err(ResourceError::new(
-                Some(label.render(kind)),
-                ResourceErrorReason::MissingTypeField { field },
-            ))
+            let kind = object.get("kind").and_then(Value::as_str).unwrap_or("object");
+            Err(ResourceError::new(Some(label.render(kind)), ResourceErrorReason::MissingTypeField { field }))
         }
     }
 }
@@ -408,15 +364,8 @@ struct ObjectLabel {
 impl ObjectLabel {
     fn read(object: &Map<String, Value>) -> ObjectLabel {
         let meta = object.get("metadata");
-        let field = |key: &str| {
-            meta.and_then(|m| m.get(key))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        ObjectLabel {
-            namespace: field("namespace"),
-            name: field("name"),
-        }
+        let field = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str).map(str::to_owned);
+        ObjectLabel { namespace: field("namespace"), name: field("name") }
     }
 
     fn render(&self, kind: &str) -> String {

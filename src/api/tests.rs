@@ -48,10 +48,7 @@ fn core_kinds_round_trip() {
 fn conformance_dir() -> PathBuf {
     match std::env::var_os("SLUICE_CONFORMANCE_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/conformance"
-        )),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance")),
     }
 }
 
@@ -72,10 +69,7 @@ fn every_conformance_manifest_parses() {
         for doc in docs(&text) {
             if doc["kind"] == "Deployment" {
                 let e = Resource::from_value(doc).unwrap_err();
-                assert!(
-                    matches!(e.reason, ResourceErrorReason::UnsupportedKind { .. }),
-                    "{e}"
-                );
+                assert!(matches!(e.reason, ResourceErrorReason::UnsupportedKind { .. }), "{e}");
                 deployments += 1;
                 continue;
             }
@@ -116,10 +110,7 @@ spec:
   listeners:
   - {name: http, protocol: HTTP}
 "#;
-    assert_eq!(
-        err(text),
-        "Gateway gw: spec.listeners[0]: missing field `port`"
-    );
+    assert_eq!(err(text), "Gateway gw: spec.listeners[0]: missing field `port`");
     let text = r#"
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -149,9 +140,7 @@ spec:
     filters: [{type: SomethingNew}]
     backendRefs: [{name: b, kind: Bucket, group: storage.example.com}]
 "#;
-    let Resource::HttpRoute(route) = parse(text).unwrap() else {
-        panic!("not a route")
-    };
+    let Resource::HttpRoute(route) = parse(text).unwrap() else { panic!("not a route") };
     let rule = &route.spec.rules[0];
     assert_eq!(rule.matches[0].path.as_ref().unwrap().match_type(), "Glob");
     assert_eq!(rule.filters[0].r#type, "SomethingNew");
@@ -172,32 +161,20 @@ fn unsupported_kind_and_version() {
         "{e}"
     );
     assert!(e.contains("EndpointSlice (discovery.k8s.io/v1)"), "{e}");
-    let e = err(
-        "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {}\n",
-    );
+    let e = err("apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {}\n");
     assert_eq!(
         e,
         "HTTPRoute r: unsupported apiVersion `gateway.networking.k8s.io/v1alpha2` for HTTPRoute; \
          use gateway.networking.k8s.io/v1 or gateway.networking.k8s.io/v1beta1"
     );
-    assert_eq!(
-        err("kind: Service\nmetadata: {name: s}\n"),
-        "Service s: `apiVersion` is missing or not a string"
-    );
-    assert_eq!(
-        err("- a\n- b\n"),
-        "expected a mapping with apiVersion and kind, found a sequence"
-    );
+    assert_eq!(err("kind: Service\nmetadata: {name: s}\n"), "Service s: `apiVersion` is missing or not a string");
+    assert_eq!(err("- a\n- b\n"), "expected a mapping with apiVersion and kind, found a sequence");
 }
 
 #[test]
 fn older_versions_are_accepted() {
     for (version, kind, spec) in [
-        (
-            "v1beta1",
-            "ReferenceGrant",
-            "{from: [{group: g, kind: K, namespace: n}], to: [{group: '', kind: Service}]}",
-        ),
+        ("v1beta1", "ReferenceGrant", "{from: [{group: g, kind: K, namespace: n}], to: [{group: '', kind: Service}]}"),
         ("v1beta1", "HTTPRoute", "{}"),
         ("v1beta1", "Gateway", "{gatewayClassName: c, listeners: []}"),
         ("v1beta1", "GatewayClass", "{controllerName: example.com/c}"),
@@ -222,9 +199,7 @@ fn name_is_required_and_nulls_are_absent() {
         "ConfigMap: metadata.name: a name is required"
     );
     let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, labels: null}\ndata:\n";
-    let Resource::Secret(secret) = parse(text).unwrap() else {
-        panic!("not a secret")
-    };
+    let Resource::Secret(secret) = parse(text).unwrap() else { panic!("not a secret") };
     assert!(secret.data.is_empty() && secret.metadata.labels.is_empty());
 }
 
@@ -251,11 +226,7 @@ fn secret_values_decode() {
     assert_eq!(secret.get("both").unwrap().unwrap(), b"plain");
     assert_eq!(secret.get("missing").unwrap(), None);
     let e = secret.get("bad").unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("key `bad` of the Secret is not valid base64"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("key `bad` of the Secret is not valid base64"), "{e}");
 }
 
 #[test]
@@ -265,16 +236,11 @@ fn target_port_is_int_or_string() {
         err(text),
         "Service s: spec.ports[2].targetPort: invalid type: sequence, expected an integer or a string"
     );
-    let Resource::Service(svc) =
-        parse(&text.replace("  - {port: 82, targetPort: [1]}\n", "")).unwrap()
-    else {
+    let Resource::Service(svc) = parse(&text.replace("  - {port: 82, targetPort: [1]}\n", "")).unwrap() else {
         panic!("not a service")
     };
     assert_eq!(svc.spec.ports[0].target_port, Some(IntOrString::Int(8080)));
-    assert_eq!(
-        svc.spec.ports[1].target_port,
-        Some(IntOrString::String("http".into()))
-    );
+    assert_eq!(svc.spec.ports[1].target_port, Some(IntOrString::String("http".into())));
 }
 
 #[test]
@@ -284,8 +250,6 @@ fn resource_deserializes_through_from_value() {
     }))
     .unwrap();
     assert_eq!(r.kind(), "ConfigMap");
-    let e = serde_json::from_value::<Resource>(json!({"apiVersion": "v1", "kind": "Pod"}))
-        .unwrap_err()
-        .to_string();
+    let e = serde_json::from_value::<Resource>(json!({"apiVersion": "v1", "kind": "Pod"})).unwrap_err().to_string();
     assert!(e.starts_with("Pod: unsupported kind `Pod`"), "{e}");
 }

@@ -34,26 +34,15 @@ pub fn run(paths: &[PathBuf], json: bool) -> ExitCode {
             print!("{}", describe(r));
         }
         if errors.is_empty() && problems.is_empty() {
-            println!(
-                "OK: {} resources loaded, every status condition is healthy",
-                resources.len()
-            );
+            println!("OK: {} resources loaded, every status condition is healthy", resources.len());
         } else {
-            println!(
-                "{} load error(s), {} unhealthy condition(s):",
-                errors.len(),
-                problems.len()
-            );
+            println!("{} load error(s), {} unhealthy condition(s):", errors.len(), problems.len());
             for p in &problems {
                 println!("  {p}");
             }
         }
     }
-    if errors.is_empty() && problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if errors.is_empty() && problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn describe(r: &ResourceStatus) -> String {
@@ -62,43 +51,24 @@ fn describe(r: &ResourceStatus) -> String {
         Some(ns) => format!("{ns}/{}", r.metadata.name),
         None => r.metadata.name.clone(),
     };
-    let _ = writeln!(
-        out,
-        "{} {name} (generation {})",
-        r.kind, r.metadata.generation
-    );
+    let _ = writeln!(out, "{} {name} (generation {})", r.kind, r.metadata.generation);
     let s = &r.status;
     if let Some(addrs) = s.get("addresses").and_then(|a| a.as_array()) {
-        let list: Vec<_> = addrs
-            .iter()
-            .filter_map(|a| a.get("value").and_then(|v| v.as_str()))
-            .collect();
+        let list: Vec<_> = addrs.iter().filter_map(|a| a.get("value").and_then(|v| v.as_str())).collect();
         let _ = writeln!(out, "  Addresses: {}", list.join(", "));
     }
     conditions(&mut out, "  ", s.get("conditions"));
-    for l in s
-        .get("listeners")
-        .and_then(|l| l.as_array())
-        .into_iter()
-        .flatten()
-    {
+    for l in s.get("listeners").and_then(|l| l.as_array()).into_iter().flatten() {
         let _ = writeln!(
             out,
             "  Listener {}: attachedRoutes={}",
             l.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
-            l.get("attachedRoutes")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(0)
+            l.get("attachedRoutes").and_then(serde_json::Value::as_i64).unwrap_or(0)
         );
         conditions(&mut out, "    ", l.get("conditions"));
     }
     for (field, label) in [("parents", "parentRef"), ("ancestors", "ancestorRef")] {
-        for p in s
-            .get(field)
-            .and_then(|l| l.as_array())
-            .into_iter()
-            .flatten()
-        {
+        for p in s.get(field).and_then(|l| l.as_array()).into_iter().flatten() {
             let r = p.get(label).cloned().unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -106,10 +76,7 @@ fn describe(r: &ResourceStatus) -> String {
                 r.get("kind").and_then(|v| v.as_str()).unwrap_or("Gateway"),
                 r.get("namespace").and_then(|v| v.as_str()).unwrap_or(""),
                 r.get("name").and_then(|v| v.as_str()).unwrap_or(""),
-                r.get("sectionName")
-                    .and_then(|v| v.as_str())
-                    .map(|s| format!(" section {s}"))
-                    .unwrap_or_default()
+                r.get("sectionName").and_then(|v| v.as_str()).map(|s| format!(" section {s}")).unwrap_or_default()
             );
             conditions(&mut out, "    ", p.get("conditions"));
         }
@@ -120,13 +87,7 @@ fn describe(r: &ResourceStatus) -> String {
 fn conditions(out: &mut String, indent: &str, conds: Option<&serde_json::Value>) {
     for c in conds.and_then(|c| c.as_array()).into_iter().flatten() {
         let get = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("");
-        let _ = writeln!(
-            out,
-            "{indent}{:<14} {:<6} {:<28} {}",
-            get("type"),
-            get("status"),
-            get("reason"),
-            get("message")
-        );
+        let _ =
+            writeln!(out, "{indent}{:<14} {:<6} {:<28} {}", get("type"), get("status"), get("reason"), get("message"));
     }
 }

@@ -19,9 +19,7 @@ pub async fn run(paths: Vec<PathBuf>, admin: SocketAddr, bind: IpAddr) -> ExitCo
         eprintln!("error: the configuration did not load; nothing to serve");
         return ExitCode::FAILURE;
     }
-    let snapshot = runtime
-        .apply(loaded.resources.into_iter().map(|l| l.resource).collect())
-        .await;
+    let snapshot = runtime.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
     for p in snapshot.status.problems() {
         tracing::warn!("{p}");
     }
@@ -70,9 +68,7 @@ async fn reload(runtime: &Arc<Runtime>, paths: &[PathBuf]) {
         runtime.reject(errors);
         return;
     }
-    let snapshot = runtime
-        .apply(loaded.resources.into_iter().map(|l| l.resource).collect())
-        .await;
+    let snapshot = runtime.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
     for p in snapshot.status.problems() {
         tracing::warn!("{p}");
     }

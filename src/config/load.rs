@@ -22,10 +22,7 @@ pub fn load_paths(paths: &[PathBuf]) -> LoadResult {
     let mut visited_dirs = HashSet::new();
     for path in paths {
         match std::fs::metadata(path) {
-            Err(err) => result.errors.push(LoadError::file(
-                path.display().to_string(),
-                format!("cannot read: {err}"),
-            )),
+            Err(err) => result.errors.push(LoadError::file(path.display().to_string(), format!("cannot read: {err}"))),
             Ok(meta) if meta.is_dir() => {
                 let mut found = Vec::new();
                 walk(path, &mut found, &mut visited_dirs, &mut result);
@@ -44,9 +41,7 @@ pub fn load_paths(paths: &[PathBuf]) -> LoadResult {
         let name = file.display().to_string();
         match std::fs::read_to_string(&file) {
             Ok(text) => result.extend(parse_file(&name, &text)),
-            Err(err) => result
-                .errors
-                .push(LoadError::file(name, format!("cannot read: {err}"))),
+            Err(err) => result.errors.push(LoadError::file(name, format!("cannot read: {err}"))),
         }
     }
     result.remove_duplicates();
@@ -55,12 +50,7 @@ pub fn load_paths(paths: &[PathBuf]) -> LoadResult {
 
 /// Collects manifest files under `dir` into `found`, following symbolic links but
 /// entering each directory once.
-fn walk(
-    dir: &Path,
-    found: &mut Vec<PathBuf>,
-    visited: &mut HashSet<PathBuf>,
-    result: &mut LoadResult,
-) {
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, visited: &mut HashSet<PathBuf>, result: &mut LoadResult) {
     let identity = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     if !visited.insert(identity) {
         return;
@@ -69,10 +59,7 @@ fn walk(
         Ok(entries) => entries,
         Err(err) => {
             let name = dir.display().to_string();
-            result.errors.push(LoadError::file(
-                name,
-                format!("cannot read directory: {err}"),
-            ));
+            result.errors.push(LoadError::file(name, format!("cannot read directory: {err}")));
             return;
         }
     };
@@ -81,17 +68,11 @@ fn walk(
             Ok(entry) => entry.path(),
             Err(err) => {
                 let name = dir.display().to_string();
-                result.errors.push(LoadError::file(
-                    name,
-                    format!("cannot read directory: {err}"),
-                ));
+                result.errors.push(LoadError::file(name, format!("cannot read directory: {err}")));
                 continue;
             }
         };
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
@@ -99,16 +80,11 @@ fn walk(
             Ok(meta) if meta.is_dir() => walk(&path, found, visited, result),
             Ok(_) if is_manifest(&path) => found.push(path),
             Ok(_) => {}
-            Err(err) => result.errors.push(LoadError::file(
-                path.display().to_string(),
-                format!("cannot read: {err}"),
-            )),
+            Err(err) => result.errors.push(LoadError::file(path.display().to_string(), format!("cannot read: {err}"))),
         }
     }
 }
 
 fn is_manifest(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }

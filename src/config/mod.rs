@@ -136,11 +136,7 @@ impl LoadResult {
 
     /// The resources when there was no error at all, else every error.
     pub fn into_result(self) -> Result<Vec<Loaded>, LoadErrors> {
-        if self.errors.is_empty() {
-            Ok(self.resources)
-        } else {
-            Err(LoadErrors(self.errors))
-        }
+        if self.errors.is_empty() { Ok(self.resources) } else { Err(LoadErrors(self.errors)) }
     }
 
     /// Appends the resources and errors of `other`.

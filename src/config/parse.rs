@@ -29,11 +29,7 @@ pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Loaded>, sup
 
 /// Parses one file's text, without looking for duplicates.
 pub(super) fn parse_file(source_name: &str, text: &str) -> LoadResult {
-    let mut out = Collector {
-        file: source_name,
-        document: 0,
-        result: LoadResult::default(),
-    };
+    let mut out = Collector { file: source_name, document: 0, result: LoadResult::default() };
     if source_name.to_ascii_lowercase().ends_with(".json") {
         parse_json(text, &mut out);
     } else {
@@ -74,19 +70,11 @@ impl Collector<'_> {
     /// Adds one parsed document (a resource, or a `List` of them) starting at `line`.
     /// `chunk` is the document's own YAML, for pinpointing field errors.
     fn document(&mut self, value: Value, line: usize, chunk: Option<&Chunk<'_>>) {
-        let source = Source {
-            file: self.file.to_owned(),
-            document: self.document,
-            item: None,
-            line,
-        };
+        let source = Source { file: self.file.to_owned(), document: self.document, item: None, line };
         match list_items(&value) {
             Some(items) => {
                 for (i, item) in items.into_iter().enumerate() {
-                    let source = Source {
-                        item: Some(i + 1),
-                        ..source.clone()
-                    };
+                    let source = Source { item: Some(i + 1), ..source.clone() };
                     self.resource(item, source, None);
                 }
             }
@@ -107,19 +95,13 @@ impl Collector<'_> {
                     }
                     _ => None,
                 };
-                self.result
-                    .errors
-                    .push(resource_error(err, source, position));
+                self.result.errors.push(resource_error(err, source, position));
             }
         }
     }
 }
 
-fn resource_error(
-    err: ResourceError,
-    source: Source,
-    position: Option<(usize, usize)>,
-) -> LoadError {
+fn resource_error(err: ResourceError, source: Source, position: Option<(usize, usize)>) -> LoadError {
     let (line, column) = match position {
         Some((line, column)) => (line, Some(column)),
         None => (source.line, None),
@@ -172,10 +154,9 @@ fn parse_yaml(text: &str, out: &mut Collector<'_>) {
             Err(err) => {
                 out.document += 1;
                 let (line, column) = match err.location() {
-                    Some(loc) if loc.line() > 0 => (
-                        chunk.line + to_usize(loc.line()) - 1,
-                        Some(to_usize(loc.column())),
-                    ),
+                    Some(loc) if loc.line() > 0 => {
+                        (chunk.line + to_usize(loc.line()) - 1, Some(to_usize(loc.column())))
+                    }
                     _ => (chunk.line + first_line - 1, None),
                 };
                 out.error(line, column, yaml_message(&err));
@@ -220,25 +201,18 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     let (mut start, mut start_line, mut offset) = (0, 1, 0);
     for (index, line) in text.split_inclusive('\n').enumerate() {
         if index > 0 && is_document_marker(line) {
-            chunks.push(Chunk {
-                text: &text[start..offset],
-                line: start_line,
-            });
+            chunks.push(Chunk { text: &text[start..offset], line: start_line });
             start = offset;
             start_line = index + 1;
         }
         offset += line.len();
     }
-    chunks.push(Chunk {
-        text: &text[start..],
-        line: start_line,
-    });
+    chunks.push(Chunk { text: &text[start..], line: start_line });
     chunks
 }
 
 fn is_document_marker(line: &str) -> bool {
-    line.strip_prefix("---")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+    line.strip_prefix("---").is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
 }
 
 /// The 1-based line (within the chunk) of the first line that holds content: not
@@ -271,11 +245,7 @@ fn parse_json(text: &str, out: &mut Collector<'_>) {
                 let full = err.to_string();
                 let position = format!(" at line {} column {}", err.line(), err.column());
                 let message = full.strip_suffix(&position).unwrap_or(&full);
-                out.error(
-                    err.line(),
-                    Some(err.column()),
-                    format!("invalid JSON: {message}"),
-                );
+                out.error(err.line(), Some(err.column()), format!("invalid JSON: {message}"));
                 break;
             }
         }

@@ -42,15 +42,7 @@ fn multi_document_yaml() {
     let loaded = parse_documents("x.yaml", &text).unwrap();
     assert_eq!(loaded.len(), 2);
     assert_eq!(loaded[0].resource.kind(), "HTTPRoute");
-    assert_eq!(
-        loaded[0].source,
-        Source {
-            file: "x.yaml".into(),
-            document: 1,
-            item: None,
-            line: 3
-        }
-    );
+    assert_eq!(loaded[0].source, Source { file: "x.yaml".into(), document: 1, item: None, line: 3 });
     assert_eq!(loaded[1].resource.kind(), "Service");
     assert_eq!(loaded[1].source.document, 2);
     assert_eq!(loaded[1].source.line, 15);
@@ -79,10 +71,8 @@ items:
     assert_eq!(result.resources[1].source.item, Some(2));
     assert_eq!(
         messages(&result),
-        [
-            "list.yaml:7 (document 2, item 2, Service d): spec.ports[0].port: \
-          invalid type: string \"x\", expected i32"
-        ]
+        ["list.yaml:7 (document 2, item 2, Service d): spec.ports[0].port: \
+          invalid type: string \"x\", expected i32"]
     );
 }
 
@@ -94,24 +84,18 @@ fn json_documents() {
     let result = parse_text("x.json", text);
     assert_eq!(result.resources.len(), 2);
     assert_eq!(result.resources[1].source.line, 3);
-    assert_eq!(
-        messages(&result),
-        ["x.json:5:10 (document 3): invalid JSON: expected value"]
-    );
+    assert_eq!(messages(&result), ["x.json:5:10 (document 3): invalid JSON: expected value"]);
 }
 
 #[test]
 fn yaml_syntax_error_has_line_and_column_and_spares_other_documents() {
-    let text = format!(
-        "{SERVICE}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n labels: {{}}\n---\n{ROUTE}"
-    );
+    let text =
+        format!("{SERVICE}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n labels: {{}}\n---\n{ROUTE}");
     let result = parse_text("bad.yaml", &text);
     assert_eq!(
         messages(&result),
-        [
-            "bad.yaml:11:2 (document 2): invalid YAML: while parsing a block mapping, \
-          did not find expected key"
-        ]
+        ["bad.yaml:11:2 (document 2): invalid YAML: while parsing a block mapping, \
+          did not find expected key"]
     );
     let kinds: Vec<_> = result.resources.iter().map(|l| l.resource.kind()).collect();
     assert_eq!(kinds, ["Service", "HTTPRoute"]);
@@ -120,9 +104,8 @@ fn yaml_syntax_error_has_line_and_column_and_spares_other_documents() {
 
 #[test]
 fn field_errors_point_at_the_field() {
-    let text = format!(
-        "{SERVICE}---\n{ROUTE}  rules:\n  - matches:\n    - path:\n        tyep: Exact\n        value: /\n"
-    );
+    let text =
+        format!("{SERVICE}---\n{ROUTE}  rules:\n  - matches:\n    - path:\n        tyep: Exact\n        value: /\n");
     let result = parse_text("examples/x.yaml", &text);
     assert_eq!(
         messages(&result),
@@ -132,18 +115,14 @@ fn field_errors_point_at_the_field() {
     let text = ROUTE.replace("  - name: gw\n", "  - name: gw\n    port: 80000\n");
     assert_eq!(
         messages(&parse_text("p.yaml", &text)),
-        [
-            "p.yaml:9:11 (document 1, HTTPRoute default/foo): spec.parentRefs[0].port: \
-          invalid value: integer `80000`, expected u16"
-        ]
+        ["p.yaml:9:11 (document 1, HTTPRoute default/foo): spec.parentRefs[0].port: \
+          invalid value: integer `80000`, expected u16"]
     );
     let text = ROUTE.replace("  - name: gw\n", "  - sectionName: http\n");
     assert_eq!(
         messages(&parse_text("m.yaml", &text)),
-        [
-            "m.yaml:8:5 (document 1, HTTPRoute default/foo): spec.parentRefs[0]: \
-          missing field `name`"
-        ]
+        ["m.yaml:8:5 (document 1, HTTPRoute default/foo): spec.parentRefs[0]: \
+          missing field `name`"]
     );
 }
 
@@ -153,10 +132,8 @@ fn field_error_without_position_names_the_document_line() {
     let text = ROUTE.replace("spec:\n", "spec:\n  hostnames: null\n  bogus: 1\n");
     assert_eq!(
         messages(&parse_text("n.yaml", &text)),
-        [
-            "n.yaml:1 (document 1, HTTPRoute default/foo): spec: unknown field `bogus`, \
-          expected one of `parentRefs`, `useDefaultGateways`, `hostnames`, `rules`"
-        ]
+        ["n.yaml:1 (document 1, HTTPRoute default/foo): spec: unknown field `bogus`, \
+          expected one of `parentRefs`, `useDefaultGateways`, `hostnames`, `rules`"]
     );
 }
 
@@ -181,10 +158,7 @@ metadata: {namespace: apps}
         "{}",
         errors[0]
     );
-    assert_eq!(
-        errors[1],
-        "k.yaml:5 (document 2, ConfigMap): metadata.name: a name is required"
-    );
+    assert_eq!(errors[1], "k.yaml:5 (document 2, ConfigMap): metadata.name: a name is required");
 }
 
 #[test]
@@ -194,10 +168,8 @@ fn duplicates_name_both_sources() {
     assert_eq!(result.resources.len(), 2);
     assert_eq!(
         messages(&result),
-        [
-            "d.yaml:16 (document 3, Service default/svc): duplicate resource: \
-          Service default/svc is already defined at d.yaml:1 (document 1)"
-        ]
+        ["d.yaml:16 (document 3, Service default/svc): duplicate resource: \
+          Service default/svc is already defined at d.yaml:1 (document 1)"]
     );
     // The namespace defaults to `default` when comparing.
     let other = SERVICE.replace("{name: svc}", "{name: svc, namespace: default}");
@@ -212,21 +184,14 @@ fn directories_are_walked_in_path_order() {
     let root = dir.path();
     write(root, "b/route.yml", ROUTE);
     write(root, "a/svc.yaml", SERVICE);
-    write(
-        root,
-        "a/deeper/cm.json",
-        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}"#,
-    );
+    write(root, "a/deeper/cm.json", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}"#);
     write(root, "notes.txt", "not a manifest");
     write(root, ".hidden/svc.yaml", SERVICE);
     let extra = write(root, "extra.txt", &SERVICE.replace("svc", "other"));
     let result = load_paths(&[root.to_path_buf(), extra.clone()]);
     assert!(result.is_ok(), "{:?}", messages(&result));
-    let names: Vec<_> = result
-        .resources
-        .iter()
-        .map(|l| (l.resource.meta().name().to_owned(), l.source.file.clone()))
-        .collect();
+    let names: Vec<_> =
+        result.resources.iter().map(|l| (l.resource.meta().name().to_owned(), l.source.file.clone())).collect();
     let file = |p: &str| root.join(p).display().to_string();
     assert_eq!(
         names,
@@ -253,11 +218,7 @@ fn all_errors_are_collected_across_files() {
     let result = load_paths(&[a.clone(), b.clone(), missing.clone()]);
     let errors = messages(&result);
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(
-        errors[0].starts_with(&format!("{}: cannot read: ", missing.display())),
-        "{}",
-        errors[0]
-    );
+    assert!(errors[0].starts_with(&format!("{}: cannot read: ", missing.display())), "{}", errors[0]);
     assert!(
         errors[1].starts_with(&format!("{}:7:", b.display())) && errors[1].contains("invalid YAML"),
         "{}",
@@ -286,9 +247,7 @@ metadata: {name: c, labels: {a: yes, b: n, c: on}}
 data: {mode: '0755', octal: 0755}
 ";
     let loaded = parse_documents("c.yaml", text).unwrap();
-    let crate::api::Resource::ConfigMap(cm) = &loaded[0].resource else {
-        panic!("not a ConfigMap")
-    };
+    let crate::api::Resource::ConfigMap(cm) = &loaded[0].resource else { panic!("not a ConfigMap") };
     // Leading zeros keep a plain scalar a string, as YAML 1.2 has no octal `0755`.
     assert_eq!(cm.data["octal"], "0755");
     assert_eq!(cm.metadata.labels["a"], "yes");
@@ -299,14 +258,7 @@ data: {mode: '0755', octal: 0755}
 #[test]
 fn unreadable_directory_entry_and_empty_input() {
     assert!(parse_text("empty.yaml", "").is_ok());
-    assert!(
-        parse_text("empty.yaml", "---\n# nothing\n...\n")
-            .resources
-            .is_empty()
-    );
+    assert!(parse_text("empty.yaml", "---\n# nothing\n...\n").resources.is_empty());
     let result = load_paths(&[PathBuf::from("/nonexistent/sluice")]);
-    assert_eq!(
-        messages(&result),
-        ["/nonexistent/sluice: cannot read: No such file or directory (os error 2)"]
-    );
+    assert_eq!(messages(&result), ["/nonexistent/sluice: cannot read: No such file or directory (os error 2)"]);
 }

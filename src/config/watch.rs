@@ -11,9 +11,7 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Starts watching; the receiver yields once per settled burst of changes. Keep the returned
 /// watcher alive as long as reloads are wanted.
-pub fn watch(
-    paths: &[PathBuf],
-) -> notify::Result<(notify::RecommendedWatcher, mpsc::Receiver<()>)> {
+pub fn watch(paths: &[PathBuf]) -> notify::Result<(notify::RecommendedWatcher, mpsc::Receiver<()>)> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
@@ -24,16 +22,8 @@ pub fn watch(
     })?;
     for p in paths {
         // Watch a file's folder too, so that editors that replace the file are seen.
-        let target = if p.is_file() {
-            p.parent().map(PathBuf::from).unwrap_or_else(|| p.clone())
-        } else {
-            p.clone()
-        };
-        let target = if target.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            target
-        };
+        let target = if p.is_file() { p.parent().map(PathBuf::from).unwrap_or_else(|| p.clone()) } else { p.clone() };
+        let target = if target.as_os_str().is_empty() { PathBuf::from(".") } else { target };
         watcher.watch(&target, RecursiveMode::Recursive)?;
     }
     let (tx, rx) = mpsc::channel(1);

@@ -48,13 +48,7 @@ impl Upstream {
         protocol: UpstreamProtocol,
         tls: Option<Arc<UpstreamTls>>,
     ) -> Self {
-        Self {
-            pool_key,
-            endpoints,
-            protocol,
-            tls,
-            next: AtomicUsize::new(0),
-        }
+        Self { pool_key, endpoints, protocol, tls, next: AtomicUsize::new(0) }
     }
 
     /// The next endpoint, round robin.
@@ -104,9 +98,7 @@ pub struct UpstreamTls {
 
 impl std::fmt::Debug for UpstreamTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTls")
-            .field("server_name", &self.server_name)
-            .finish()
+        f.debug_struct("UpstreamTls").field("server_name", &self.server_name).finish()
     }
 }
 

@@ -27,14 +27,8 @@ pub struct HeaderModifier {
     pub remove: Vec<HeaderName>,
 }
 
-fn ser_pairs<S: serde::Serializer>(
-    v: &[(HeaderName, HeaderValue)],
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_seq(
-        v.iter()
-            .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>"))),
-    )
+fn ser_pairs<S: serde::Serializer>(v: &[(HeaderName, HeaderValue)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>"))))
 }
 
 fn ser_names<S: serde::Serializer>(v: &[HeaderName], s: S) -> Result<S::Ok, S::Error> {

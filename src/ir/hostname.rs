@@ -12,8 +12,7 @@ pub fn matches(pattern: &str, host: &str) -> bool {
 }
 
 fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
-    s.len() >= suffix.len()
-        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    s.len() >= suffix.len() && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// The hostname both a route hostname and a listener hostname accept, if any.
@@ -29,9 +28,7 @@ pub fn intersect(route: &str, listener: Option<&str>) -> Option<String> {
         (false, true) => matches(listener, route).then_some(route),
         (true, false) => matches(route, listener).then_some(listener),
         (true, true) => {
-            if matches(listener, route[1..].trim_start_matches('.'))
-                || route.eq_ignore_ascii_case(listener)
-            {
+            if matches(listener, route[1..].trim_start_matches('.')) || route.eq_ignore_ascii_case(listener) {
                 Some(route)
             } else if matches(route, listener[1..].trim_start_matches('.')) {
                 Some(listener)
@@ -61,13 +58,9 @@ pub fn host_without_port(authority: &str) -> String {
     let host = if let Some(rest) = authority.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
     } else {
-        authority.rsplit_once(':').map_or(authority, |(h, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                authority
-            }
-        })
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { authority })
     };
     host.trim_end_matches('.').to_ascii_lowercase()
 }
@@ -86,26 +79,11 @@ mod tests {
 
     #[test]
     fn intersections() {
-        assert_eq!(
-            intersect("a.example.com", Some("*.example.com")).as_deref(),
-            Some("a.example.com")
-        );
-        assert_eq!(
-            intersect("*.example.com", Some("a.example.com")).as_deref(),
-            Some("a.example.com")
-        );
-        assert_eq!(
-            intersect("*.a.example.com", Some("*.example.com")).as_deref(),
-            Some("*.a.example.com")
-        );
-        assert_eq!(
-            intersect("*.example.com", Some("*.a.example.com")).as_deref(),
-            Some("*.a.example.com")
-        );
-        assert_eq!(
-            intersect("*.example.com", Some("*.example.com")).as_deref(),
-            Some("*.example.com")
-        );
+        assert_eq!(intersect("a.example.com", Some("*.example.com")).as_deref(), Some("a.example.com"));
+        assert_eq!(intersect("*.example.com", Some("a.example.com")).as_deref(), Some("a.example.com"));
+        assert_eq!(intersect("*.a.example.com", Some("*.example.com")).as_deref(), Some("*.a.example.com"));
+        assert_eq!(intersect("*.example.com", Some("*.a.example.com")).as_deref(), Some("*.a.example.com"));
+        assert_eq!(intersect("*.example.com", Some("*.example.com")).as_deref(), Some("*.example.com"));
         assert_eq!(intersect("b.org", Some("a.org")), None);
         assert_eq!(intersect("*.org", None).as_deref(), Some("*.org"));
     }

@@ -31,10 +31,7 @@ pub struct ObjectKey {
 
 impl ObjectKey {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
+        Self { namespace: namespace.into(), name: name.into() }
     }
 }
 
@@ -68,10 +65,7 @@ pub struct Snapshot {
     pub status: StatusReport,
 }
 
-fn ser_ports<S: serde::Serializer>(
-    p: &BTreeMap<BindKey, Arc<Port>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn ser_ports<S: serde::Serializer>(p: &BTreeMap<BindKey, Arc<Port>>, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(p.values())
 }
 
@@ -116,9 +110,7 @@ pub struct ListenerTls {
 
 impl fmt::Debug for ListenerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ListenerTls")
-            .field("certificate", &"<redacted>")
-            .finish()
+        f.debug_struct("ListenerTls").field("certificate", &"<redacted>").finish()
     }
 }
 

@@ -72,10 +72,7 @@ impl RouteTable {
 
     /// The entry that serves a request, if any.
     pub fn find(&self, host: &str, req: &RequestView<'_>) -> Option<&RouteEntry> {
-        self.group_for(host)?
-            .entries
-            .iter()
-            .find(|e| e.matcher.matches(req))
+        self.group_for(host)?.entries.iter().find(|e| e.matcher.matches(req))
     }
 }
 
@@ -188,11 +185,7 @@ fn header_matches(m: &HeaderMatch, headers: &HeaderMap) -> bool {
     match values.next() {
         None => m.value.matches(first),
         Some(_) => {
-            let joined: Vec<&str> = headers
-                .get_all(&m.name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
+            let joined: Vec<&str> = headers.get_all(&m.name).iter().filter_map(|v| v.to_str().ok()).collect();
             m.value.matches(&joined.join(","))
         }
     }
@@ -284,10 +277,7 @@ mod tests {
 
     #[test]
     fn query_values_are_decoded() {
-        let m = QueryMatch {
-            name: "animal".into(),
-            value: ValueMatch::Exact("whale shark".into()),
-        };
+        let m = QueryMatch { name: "animal".into(), value: ValueMatch::Exact("whale shark".into()) };
         assert!(query_matches(&m, Some("x=1&animal=whale%20shark")));
         assert!(!query_matches(&m, Some("Animal=whale%20shark")));
     }

@@ -25,19 +25,10 @@ pub struct Conditions {
 
 impl Conditions {
     pub fn new(generation: i64, now: &str) -> Self {
-        Self {
-            generation,
-            now: now.to_string(),
-        }
+        Self { generation, now: now.to_string() }
     }
 
-    pub fn make(
-        &self,
-        type_: &str,
-        ok: bool,
-        reason: &str,
-        message: impl Into<String>,
-    ) -> Condition {
+    pub fn make(&self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) -> Condition {
         Condition {
             type_: type_.to_string(),
             status: if ok { "True" } else { "False" }.to_string(),
@@ -157,10 +148,7 @@ pub fn rfc3339(unix_secs: u64) -> String {
 }
 
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     rfc3339(secs)
 }
 

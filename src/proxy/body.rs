@@ -9,15 +9,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 pub fn empty() -> ProxyBody {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync()
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 pub fn from_incoming(body: hyper::body::Incoming) -> ProxyBody {
@@ -26,10 +22,7 @@ pub fn from_incoming(body: hyper::body::Incoming) -> ProxyBody {
 
 /// Reads a whole body when it is known to be at most `limit` bytes; used where a request must
 /// be replayed (retries, mirrors). Returns `Err(body)` untouched when it may be larger.
-pub async fn buffer_if_small(
-    body: ProxyBody,
-    limit: u64,
-) -> Result<Result<Bytes, BoxError>, ProxyBody> {
+pub async fn buffer_if_small(body: ProxyBody, limit: u64) -> Result<Result<Bytes, BoxError>, ProxyBody> {
     use hyper::body::Body;
     let hint = body.size_hint();
     match hint.upper() {

@@ -36,13 +36,7 @@ impl ProxyError {
     }
 
     pub fn upstream(message: impl Into<String>, sent: bool) -> Self {
-        Self {
-            side: Side::Upstream,
-            status: StatusCode::BAD_GATEWAY,
-            retryable: true,
-            sent,
-            message: message.into(),
-        }
+        Self { side: Side::Upstream, status: StatusCode::BAD_GATEWAY, retryable: true, sent, message: message.into() }
     }
 
     pub fn timeout(message: impl Into<String>) -> Self {
@@ -56,13 +50,7 @@ impl ProxyError {
     }
 
     pub fn internal(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            side: Side::Internal,
-            status,
-            retryable: false,
-            sent: false,
-            message: message.into(),
-        }
+        Self { side: Side::Internal, status, retryable: false, sent: false, message: message.into() }
     }
 
     pub fn into_response(self) -> Response<ProxyBody> {
@@ -74,9 +62,6 @@ impl ProxyError {
 pub fn plain(status: StatusCode, message: &str) -> Response<ProxyBody> {
     let mut resp = Response::new(body::full(format!("{message}\n")));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }

@@ -36,11 +36,7 @@ impl OutboundBody {
             OutboundBody::Stream(b) => Some(b),
             OutboundBody::Buffered(bytes) => {
                 *self = OutboundBody::Buffered(bytes.clone());
-                Some(if bytes.is_empty() {
-                    body::empty()
-                } else {
-                    body::full(bytes)
-                })
+                Some(if bytes.is_empty() { body::empty() } else { body::full(bytes) })
             }
             OutboundBody::Taken => None,
         }
@@ -53,35 +49,22 @@ pub async fn send(
     head: &OutboundHead,
     body: ProxyBody,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let endpoint = upstream.pick().ok_or_else(|| {
-        ProxyError::upstream_connect(format!("no endpoints available for {}", upstream.pool_key))
-    })?;
+    let endpoint = upstream
+        .pick()
+        .ok_or_else(|| ProxyError::upstream_connect(format!("no endpoints available for {}", upstream.pool_key)))?;
     let h2 = upstream.protocol == UpstreamProtocol::H2c;
     let uri: Uri = if h2 {
-        let scheme = if upstream.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if upstream.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{}{}", head.authority, head.path_and_query)
     } else {
         head.path_and_query.clone()
     }
     .parse()
-    .map_err(|e| {
-        ProxyError::internal(
-            http::StatusCode::BAD_REQUEST,
-            format!("invalid upstream URI: {e}"),
-        )
-    })?;
+    .map_err(|e| ProxyError::internal(http::StatusCode::BAD_REQUEST, format!("invalid upstream URI: {e}")))?;
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
     *req.uri_mut() = uri;
-    *req.version_mut() = if h2 {
-        Version::HTTP_2
-    } else {
-        Version::HTTP_11
-    };
+    *req.version_mut() = if h2 { Version::HTTP_2 } else { Version::HTTP_11 };
     *req.headers_mut() = head.headers.clone();
     if !h2 && let Ok(v) = HeaderValue::from_str(&head.authority) {
         req.headers_mut().insert(HOST, v);

@@ -60,21 +60,13 @@ pub async fn handle(
     // Phase 1: accept.
     let start = Instant::now();
     let snapshot = shared.snapshot.load_full();
-    let mut labels = Labels {
-        route: Arc::from("-"),
-        backend: Arc::from("-"),
-    };
+    let mut labels = Labels { route: Arc::from("-"), backend: Arc::from("-") };
     let resp = match route(&shared, &conn, &snapshot, req, &mut labels).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
     // Phase 6: log.
-    shared.metrics.record_request(
-        &labels.route,
-        &labels.backend,
-        resp.status().as_u16(),
-        start.elapsed(),
-    );
+    shared.metrics.record_request(&labels.route, &labels.backend, resp.status().as_u16(), start.elapsed());
     Ok(resp)
 }
 
@@ -86,59 +78,37 @@ async fn route(
     req: Request<Incoming>,
     labels: &mut Labels,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let port = snapshot.port(&conn.bind).ok_or_else(|| {
-        ProxyError::internal(
-            StatusCode::NOT_FOUND,
-            "no listener is configured on this port",
-        )
-    })?;
+    let port = snapshot
+        .port(&conn.bind)
+        .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, "no listener is configured on this port"))?;
     let authority = req
         .uri()
         .authority()
         .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers()
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
+        .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
         .unwrap_or_default();
     let host = host_without_port(&authority);
-    let listener = port.listener_for(&host).ok_or_else(|| {
-        ProxyError::internal(
-            StatusCode::NOT_FOUND,
-            format!("no listener accepts host {host:?}"),
-        )
-    })?;
-    if conn
-        .sni_listener
-        .as_ref()
-        .is_some_and(|sni| *sni != listener.name)
-    {
+    let listener = port
+        .listener_for(&host)
+        .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, format!("no listener accepts host {host:?}")))?;
+    if conn.sni_listener.as_ref().is_some_and(|sni| *sni != listener.name) {
         return Err(ProxyError::internal(
             StatusCode::MISDIRECTED_REQUEST,
             format!("host {host:?} is not served on this TLS connection"),
         ));
     }
-    let view = RequestView {
-        method: req.method(),
-        path: req.uri().path(),
-        query: req.uri().query(),
-        headers: req.headers(),
-    };
-    let entry = listener.routes.find(&host, &view).ok_or_else(|| {
-        ProxyError::internal(StatusCode::NOT_FOUND, "no route matches this request")
-    })?;
+    let view =
+        RequestView { method: req.method(), path: req.uri().path(), query: req.uri().query(), headers: req.headers() };
+    let entry = listener
+        .routes
+        .find(&host, &view)
+        .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, "no route matches this request"))?;
     labels.route = entry.rule.label.clone();
     let serve = serve(shared, conn, entry, req, host, authority, labels);
     match entry.rule.timeouts.request {
         Some(limit) => tokio::time::timeout(limit, serve)
             .await
-            .unwrap_or_else(|_| {
-                Err(ProxyError::timeout(format!(
-                    "request timeout of {limit:?} reached"
-                )))
-            }),
+            .unwrap_or_else(|_| Err(ProxyError::timeout(format!("request timeout of {limit:?} reached")))),
         None => serve.await,
     }
 }
@@ -216,11 +186,7 @@ async fn serve(
     }
 
     let upgrade = is_upgrade(&parts.headers);
-    let downstream_upgrade = if upgrade {
-        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
-    } else {
-        None
-    };
+    let downstream_upgrade = if upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
     let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers, upgrade);
     headers.remove(HOST);
@@ -229,13 +195,7 @@ async fn serve(
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
-    let head = OutboundHead {
-        method: parts.method,
-        path_and_query,
-        authority: out_authority,
-        headers,
-        upgrade,
-    };
+    let head = OutboundHead { method: parts.method, path_and_query, authority: out_authority, headers, upgrade };
 
     let replay = rule.retry.is_some() || !mirrors.is_empty();
     let mut out_body = if replay {
@@ -269,31 +229,21 @@ async fn serve(
     let mut resp = loop {
         attempt += 1;
         let Some(b) = out_body.take() else {
-            return Err(ProxyError::upstream(
-                "request body already consumed by a failed attempt",
-                true,
-            ));
+            return Err(ProxyError::upstream("request body already consumed by a failed attempt", true));
         };
         let call = forward::send(&shared.pools, &upstream, &head, b);
         let result = match rule.timeouts.backend_request {
-            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-                Err(ProxyError::timeout(format!(
-                    "backend request timeout of {limit:?} reached"
-                )))
-            }),
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or_else(|_| Err(ProxyError::timeout(format!("backend request timeout of {limit:?} reached")))),
             None => call.await,
         };
         let can_retry = attempt < attempts && matches!(out_body, OutboundBody::Buffered(_));
         match result {
             Ok(resp) => {
-                let retry_code = rule
-                    .retry
-                    .as_ref()
-                    .is_some_and(|r| r.codes.contains(&resp.status().as_u16()));
+                let retry_code = rule.retry.as_ref().is_some_and(|r| r.codes.contains(&resp.status().as_u16()));
                 if retry_code && can_retry {
-                    shared
-                        .metrics
-                        .record_upstream_error(&backend.name, "retryable_status");
+                    shared.metrics.record_upstream_error(&backend.name, "retryable_status");
                     backoff(rule.retry.as_ref().and_then(|r| r.backoff)).await;
                     continue;
                 }
@@ -302,11 +252,7 @@ async fn serve(
             Err(e) => {
                 shared.metrics.record_upstream_error(
                     &backend.name,
-                    if e.status == StatusCode::GATEWAY_TIMEOUT {
-                        "timeout"
-                    } else {
-                        "connect"
-                    },
+                    if e.status == StatusCode::GATEWAY_TIMEOUT { "timeout" } else { "connect" },
                 );
                 if e.retryable && can_retry && rule.retry.is_some() {
                     backoff(rule.retry.as_ref().and_then(|r| r.backoff)).await;
@@ -323,10 +269,7 @@ async fn serve(
 
     // Phase 5: response filters.
     let (mut rparts, rbody) = resp.into_parts();
-    strip_hop_by_hop(
-        &mut rparts.headers,
-        rparts.status == StatusCode::SWITCHING_PROTOCOLS,
-    );
+    strip_hop_by_hop(&mut rparts.headers, rparts.status == StatusCode::SWITCHING_PROTOCOLS);
     for m in response_mods.iter().rev() {
         m.apply(&mut rparts.headers);
     }
@@ -352,10 +295,7 @@ fn pick_backend(backends: &[Backend]) -> Result<&Backend, ProxyError> {
         }
         n -= w;
     }
-    Err(ProxyError::internal(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "backend selection failed",
-    ))
+    Err(ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "backend selection failed"))
 }
 
 async fn backoff(d: Option<Duration>) {
@@ -387,20 +327,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     for name in listed {
         headers.remove(name.as_str());
     }
-    for name in [
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-    ] {
+    for name in ["keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"] {
         headers.remove(name);
     }
     if upgrade {
-        headers.insert(
-            http::header::CONNECTION,
-            HeaderValue::from_static("upgrade"),
-        );
+        headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
     } else {
         headers.remove(http::header::CONNECTION);
         headers.remove(http::header::UPGRADE);
@@ -416,21 +347,12 @@ fn add_forwarded(headers: &mut HeaderMap, conn: &ConnInfo) {
     if let Ok(v) = HeaderValue::from_str(&value) {
         headers.insert("x-forwarded-for", v);
     }
-    headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if conn.scheme == "https" {
-            "https"
-        } else {
-            "http"
-        }),
-    );
+    headers
+        .insert("x-forwarded-proto", HeaderValue::from_static(if conn.scheme == "https" { "https" } else { "http" }));
 }
 
 /// Joins the two upgraded connections (websocket and the like) once both sides switched.
-fn splice_upgrade(
-    downstream: Option<hyper::upgrade::OnUpgrade>,
-    upstream: hyper::upgrade::OnUpgrade,
-) {
+fn splice_upgrade(downstream: Option<hyper::upgrade::OnUpgrade>, upstream: hyper::upgrade::OnUpgrade) {
     let Some(downstream) = downstream else { return };
     tokio::spawn(async move {
         let (down, up) = match tokio::try_join!(downstream, upstream) {

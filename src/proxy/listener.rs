@@ -29,33 +29,18 @@ pub async fn run(listener: TcpListener, bind: BindKey, https: bool, shared: Arc<
             if https {
                 serve_tls(stream, remote, bind, shared).await;
             } else {
-                let conn = Arc::new(ConnInfo {
-                    bind,
-                    scheme: "http",
-                    remote,
-                    sni_listener: None,
-                });
+                let conn = Arc::new(ConnInfo { bind, scheme: "http", remote, sni_listener: None });
                 serve_http(TokioIo::new(stream), conn, shared).await;
             }
         });
     }
 }
 
-async fn serve_tls(
-    stream: TcpStream,
-    remote: std::net::SocketAddr,
-    bind: BindKey,
-    shared: Arc<Shared>,
-) {
+async fn serve_tls(stream: TcpStream, remote: std::net::SocketAddr, bind: BindKey, shared: Arc<Shared>) {
     let Some((tls_stream, sni_listener)) = tls::accept(stream, &bind, &shared).await else {
         return;
     };
-    let conn = Arc::new(ConnInfo {
-        bind,
-        scheme: "https",
-        remote,
-        sni_listener: Some(sni_listener),
-    });
+    let conn = Arc::new(ConnInfo { bind, scheme: "https", remote, sni_listener: Some(sni_listener) });
     serve_http(TokioIo::new(tls_stream), conn, shared).await;
 }
 

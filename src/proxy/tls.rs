@@ -11,11 +11,7 @@ use super::handler::Shared;
 use crate::ir::BindKey;
 
 /// Completes a TLS handshake; returns the stream and the name of the listener SNI selected.
-pub async fn accept(
-    stream: TcpStream,
-    bind: &BindKey,
-    shared: &Shared,
-) -> Option<(TlsStream<TcpStream>, String)> {
+pub async fn accept(stream: TcpStream, bind: &BindKey, shared: &Shared) -> Option<(TlsStream<TcpStream>, String)> {
     let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await {
         Ok(start) => start,
         Err(e) => {
@@ -23,17 +19,10 @@ pub async fn accept(
             return None;
         }
     };
-    let sni = start
-        .client_hello()
-        .server_name()
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let sni = start.client_hello().server_name().unwrap_or("").to_ascii_lowercase();
     let snapshot = shared.snapshot.load_full();
     let port = snapshot.port(bind)?;
-    let listener = port
-        .listeners
-        .iter()
-        .find(|l| l.tls.is_some() && l.matches_host(&sni))?;
+    let listener = port.listeners.iter().find(|l| l.tls.is_some() && l.matches_host(&sni))?;
     let config = listener.tls.as_ref()?.server_config.clone();
     let name = listener.name.clone();
     match start.into_stream(Arc::clone(&config)).await {

@@ -32,8 +32,7 @@ impl Generations {
             });
             if entry.spec != spec {
                 entry.spec = spec;
-                entry.generation =
-                    given.map_or(entry.generation + 1, |g| g.max(entry.generation + 1));
+                entry.generation = given.map_or(entry.generation + 1, |g| g.max(entry.generation + 1));
             }
             let meta = r.meta_mut();
             meta.generation = Some(entry.generation);

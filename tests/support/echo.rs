@@ -123,13 +123,7 @@ pub async fn start(cfg: EchoConfig) -> io::Result<EchoHandle> {
         let task = accept_loop(listener, Port::Https, Some(acceptor), shared);
         tasks.push(tokio::spawn(task).abort_handle());
     }
-    Ok(EchoHandle {
-        http_port,
-        h2c_port,
-        https_port,
-        log,
-        _listeners: Arc::new(Listeners(tasks)),
-    })
+    Ok(EchoHandle { http_port, h2c_port, https_port, log, _listeners: Arc::new(Listeners(tasks)) })
 }
 
 /// State shared by all listeners of one echo pod.
@@ -181,18 +175,11 @@ struct Resetter {
 impl Resetter {
     fn new(tcp: &TcpStream) -> io::Result<Self> {
         let dup = tcp.as_fd().try_clone_to_owned()?;
-        Ok(Resetter {
-            dup: Mutex::new(Some(dup.into())),
-            requested: Notify::new(),
-        })
+        Ok(Resetter { dup: Mutex::new(Some(dup.into())), requested: Notify::new() })
     }
 
     fn reset(&self) {
-        let dup = self
-            .dup
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let dup = self.dup.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(Ok(dup)) = dup.map(TcpStream::from_std) {
             // Socket options belong to the socket, so this also applies to the original fd.
             let _ = dup.set_zero_linger();
@@ -201,12 +188,7 @@ impl Resetter {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    port: Port,
-    acceptor: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
-) {
+async fn accept_loop(listener: TcpListener, port: Port, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -222,22 +204,12 @@ async fn accept_loop(
     }
 }
 
-async fn serve_conn(
-    tcp: TcpStream,
-    port: Port,
-    acceptor: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
-) {
+async fn serve_conn(tcp: TcpStream, port: Port, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
     let _ = tcp.set_nodelay(true);
     let Ok(reset) = Resetter::new(&tcp) else {
         return;
     };
-    let mut ctx = ConnCtx {
-        port,
-        shared,
-        tls: None,
-        reset,
-    };
+    let mut ctx = ConnCtx { port, shared, tls: None, reset };
     match (port, acceptor) {
         (Port::Https, Some(acceptor)) => {
             let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
@@ -270,10 +242,7 @@ where
         }
         Port::H2c | Port::Https => {
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .max_headers(MAX_HEADERS);
+            builder.http1().timer(TokioTimer::new()).max_headers(MAX_HEADERS);
             builder.http2().timer(TokioTimer::new());
             until_reset(builder.serve_connection_with_upgrades(io, service), &ctx).await;
         }

@@ -82,7 +82,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     http_request(addr, "GET", path, "localhost", &[])
 }
 
-pub fn http_request(addr: SocketAddr, method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String)> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;

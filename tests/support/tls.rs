@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 
 use super::pem;
@@ -53,11 +53,7 @@ struct Ca {
 
 /// Generates the full set of TLS material with fresh keys.
 pub fn conformance_tls_material() -> TlsMaterial {
-    let mut m = TlsMaterial {
-        yaml: String::new(),
-        secrets: HashMap::new(),
-        ca: HashMap::new(),
-    };
+    let mut m = TlsMaterial { yaml: String::new(), secrets: HashMap::new(), ca: HashMap::new() };
     let validity_ca = m.add_ca(INFRA, "tls-validity-checks-ca-certificate");
     let per_port_ca = m.add_ca(INFRA, "tls-validity-checks-per-port-ca-certificate");
     let checks_ca = m.add_ca(INFRA, "tls-checks-ca-certificate");
@@ -65,38 +61,16 @@ pub fn conformance_tls_material() -> TlsMaterial {
     m.add_ca(INFRA, "mismatch-ca-certificate");
 
     let validity_hosts = ["*", "*.org", "*.wildcard.org"];
-    m.add_cert(
-        INFRA,
-        "tls-validity-checks-certificate",
-        &validity_hosts,
-        Usage::Server,
-        None,
-    );
+    m.add_cert(INFRA, "tls-validity-checks-certificate", &validity_hosts, Usage::Server, None);
     m.add_cert(WEB, "certificate", &["*"], Usage::Server, None);
     let client = Usage::Client;
-    m.add_cert(
-        INFRA,
-        "tls-validity-checks-client-certificate",
-        &[],
-        client,
-        Some(&validity_ca),
-    );
+    m.add_cert(INFRA, "tls-validity-checks-client-certificate", &[], client, Some(&validity_ca));
     let per_port_client = "tls-validity-checks-per-port-client-certificate";
     m.add_cert(INFRA, per_port_client, &[], client, Some(&per_port_ca));
 
-    let checks_hosts = [
-        "abc.example.com",
-        "spiffe://abc.example.com/test-identity",
-        "other.example.com",
-    ];
+    let checks_hosts = ["abc.example.com", "spiffe://abc.example.com/test-identity", "other.example.com"];
     let ca3 = Some(&checks_ca);
-    m.add_cert(
-        INFRA,
-        "tls-checks-certificate",
-        &checks_hosts,
-        Usage::Server,
-        ca3,
-    );
+    m.add_cert(INFRA, "tls-checks-certificate", &checks_hosts, Usage::Server, ca3);
     m.add_cert(INFRA, "tls-checks-client-certificate", &[], client, ca3);
     let passthrough = "tls-passthrough-checks-certificate";
     m.add_cert(INFRA, passthrough, &["abc.example.com"], Usage::Server, ca3);
@@ -116,45 +90,25 @@ impl TlsMaterial {
             (DnType::CountryName, "US"),
         ]);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyCertSign,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ClientAuth,
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth, ExtendedKeyUsagePurpose::ServerAuth];
         set_one_year(&mut params);
         let key = new_key();
         let cert = params.self_signed(&key).expect("self-sign CA certificate");
         let cert_pem = pem::encode("CERTIFICATE", cert.der());
         let key_pem = pem::encode("PRIVATE KEY", &key.serialize_der());
-        self.yaml
-            .push_str(&config_map_yaml(namespace, name, &cert_pem, &key_pem));
-        self.ca
-            .insert((namespace.to_owned(), name.to_owned()), cert_pem);
+        self.yaml.push_str(&config_map_yaml(namespace, name, &cert_pem, &key_pem));
+        self.ca.insert((namespace.to_owned(), name.to_owned()), cert_pem);
         Ca { params, key }
     }
 
     /// A leaf certificate Secret, self-signed when `signer` is `None`.
-    fn add_cert(
-        &mut self,
-        namespace: &str,
-        name: &str,
-        hosts: &[&str],
-        usage: Usage,
-        signer: Option<&Ca>,
-    ) {
+    fn add_cert(&mut self, namespace: &str, name: &str, hosts: &[&str], usage: Usage, signer: Option<&Ca>) {
         let mut params = CertificateParams::default();
-        params.distinguished_name = distinguished_name(&[
-            (DnType::CommonName, "default"),
-            (DnType::OrganizationName, "Acme Co"),
-        ]);
+        params.distinguished_name =
+            distinguished_name(&[(DnType::CommonName, "default"), (DnType::OrganizationName, "Acme Co")]);
         params.subject_alt_names = hosts.iter().map(|h| host_san(h)).collect();
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyEncipherment,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![match usage {
             Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
             Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
@@ -169,8 +123,7 @@ impl TlsMaterial {
         .expect("sign leaf certificate");
         let cert_pem = pem::encode("CERTIFICATE", cert.der());
         let key_pem = pem::encode("PRIVATE KEY", &key.serialize_der());
-        self.yaml
-            .push_str(&secret_yaml(namespace, name, &cert_pem, &key_pem));
+        self.yaml.push_str(&secret_yaml(namespace, name, &cert_pem, &key_pem));
         let id = (namespace.to_owned(), name.to_owned());
         self.secrets.insert(id, (cert_pem, key_pem));
     }
@@ -190,9 +143,7 @@ fn distinguished_name(entries: &[(DnType, &str)]) -> DistinguishedName {
 
 /// Valid from now for one year, like the suite's `NotBefore: now, NotAfter: now + 1 year`.
 fn set_one_year(params: &mut CertificateParams) {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     params.not_before = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
     params.not_after = params.not_before + Duration::from_secs(365 * 24 * 60 * 60);
 }
@@ -211,14 +162,11 @@ fn host_san(host: &str) -> SanType {
 
 fn is_dns1123_subdomain(name: &str) -> bool {
     let label_ok = |label: &str| {
-        let edge_ok =
-            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         label.len() <= 63
             && edge_ok(label.chars().next())
             && edge_ok(label.chars().last())
-            && label
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     };
     !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok)
 }

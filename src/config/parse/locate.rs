@@ -10,18 +10,13 @@ use serde_json::Value;
 
 use super::yaml_options;
 use crate::api::{
-    BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, Namespace,
-    ReferenceGrant, ResourceKind, Secret, Service,
+    BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, Namespace, ReferenceGrant,
+    ResourceKind, Secret, Service,
 };
 
 /// Line and column (1-based, within `text`) of the error described by `path` and
 /// `message`, if the YAML parser agrees that is where it is.
-pub(super) fn field_error(
-    kind: &str,
-    text: &str,
-    path: &str,
-    message: &str,
-) -> Option<(usize, usize)> {
+pub(super) fn field_error(kind: &str, text: &str, path: &str, message: &str) -> Option<(usize, usize)> {
     let kind = ResourceKind::from_kind(kind)?;
     let err = match kind {
         ResourceKind::GatewayClass => typed_error::<GatewayClass>(text),
@@ -39,8 +34,7 @@ pub(super) fn field_error(
     let line = usize::try_from(location.line()).ok()?;
     let column = usize::try_from(location.column()).ok()?;
     let typed_message = err.without_snippet().to_string();
-    let same_token =
-        first_quoted(message).is_some_and(|token| typed_message.contains(&format!("`{token}`")));
+    let same_token = first_quoted(message).is_some_and(|token| typed_message.contains(&format!("`{token}`")));
     let line_text = line.checked_sub(1).and_then(|i| text.lines().nth(i));
     let same_key = match (last_key(path), line_text) {
         (Some(key), Some(line_text)) => line_text.contains(key),

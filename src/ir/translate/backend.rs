@@ -9,9 +9,7 @@ use super::index::Index;
 use super::tls::{self, CertAndKey};
 use crate::api::{BackendTlsPolicy, GATEWAY_GROUP, IntOrString, Service, ServicePort};
 use crate::ir::backend::Upstream;
-use crate::ir::{
-    Backend, BackendTarget, Endpoint, Filter, ObjectKey, UpstreamProtocol, UpstreamTls,
-};
+use crate::ir::{Backend, BackendTarget, Endpoint, Filter, ObjectKey, UpstreamProtocol, UpstreamTls};
 
 /// A backend reference, whatever field it came from.
 pub struct BackendRefArgs<'r> {
@@ -44,108 +42,61 @@ pub struct BackendResolver<'i, 'a> {
 impl BackendResolver<'_, '_> {
     pub fn resolve(&mut self, r: BackendRefArgs<'_>) -> (Backend, Option<RefFailure>) {
         let ns = r.namespace.unwrap_or(self.route_ns);
-        let label: Arc<str> = Arc::from(format!(
-            "{ns}/{}:{}",
-            r.name,
-            r.port.map_or_else(|| "-".to_string(), |p| p.to_string())
-        ));
+        let label: Arc<str> =
+            Arc::from(format!("{ns}/{}:{}", r.name, r.port.map_or_else(|| "-".to_string(), |p| p.to_string())));
         let result = self.resolve_target(&r, ns);
         let (target, failure) = match result {
             Ok(up) => (BackendTarget::Upstream(Arc::new(up)), None),
-            Err(f) => (
-                BackendTarget::Invalid {
-                    reason: f.1.clone(),
-                },
-                Some(f),
-            ),
+            Err(f) => (BackendTarget::Invalid { reason: f.1.clone() }, Some(f)),
         };
-        (
-            Backend {
-                name: label,
-                weight: r.weight,
-                target,
-                filters: r.filters,
-            },
-            failure,
-        )
+        (Backend { name: label, weight: r.weight, target, filters: r.filters }, failure)
     }
 
     fn resolve_target(&mut self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Upstream, RefFailure> {
         if !r.group.is_empty() || r.kind != "Service" {
             return Err((
                 "InvalidKind".into(),
-                format!(
-                    "backendRef kind {}/{} is not supported; use a core Service",
-                    r.group, r.kind
-                ),
+                format!("backendRef kind {}/{} is not supported; use a core Service", r.group, r.kind),
             ));
         }
-        if !self.ix.grant_allows(
-            (GATEWAY_GROUP, "HTTPRoute", self.route_ns),
-            ("", "Service", ns, r.name),
-        ) {
+        if !self.ix.grant_allows((GATEWAY_GROUP, "HTTPRoute", self.route_ns), ("", "Service", ns, r.name)) {
             return Err((
                 "RefNotPermitted".into(),
-                format!(
-                    "no ReferenceGrant in {ns} allows HTTPRoutes from {} to use Service {}",
-                    self.route_ns, r.name
-                ),
+                format!("no ReferenceGrant in {ns} allows HTTPRoutes from {} to use Service {}", self.route_ns, r.name),
             ));
         }
-        let svc = self.ix.service(ns, r.name).ok_or_else(|| {
-            (
-                "BackendNotFound".to_string(),
-                format!("Service {ns}/{} not found", r.name),
-            )
-        })?;
+        let svc = self
+            .ix
+            .service(ns, r.name)
+            .ok_or_else(|| ("BackendNotFound".to_string(), format!("Service {ns}/{} not found", r.name)))?;
         let port = r.port.ok_or_else(|| {
-            (
-                "UnsupportedValue".to_string(),
-                format!("backendRef to Service {ns}/{} needs a port", r.name),
-            )
+            ("UnsupportedValue".to_string(), format!("backendRef to Service {ns}/{} needs a port", r.name))
         })?;
-        if let Some(ext) = svc
-            .spec
-            .external_name
-            .as_deref()
-            .filter(|_| svc.spec.r#type.as_deref() == Some("ExternalName"))
+        if let Some(ext) =
+            svc.spec.external_name.as_deref().filter(|_| svc.spec.r#type.as_deref() == Some("ExternalName"))
         {
             let tls = self.upstream_tls(svc, None)?;
             let key = pool_key(ns, r.name, port, UpstreamProtocol::Http1, tls.as_deref());
             return Ok(Upstream::new(
                 key,
-                vec![Endpoint::Dns {
-                    host: ext.to_string(),
-                    port,
-                }],
+                vec![Endpoint::Dns { host: ext.to_string(), port }],
                 UpstreamProtocol::Http1,
                 tls,
             ));
         }
-        let sp = svc
-            .spec
-            .ports
-            .iter()
-            .find(|p| p.port == i32::from(port))
-            .ok_or_else(|| {
-                (
-                    "BackendNotFound".to_string(),
-                    format!("Service {ns}/{} has no port {port}", r.name),
-                )
+        let sp =
+            svc.spec.ports.iter().find(|p| p.port == i32::from(port)).ok_or_else(|| {
+                ("BackendNotFound".to_string(), format!("Service {ns}/{} has no port {port}", r.name))
             })?;
         let protocol = match sp.app_protocol.as_deref() {
             Some("kubernetes.io/h2c") => UpstreamProtocol::H2c,
-            None
-            | Some(
-                "http" | "https" | "HTTP" | "HTTPS" | "kubernetes.io/ws" | "kubernetes.io/wss",
-            ) => UpstreamProtocol::Http1,
+            None | Some("http" | "https" | "HTTP" | "HTTPS" | "kubernetes.io/ws" | "kubernetes.io/wss") => {
+                UpstreamProtocol::Http1
+            }
             Some(other) => {
                 return Err((
                     "UnsupportedProtocol".into(),
-                    format!(
-                        "appProtocol {other:?} of Service {ns}/{} is not supported",
-                        r.name
-                    ),
+                    format!("appProtocol {other:?} of Service {ns}/{} is not supported", r.name),
                 ));
             }
         };
@@ -158,10 +109,7 @@ impl BackendResolver<'_, '_> {
     /// Endpoint addresses of the Service port, from its EndpointSlices.
     fn endpoints(&self, svc: &Service, sp: &ServicePort) -> Vec<Endpoint> {
         let mut out = Vec::new();
-        for slice in self
-            .ix
-            .slices(svc.metadata.namespace(), svc.metadata.name())
-        {
+        for slice in self.ix.slices(svc.metadata.namespace(), svc.metadata.name()) {
             let port = slice
                 .ports
                 .iter()
@@ -204,9 +152,7 @@ impl BackendResolver<'_, '_> {
                     t.group.is_empty()
                         && t.kind == "Service"
                         && t.name == svc.metadata.name()
-                        && t.section_name
-                            .as_deref()
-                            .is_none_or(|s| port.and_then(|p| p.name.as_deref()) == Some(s))
+                        && t.section_name.as_deref().is_none_or(|s| port.and_then(|p| p.name.as_deref()) == Some(s))
                 })
         });
         let Some(policy) = policy else {
@@ -215,10 +161,7 @@ impl BackendResolver<'_, '_> {
         let built = self.build_tls(policy);
         let key = ObjectKey::new(ns, policy.metadata.name());
         let entry = self.policies.entry(key).or_default();
-        entry.ancestors.insert(
-            self.gateway.clone(),
-            built.as_ref().map(|_| ()).map_err(Clone::clone),
-        );
+        entry.ancestors.insert(self.gateway.clone(), built.as_ref().map(|_| ()).map_err(Clone::clone));
         built.map(Some)
     }
 
@@ -237,35 +180,22 @@ impl BackendResolver<'_, '_> {
                     ));
                 }
                 maps.push(self.ix.config_map(ns, &r.name).ok_or_else(|| {
-                    (
-                        "InvalidCACertificateRef".to_string(),
-                        format!("ConfigMap {ns}/{} not found", r.name),
-                    )
+                    ("InvalidCACertificateRef".to_string(), format!("ConfigMap {ns}/{} not found", r.name))
                 })?);
             }
-            tls::roots_from_config_maps(&maps)
-                .map_err(|e| ("InvalidCACertificateRef".to_string(), e))?
+            tls::roots_from_config_maps(&maps).map_err(|e| ("InvalidCACertificateRef".to_string(), e))?
         };
         let config = tls::client_config(roots, self.client_cert.map(AsRef::as_ref))
             .map_err(|e| ("InvalidCACertificateRef".to_string(), e))?;
-        let server_name =
-            rustls_pki_types::ServerName::try_from(v.hostname.clone()).map_err(|e| {
-                (
-                    "UnsupportedValue".to_string(),
-                    format!("hostname {:?}: {e}", v.hostname),
-                )
-            })?;
+        let server_name = rustls_pki_types::ServerName::try_from(v.hostname.clone())
+            .map_err(|e| ("UnsupportedValue".to_string(), format!("hostname {:?}: {e}", v.hostname)))?;
         let fingerprint = format!(
             "{ns}/{}@{}|client={}",
             policy.metadata.name(),
             policy.metadata.generation(),
             self.client_cert.map_or("none", |_| self.gateway_key_str())
         );
-        Ok(Arc::new(UpstreamTls {
-            server_name,
-            config: Arc::new(config),
-            fingerprint,
-        }))
+        Ok(Arc::new(UpstreamTls { server_name, config: Arc::new(config), fingerprint }))
     }
 
     fn gateway_key_str(&self) -> &str {
@@ -273,15 +203,6 @@ impl BackendResolver<'_, '_> {
     }
 }
 
-fn pool_key(
-    ns: &str,
-    name: &str,
-    port: u16,
-    protocol: UpstreamProtocol,
-    tls: Option<&UpstreamTls>,
-) -> String {
-    format!(
-        "{ns}/{name}:{port}/{protocol:?}/{}",
-        tls.map_or("plain", |t| t.fingerprint.as_str())
-    )
+fn pool_key(ns: &str, name: &str, port: u16, protocol: UpstreamProtocol, tls: Option<&UpstreamTls>) -> String {
+    format!("{ns}/{name}:{port}/{protocol:?}/{}", tls.map_or("plain", |t| t.fingerprint.as_str()))
 }

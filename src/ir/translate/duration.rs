@@ -13,9 +13,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("invalid duration {s:?}: expected a number"));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("invalid duration {s:?}"))?;
         rest = &rest[digits..];
         let (unit, len) = if rest.starts_with("ms") {
             (Duration::from_millis(1), 2)

@@ -67,16 +67,10 @@ pub fn class_status(class: &GatewayClass, ctx: &Context) -> serde_json::Value {
             "Accepted",
             false,
             "InvalidParameters",
-            format!(
-                "parametersRef {}/{} {} is not supported",
-                p.group, p.kind, p.name
-            ),
+            format!("parametersRef {}/{} {} is not supported", p.group, p.kind, p.name),
         ),
     };
-    let features: Vec<_> = SUPPORTED_FEATURES
-        .iter()
-        .map(|f| serde_json::json!({"name": f}))
-        .collect();
+    let features: Vec<_> = SUPPORTED_FEATURES.iter().map(|f| serde_json::json!({"name": f})).collect();
     serde_json::json!({"conditions": [accepted, c.make("SupportedVersion", true, "SupportedVersion", "Gateway API v1.6")], "supportedFeatures": features})
 }
 
@@ -111,10 +105,7 @@ pub struct ListenerState<'a> {
 impl ListenerState<'_> {
     /// Routes may attach and traffic is served.
     pub fn ready(&self) -> bool {
-        self.accepted.is_ok()
-            && self.conflicted.is_none()
-            && self.resolved.is_ok()
-            && self.protocol.is_some()
+        self.accepted.is_ok() && self.conflicted.is_none() && self.resolved.is_ok() && self.protocol.is_some()
     }
 
     /// Routes may attach (counted in attachedRoutes) even if refs are unresolved.
@@ -146,10 +137,7 @@ pub fn translate_gateway<'a>(gw: &'a Gateway, ix: &Index<'a>, ctx: &Context) -> 
     {
         st.rejected = Some(bad(
             "InvalidParameters",
-            format!(
-                "infrastructure.parametersRef {}/{} {} is not supported",
-                p.group, p.kind, p.name
-            ),
+            format!("infrastructure.parametersRef {}/{} {} is not supported", p.group, p.kind, p.name),
         ));
     }
     resolve_addresses(&mut st, ctx);
@@ -159,12 +147,7 @@ pub fn translate_gateway<'a>(gw: &'a Gateway, ix: &Index<'a>, ctx: &Context) -> 
         let insecure = std::iter::once(&f.default)
             .chain(f.per_port.iter().map(|p| &p.tls))
             .filter_map(|t| t.validation.as_ref())
-            .any(|v| {
-                matches!(
-                    v.mode,
-                    Some(api::FrontendValidationMode::AllowInsecureFallback)
-                )
-            });
+            .any(|v| matches!(v.mode, Some(api::FrontendValidationMode::AllowInsecureFallback)));
         if insecure {
             st.extra_conditions.push(st.conds.make(
                 "InsecureFrontendValidationMode",
@@ -193,17 +176,8 @@ fn finish_tls(l: &mut ListenerState<'_>) {
         return;
     }
     match tls::server_config(cert, l.client_validation.as_ref()) {
-        Ok(config) => {
-            l.tls = Some(Arc::new(ListenerTls {
-                server_config: Arc::new(config),
-            }))
-        }
-        Err(e) => {
-            l.resolved = Err(bad(
-                "InvalidCertificateRef",
-                format!("TLS configuration failed: {e}"),
-            ))
-        }
+        Ok(config) => l.tls = Some(Arc::new(ListenerTls { server_config: Arc::new(config) })),
+        Err(e) => l.resolved = Err(bad("InvalidCertificateRef", format!("TLS configuration failed: {e}"))),
     }
 }
 
@@ -212,10 +186,7 @@ fn resolve_addresses(st: &mut GatewayState<'_>, ctx: &Context) {
         let ty = a.r#type.as_deref().unwrap_or("IPAddress");
         if ty != "IPAddress" {
             st.rejected.get_or_insert_with(|| {
-                bad(
-                    "UnsupportedAddress",
-                    format!("address type {ty:?} is not supported; use IPAddress"),
-                )
+                bad("UnsupportedAddress", format!("address type {ty:?} is not supported; use IPAddress"))
             });
             continue;
         }
@@ -223,14 +194,10 @@ fn resolve_addresses(st: &mut GatewayState<'_>, ctx: &Context) {
             None | Some("") => {}
             Some(v) => match v.parse::<IpAddr>() {
                 Err(_) => {
-                    st.rejected.get_or_insert_with(|| {
-                        bad("UnsupportedAddress", format!("{v:?} is not an IP address"))
-                    });
+                    st.rejected.get_or_insert_with(|| bad("UnsupportedAddress", format!("{v:?} is not an IP address")));
                 }
                 Ok(ip) if !(ctx.address_usable)(ip) => {
-                    st.unusable_address.get_or_insert_with(|| {
-                        format!("address {ip} cannot be bound on this host")
-                    });
+                    st.unusable_address.get_or_insert_with(|| format!("address {ip} cannot be bound on this host"));
                 }
                 Ok(ip) => {
                     st.address.get_or_insert(ip);
@@ -239,18 +206,12 @@ fn resolve_addresses(st: &mut GatewayState<'_>, ctx: &Context) {
         }
     }
     let shown = st.address.unwrap_or(ctx.default_address);
-    st.addresses_status
-        .push(serde_json::json!({"type": "IPAddress", "value": shown.to_string()}));
+    st.addresses_status.push(serde_json::json!({"type": "IPAddress", "value": shown.to_string()}));
 }
 
 fn resolve_backend_tls(st: &mut GatewayState<'_>, ix: &Index<'_>) {
-    let Some(r) = st
-        .gw
-        .spec
-        .tls
-        .as_ref()
-        .and_then(|t| t.backend.as_ref())
-        .and_then(|b| b.client_certificate_ref.as_ref())
+    let Some(r) =
+        st.gw.spec.tls.as_ref().and_then(|t| t.backend.as_ref()).and_then(|b| b.client_certificate_ref.as_ref())
     else {
         return;
     };
@@ -259,35 +220,18 @@ fn resolve_backend_tls(st: &mut GatewayState<'_>, ix: &Index<'_>) {
     let result = if r.group() != "" || r.kind() != "Secret" {
         Err(bad(
             "InvalidClientCertificateRef",
-            format!(
-                "clientCertificateRef must be a core Secret, not {}/{}",
-                r.group(),
-                r.kind()
-            ),
+            format!("clientCertificateRef must be a core Secret, not {}/{}", r.group(), r.kind()),
         ))
-    } else if !ix.grant_allows(
-        (GATEWAY_GROUP, "Gateway", ns),
-        ("", "Secret", target_ns, &r.name),
-    ) {
+    } else if !ix.grant_allows((GATEWAY_GROUP, "Gateway", ns), ("", "Secret", target_ns, &r.name)) {
         Err(bad(
             "RefNotPermitted",
-            format!(
-                "no ReferenceGrant in {target_ns} allows this Gateway to use Secret {}",
-                r.name
-            ),
+            format!("no ReferenceGrant in {target_ns} allows this Gateway to use Secret {}", r.name),
         ))
     } else {
         match ix.secret(target_ns, &r.name) {
-            None => Err(bad(
-                "InvalidClientCertificateRef",
-                format!("Secret {target_ns}/{} not found", r.name),
-            )),
-            Some(s) => tls::certificate_from_secret(s).map_err(|e| {
-                bad(
-                    "InvalidClientCertificateRef",
-                    format!("Secret {target_ns}/{}: {e}", r.name),
-                )
-            }),
+            None => Err(bad("InvalidClientCertificateRef", format!("Secret {target_ns}/{} not found", r.name))),
+            Some(s) => tls::certificate_from_secret(s)
+                .map_err(|e| bad("InvalidClientCertificateRef", format!("Secret {target_ns}/{}: {e}", r.name))),
         }
     };
     match result {
@@ -300,10 +244,7 @@ fn resolve_backend_tls(st: &mut GatewayState<'_>, ix: &Index<'_>) {
                 "backend client certificate resolved",
             ));
         }
-        Err((reason, msg)) => {
-            st.extra_conditions
-                .push(st.conds.make("ResolvedRefs", false, &reason, msg))
-        }
+        Err((reason, msg)) => st.extra_conditions.push(st.conds.make("ResolvedRefs", false, &reason, msg)),
     }
 }
 
@@ -324,21 +265,14 @@ fn translate_listener<'a>(gw: &Gateway, l: &'a api::Listener, ix: &Index<'_>) ->
         "HTTP" => Some(PortProtocol::Http),
         "HTTPS" => Some(PortProtocol::Https),
         other => {
-            ls.accepted = Err(bad(
-                "UnsupportedProtocol",
-                format!("protocol {other:?} is not supported; use HTTP or HTTPS"),
-            ));
+            ls.accepted =
+                Err(bad("UnsupportedProtocol", format!("protocol {other:?} is not supported; use HTTP or HTTPS")));
             return ls;
         }
     };
-    let kinds = l
-        .allowed_routes
-        .as_ref()
-        .map(|a| a.kinds.as_slice())
-        .unwrap_or_default();
+    let kinds = l.allowed_routes.as_ref().map(|a| a.kinds.as_slice()).unwrap_or_default();
     if kinds.is_empty() {
-        ls.supported_kinds
-            .push((GATEWAY_GROUP.to_string(), "HTTPRoute".to_string()));
+        ls.supported_kinds.push((GATEWAY_GROUP.to_string(), "HTTPRoute".to_string()));
     } else {
         for k in kinds {
             let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
@@ -347,10 +281,7 @@ fn translate_listener<'a>(gw: &Gateway, l: &'a api::Listener, ix: &Index<'_>) ->
             } else {
                 ls.resolved = Err(bad(
                     "InvalidRouteKinds",
-                    format!(
-                        "route kind {group}/{} is not supported on this listener",
-                        k.kind
-                    ),
+                    format!("route kind {group}/{} is not supported on this listener", k.kind),
                 ));
             }
         }
@@ -364,22 +295,12 @@ fn translate_listener<'a>(gw: &Gateway, l: &'a api::Listener, ix: &Index<'_>) ->
     ls
 }
 
-fn resolve_listener_cert(
-    gw: &Gateway,
-    l: &api::Listener,
-    ix: &Index<'_>,
-) -> Result<CertAndKey, (String, String)> {
+fn resolve_listener_cert(gw: &Gateway, l: &api::Listener, ix: &Index<'_>) -> Result<CertAndKey, (String, String)> {
     let Some(tls_cfg) = &l.tls else {
-        return Err(bad(
-            "InvalidCertificateRef",
-            "an HTTPS listener needs tls.certificateRefs",
-        ));
+        return Err(bad("InvalidCertificateRef", "an HTTPS listener needs tls.certificateRefs"));
     };
     if matches!(tls_cfg.mode, Some(api::TlsMode::Passthrough)) {
-        return Err(bad(
-            "UnsupportedValue",
-            "tls.mode Passthrough is not supported on HTTPS listeners",
-        ));
+        return Err(bad("UnsupportedValue", "tls.mode Passthrough is not supported on HTTPS listeners"));
     }
     let ns = gw.metadata.namespace();
     let mut last_err = bad("InvalidCertificateRef", "no certificateRefs");
@@ -388,43 +309,22 @@ fn resolve_listener_cert(
         if r.group() != "" || r.kind() != "Secret" {
             last_err = bad(
                 "InvalidCertificateRef",
-                format!(
-                    "certificateRef {}/{} {} is not a core Secret",
-                    r.group(),
-                    r.kind(),
-                    r.name
-                ),
+                format!("certificateRef {}/{} {} is not a core Secret", r.group(), r.kind(), r.name),
             );
             continue;
         }
-        if !ix.grant_allows(
-            (GATEWAY_GROUP, "Gateway", ns),
-            ("", "Secret", target_ns, &r.name),
-        ) {
+        if !ix.grant_allows((GATEWAY_GROUP, "Gateway", ns), ("", "Secret", target_ns, &r.name)) {
             last_err = bad(
                 "RefNotPermitted",
-                format!(
-                    "no ReferenceGrant in {target_ns} allows this Gateway to use Secret {}",
-                    r.name
-                ),
+                format!("no ReferenceGrant in {target_ns} allows this Gateway to use Secret {}", r.name),
             );
             continue;
         }
         match ix.secret(target_ns, &r.name) {
-            None => {
-                last_err = bad(
-                    "InvalidCertificateRef",
-                    format!("Secret {target_ns}/{} not found", r.name),
-                )
-            }
+            None => last_err = bad("InvalidCertificateRef", format!("Secret {target_ns}/{} not found", r.name)),
             Some(s) => match tls::certificate_from_secret(s) {
                 Ok(c) => return Ok(c),
-                Err(e) => {
-                    last_err = bad(
-                        "InvalidCertificateRef",
-                        format!("Secret {target_ns}/{}: {e}", r.name),
-                    )
-                }
+                Err(e) => last_err = bad("InvalidCertificateRef", format!("Secret {target_ns}/{}: {e}", r.name)),
             },
         }
     }
@@ -443,10 +343,7 @@ fn detect_conflicts(listeners: &mut [ListenerState<'_>]) {
     for l in listeners.iter_mut() {
         let name = l.spec.name.clone();
         if seen_names.insert(name.clone(), ()).is_some() {
-            l.conflicted = Some(bad(
-                "HostnameConflict",
-                format!("listener name {name:?} is used more than once"),
-            ));
+            l.conflicted = Some(bad("HostnameConflict", format!("listener name {name:?} is used more than once")));
         }
     }
     for idx in by_port.values() {
@@ -455,29 +352,20 @@ fn detect_conflicts(listeners: &mut [ListenerState<'_>]) {
             for &i in idx {
                 listeners[i].conflicted = Some(bad(
                     "ProtocolConflict",
-                    format!(
-                        "port {} is used with different protocols",
-                        listeners[i].spec.port
-                    ),
+                    format!("port {} is used with different protocols", listeners[i].spec.port),
                 ));
             }
             continue;
         }
         let mut hosts: HashMap<Option<String>, usize> = HashMap::new();
         for &i in idx {
-            let h = listeners[i]
-                .spec
-                .hostname
-                .clone()
-                .map(|h| h.to_ascii_lowercase());
+            let h = listeners[i].spec.hostname.clone().map(|h| h.to_ascii_lowercase());
             if let Some(&first) = hosts.get(&h) {
                 let msg = format!(
                     "listener {:?} uses the same port and hostname as {:?}",
                     listeners[i].spec.name, listeners[first].spec.name
                 );
-                listeners[i]
-                    .conflicted
-                    .get_or_insert(bad("HostnameConflict", msg));
+                listeners[i].conflicted.get_or_insert(bad("HostnameConflict", msg));
             } else {
                 hosts.insert(h, i);
             }
@@ -497,18 +385,11 @@ fn apply_frontend_validation(st: &mut GatewayState<'_>, ix: &Index<'_>) {
             continue;
         }
         let port = l.spec.port;
-        let cfg = frontend
-            .per_port
-            .iter()
-            .find(|p| p.port == port)
-            .map_or(&frontend.default, |p| &p.tls);
+        let cfg = frontend.per_port.iter().find(|p| p.port == port).map_or(&frontend.default, |p| &p.tls);
         let Some(validation) = &cfg.validation else {
             continue;
         };
-        let insecure = matches!(
-            validation.mode,
-            Some(api::FrontendValidationMode::AllowInsecureFallback)
-        );
+        let insecure = matches!(validation.mode, Some(api::FrontendValidationMode::AllowInsecureFallback));
         let mut maps = Vec::new();
         let mut failure = None;
         for r in &validation.ca_certificate_refs {
@@ -516,23 +397,14 @@ fn apply_frontend_validation(st: &mut GatewayState<'_>, ix: &Index<'_>) {
             if !r.group.is_empty() || r.kind != "ConfigMap" {
                 failure.get_or_insert(bad(
                     "InvalidCACertificateKind",
-                    format!(
-                        "caCertificateRef {}/{} {} is not a ConfigMap",
-                        r.group, r.kind, r.name
-                    ),
+                    format!("caCertificateRef {}/{} {} is not a ConfigMap", r.group, r.kind, r.name),
                 ));
                 continue;
             }
-            if !ix.grant_allows(
-                (GATEWAY_GROUP, "Gateway", &ns),
-                ("", "ConfigMap", target_ns, &r.name),
-            ) {
+            if !ix.grant_allows((GATEWAY_GROUP, "Gateway", &ns), ("", "ConfigMap", target_ns, &r.name)) {
                 failure.get_or_insert(bad(
                     "RefNotPermitted",
-                    format!(
-                        "no ReferenceGrant in {target_ns} allows this Gateway to use ConfigMap {}",
-                        r.name
-                    ),
+                    format!("no ReferenceGrant in {target_ns} allows this Gateway to use ConfigMap {}", r.name),
                 ));
                 continue;
             }
@@ -547,9 +419,7 @@ fn apply_frontend_validation(st: &mut GatewayState<'_>, ix: &Index<'_>) {
             }
         }
         let roots = if maps.is_empty() {
-            Err(failure
-                .clone()
-                .unwrap_or_else(|| bad("InvalidCACertificateRef", "no CA certificate")))
+            Err(failure.clone().unwrap_or_else(|| bad("InvalidCACertificateRef", "no CA certificate")))
         } else {
             tls::roots_from_config_maps(&maps).map_err(|e| bad("InvalidCACertificateRef", e))
         };
@@ -557,19 +427,14 @@ fn apply_frontend_validation(st: &mut GatewayState<'_>, ix: &Index<'_>) {
         match roots {
             Err(e) => {
                 l.resolved = Err(e.clone());
-                l.accepted = Err(bad(
-                    "NoValidCACertificate",
-                    format!("no valid CA certificate for client validation: {}", e.1),
-                ));
+                l.accepted =
+                    Err(bad("NoValidCACertificate", format!("no valid CA certificate for client validation: {}", e.1)));
             }
             Ok(roots) => {
                 if let Some(f) = failure {
                     l.resolved = Err(f);
                 }
-                l.client_validation = Some(ClientValidation {
-                    roots: Arc::new(roots),
-                    insecure_fallback: insecure,
-                });
+                l.client_validation = Some(ClientValidation { roots: Arc::new(roots), insecure_fallback: insecure });
             }
         }
     }

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::api::{
-    BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector,
-    Namespace, ReferenceGrant, Resource, Secret, Service,
+    BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector, Namespace,
+    ReferenceGrant, Resource, Secret, Service,
 };
 
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -39,23 +39,17 @@ impl<'a> Index<'a> {
                     ix.namespaces.insert(x.metadata.name(), x);
                 }
                 Resource::Service(x) => {
-                    ix.services
-                        .insert((x.metadata.namespace(), x.metadata.name()), x);
+                    ix.services.insert((x.metadata.namespace(), x.metadata.name()), x);
                 }
                 Resource::Secret(x) => {
-                    ix.secrets
-                        .insert((x.metadata.namespace(), x.metadata.name()), x);
+                    ix.secrets.insert((x.metadata.namespace(), x.metadata.name()), x);
                 }
                 Resource::ConfigMap(x) => {
-                    ix.config_maps
-                        .insert((x.metadata.namespace(), x.metadata.name()), x);
+                    ix.config_maps.insert((x.metadata.namespace(), x.metadata.name()), x);
                 }
                 Resource::EndpointSlice(x) => {
                     if let Some(svc) = x.service_name() {
-                        ix.slices
-                            .entry((x.metadata.namespace().to_string(), svc.to_string()))
-                            .or_default()
-                            .push(x);
+                        ix.slices.entry((x.metadata.namespace().to_string(), svc.to_string())).or_default().push(x);
                     }
                 }
             }
@@ -69,11 +63,7 @@ impl<'a> Index<'a> {
     /// A namespace's labels, with the automatic `kubernetes.io/metadata.name` label. A
     /// namespace that no manifest declares still exists, with only that label.
     pub fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
-        let mut labels = self
-            .namespaces
-            .get(ns)
-            .map(|n| n.metadata.labels.clone())
-            .unwrap_or_default();
+        let mut labels = self.namespaces.get(ns).map(|n| n.metadata.labels.clone()).unwrap_or_default();
         labels.insert(NAMESPACE_NAME_LABEL.to_string(), ns.to_string());
         labels
     }
@@ -83,9 +73,7 @@ impl<'a> Index<'a> {
     }
 
     pub fn slices(&self, ns: &str, service: &str) -> &[&'a EndpointSlice] {
-        self.slices
-            .get(&(ns.to_string(), service.to_string()))
-            .map_or(&[], Vec::as_slice)
+        self.slices.get(&(ns.to_string(), service.to_string())).map_or(&[], Vec::as_slice)
     }
 
     pub fn secret(&self, ns: &str, name: &str) -> Option<&'a Secret> {
@@ -103,36 +91,23 @@ impl<'a> Index<'a> {
         if from_ns == to_ns {
             return true;
         }
-        self.grants
-            .iter()
-            .filter(|g| g.metadata.namespace() == to_ns)
-            .any(|g| {
-                g.spec
-                    .from
+        self.grants.iter().filter(|g| g.metadata.namespace() == to_ns).any(|g| {
+            g.spec.from.iter().any(|f| f.group == from_group && f.kind == from_kind && f.namespace == from_ns)
+                && g.spec
+                    .to
                     .iter()
-                    .any(|f| f.group == from_group && f.kind == from_kind && f.namespace == from_ns)
-                    && g.spec.to.iter().any(|t| {
-                        t.group == to_group
-                            && t.kind == to_kind
-                            && t.name.as_deref().is_none_or(|n| n == to_name)
-                    })
-            })
+                    .any(|t| t.group == to_group && t.kind == to_kind && t.name.as_deref().is_none_or(|n| n == to_name))
+        })
     }
 }
 
 pub fn order_key(meta: &crate::api::ObjectMeta) -> (String, String, String) {
-    (
-        meta.creation_timestamp.clone().unwrap_or_default(),
-        meta.namespace().to_string(),
-        meta.name().to_string(),
-    )
+    (meta.creation_timestamp.clone().unwrap_or_default(), meta.namespace().to_string(), meta.name().to_string())
 }
 
 /// Label selector semantics: every matchLabels pair and every expression must hold.
 pub fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    sel.match_labels
-        .iter()
-        .all(|(k, v)| labels.get(k) == Some(v))
+    sel.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
         && sel.match_expressions.iter().all(|e| {
             let value = labels.get(&e.key);
             match e.operator.as_str() {

@@ -49,9 +49,7 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
             if class.spec.parameters_ref.is_none() {
                 our_classes.push(class.metadata.name());
             }
-            report
-                .resources
-                .push(status_entry("GatewayClass", &class.metadata, status, false));
+            report.resources.push(status_entry("GatewayClass", &class.metadata, status, false));
         }
     }
 
@@ -74,10 +72,16 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 continue;
             }
             let gw_ns = parent.namespace.as_deref().unwrap_or(route_ns);
-            let Some(gi) = gateways
-                .iter()
-                .position(|g| g.key.namespace == gw_ns && g.key.name == parent.name)
-            else {
+            let Some(gi) = gateways.iter().position(|g| g.key.namespace == gw_ns && g.key.name == parent.name) else {
+                // A Gateway of another class is not ours to report on; a missing one is a
+                // dangling reference in this configuration.
+                if !ix.gateways.iter().any(|g| g.metadata.namespace() == gw_ns && g.metadata.name() == parent.name) {
+                    parents.push(serde_json::json!({
+                        "parentRef": route::parent_ref_json(parent, route_ns),
+                        "controllerName": CONTROLLER_NAME,
+                        "conditions": [conds.make("Accepted", false, "NoMatchingParent", format!("Gateway {gw_ns}/{} not found", parent.name))],
+                    }));
+                }
                 continue;
             };
             let c = compiled.entry(gi).or_insert_with(|| {
@@ -92,12 +96,7 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 rules::compile_route(route, &mut resolver)
             });
             let resolved = match &c.unresolved {
-                None => conds.make(
-                    "ResolvedRefs",
-                    true,
-                    "ResolvedRefs",
-                    "all references resolved",
-                ),
+                None => conds.make("ResolvedRefs", true, "ResolvedRefs", "all references resolved"),
                 Some((reason, msg)) => conds.make("ResolvedRefs", false, reason, msg.clone()),
             };
             let accepted = match (route::attach(route, parent, &gateways[gi], &ix), &c.rules) {
@@ -118,10 +117,7 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                                     slot.push((
                                         host.clone(),
                                         key,
-                                        RouteEntry {
-                                            matcher: m.clone(),
-                                            rule: cr.rule.clone(),
-                                        },
+                                        RouteEntry { matcher: m.clone(), rule: cr.rule.clone() },
                                     ));
                                 }
                             }
@@ -164,39 +160,18 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 tls: l.tls.clone(),
                 routes: build_table(entries),
             };
-            by_port
-                .entry(l.spec.port)
-                .or_default()
-                .push(Arc::new(listener));
+            by_port.entry(l.spec.port).or_default().push(Arc::new(listener));
         }
         for (port, mut listeners) in by_port {
-            listeners.sort_by(|a, b| {
-                crate::ir::hostname::specificity(a.hostname.as_deref(), b.hostname.as_deref())
-            });
+            listeners.sort_by(|a, b| crate::ir::hostname::specificity(a.hostname.as_deref(), b.hostname.as_deref()));
             let protocol = listeners[0].protocol;
-            let key = BindKey {
-                gateway: gw.key.clone(),
-                port,
-            };
-            ports.insert(
-                key.clone(),
-                Arc::new(Port {
-                    key,
-                    address: gw.address,
-                    protocol,
-                    listeners,
-                }),
-            );
+            let key = BindKey { gateway: gw.key.clone(), port };
+            ports.insert(key.clone(), Arc::new(Port { key, address: gw.address, protocol, listeners }));
         }
     }
 
     for gw in &gateways {
-        report.resources.push(status_entry(
-            "Gateway",
-            &gw.gw.metadata,
-            gateway_status(gw),
-            true,
-        ));
+        report.resources.push(status_entry("Gateway", &gw.gw.metadata, gateway_status(gw), true));
     }
     for p in &ix.policies {
         let key = ObjectKey::new(p.metadata.namespace(), p.metadata.name());
@@ -227,11 +202,7 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
         ));
     }
 
-    Snapshot {
-        version: ctx.version,
-        ports,
-        status: report,
-    }
+    Snapshot { version: ctx.version, ports, status: report }
 }
 
 fn build_table(entries: Vec<(Option<String>, SortKey, RouteEntry)>) -> RouteTable {
@@ -243,10 +214,7 @@ fn build_table(entries: Vec<(Option<String>, SortKey, RouteEntry)>) -> RouteTabl
         .into_iter()
         .map(|(hostname, mut v)| {
             v.sort_by_key(|a| a.0);
-            HostGroup {
-                hostname,
-                entries: v.into_iter().map(|(_, e)| e).collect(),
-            }
+            HostGroup { hostname, entries: v.into_iter().map(|(_, e)| e).collect() }
         })
         .collect();
     RouteTable::new(groups)
@@ -254,45 +222,25 @@ fn build_table(entries: Vec<(Option<String>, SortKey, RouteEntry)>) -> RouteTabl
 
 fn gateway_status(gw: &GatewayState<'_>) -> serde_json::Value {
     let c = &gw.conds;
-    let invalid = gw
-        .listeners
-        .iter()
-        .filter(|l| !l.attachable() || l.resolved.is_err())
-        .count();
+    let invalid = gw.listeners.iter().filter(|l| !l.attachable() || l.resolved.is_err()).count();
     let accepted = match &gw.rejected {
         Some((reason, msg)) => c.make("Accepted", false, reason, msg.clone()),
-        None if !gw.listeners.is_empty() && invalid == gw.listeners.len() => c.make(
-            "Accepted",
-            false,
-            "ListenersNotValid",
-            "no listener is valid",
-        ),
-        None if invalid > 0 => c.make(
-            "Accepted",
-            true,
-            "ListenersNotValid",
-            format!("{invalid} listener(s) are not valid"),
-        ),
+        None if !gw.listeners.is_empty() && invalid == gw.listeners.len() => {
+            c.make("Accepted", false, "ListenersNotValid", "no listener is valid")
+        }
+        None if invalid > 0 => {
+            c.make("Accepted", true, "ListenersNotValid", format!("{invalid} listener(s) are not valid"))
+        }
         None => c.make("Accepted", true, "Accepted", "Gateway accepted"),
     };
     let programmed = if let Some((reason, _)) = &gw.rejected {
-        c.make(
-            "Programmed",
-            false,
-            "Invalid",
-            format!("the Gateway is not accepted ({reason})"),
-        )
+        c.make("Programmed", false, "Invalid", format!("the Gateway is not accepted ({reason})"))
     } else if let Some(msg) = &gw.unusable_address {
         c.make("Programmed", false, "AddressNotUsable", msg.clone())
     } else if gw.listeners.iter().any(|l| l.ready()) || gw.listeners.is_empty() {
         c.make("Programmed", true, "Programmed", "Gateway programmed")
     } else {
-        c.make(
-            "Programmed",
-            false,
-            "Invalid",
-            "no listener could be programmed",
-        )
+        c.make("Programmed", false, "Invalid", "no listener could be programmed")
     };
     let mut conditions = vec![accepted, programmed];
     conditions.extend(gw.extra_conditions.iter().cloned());
@@ -305,12 +253,7 @@ fn gateway_status(gw: &GatewayState<'_>) -> serde_json::Value {
                 Err((r, m)) => c.make("Accepted", false, r, m.clone()),
             };
             let resolved = match &l.resolved {
-                Ok(()) => c.make(
-                    "ResolvedRefs",
-                    true,
-                    "ResolvedRefs",
-                    "all references resolved",
-                ),
+                Ok(()) => c.make("ResolvedRefs", true, "ResolvedRefs", "all references resolved"),
                 Err((r, m)) => c.make("ResolvedRefs", false, r, m.clone()),
             };
             let conflicted = match &l.conflicted {
@@ -320,13 +263,18 @@ fn gateway_status(gw: &GatewayState<'_>) -> serde_json::Value {
             let programmed = if l.ready() {
                 c.make("Programmed", true, "Programmed", "listener programmed")
             } else {
-                c.make("Programmed", false, "Invalid", "listener is not valid")
+                let why = [l.conflicted.as_ref(), l.accepted.as_ref().err(), l.resolved.as_ref().err()]
+                    .into_iter()
+                    .flatten()
+                    .next();
+                let msg = why.map_or_else(
+                    || "listener is not valid".to_string(),
+                    |(r, _)| format!("listener is not valid ({r})"),
+                );
+                c.make("Programmed", false, "Invalid", msg)
             };
-            let kinds: Vec<_> = l
-                .supported_kinds
-                .iter()
-                .map(|(g, k)| serde_json::json!({"group": g, "kind": k}))
-                .collect();
+            let kinds: Vec<_> =
+                l.supported_kinds.iter().map(|(g, k)| serde_json::json!({"group": g, "kind": k})).collect();
             serde_json::json!({
                 "name": l.spec.name,
                 "supportedKinds": kinds,
@@ -345,9 +293,7 @@ fn status_entry(
     namespaced: bool,
 ) -> ResourceStatus {
     let api_version = match kind {
-        "BackendTLSPolicy" | "GatewayClass" | "Gateway" | "HTTPRoute" => {
-            "gateway.networking.k8s.io/v1"
-        }
+        "BackendTLSPolicy" | "GatewayClass" | "Gateway" | "HTTPRoute" => "gateway.networking.k8s.io/v1",
         _ => "v1",
     };
     ResourceStatus {

@@ -23,21 +23,13 @@ pub fn attach(
 ) -> Result<Attachment, (String, String)> {
     let route_ns = route.metadata.namespace();
     if let Some((reason, msg)) = &gw.rejected {
-        return Err((
-            "NoMatchingParent".into(),
-            format!("Gateway {} is not accepted ({reason}): {msg}", gw.key),
-        ));
+        return Err(("NoMatchingParent".into(), format!("Gateway {} is not accepted ({reason}): {msg}", gw.key)));
     }
     let selected: Vec<(usize, &ListenerState<'_>)> = gw
         .listeners
         .iter()
         .enumerate()
-        .filter(|(_, l)| {
-            parent
-                .section_name
-                .as_deref()
-                .is_none_or(|s| s == l.spec.name)
-        })
+        .filter(|(_, l)| parent.section_name.as_deref().is_none_or(|s| s == l.spec.name))
         .filter(|(_, l)| parent.port.is_none_or(|p| p == l.spec.port))
         .collect();
     if selected.is_empty() {
@@ -52,31 +44,20 @@ pub fn attach(
     let route_labels = ix.namespace_labels(route_ns);
     let allowed: Vec<(usize, &ListenerState<'_>)> = selected
         .into_iter()
+        .filter(|(_, l)| l.supported_kinds.iter().any(|(g, k)| g == GATEWAY_GROUP && k == "HTTPRoute"))
         .filter(|(_, l)| {
-            l.supported_kinds
-                .iter()
-                .any(|(g, k)| g == GATEWAY_GROUP && k == "HTTPRoute")
-        })
-        .filter(|(_, l)| {
-            let ns_policy = l
-                .spec
-                .allowed_routes
-                .as_ref()
-                .and_then(|a| a.namespaces.as_ref());
+            let ns_policy = l.spec.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref());
             match ns_policy.map(|n| n.from()).unwrap_or_default() {
                 FromNamespaces::All => true,
                 FromNamespaces::Same => route_ns == gw.key.namespace,
-                FromNamespaces::Selector => ns_policy
-                    .and_then(|n| n.selector.as_ref())
-                    .is_some_and(|s| selector_matches(s, &route_labels)),
+                FromNamespaces::Selector => {
+                    ns_policy.and_then(|n| n.selector.as_ref()).is_some_and(|s| selector_matches(s, &route_labels))
+                }
             }
         })
         .collect();
     if allowed.is_empty() {
-        return Err((
-            "NotAllowedByListeners".into(),
-            format!("no listener of Gateway {} allows this route", gw.key),
-        ));
+        return Err(("NotAllowedByListeners".into(), format!("no listener of Gateway {} allows this route", gw.key)));
     }
     let mut listeners = Vec::new();
     for (i, l) in allowed {
@@ -84,13 +65,7 @@ pub fn attach(
         let hosts: Vec<Option<String>> = if route.spec.hostnames.is_empty() {
             vec![lh.map(str::to_ascii_lowercase)]
         } else {
-            route
-                .spec
-                .hostnames
-                .iter()
-                .filter_map(|h| hostname::intersect(h, lh))
-                .map(Some)
-                .collect()
+            route.spec.hostnames.iter().filter_map(|h| hostname::intersect(h, lh)).map(Some).collect()
         };
         if !hosts.is_empty() {
             listeners.push((i, hosts));
@@ -99,10 +74,7 @@ pub fn attach(
     if listeners.is_empty() {
         return Err((
             "NoMatchingListenerHostname".into(),
-            format!(
-                "no hostname of the route matches a listener of Gateway {}",
-                gw.key
-            ),
+            format!("no hostname of the route matches a listener of Gateway {}", gw.key),
         ));
     }
     Ok(Attachment { listeners })
@@ -111,16 +83,7 @@ pub fn attach(
 /// Orders route entries by the Gateway API's precedence: exact path, then longer prefixes
 /// (regular expressions between the two), method, more header matches, more query matches,
 /// then route age and name, rule and match order.
-pub type SortKey = (
-    u8,
-    Reverse<usize>,
-    Reverse<bool>,
-    Reverse<usize>,
-    Reverse<usize>,
-    usize,
-    usize,
-    usize,
-);
+pub type SortKey = (u8, Reverse<usize>, Reverse<bool>, Reverse<usize>, Reverse<usize>, usize, usize, usize);
 
 pub fn sort_key(m: &RouteMatch, route_order: usize, rule: usize, match_index: usize) -> SortKey {
     let (rank, len) = match &m.path {

@@ -10,9 +10,7 @@ use super::duration;
 use crate::api::{self, HttpRoute, HttpRouteFilter, HttpRouteRule};
 use crate::ir::ObjectKey;
 use crate::ir::filter::{Cors, Filter, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};
-use crate::ir::route::{
-    HeaderMatch, PathMatch, QueryMatch, Retry, RouteMatch, RouteRule, Timeouts, ValueMatch,
-};
+use crate::ir::route::{HeaderMatch, PathMatch, QueryMatch, Retry, RouteMatch, RouteRule, Timeouts, ValueMatch};
 
 /// One compiled rule with its matches (a rule without matches matches every path).
 pub struct CompiledRule {
@@ -36,17 +34,11 @@ pub fn compile_route(route: &HttpRoute, resolver: &mut BackendResolver<'_, '_>) 
         match compile_rule(&key, i, r, resolver, &mut unresolved) {
             Ok(c) => rules.push(c),
             Err(e) => {
-                return CompiledRoute {
-                    rules: Err(format!("rules[{i}]: {e}")),
-                    unresolved,
-                };
+                return CompiledRoute { rules: Err(format!("rules[{i}]: {e}")), unresolved };
             }
         }
     }
-    CompiledRoute {
-        rules: Ok(rules),
-        unresolved,
-    }
+    CompiledRoute { rules: Ok(rules), unresolved }
 }
 
 fn compile_rule(
@@ -57,12 +49,7 @@ fn compile_rule(
     unresolved: &mut Option<RefFailure>,
 ) -> Result<CompiledRule, String> {
     let matches = if r.matches.is_empty() {
-        vec![RouteMatch {
-            path: PathMatch::Prefix(String::new()),
-            method: None,
-            headers: vec![],
-            query: vec![],
-        }]
+        vec![RouteMatch { path: PathMatch::Prefix(String::new()), method: None, headers: vec![], query: vec![] }]
     } else {
         r.matches
             .iter()
@@ -75,15 +62,10 @@ fn compile_rule(
     if has_redirect && has_rewrite {
         return Err("RequestRedirect and URLRewrite cannot be used together".into());
     }
-    let prefix_only = matches
-        .iter()
-        .all(|m| matches!(m.path, PathMatch::Prefix(_)));
+    let prefix_only = matches.iter().all(|m| matches!(m.path, PathMatch::Prefix(_)));
     let mut filters = Vec::new();
     for (i, f) in r.filters.iter().enumerate() {
-        filters.push(
-            compile_filter(f, prefix_only, resolver, unresolved)
-                .map_err(|e| format!("filters[{i}]: {e}"))?,
-        );
+        filters.push(compile_filter(f, prefix_only, resolver, unresolved).map_err(|e| format!("filters[{i}]: {e}"))?);
     }
     let mut backends = Vec::new();
     for (i, b) in r.backend_refs.iter().enumerate() {
@@ -127,27 +109,14 @@ fn compile_rule(
         None => None,
         Some(rt) => Some(Retry {
             codes: rt.codes.clone(),
-            attempts: u32::try_from(rt.attempts.unwrap_or(1))
-                .map_err(|_| "retry.attempts must not be negative")?,
+            attempts: u32::try_from(rt.attempts.unwrap_or(1)).map_err(|_| "retry.attempts must not be negative")?,
             backoff: opt_duration(rt.backoff.as_deref())?,
         }),
     };
     let name = r.name.clone().unwrap_or_else(|| index.to_string());
     let label: Arc<str> = Arc::from(format!("{key}/{name}"));
-    let rule = RouteRule {
-        route: key.clone(),
-        name,
-        filters,
-        backends,
-        timeouts,
-        retry,
-        label,
-    };
-    Ok(CompiledRule {
-        index,
-        rule: Arc::new(rule),
-        matches,
-    })
+    let rule = RouteRule { route: key.clone(), name, filters, backends, timeouts, retry, label };
+    Ok(CompiledRule { index, rule: Arc::new(rule), matches })
 }
 
 /// A zero duration disables the timeout.
@@ -183,39 +152,26 @@ fn compile_match(m: &api::HttpRouteMatch) -> Result<RouteMatch, String> {
     };
     let method = match &m.method {
         None => None,
-        Some(s) => {
-            Some(Method::from_bytes(s.as_bytes()).map_err(|_| format!("invalid method {s:?}"))?)
-        }
+        Some(s) => Some(Method::from_bytes(s.as_bytes()).map_err(|_| format!("invalid method {s:?}"))?),
     };
     let mut headers: Vec<HeaderMatch> = Vec::new();
     for h in &m.headers {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| format!("invalid header name {:?}", h.name))?;
+        let name =
+            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| format!("invalid header name {:?}", h.name))?;
         // Only the first match of a header name counts.
         if headers.iter().any(|x| x.name == name) {
             continue;
         }
-        headers.push(HeaderMatch {
-            name,
-            value: value_match(h.match_type(), &h.value)?,
-        });
+        headers.push(HeaderMatch { name, value: value_match(h.match_type(), &h.value)? });
     }
     let mut query: Vec<QueryMatch> = Vec::new();
     for q in &m.query_params {
         if query.iter().any(|x| x.name == q.name) {
             continue;
         }
-        query.push(QueryMatch {
-            name: q.name.clone(),
-            value: value_match(q.match_type(), &q.value)?,
-        });
+        query.push(QueryMatch { name: q.name.clone(), value: value_match(q.match_type(), &q.value)? });
     }
-    Ok(RouteMatch {
-        path,
-        method,
-        headers,
-        query,
-    })
+    Ok(RouteMatch { path, method, headers, query })
 }
 
 fn value_match(ty: &str, v: &str) -> Result<ValueMatch, String> {
@@ -228,21 +184,15 @@ fn value_match(ty: &str, v: &str) -> Result<ValueMatch, String> {
 
 /// Regular expressions match the whole value.
 fn anchored(pattern: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
 }
 
-fn header_modifier(
-    f: Option<&api::HttpHeaderFilter>,
-    what: &str,
-) -> Result<HeaderModifier, String> {
+fn header_modifier(f: Option<&api::HttpHeaderFilter>, what: &str) -> Result<HeaderModifier, String> {
     let f = f.ok_or_else(|| format!("filter type {what} needs its settings"))?;
     let pair = |h: &api::HttpHeader| -> Result<(HeaderName, HeaderValue), String> {
         Ok((
-            HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| format!("invalid header name {:?}", h.name))?,
-            HeaderValue::from_str(&h.value)
-                .map_err(|_| format!("invalid header value for {:?}", h.name))?,
+            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| format!("invalid header name {:?}", h.name))?,
+            HeaderValue::from_str(&h.value).map_err(|_| format!("invalid header value for {:?}", h.name))?,
         ))
     };
     Ok(HeaderModifier {
@@ -251,32 +201,22 @@ fn header_modifier(
         remove: f
             .remove
             .iter()
-            .map(|n| {
-                HeaderName::from_bytes(n.as_bytes())
-                    .map_err(|_| format!("invalid header name {n:?}"))
-            })
+            .map(|n| HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}")))
             .collect::<Result<_, _>>()?,
     })
 }
 
 fn path_modifier(p: &api::HttpPathModifier, prefix_only: bool) -> Result<PathModifier, String> {
     match p.r#type {
-        api::HttpPathModifierType::ReplaceFullPath => Ok(PathModifier::Full(
-            p.replace_full_path
-                .clone()
-                .ok_or("ReplaceFullPath needs replaceFullPath")?,
-        )),
+        api::HttpPathModifierType::ReplaceFullPath => {
+            Ok(PathModifier::Full(p.replace_full_path.clone().ok_or("ReplaceFullPath needs replaceFullPath")?))
+        }
         api::HttpPathModifierType::ReplacePrefixMatch => {
             if !prefix_only {
-                return Err(
-                    "ReplacePrefixMatch needs every match of the rule to be a PathPrefix match"
-                        .into(),
-                );
+                return Err("ReplacePrefixMatch needs every match of the rule to be a PathPrefix match".into());
             }
             Ok(PathModifier::Prefix(
-                p.replace_prefix_match
-                    .clone()
-                    .ok_or("ReplacePrefixMatch needs replacePrefixMatch")?,
+                p.replace_prefix_match.clone().ok_or("ReplacePrefixMatch needs replacePrefixMatch")?,
             ))
         }
     }
@@ -289,58 +229,35 @@ fn compile_filter(
     unresolved: &mut Option<RefFailure>,
 ) -> Result<Filter, String> {
     match f.r#type.as_str() {
-        "RequestHeaderModifier" => Ok(Filter::RequestHeaders(header_modifier(
-            f.request_header_modifier.as_ref(),
-            "RequestHeaderModifier",
-        )?)),
-        "ResponseHeaderModifier" => Ok(Filter::ResponseHeaders(header_modifier(
-            f.response_header_modifier.as_ref(),
-            "ResponseHeaderModifier",
-        )?)),
+        "RequestHeaderModifier" => {
+            Ok(Filter::RequestHeaders(header_modifier(f.request_header_modifier.as_ref(), "RequestHeaderModifier")?))
+        }
+        "ResponseHeaderModifier" => {
+            Ok(Filter::ResponseHeaders(header_modifier(f.response_header_modifier.as_ref(), "ResponseHeaderModifier")?))
+        }
         "RequestRedirect" => {
-            let r = f
-                .request_redirect
-                .as_ref()
-                .ok_or("RequestRedirect needs requestRedirect")?;
-            let status = StatusCode::from_u16(r.status_code())
-                .map_err(|_| "invalid redirect status code")?;
+            let r = f.request_redirect.as_ref().ok_or("RequestRedirect needs requestRedirect")?;
+            let status = StatusCode::from_u16(r.status_code()).map_err(|_| "invalid redirect status code")?;
             if ![301, 302, 303, 307, 308].contains(&status.as_u16()) {
-                return Err(format!(
-                    "redirect status code {} is not supported",
-                    status.as_u16()
-                ));
+                return Err(format!("redirect status code {} is not supported", status.as_u16()));
             }
             Ok(Filter::Redirect(Redirect {
                 scheme: r.scheme.map(|s| s.as_str().to_string()),
                 hostname: r.hostname.clone(),
                 port: r.port,
-                path: r
-                    .path
-                    .as_ref()
-                    .map(|p| path_modifier(p, prefix_only))
-                    .transpose()?,
+                path: r.path.as_ref().map(|p| path_modifier(p, prefix_only)).transpose()?,
                 status,
             }))
         }
         "URLRewrite" => {
-            let r = f
-                .url_rewrite
-                .as_ref()
-                .ok_or("URLRewrite needs urlRewrite")?;
+            let r = f.url_rewrite.as_ref().ok_or("URLRewrite needs urlRewrite")?;
             Ok(Filter::Rewrite(Rewrite {
                 hostname: r.hostname.clone(),
-                path: r
-                    .path
-                    .as_ref()
-                    .map(|p| path_modifier(p, prefix_only))
-                    .transpose()?,
+                path: r.path.as_ref().map(|p| path_modifier(p, prefix_only)).transpose()?,
             }))
         }
         "RequestMirror" => {
-            let m = f
-                .request_mirror
-                .as_ref()
-                .ok_or("RequestMirror needs requestMirror")?;
+            let m = f.request_mirror.as_ref().ok_or("RequestMirror needs requestMirror")?;
             let fraction = match (&m.percent, &m.fraction) {
                 (Some(p), _) => f64::from(*p) / 100.0,
                 (None, Some(fr)) => {
@@ -365,10 +282,7 @@ fn compile_filter(
             if let Some(f) = failure {
                 unresolved.get_or_insert(f);
             }
-            Ok(Filter::Mirror(Mirror {
-                backend: Box::new(backend),
-                fraction: fraction.clamp(0.0, 1.0),
-            }))
+            Ok(Filter::Mirror(Mirror { backend: Box::new(backend), fraction: fraction.clamp(0.0, 1.0) }))
         }
         "CORS" => {
             let c = f.cors.as_ref().ok_or("CORS needs cors")?;
@@ -378,9 +292,7 @@ fn compile_filter(
                 allow_headers: c.allow_headers.clone(),
                 expose_headers: c.expose_headers.clone(),
                 allow_credentials: c.allow_credentials.unwrap_or(false),
-                max_age: Some(std::time::Duration::from_secs(
-                    u64::try_from(c.max_age()).unwrap_or(5),
-                )),
+                max_age: Some(std::time::Duration::from_secs(u64::try_from(c.max_age()).unwrap_or(5))),
             }))
         }
         other => Err(format!("filter type {other:?} is not supported")),

@@ -24,14 +24,8 @@ pub struct CertAndKey {
 
 /// Reads `tls.crt` and `tls.key` of a Secret.
 pub fn certificate_from_secret(secret: &Secret) -> Result<CertAndKey, String> {
-    let crt = secret
-        .get("tls.crt")
-        .map_err(|e| format!("{e:?}"))?
-        .ok_or("the Secret has no tls.crt")?;
-    let key = secret
-        .get("tls.key")
-        .map_err(|e| format!("{e:?}"))?
-        .ok_or("the Secret has no tls.key")?;
+    let crt = secret.get("tls.crt").map_err(|e| format!("{e:?}"))?.ok_or("the Secret has no tls.crt")?;
+    let key = secret.get("tls.key").map_err(|e| format!("{e:?}"))?.ok_or("the Secret has no tls.key")?;
     certificate_from_pem(&crt, &key)
 }
 
@@ -42,48 +36,32 @@ pub fn certificate_from_pem(crt: &[u8], key: &[u8]) -> Result<CertAndKey, String
     if chain.is_empty() {
         return Err("tls.crt holds no certificate".into());
     }
-    let key = PrivateKeyDer::from_pem_slice(key)
-        .map_err(|e| format!("tls.key is not a PEM private key: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("tls.key is not a PEM private key: {e}"))?;
     let key_der = key.clone_key();
     let signing = provider()
         .key_provider
         .load_private_key(key)
         .map_err(|e| format!("tls.key is not a usable private key: {e}"))?;
     let certified = CertifiedKey::new(chain.clone(), signing);
-    certified
-        .keys_match()
-        .map_err(|e| format!("tls.key does not match tls.crt: {e}"))?;
+    certified.keys_match().map_err(|e| format!("tls.key does not match tls.crt: {e}"))?;
     // Parse the leaf once so that garbage DER is caught here, not at handshake time.
     webpki_check(&chain[0])?;
-    Ok(CertAndKey {
-        chain,
-        key_der,
-        key: Arc::new(certified),
-    })
+    Ok(CertAndKey { chain, key_der, key: Arc::new(certified) })
 }
 
 fn webpki_check(cert: &CertificateDer<'_>) -> Result<(), String> {
     let mut roots = RootCertStore::empty();
-    roots
-        .add(cert.clone())
-        .map(|_| ())
-        .map_err(|e| format!("tls.crt is not a valid X.509 certificate: {e}"))
+    roots.add(cert.clone()).map(|_| ()).map_err(|e| format!("tls.crt is not a valid X.509 certificate: {e}"))
 }
 
 /// The PEM certificates of a CA bundle ConfigMap (`ca.crt`).
 pub fn roots_from_config_maps(maps: &[&ConfigMap]) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for cm in maps {
-        let pem = cm
-            .data
-            .get("ca.crt")
-            .ok_or_else(|| format!("ConfigMap {} has no ca.crt", cm.metadata.name()))?;
+        let pem = cm.data.get("ca.crt").ok_or_else(|| format!("ConfigMap {} has no ca.crt", cm.metadata.name()))?;
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert = cert
-                .map_err(|e| format!("ConfigMap {}: ca.crt is not PEM: {e}", cm.metadata.name()))?;
-            roots.add(cert).map_err(|e| {
-                format!("ConfigMap {}: bad CA certificate: {e}", cm.metadata.name())
-            })?;
+            let cert = cert.map_err(|e| format!("ConfigMap {}: ca.crt is not PEM: {e}", cm.metadata.name()))?;
+            roots.add(cert).map_err(|e| format!("ConfigMap {}: bad CA certificate: {e}", cm.metadata.name()))?;
         }
     }
     if roots.is_empty() {
@@ -108,20 +86,14 @@ pub struct ClientValidation {
     pub insecure_fallback: bool,
 }
 
-pub fn server_config(
-    cert: &CertAndKey,
-    client: Option<&ClientValidation>,
-) -> Result<ServerConfig, String> {
+pub fn server_config(cert: &CertAndKey, client: Option<&ClientValidation>) -> Result<ServerConfig, String> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
     let builder = match client {
         None => builder.with_no_client_auth(),
         Some(v) => {
-            let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                v.roots.clone(),
-                provider(),
-            );
+            let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(v.roots.clone(), provider());
             if v.insecure_fallback {
                 vb = vb.allow_unauthenticated();
             }
@@ -134,10 +106,7 @@ pub fn server_config(
 }
 
 /// TLS towards a backend: the roots to trust and an optional client certificate.
-pub fn client_config(
-    roots: RootCertStore,
-    client_cert: Option<&CertAndKey>,
-) -> Result<ClientConfig, String> {
+pub fn client_config(roots: RootCertStore, client_cert: Option<&CertAndKey>) -> Result<ClientConfig, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -154,7 +123,5 @@ pub fn client_config(
 
 /// The system's well-known roots (Mozilla's, as shipped by webpki-roots).
 pub fn system_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    }
+    RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }
 }

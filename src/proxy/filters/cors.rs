@@ -16,15 +16,11 @@ pub fn origin_allowed(cors: &Cors, origin: &str) -> bool {
         }
         match pattern.split_once("://*") {
             // "https://*.example.com" covers any number of labels before ".example.com".
-            Some((scheme, suffix)) => origin
-                .strip_prefix(scheme)
-                .and_then(|rest| rest.strip_prefix("://"))
-                .is_some_and(|host| {
-                    host.len() > suffix.len()
-                        && host
-                            .to_ascii_lowercase()
-                            .ends_with(&suffix.to_ascii_lowercase())
-                }),
+            Some((scheme, suffix)) => {
+                origin.strip_prefix(scheme).and_then(|rest| rest.strip_prefix("://")).is_some_and(|host| {
+                    host.len() > suffix.len() && host.to_ascii_lowercase().ends_with(&suffix.to_ascii_lowercase())
+                })
+            }
             None => pattern.eq_ignore_ascii_case(origin),
         }
     })
@@ -63,21 +59,14 @@ pub fn preflight(cors: &Cors, method: &Method, headers: &HeaderMap) -> Option<Re
         return Some(resp);
     }
     let h = resp.headers_mut();
-    h.insert(
-        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        allow_origin_value(cors, origin),
-    );
+    h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin_value(cors, origin));
     let requested_method = headers.get(http::header::ACCESS_CONTROL_REQUEST_METHOD);
     if cors.allow_methods.iter().any(|m| m == "*") {
         if let Some(m) = requested_method {
             h.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, m.clone());
         }
     } else if !cors.allow_methods.is_empty() {
-        set(
-            h,
-            http::header::ACCESS_CONTROL_ALLOW_METHODS,
-            &cors.allow_methods.join(", "),
-        );
+        set(h, http::header::ACCESS_CONTROL_ALLOW_METHODS, &cors.allow_methods.join(", "));
     }
     let requested_headers = headers.get(http::header::ACCESS_CONTROL_REQUEST_HEADERS);
     if cors.allow_headers.iter().any(|m| m == "*") {
@@ -85,30 +74,15 @@ pub fn preflight(cors: &Cors, method: &Method, headers: &HeaderMap) -> Option<Re
             h.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
         }
     } else if !cors.allow_headers.is_empty() {
-        set(
-            h,
-            http::header::ACCESS_CONTROL_ALLOW_HEADERS,
-            &cors.allow_headers.join(", "),
-        );
+        set(h, http::header::ACCESS_CONTROL_ALLOW_HEADERS, &cors.allow_headers.join(", "));
     }
     if !cors.expose_headers.is_empty() {
-        set(
-            h,
-            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            &cors.expose_headers.join(", "),
-        );
+        set(h, http::header::ACCESS_CONTROL_EXPOSE_HEADERS, &cors.expose_headers.join(", "));
     }
     let max_age = cors.max_age.map_or(DEFAULT_MAX_AGE_SECS, |d| d.as_secs());
-    set(
-        h,
-        http::header::ACCESS_CONTROL_MAX_AGE,
-        &max_age.to_string(),
-    );
+    set(h, http::header::ACCESS_CONTROL_MAX_AGE, &max_age.to_string());
     if cors.allow_credentials {
-        h.insert(
-            http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
     Some(resp)
 }
@@ -119,22 +93,12 @@ pub fn decorate(cors: &Cors, origin: Option<&HeaderValue>, headers: &mut HeaderM
     if !origin.to_str().is_ok_and(|o| origin_allowed(cors, o)) {
         return;
     }
-    headers.insert(
-        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        allow_origin_value(cors, origin),
-    );
+    headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin_value(cors, origin));
     if cors.allow_credentials {
-        headers.insert(
-            http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
     if !cors.expose_headers.is_empty() {
-        set(
-            headers,
-            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            &cors.expose_headers.join(", "),
-        );
+        set(headers, http::header::ACCESS_CONTROL_EXPOSE_HEADERS, &cors.expose_headers.join(", "));
     }
 }
 

@@ -28,13 +28,7 @@ pub fn location(r: &Redirect, req: &RequestParts<'_>, matched: &PathMatch) -> St
     let scheme = r.scheme.as_deref().unwrap_or(req.scheme);
     let host = r.hostname.as_deref().unwrap_or(req.host);
     // Port: as given; else the well-known port of a scheme the filter set; else the listener's.
-    let port = r.port.or_else(|| {
-        if r.scheme.is_some() {
-            default_port(scheme)
-        } else {
-            Some(req.listener_port)
-        }
-    });
+    let port = r.port.or_else(|| if r.scheme.is_some() { default_port(scheme) } else { Some(req.listener_port) });
     let path = match &r.path {
         Some(m) => apply_path(m, matched, req.path),
         None => req.path.to_string(),

@@ -20,11 +20,7 @@ pub fn apply_path(m: &PathModifier, matched: &PathMatch, path: &str) -> String {
             } else {
                 format!("{base}/{rest}")
             };
-            if joined.is_empty() {
-                "/".to_string()
-            } else {
-                joined
-            }
+            if joined.is_empty() { "/".to_string() } else { joined }
         }
     }
 }

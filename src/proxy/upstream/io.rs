@@ -26,11 +26,7 @@ impl UpstreamIo {
 }
 
 /// Opens a connection to one endpoint, with TLS when the backend asks for it.
-pub async fn connect(
-    endpoint: &Endpoint,
-    tls: Option<&UpstreamTls>,
-    timeout: Duration,
-) -> io::Result<UpstreamIo> {
+pub async fn connect(endpoint: &Endpoint, tls: Option<&UpstreamTls>, timeout: Duration) -> io::Result<UpstreamIo> {
     let tcp = tokio::time::timeout(timeout, async {
         match endpoint {
             Endpoint::Addr(addr) => TcpStream::connect(addr).await,
@@ -44,23 +40,16 @@ pub async fn connect(
         None => Ok(UpstreamIo::Plain(tcp)),
         Some(tls) => {
             let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-            let stream =
-                tokio::time::timeout(timeout, connector.connect(tls.server_name.clone(), tcp))
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
-                    })??;
+            let stream = tokio::time::timeout(timeout, connector.connect(tls.server_name.clone(), tcp))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
             Ok(UpstreamIo::Tls(Box::new(stream)))
         }
     }
 }
 
 impl AsyncRead for UpstreamIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             UpstreamIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
             UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -69,11 +58,7 @@ impl AsyncRead for UpstreamIo {
 }
 
 impl AsyncWrite for UpstreamIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             UpstreamIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
             UpstreamIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),

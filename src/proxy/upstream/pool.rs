@@ -40,9 +40,7 @@ enum Sender {
 impl Pools {
     fn endpoint_pool(&self, upstream: &Upstream, endpoint: &Endpoint) -> Arc<EndpointPool> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry((upstream.pool_key.clone(), endpoint.clone()))
-            .or_default()
-            .clone()
+        map.entry((upstream.pool_key.clone(), endpoint.clone())).or_default().clone()
     }
 
     /// Sends a request to an endpoint. A pooled connection that turns out closed before the
@@ -90,20 +88,14 @@ impl Pools {
     ) -> Result<Sender, ProxyError> {
         let io = connect(endpoint, upstream.tls.as_deref(), CONNECT_TIMEOUT)
             .await
-            .map_err(|e| {
-                ProxyError::upstream_connect(format!("connect to {endpoint} failed: {e}"))
-            })?;
+            .map_err(|e| ProxyError::upstream_connect(format!("connect to {endpoint} failed: {e}")))?;
         let h2 = !upgrade && (upstream.protocol == UpstreamProtocol::H2c || io.is_h2());
         let io = TokioIo::new(io);
         if h2 {
             let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                 .handshake(io)
                 .await
-                .map_err(|e| {
-                    ProxyError::upstream_connect(format!(
-                        "HTTP/2 handshake with {endpoint} failed: {e}"
-                    ))
-                })?;
+                .map_err(|e| ProxyError::upstream_connect(format!("HTTP/2 handshake with {endpoint} failed: {e}")))?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, "upstream h2 connection ended");
@@ -112,11 +104,10 @@ impl Pools {
             *pool.h2.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
             Ok(Sender::H2(sender))
         } else {
-            let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(|e| {
-                ProxyError::upstream_connect(format!(
-                    "HTTP/1.1 handshake with {endpoint} failed: {e}"
-                ))
-            })?;
+            let (sender, conn) = http1::Builder::new()
+                .handshake(io)
+                .await
+                .map_err(|e| ProxyError::upstream_connect(format!("HTTP/1.1 handshake with {endpoint} failed: {e}")))?;
             tokio::spawn(async move {
                 if let Err(e) = conn.with_upgrades().await {
                     tracing::debug!(error = %e, "upstream h1 connection ended");
@@ -168,29 +159,24 @@ enum TryErr {
     Failed(ProxyError),
 }
 
-async fn try_send(
-    sender: Sender,
-    req: Request<ProxyBody>,
-) -> Result<(Response<Incoming>, Sender), TryErr> {
+async fn try_send(sender: Sender, req: Request<ProxyBody>) -> Result<(Response<Incoming>, Sender), TryErr> {
     match sender {
         Sender::H1(mut s) => match s.try_send_request(req).await {
             Ok(resp) => Ok((resp, Sender::H1(s))),
             Err(mut e) => match e.take_message() {
                 Some(req) => Err(TryErr::NotSent(Box::new(req))),
-                None => Err(TryErr::Failed(ProxyError::upstream(
-                    format!("upstream request failed: {}", e.error()),
-                    true,
-                ))),
+                None => {
+                    Err(TryErr::Failed(ProxyError::upstream(format!("upstream request failed: {}", e.error()), true)))
+                }
             },
         },
         Sender::H2(mut s) => match s.try_send_request(req).await {
             Ok(resp) => Ok((resp, Sender::H2(s))),
             Err(mut e) => match e.take_message() {
                 Some(req) => Err(TryErr::NotSent(Box::new(req))),
-                None => Err(TryErr::Failed(ProxyError::upstream(
-                    format!("upstream request failed: {}", e.error()),
-                    true,
-                ))),
+                None => {
+                    Err(TryErr::Failed(ProxyError::upstream(format!("upstream request failed: {}", e.error()), true)))
+                }
             },
         },
     }

@@ -51,9 +51,7 @@ pub fn parse_duration(orig: &str) -> Result<Duration, String> {
         if int_len == 0 && frac_len == 0 {
             return Err(invalid());
         }
-        let unit_len = s
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(s.len());
+        let unit_len = s.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(s.len());
         if unit_len == 0 {
             return Err(format!("time: missing unit in duration {orig:?}"));
         }
@@ -67,15 +65,10 @@ pub fn parse_duration(orig: &str) -> Result<Duration, String> {
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
             _ => {
-                return Err(format!(
-                    "time: unknown unit {unit_name:?} in duration {orig:?}"
-                ));
+                return Err(format!("time: unknown unit {unit_name:?} in duration {orig:?}"));
             }
         };
-        value = value
-            .checked_mul(unit)
-            .filter(|v| *v <= LIMIT)
-            .ok_or_else(invalid)?;
+        value = value.checked_mul(unit).filter(|v| *v <= LIMIT).ok_or_else(invalid)?;
         if frac > 0 {
             value += (frac as f64 * (unit as f64 / scale)) as u128;
         }

@@ -40,14 +40,12 @@ async fn route(req: Request<Incoming>, ctx: &ConnCtx) -> Resp {
             return empty(StatusCode::OK);
         }
         let mut resp = empty(StatusCode::BAD_REQUEST);
-        resp.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         return resp;
     }
     let Some(decoded) = unescape(req.uri().path(), false) else {
         let mut resp = text(StatusCode::BAD_REQUEST, "400 Bad Request");
-        resp.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         return resp;
     };
     let path = decoded.replace("//", "/");
@@ -187,19 +185,12 @@ async fn form_body_delay(parts: &Parts, body: Incoming) -> Option<String> {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|mt| {
-            mt.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+        .is_some_and(|mt| mt.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     let form_method = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
     if !(urlencoded && form_method) {
         return None;
     }
-    let bytes = Limited::new(body, MAX_FORM_BODY)
-        .collect()
-        .await
-        .ok()?
-        .to_bytes();
+    let bytes = Limited::new(body, MAX_FORM_BODY).collect().await.ok()?.to_bytes();
     query_value(&String::from_utf8_lossy(&bytes), "delay")
 }
 
@@ -221,10 +212,7 @@ fn echo_json(parts: &Parts, uri: String, ctx: &ConnCtx) -> Json {
     if let Some(cookies) = headers.get_mut("Cookie").filter(|c| h2 && c.len() > 1) {
         *cookies = vec![cookies.join("; ")];
     }
-    let headers = headers
-        .into_iter()
-        .map(|(k, vs)| (k, Json::Arr(vs.into_iter().map(Json::Str).collect())))
-        .collect();
+    let headers = headers.into_iter().map(|(k, vs)| (k, Json::Arr(vs.into_iter().map(Json::Str).collect()))).collect();
     let proto = match parts.version {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
@@ -248,18 +236,11 @@ fn echo_json(parts: &Parts, uri: String, ctx: &ConnCtx) -> Json {
     if let Some(tls) = &ctx.tls {
         members.push(("tls", tls.to_json()));
     }
-    Json::Obj(
-        members
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
+    Json::Obj(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 fn header_string(value: Option<&HeaderValue>) -> String {
-    value
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default()
+    value.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default()
 }
 
 /// `X-Echo-Set-Header: name:value,name2:value2` (any number of header lines). Names are kept
@@ -291,10 +272,7 @@ fn set_requested_headers(request: &HeaderMap, response: &mut HeaderMap) {
 
 fn json_headers(headers: &mut HeaderMap) {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
 }
 
 fn empty(status: StatusCode) -> Resp {
@@ -307,20 +285,14 @@ fn empty(status: StatusCode) -> Resp {
 fn text(status: StatusCode, body: &str) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_owned())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }
 
 /// Go's `http.Error`: text body with a trailing newline and `nosniff`.
 fn go_error(status: StatusCode, message: &str) -> Resp {
     let mut resp = text(status, &format!("{message}\n"));
-    resp.headers_mut().insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    resp.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     resp
 }
 
@@ -337,10 +309,7 @@ fn redirect(path: &str, query: &str, method: &Method) -> Resp {
         let href = html_escape(&location);
         let body = format!("<a href=\"{href}\">Moved Permanently</a>.\n\n");
         resp = text(StatusCode::MOVED_PERMANENTLY, &body);
-        resp.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
+        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     }
     if let Ok(value) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(LOCATION, value);
@@ -349,9 +318,5 @@ fn redirect(path: &str, query: &str, method: &Method) -> Resp {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&#34;")
-        .replace('\'', "&#39;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
 }

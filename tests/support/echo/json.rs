@@ -93,11 +93,7 @@ pub fn canonical_header_name(name: &str) -> String {
     let mut upper = true;
     name.chars()
         .map(|c| {
-            let mapped = if upper {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
+            let mapped = if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
             upper = c == '-';
             mapped
         })

@@ -17,18 +17,15 @@ fn invalid(err: impl std::fmt::Display) -> io::Error {
 }
 
 fn certs(pem: &str) -> io::Result<Vec<CertificateDer<'static>>> {
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)
+    CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(invalid)
 }
 
 /// Server config: ALPN `h2` and `http/1.1`; with `client_ca_pem`, client certificates are
 /// verified against it when the client offers one (Go's `tls.VerifyClientCertIfGiven`).
 pub fn server_config(tls: &EchoTls) -> io::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(invalid)?;
+    let builder =
+        ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(invalid)?;
     let builder = match &tls.client_ca_pem {
         Some(ca_pem) => {
             let mut roots = RootCertStore::empty();
@@ -44,9 +41,7 @@ pub fn server_config(tls: &EchoTls) -> io::Result<Arc<ServerConfig>> {
         None => builder.with_no_client_auth(),
     };
     let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(invalid)?;
-    let mut config = builder
-        .with_single_cert(certs(&tls.cert_pem)?, key)
-        .map_err(invalid)?;
+    let mut config = builder.with_single_cert(certs(&tls.cert_pem)?, key).map_err(invalid)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -83,10 +78,7 @@ impl TlsInfo {
                 .alpn_protocol()
                 .map(|p| String::from_utf8_lossy(p).into_owned())
                 .unwrap_or_default(),
-            cipher_suite: conn
-                .negotiated_cipher_suite()
-                .map(|s| go_cipher_suite_name(s.suite()))
-                .unwrap_or_default(),
+            cipher_suite: conn.negotiated_cipher_suite().map(|s| go_cipher_suite_name(s.suite())).unwrap_or_default(),
         }
     }
 

@@ -16,21 +16,16 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 type Resp = Response<Full<Bytes>>;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 /// A handshake refusal: status line and no body, then the connection is closed.
 fn refuse(status: StatusCode, extra: Option<(&'static str, &'static str)>) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONNECTION, http::HeaderValue::from_static("close"));
+    resp.headers_mut().insert(CONNECTION, http::HeaderValue::from_static("close"));
     if let Some((name, value)) = extra {
-        resp.headers_mut()
-            .insert(name, http::HeaderValue::from_static(value));
+        resp.headers_mut().insert(name, http::HeaderValue::from_static(value));
     }
     resp
 }
@@ -54,9 +49,7 @@ pub fn upgrade(mut req: Request<Incoming>) -> Resp {
         return refuse(StatusCode::METHOD_NOT_ALLOWED, None);
     }
     if !header(headers, "upgrade").eq_ignore_ascii_case("websocket")
-        || !header(headers, "connection")
-            .to_ascii_lowercase()
-            .contains("upgrade")
+        || !header(headers, "connection").to_ascii_lowercase().contains("upgrade")
     {
         return refuse(StatusCode::BAD_REQUEST, None);
     }
