@@ -87,6 +87,9 @@ pub struct RequestView<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteMatch {
     pub path: PathMatch,
+    /// Length of the path value as written (precedence: longer prefixes first).
+    #[serde(skip)]
+    pub path_len: usize,
     #[serde(serialize_with = "ser_method")]
     pub method: Option<Method>,
     pub headers: Vec<HeaderMatch>,

@@ -9,6 +9,9 @@ mod route;
 mod rules;
 pub mod tls;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -86,11 +86,12 @@ pub fn attach(
 pub type SortKey = (u8, Reverse<usize>, Reverse<bool>, Reverse<usize>, Reverse<usize>, usize, usize, usize);
 
 pub fn sort_key(m: &RouteMatch, route_order: usize, rule: usize, match_index: usize) -> SortKey {
-    let (rank, len) = match &m.path {
-        PathMatch::Exact(p) => (0, p.len()),
-        PathMatch::Regex(r) => (1, r.as_str().len()),
-        PathMatch::Prefix(p) => (2, p.len()),
+    let rank = match &m.path {
+        PathMatch::Exact(_) => 0,
+        PathMatch::Regex(_) => 1,
+        PathMatch::Prefix(_) => 2,
     };
+    let len = m.path_len;
     (
         rank,
         Reverse(len),

@@ -49,7 +49,13 @@ fn compile_rule(
     unresolved: &mut Option<RefFailure>,
 ) -> Result<CompiledRule, String> {
     let matches = if r.matches.is_empty() {
-        vec![RouteMatch { path: PathMatch::Prefix(String::new()), method: None, headers: vec![], query: vec![] }]
+        vec![RouteMatch {
+            path: PathMatch::Prefix(String::new()),
+            path_len: 1,
+            method: None,
+            headers: vec![],
+            query: vec![],
+        }]
     } else {
         r.matches
             .iter()
@@ -57,6 +63,9 @@ fn compile_rule(
             .map(|(i, m)| compile_match(m).map_err(|e| format!("matches[{i}]: {e}")))
             .collect::<Result<_, _>>()?
     };
+    if r.session_persistence.is_some() {
+        return Err("sessionPersistence is not supported yet".into());
+    }
     let has_redirect = r.filters.iter().any(|f| f.r#type == "RequestRedirect");
     let has_rewrite = r.filters.iter().any(|f| f.r#type == "URLRewrite");
     if has_redirect && has_rewrite {
@@ -171,7 +180,8 @@ fn compile_match(m: &api::HttpRouteMatch) -> Result<RouteMatch, String> {
         }
         query.push(QueryMatch { name: q.name.clone(), value: value_match(q.match_type(), &q.value)? });
     }
-    Ok(RouteMatch { path, method, headers, query })
+    let path_len = m.path.as_ref().map_or(1, |p| p.value().len());
+    Ok(RouteMatch { path, path_len, method, headers, query })
 }
 
 fn value_match(ty: &str, v: &str) -> Result<ValueMatch, String> {
