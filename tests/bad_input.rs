@@ -101,7 +101,8 @@ fn unreadable_path_is_reported() {
 fn json_output_carries_errors_and_status() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("x.yaml");
-    std::fs::write(&file, format!("{HEADER}apiVersion: example.com/v1\nkind: Frob\nmetadata: {{name: x}}\n")).expect("write");
+    std::fs::write(&file, format!("{HEADER}apiVersion: example.com/v1\nkind: Frob\nmetadata: {{name: x}}\n"))
+        .expect("write");
     let out = process::check(&[&file], true);
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");

@@ -93,11 +93,14 @@ pub fn server_config(cert: &CertAndKey, client: Option<&ClientValidation>) -> Re
     let builder = match client {
         None => builder.with_no_client_auth(),
         Some(v) => {
-            let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(v.roots.clone(), provider());
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(v.roots.clone(), provider())
+                .build()
+                .map_err(|e| e.to_string())?;
             if v.insecure_fallback {
-                vb = vb.allow_unauthenticated();
+                builder.with_client_cert_verifier(Arc::new(InsecureFallbackVerifier(verifier)))
+            } else {
+                builder.with_client_cert_verifier(verifier)
             }
-            builder.with_client_cert_verifier(vb.build().map_err(|e| e.to_string())?)
         }
     };
     let mut config = builder.with_cert_resolver(Arc::new(FixedCert(cert.key.clone())));
@@ -124,4 +127,57 @@ pub fn client_config(roots: RootCertStore, client_cert: Option<&CertAndKey>) -> 
 /// The system's well-known roots (Mozilla's, as shipped by webpki-roots).
 pub fn system_roots() -> RootCertStore {
     RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }
+}
+
+/// AllowInsecureFallback: asks for a client certificate and verifies it, but lets the
+/// connection through when the certificate is missing or does not verify.
+#[derive(Debug)]
+struct InsecureFallbackVerifier(Arc<dyn rustls::server::danger::ClientCertVerifier>);
+
+impl rustls::server::danger::ClientCertVerifier for InsecureFallbackVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        if let Err(e) = self.0.verify_client_cert(end_entity, intermediates, now) {
+            tracing::debug!(error = %e, "client certificate did not verify; allowed by AllowInsecureFallback");
+        }
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
