@@ -169,12 +169,7 @@ impl Runtime {
                 Ok(l) => {
                     let addr = l.local_addr().unwrap_or(SocketAddr::new(ip, port));
                     tracing::info!(gateway = %key.gateway, port = key.port, %addr, "listening");
-                    let task = tokio::spawn(listener::run(
-                        l,
-                        key.clone(),
-                        protocol == PortProtocol::Https,
-                        self.shared.clone(),
-                    ));
+                    let task = tokio::spawn(listener::run(l, key.clone(), protocol, self.shared.clone()));
                     self.lock().binds.insert(key, Bound { addr, protocol, task });
                 }
                 Err(e) => {

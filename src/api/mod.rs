@@ -11,6 +11,7 @@ pub mod meta;
 pub mod referencegrant;
 pub mod refs;
 pub mod resource;
+pub mod tlsroute;
 
 pub use self::backendtls::*;
 pub use self::core::*;
@@ -22,6 +23,7 @@ pub use self::meta::*;
 pub use self::referencegrant::*;
 pub use self::refs::*;
 pub use self::resource::*;
+pub use self::tlsroute::*;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -13,6 +13,7 @@ use super::gatewayclass::GatewayClass;
 use super::httproute::HttpRoute;
 use super::meta::ObjectMeta;
 use super::referencegrant::ReferenceGrant;
+use super::tlsroute::TlsRoute;
 
 /// The kinds Sluice understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,6 +21,7 @@ pub enum ResourceKind {
     GatewayClass,
     Gateway,
     HttpRoute,
+    TlsRoute,
     ReferenceGrant,
     BackendTlsPolicy,
     Namespace,
@@ -30,15 +32,18 @@ pub enum ResourceKind {
 }
 
 const GATEWAY_V1_V1BETA1: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"];
+const TLSROUTE_VERSIONS: &[&str] =
+    &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1alpha3", "gateway.networking.k8s.io/v1alpha2"];
 const GATEWAY_V1_V1ALPHA3: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1alpha3"];
 const CORE_V1: &[&str] = &["v1"];
 const DISCOVERY_V1: &[&str] = &["discovery.k8s.io/v1"];
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 10] = [
+    pub const ALL: [ResourceKind; 11] = [
         ResourceKind::GatewayClass,
         ResourceKind::Gateway,
         ResourceKind::HttpRoute,
+        ResourceKind::TlsRoute,
         ResourceKind::ReferenceGrant,
         ResourceKind::BackendTlsPolicy,
         ResourceKind::Namespace,
@@ -54,6 +59,7 @@ impl ResourceKind {
             ResourceKind::GatewayClass => "GatewayClass",
             ResourceKind::Gateway => "Gateway",
             ResourceKind::HttpRoute => "HTTPRoute",
+            ResourceKind::TlsRoute => "TLSRoute",
             ResourceKind::ReferenceGrant => "ReferenceGrant",
             ResourceKind::BackendTlsPolicy => "BackendTLSPolicy",
             ResourceKind::Namespace => "Namespace",
@@ -72,6 +78,7 @@ impl ResourceKind {
             | ResourceKind::HttpRoute
             | ResourceKind::ReferenceGrant => GATEWAY_V1_V1BETA1,
             ResourceKind::BackendTlsPolicy => GATEWAY_V1_V1ALPHA3,
+            ResourceKind::TlsRoute => TLSROUTE_VERSIONS,
             ResourceKind::Namespace | ResourceKind::Service | ResourceKind::Secret | ResourceKind::ConfigMap => CORE_V1,
             ResourceKind::EndpointSlice => DISCOVERY_V1,
         }
@@ -125,6 +132,7 @@ pub enum Resource {
     GatewayClass(GatewayClass),
     Gateway(Gateway),
     HttpRoute(HttpRoute),
+    TlsRoute(TlsRoute),
     ReferenceGrant(ReferenceGrant),
     BackendTlsPolicy(BackendTlsPolicy),
     Namespace(Namespace),
@@ -140,6 +148,7 @@ impl Resource {
             Resource::GatewayClass(_) => ResourceKind::GatewayClass,
             Resource::Gateway(_) => ResourceKind::Gateway,
             Resource::HttpRoute(_) => ResourceKind::HttpRoute,
+            Resource::TlsRoute(_) => ResourceKind::TlsRoute,
             Resource::ReferenceGrant(_) => ResourceKind::ReferenceGrant,
             Resource::BackendTlsPolicy(_) => ResourceKind::BackendTlsPolicy,
             Resource::Namespace(_) => ResourceKind::Namespace,
@@ -160,6 +169,7 @@ impl Resource {
             Resource::GatewayClass(r) => &r.metadata,
             Resource::Gateway(r) => &r.metadata,
             Resource::HttpRoute(r) => &r.metadata,
+            Resource::TlsRoute(r) => &r.metadata,
             Resource::ReferenceGrant(r) => &r.metadata,
             Resource::BackendTlsPolicy(r) => &r.metadata,
             Resource::Namespace(r) => &r.metadata,
@@ -175,6 +185,7 @@ impl Resource {
             Resource::GatewayClass(r) => &mut r.metadata,
             Resource::Gateway(r) => &mut r.metadata,
             Resource::HttpRoute(r) => &mut r.metadata,
+            Resource::TlsRoute(r) => &mut r.metadata,
             Resource::ReferenceGrant(r) => &mut r.metadata,
             Resource::BackendTlsPolicy(r) => &mut r.metadata,
             Resource::Namespace(r) => &mut r.metadata,
@@ -224,6 +235,7 @@ impl Resource {
             ResourceKind::GatewayClass => Resource::GatewayClass(typed(value, &resource_label)?),
             ResourceKind::Gateway => Resource::Gateway(typed(value, &resource_label)?),
             ResourceKind::HttpRoute => Resource::HttpRoute(typed(value, &resource_label)?),
+            ResourceKind::TlsRoute => Resource::TlsRoute(typed(value, &resource_label)?),
             ResourceKind::ReferenceGrant => Resource::ReferenceGrant(typed(value, &resource_label)?),
             ResourceKind::BackendTlsPolicy => Resource::BackendTlsPolicy(typed(value, &resource_label)?),
             ResourceKind::Namespace => Resource::Namespace(typed(value, &resource_label)?),

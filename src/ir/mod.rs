@@ -90,6 +90,8 @@ pub struct Port {
 pub enum PortProtocol {
     Http,
     Https,
+    /// TLS passthrough: routed by SNI to TLSRoute backends, never decrypted.
+    TlsPassthrough,
 }
 
 /// One programmed Gateway listener.
@@ -101,6 +103,18 @@ pub struct Listener {
     #[serde(skip)]
     pub tls: Option<Arc<ListenerTls>>,
     pub routes: RouteTable,
+    /// TLSRoutes of a passthrough listener, most specific hostname first.
+    pub passthrough: Vec<PassthroughRoute>,
+}
+
+/// A TLSRoute rule programmed on a passthrough listener.
+#[derive(Debug, Serialize)]
+pub struct PassthroughRoute {
+    /// The SNI names it takes (`None`: any the listener takes).
+    pub hostname: Option<String>,
+    /// Metric label and log name: `namespace/name/rule`.
+    pub label: Arc<str>,
+    pub backends: Vec<Backend>,
 }
 
 /// A listener's TLS settings (certificate, ALPN, client validation), ready for rustls.
@@ -129,5 +143,12 @@ impl Port {
     /// a listener without hostname.
     pub fn listener_for(&self, host: &str) -> Option<&Arc<Listener>> {
         self.listeners.iter().find(|l| l.matches_host(host))
+    }
+}
+
+impl Listener {
+    /// The TLSRoute that takes a connection with this SNI.
+    pub fn passthrough_for(&self, sni: &str) -> Option<&PassthroughRoute> {
+        self.passthrough.iter().find(|r| r.hostname.as_deref().is_none_or(|h| hostname::matches(h, sni)))
     }
 }

@@ -8,11 +8,11 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::handler::{self, ConnInfo, Shared};
-use super::tls;
-use crate::ir::BindKey;
+use super::{passthrough, tls};
+use crate::ir::{BindKey, PortProtocol};
 
 /// Accepts connections until the task is aborted; connections already accepted run to their end.
-pub async fn run(listener: TcpListener, bind: BindKey, https: bool, shared: Arc<Shared>) {
+pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, shared: Arc<Shared>) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(pair) => pair,
@@ -26,11 +26,13 @@ pub async fn run(listener: TcpListener, bind: BindKey, https: bool, shared: Arc<
         let shared = shared.clone();
         let bind = bind.clone();
         tokio::spawn(async move {
-            if https {
-                serve_tls(stream, remote, bind, shared).await;
-            } else {
-                let conn = Arc::new(ConnInfo { bind, scheme: "http", remote, sni_listener: None });
-                serve_http(TokioIo::new(stream), conn, shared).await;
+            match protocol {
+                PortProtocol::Https => serve_tls(stream, remote, bind, shared).await,
+                PortProtocol::TlsPassthrough => passthrough::serve(stream, bind, shared).await,
+                PortProtocol::Http => {
+                    let conn = Arc::new(ConnInfo { bind, scheme: "http", remote, sni_listener: None });
+                    serve_http(TokioIo::new(stream), conn, shared).await;
+                }
             }
         });
     }

@@ -7,6 +7,7 @@ pub mod filters;
 pub mod forward;
 pub mod handler;
 pub mod listener;
+pub mod passthrough;
 pub mod tls;
 pub mod upstream;
 

@@ -22,6 +22,7 @@ pub(super) fn field_error(kind: &str, text: &str, path: &str, message: &str) -> 
         ResourceKind::GatewayClass => typed_error::<GatewayClass>(text),
         ResourceKind::Gateway => typed_error::<Gateway>(text),
         ResourceKind::HttpRoute => typed_error::<HttpRoute>(text),
+        ResourceKind::TlsRoute => typed_error::<crate::api::TlsRoute>(text),
         ResourceKind::ReferenceGrant => typed_error::<ReferenceGrant>(text),
         ResourceKind::BackendTlsPolicy => typed_error::<BackendTlsPolicy>(text),
         ResourceKind::Namespace => typed_error::<Namespace>(text),

@@ -33,6 +33,8 @@ pub struct PolicyUse {
 
 pub struct BackendResolver<'i, 'a> {
     pub ix: &'i Index<'a>,
+    /// The kind of the referring route, for ReferenceGrant checks.
+    pub route_kind: &'static str,
     pub route_ns: &'i str,
     pub gateway: &'i ObjectKey,
     pub client_cert: Option<&'i Arc<CertAndKey>>,
@@ -59,10 +61,13 @@ impl BackendResolver<'_, '_> {
                 format!("backendRef kind {}/{} is not supported; use a core Service", r.group, r.kind),
             ));
         }
-        if !self.ix.grant_allows((GATEWAY_GROUP, "HTTPRoute", self.route_ns), ("", "Service", ns, r.name)) {
+        if !self.ix.grant_allows((GATEWAY_GROUP, self.route_kind, self.route_ns), ("", "Service", ns, r.name)) {
             return Err((
                 "RefNotPermitted".into(),
-                format!("no ReferenceGrant in {ns} allows HTTPRoutes from {} to use Service {}", self.route_ns, r.name),
+                format!(
+                    "no ReferenceGrant in {ns} allows {}s from {} to use Service {}",
+                    self.route_kind, self.route_ns, r.name
+                ),
             ));
         }
         let svc = self

@@ -52,6 +52,7 @@ pub const SUPPORTED_FEATURES: &[&str] = &[
     "HTTPRoute307RedirectStatusCode",
     "HTTPRoute308RedirectStatusCode",
     "ReferenceGrant",
+    "TLSRoute",
 ];
 
 pub fn is_ours(class: &GatewayClass) -> bool {
@@ -264,19 +265,30 @@ fn translate_listener<'a>(gw: &Gateway, l: &'a api::Listener, ix: &Index<'_>) ->
     ls.protocol = match l.protocol.as_str() {
         "HTTP" => Some(PortProtocol::Http),
         "HTTPS" => Some(PortProtocol::Https),
+        "TLS" => match l.tls.as_ref().and_then(|t| t.mode) {
+            Some(api::TlsMode::Passthrough) => Some(PortProtocol::TlsPassthrough),
+            Some(api::TlsMode::Terminate) | None => {
+                ls.accepted = Err(bad(
+                    "UnsupportedValue",
+                    "TLS listeners support tls.mode Passthrough only; use HTTPS to terminate",
+                ));
+                return ls;
+            }
+        },
         other => {
             ls.accepted =
-                Err(bad("UnsupportedProtocol", format!("protocol {other:?} is not supported; use HTTP or HTTPS")));
+                Err(bad("UnsupportedProtocol", format!("protocol {other:?} is not supported; use HTTP, HTTPS or TLS")));
             return ls;
         }
     };
+    let route_kind = route_kind(ls.protocol);
     let kinds = l.allowed_routes.as_ref().map(|a| a.kinds.as_slice()).unwrap_or_default();
     if kinds.is_empty() {
-        ls.supported_kinds.push((GATEWAY_GROUP.to_string(), "HTTPRoute".to_string()));
+        ls.supported_kinds.push((GATEWAY_GROUP.to_string(), route_kind.to_string()));
     } else {
         for k in kinds {
             let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
-            if group == GATEWAY_GROUP && k.kind == "HTTPRoute" {
+            if group == GATEWAY_GROUP && k.kind == route_kind {
                 ls.supported_kinds.push((group.to_string(), k.kind.clone()));
             } else {
                 ls.resolved = Err(bad(
@@ -293,6 +305,14 @@ fn translate_listener<'a>(gw: &Gateway, l: &'a api::Listener, ix: &Index<'_>) ->
         }
     }
     ls
+}
+
+/// The route kind a listener of this protocol takes.
+pub fn route_kind(protocol: Option<PortProtocol>) -> &'static str {
+    match protocol {
+        Some(PortProtocol::TlsPassthrough) => "TLSRoute",
+        Some(PortProtocol::Http | PortProtocol::Https) | None => "HTTPRoute",
+    }
 }
 
 fn resolve_listener_cert(gw: &Gateway, l: &api::Listener, ix: &Index<'_>) -> Result<CertAndKey, (String, String)> {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::api::{
     BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector, Namespace,
-    ReferenceGrant, Resource, Secret, Service,
+    ReferenceGrant, Resource, Secret, Service, TlsRoute,
 };
 
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -16,6 +16,7 @@ pub struct Index<'a> {
     pub classes: Vec<&'a GatewayClass>,
     pub gateways: Vec<&'a Gateway>,
     pub routes: Vec<&'a HttpRoute>,
+    pub tls_routes: Vec<&'a TlsRoute>,
     pub grants: Vec<&'a ReferenceGrant>,
     pub policies: Vec<&'a BackendTlsPolicy>,
     namespaces: HashMap<&'a str, &'a Namespace>,
@@ -33,6 +34,7 @@ impl<'a> Index<'a> {
                 Resource::GatewayClass(x) => ix.classes.push(x),
                 Resource::Gateway(x) => ix.gateways.push(x),
                 Resource::HttpRoute(x) => ix.routes.push(x),
+                Resource::TlsRoute(x) => ix.tls_routes.push(x),
                 Resource::ReferenceGrant(x) => ix.grants.push(x),
                 Resource::BackendTlsPolicy(x) => ix.policies.push(x),
                 Resource::Namespace(x) => {
@@ -57,6 +59,7 @@ impl<'a> Index<'a> {
         // Deterministic order: creation time, then namespace/name, as the spec breaks ties.
         ix.gateways.sort_by_key(|a| order_key(&a.metadata));
         ix.routes.sort_by_key(|a| order_key(&a.metadata));
+        ix.tls_routes.sort_by_key(|a| order_key(&a.metadata));
         ix
     }
 

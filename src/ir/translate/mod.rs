@@ -8,6 +8,7 @@ pub mod index;
 mod route;
 mod rules;
 pub mod tls;
+mod tlsroute;
 
 #[cfg(test)]
 mod tests;
@@ -71,26 +72,23 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
         let mut parents = Vec::new();
         let mut compiled: HashMap<usize, CompiledRoute> = HashMap::new();
         for parent in &route.spec.parent_refs {
-            if parent.group() != crate::api::GATEWAY_GROUP || parent.kind() != "Gateway" {
-                continue;
-            }
-            let gw_ns = parent.namespace.as_deref().unwrap_or(route_ns);
-            let Some(gi) = gateways.iter().position(|g| g.key.namespace == gw_ns && g.key.name == parent.name) else {
-                // A Gateway of another class is not ours to report on; a missing one is a
-                // dangling reference in this configuration.
-                if !ix.gateways.iter().any(|g| g.metadata.namespace() == gw_ns && g.metadata.name() == parent.name) {
-                    parents.push(serde_json::json!({
-                        "parentRef": route::parent_ref_json(parent, route_ns),
-                        "controllerName": CONTROLLER_NAME,
-                        "conditions": [conds.make("Accepted", false, "NoMatchingParent", format!("Gateway {gw_ns}/{} not found", parent.name))],
-                    }));
+            let gi = match route::find_parent(parent, route_ns, &gateways, &ix) {
+                route::ParentLookup::Ours(gi) => gi,
+                route::ParentLookup::NotOurs => continue,
+                route::ParentLookup::Missing(msg) => {
+                    parents.push(route::parent_status(
+                        parent,
+                        route_ns,
+                        vec![conds.make("Accepted", false, "NoMatchingParent", msg)],
+                    ));
+                    continue;
                 }
-                continue;
             };
             let c = compiled.entry(gi).or_insert_with(|| {
                 let gw = &gateways[gi];
                 let mut resolver = BackendResolver {
                     ix: &ix,
+                    route_kind: "HTTPRoute",
                     route_ns,
                     gateway: &gw.key,
                     client_cert: gw.backend_client_cert.as_ref(),
@@ -102,7 +100,8 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 None => conds.make("ResolvedRefs", true, "ResolvedRefs", "all references resolved"),
                 Some((reason, msg)) => conds.make("ResolvedRefs", false, reason, msg.clone()),
             };
-            let accepted = match (route::attach(route, parent, &gateways[gi], &ix), &c.rules) {
+            let rref = route::RouteRef { kind: "HTTPRoute", namespace: route_ns, hostnames: &route.spec.hostnames };
+            let accepted = match (route::attach(&rref, parent, &gateways[gi], &ix), &c.rules) {
                 (Err((reason, msg)), _) => conds.make("Accepted", false, &reason, msg),
                 (Ok(_), Err(e)) => conds.make("Accepted", false, "UnsupportedValue", e.clone()),
                 (Ok(att), Ok(rules)) => {
@@ -129,11 +128,7 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                     conds.make("Accepted", true, "Accepted", "route accepted")
                 }
             };
-            parents.push(serde_json::json!({
-                "parentRef": route::parent_ref_json(parent, route_ns),
-                "controllerName": CONTROLLER_NAME,
-                "conditions": [accepted, resolved],
-            }));
+            parents.push(route::parent_status(parent, route_ns, vec![accepted, resolved]));
         }
         if !parents.is_empty() {
             report.resources.push(status_entry(
@@ -144,6 +139,8 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
             ));
         }
     }
+
+    let mut passthrough = tlsroute::translate_tls_routes(&ix, &mut gateways, &mut policies, ctx, &mut report);
 
     let mut ports: BTreeMap<BindKey, Arc<Port>> = BTreeMap::new();
     for (gi, gw) in gateways.iter().enumerate() {
@@ -162,6 +159,7 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                 protocol,
                 tls: l.tls.clone(),
                 routes: build_table(entries),
+                passthrough: passthrough.remove(&(gi, li)).unwrap_or_default(),
             };
             by_port.entry(l.spec.port).or_default().push(Arc::new(listener));
         }
@@ -289,7 +287,7 @@ fn gateway_status(gw: &GatewayState<'_>) -> serde_json::Value {
     serde_json::json!({"addresses": gw.addresses_status, "conditions": conditions, "listeners": listeners})
 }
 
-fn status_entry(
+pub(crate) fn status_entry(
     kind: &str,
     meta: &crate::api::ObjectMeta,
     status: serde_json::Value,

@@ -5,9 +5,17 @@ use std::cmp::Reverse;
 
 use super::gateway::{GatewayState, ListenerState};
 use super::index::{Index, selector_matches};
-use crate::api::{FromNamespaces, GATEWAY_GROUP, HttpRoute, ParentReference};
+use crate::api::{FromNamespaces, GATEWAY_GROUP, ParentReference};
 use crate::ir::hostname;
 use crate::ir::route::{PathMatch, RouteMatch};
+use crate::ir::status::{CONTROLLER_NAME, Condition};
+
+/// What attachment needs to know of a route of any kind.
+pub struct RouteRef<'r> {
+    pub kind: &'static str,
+    pub namespace: &'r str,
+    pub hostnames: &'r [String],
+}
 
 /// Where a route attaches on one parentRef: listener indexes with the hostnames it serves there.
 pub struct Attachment {
@@ -16,12 +24,12 @@ pub struct Attachment {
 
 /// Finds the listeners a parentRef selects. `Err` carries the Accepted=False reason.
 pub fn attach(
-    route: &HttpRoute,
+    route: &RouteRef<'_>,
     parent: &ParentReference,
     gw: &GatewayState<'_>,
     ix: &Index<'_>,
 ) -> Result<Attachment, (String, String)> {
-    let route_ns = route.metadata.namespace();
+    let route_ns = route.namespace;
     if let Some((reason, msg)) = &gw.rejected {
         return Err(("NoMatchingParent".into(), format!("Gateway {} is not accepted ({reason}): {msg}", gw.key)));
     }
@@ -44,7 +52,7 @@ pub fn attach(
     let route_labels = ix.namespace_labels(route_ns);
     let allowed: Vec<(usize, &ListenerState<'_>)> = selected
         .into_iter()
-        .filter(|(_, l)| l.supported_kinds.iter().any(|(g, k)| g == GATEWAY_GROUP && k == "HTTPRoute"))
+        .filter(|(_, l)| l.supported_kinds.iter().any(|(g, k)| g == GATEWAY_GROUP && k == route.kind))
         .filter(|(_, l)| {
             let ns_policy = l.spec.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref());
             match ns_policy.map(|n| n.from()).unwrap_or_default() {
@@ -62,10 +70,10 @@ pub fn attach(
     let mut listeners = Vec::new();
     for (i, l) in allowed {
         let lh = l.spec.hostname.as_deref();
-        let hosts: Vec<Option<String>> = if route.spec.hostnames.is_empty() {
+        let hosts: Vec<Option<String>> = if route.hostnames.is_empty() {
             vec![lh.map(str::to_ascii_lowercase)]
         } else {
-            route.spec.hostnames.iter().filter_map(|h| hostname::intersect(h, lh)).map(Some).collect()
+            route.hostnames.iter().filter_map(|h| hostname::intersect(h, lh)).map(Some).collect()
         };
         if !hosts.is_empty() {
             listeners.push((i, hosts));
@@ -119,4 +127,42 @@ pub fn parent_ref_json(p: &ParentReference, route_ns: &str) -> serde_json::Value
         v["port"] = serde_json::json!(port);
     }
     v
+}
+
+/// Which of our Gateways a parentRef names.
+pub enum ParentLookup {
+    Ours(usize),
+    /// A Gateway of another class, or not a Gateway: not ours to report on.
+    NotOurs,
+    /// No such Gateway anywhere in the configuration: a dangling reference.
+    Missing(String),
+}
+
+pub fn find_parent(
+    parent: &ParentReference,
+    route_ns: &str,
+    gateways: &[GatewayState<'_>],
+    ix: &Index<'_>,
+) -> ParentLookup {
+    if parent.group() != GATEWAY_GROUP || parent.kind() != "Gateway" {
+        return ParentLookup::NotOurs;
+    }
+    let gw_ns = parent.namespace.as_deref().unwrap_or(route_ns);
+    if let Some(gi) = gateways.iter().position(|g| g.key.namespace == gw_ns && g.key.name == parent.name) {
+        return ParentLookup::Ours(gi);
+    }
+    if ix.gateways.iter().any(|g| g.metadata.namespace() == gw_ns && g.metadata.name() == parent.name) {
+        ParentLookup::NotOurs
+    } else {
+        ParentLookup::Missing(format!("Gateway {gw_ns}/{} not found", parent.name))
+    }
+}
+
+/// One `status.parents` entry.
+pub fn parent_status(parent: &ParentReference, route_ns: &str, conditions: Vec<Condition>) -> serde_json::Value {
+    serde_json::json!({
+        "parentRef": parent_ref_json(parent, route_ns),
+        "controllerName": CONTROLLER_NAME,
+        "conditions": conditions,
+    })
 }

@@ -1,0 +1,110 @@
+//! TLS passthrough: read the ClientHello to learn the SNI, pick the TLSRoute and a backend, then
+//! splice the untouched bytes both ways. The TLS session is between client and backend.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::handler::Shared;
+use crate::ir::{Backend, BackendTarget, BindKey};
+
+/// A ClientHello larger than this is refused.
+const MAX_HELLO: usize = 64 * 1024;
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn serve(mut stream: TcpStream, bind: BindKey, shared: Arc<Shared>) {
+    let (hello, sni) = match tokio::time::timeout(HELLO_TIMEOUT, read_client_hello(&mut stream)).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %bind, "TLS passthrough: no usable ClientHello");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%bind, "TLS passthrough: ClientHello timed out");
+            return;
+        }
+    };
+    // The snapshot is read once, for this connection's whole life.
+    let snapshot = shared.snapshot.load_full();
+    let Some(route) = snapshot.port(&bind).and_then(|p| p.listener_for(&sni)).and_then(|l| l.passthrough_for(&sni))
+    else {
+        tracing::debug!(%bind, sni, "TLS passthrough: no route for this server name");
+        return;
+    };
+    let Some(backend) = pick(&route.backends) else { return };
+    let BackendTarget::Upstream(upstream) = &backend.target else {
+        tracing::debug!(backend = %backend.name, "TLS passthrough: backend is invalid");
+        return;
+    };
+    let Some(endpoint) = upstream.pick() else {
+        shared.metrics.record_upstream_error(&backend.name, "no_endpoints");
+        return;
+    };
+    let connect = async {
+        match endpoint {
+            crate::ir::Endpoint::Addr(a) => TcpStream::connect(a).await,
+            crate::ir::Endpoint::Dns { host, port } => TcpStream::connect((host.as_str(), *port)).await,
+        }
+    };
+    let mut up = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(_)) | Err(_) => {
+            shared.metrics.record_upstream_error(&backend.name, "connect");
+            return;
+        }
+    };
+    let _ = up.set_nodelay(true);
+    if up.write_all(&hello).await.is_err() {
+        return;
+    }
+    if let Err(e) = tokio::io::copy_bidirectional(&mut stream, &mut up).await {
+        tracing::debug!(error = %e, "TLS passthrough connection ended");
+    }
+}
+
+/// Reads until a whole ClientHello has arrived; returns the bytes read and the SNI.
+async fn read_client_hello(stream: &mut TcpStream) -> io::Result<(Vec<u8>, String)> {
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the ClientHello"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_HELLO {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "ClientHello too large"));
+        }
+        acceptor.read_tls(&mut &chunk[..n])?;
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let sni = accepted.client_hello().server_name().unwrap_or("").to_ascii_lowercase();
+                return Ok((buf, sni));
+            }
+            Ok(None) => continue,
+            Err((e, _alert)) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        }
+    }
+}
+
+fn pick(backends: &[Backend]) -> Option<&Backend> {
+    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut n = rand::random_range(0..total);
+    backends.iter().find(|b| {
+        let w = u64::from(b.weight);
+        if n < w {
+            true
+        } else {
+            n -= w;
+            false
+        }
+    })
+}
