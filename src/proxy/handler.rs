@@ -280,22 +280,9 @@ async fn serve(
 }
 
 fn pick_backend(backends: &[Backend]) -> Result<&Backend, ProxyError> {
-    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
-    if total == 0 {
-        return Err(ProxyError::internal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the rule has no backend with a weight above zero",
-        ));
-    }
-    let mut n = rand::random_range(0..total);
-    for b in backends {
-        let w = u64::from(b.weight);
-        if n < w {
-            return Ok(b);
-        }
-        n -= w;
-    }
-    Err(ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "backend selection failed"))
+    crate::ir::backend::pick_weighted(backends).ok_or_else(|| {
+        ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "the rule has no backend with a weight above zero")
+    })
 }
 
 async fn backoff(d: Option<Duration>) {

@@ -9,7 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::handler::Shared;
-use crate::ir::{Backend, BackendTarget, BindKey};
+use crate::ir::backend::pick_weighted;
+use crate::ir::{BackendTarget, BindKey};
 
 /// A ClientHello larger than this is refused.
 const MAX_HELLO: usize = 64 * 1024;
@@ -35,7 +36,7 @@ pub async fn serve(mut stream: TcpStream, bind: BindKey, shared: Arc<Shared>) {
         tracing::debug!(%bind, sni, "TLS passthrough: no route for this server name");
         return;
     };
-    let Some(backend) = pick(&route.backends) else { return };
+    let Some(backend) = pick_weighted(&route.backends) else { return };
     let BackendTarget::Upstream(upstream) = &backend.target else {
         tracing::debug!(backend = %backend.name, "TLS passthrough: backend is invalid");
         return;
@@ -90,21 +91,4 @@ async fn read_client_hello(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Strin
             Err((e, _alert)) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
         }
     }
-}
-
-fn pick(backends: &[Backend]) -> Option<&Backend> {
-    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
-    if total == 0 {
-        return None;
-    }
-    let mut n = rand::random_range(0..total);
-    backends.iter().find(|b| {
-        let w = u64::from(b.weight);
-        if n < w {
-            true
-        } else {
-            n -= w;
-            false
-        }
-    })
 }
