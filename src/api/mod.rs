@@ -1,6 +1,7 @@
 //! Typed resources: the Gateway API kinds Sluice implements and the core
 //! Kubernetes kinds they refer to. Parsing only; meaning is given in `ir`.
 
+pub mod aibackend;
 pub mod backendtls;
 pub mod core;
 pub mod gateway;
@@ -13,6 +14,7 @@ pub mod refs;
 pub mod resource;
 pub mod tlsroute;
 
+pub use self::aibackend::*;
 pub use self::backendtls::*;
 pub use self::core::*;
 pub use self::gateway::*;

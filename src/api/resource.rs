@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::aibackend::AiBackend;
 use super::backendtls::BackendTlsPolicy;
 use super::core::{ConfigMap, EndpointSlice, Namespace, Secret, Service};
 use super::gateway::Gateway;
@@ -29,6 +30,7 @@ pub enum ResourceKind {
     Secret,
     ConfigMap,
     EndpointSlice,
+    AiBackend,
 }
 
 const GATEWAY_V1_V1BETA1: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"];
@@ -37,9 +39,10 @@ const TLSROUTE_VERSIONS: &[&str] =
 const GATEWAY_V1_V1ALPHA3: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1alpha3"];
 const CORE_V1: &[&str] = &["v1"];
 const DISCOVERY_V1: &[&str] = &["discovery.k8s.io/v1"];
+const SLUICE_V1ALPHA1: &[&str] = &["sluice.dev/v1alpha1"];
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 11] = [
+    pub const ALL: [ResourceKind; 12] = [
         ResourceKind::GatewayClass,
         ResourceKind::Gateway,
         ResourceKind::HttpRoute,
@@ -51,6 +54,7 @@ impl ResourceKind {
         ResourceKind::Secret,
         ResourceKind::ConfigMap,
         ResourceKind::EndpointSlice,
+        ResourceKind::AiBackend,
     ];
 
     /// The `kind` as manifests spell it.
@@ -67,6 +71,7 @@ impl ResourceKind {
             ResourceKind::Secret => "Secret",
             ResourceKind::ConfigMap => "ConfigMap",
             ResourceKind::EndpointSlice => "EndpointSlice",
+            ResourceKind::AiBackend => "AIBackend",
         }
     }
 
@@ -81,6 +86,7 @@ impl ResourceKind {
             ResourceKind::TlsRoute => TLSROUTE_VERSIONS,
             ResourceKind::Namespace | ResourceKind::Service | ResourceKind::Secret | ResourceKind::ConfigMap => CORE_V1,
             ResourceKind::EndpointSlice => DISCOVERY_V1,
+            ResourceKind::AiBackend => SLUICE_V1ALPHA1,
         }
     }
 
@@ -140,6 +146,7 @@ pub enum Resource {
     Secret(Secret),
     ConfigMap(ConfigMap),
     EndpointSlice(EndpointSlice),
+    AiBackend(AiBackend),
 }
 
 impl Resource {
@@ -156,6 +163,7 @@ impl Resource {
             Resource::Secret(_) => ResourceKind::Secret,
             Resource::ConfigMap(_) => ResourceKind::ConfigMap,
             Resource::EndpointSlice(_) => ResourceKind::EndpointSlice,
+            Resource::AiBackend(_) => ResourceKind::AiBackend,
         }
     }
 
@@ -177,6 +185,7 @@ impl Resource {
             Resource::Secret(r) => &r.metadata,
             Resource::ConfigMap(r) => &r.metadata,
             Resource::EndpointSlice(r) => &r.metadata,
+            Resource::AiBackend(r) => &r.metadata,
         }
     }
 
@@ -193,6 +202,7 @@ impl Resource {
             Resource::Secret(r) => &mut r.metadata,
             Resource::ConfigMap(r) => &mut r.metadata,
             Resource::EndpointSlice(r) => &mut r.metadata,
+            Resource::AiBackend(r) => &mut r.metadata,
         }
     }
 
@@ -243,6 +253,7 @@ impl Resource {
             ResourceKind::Secret => Resource::Secret(typed(value, &resource_label)?),
             ResourceKind::ConfigMap => Resource::ConfigMap(typed(value, &resource_label)?),
             ResourceKind::EndpointSlice => Resource::EndpointSlice(typed(value, &resource_label)?),
+            ResourceKind::AiBackend => Resource::AiBackend(typed(value, &resource_label)?),
         };
         if resource.meta().name().is_empty() {
             return Err(ResourceError::new(

@@ -30,6 +30,7 @@ pub(super) fn field_error(kind: &str, text: &str, path: &str, message: &str) -> 
         ResourceKind::Secret => typed_error::<Secret>(text),
         ResourceKind::ConfigMap => typed_error::<ConfigMap>(text),
         ResourceKind::EndpointSlice => typed_error::<EndpointSlice>(text),
+        ResourceKind::AiBackend => typed_error::<crate::api::AiBackend>(text),
     }?;
     let location = err.location()?;
     let line = usize::try_from(location.line()).ok()?;

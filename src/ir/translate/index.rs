@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::api::{
-    BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector, Namespace,
+    AiBackend, BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector, Namespace,
     ReferenceGrant, Resource, Secret, Service, TlsRoute,
 };
 
@@ -24,6 +24,7 @@ pub struct Index<'a> {
     slices: HashMap<(String, String), Vec<&'a EndpointSlice>>,
     secrets: HashMap<Key<'a>, &'a Secret>,
     config_maps: HashMap<Key<'a>, &'a ConfigMap>,
+    ai_backends: HashMap<Key<'a>, &'a AiBackend>,
 }
 
 impl<'a> Index<'a> {
@@ -48,6 +49,9 @@ impl<'a> Index<'a> {
                 }
                 Resource::ConfigMap(x) => {
                     ix.config_maps.insert((x.metadata.namespace(), x.metadata.name()), x);
+                }
+                Resource::AiBackend(x) => {
+                    ix.ai_backends.insert((x.metadata.namespace(), x.metadata.name()), x);
                 }
                 Resource::EndpointSlice(x) => {
                     if let Some(svc) = x.service_name() {
@@ -77,6 +81,10 @@ impl<'a> Index<'a> {
 
     pub fn slices(&self, ns: &str, service: &str) -> &[&'a EndpointSlice] {
         self.slices.get(&(ns.to_string(), service.to_string())).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn ai_backend(&self, ns: &str, name: &str) -> Option<&'a AiBackend> {
+        self.ai_backends.get(&(ns, name)).copied()
     }
 
     pub fn secret(&self, ns: &str, name: &str) -> Option<&'a Secret> {
