@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod ai;
 pub mod api;
 pub mod config;
 pub mod ir;

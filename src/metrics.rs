@@ -11,6 +11,9 @@ use std::time::Duration;
 /// Upper bounds of the request duration histogram, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
+/// Token counts by (provider, model, class).
+type TokenCounts = BTreeMap<(Arc<str>, String, &'static str), u64>;
+
 /// Request counts by (route, backend, status code).
 type RequestCounts = BTreeMap<(Arc<str>, Arc<str>, u16), u64>;
 
@@ -19,6 +22,8 @@ pub struct Metrics {
     requests: Mutex<RequestCounts>,
     durations: Mutex<BTreeMap<Arc<str>, Histogram>>,
     upstream_errors: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
+    ai_attempts: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
+    ai_tokens: Mutex<TokenCounts>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     config_version: AtomicU64,
@@ -52,6 +57,26 @@ impl Metrics {
     pub fn record_upstream_error(&self, backend: &Arc<str>, kind: &'static str) {
         let mut map = self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry((backend.clone(), kind)).or_default() += 1;
+    }
+
+    /// One attempt at an AI provider, by outcome (`success`, `failure`, `client_error`).
+    pub fn record_ai_attempt(&self, provider: &Arc<str>, outcome: &'static str) {
+        let mut map = self.ai_attempts.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((provider.clone(), outcome)).or_default() += 1;
+    }
+
+    /// Tokens by provider, model and class, as the provider reported them (or estimated).
+    pub fn record_ai_usage(&self, provider: &Arc<str>, model: &str, u: &crate::ai::canonical::Usage) {
+        let mut map = self.ai_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        for (class, n) in [
+            ("input", u.input),
+            ("output", u.output),
+            ("cache_read", u.cache_read),
+            ("cache_creation", u.cache_creation),
+            ("reasoning", u.reasoning),
+        ] {
+            *map.entry((provider.clone(), model.to_string(), class)).or_default() += n;
+        }
     }
 
     pub fn record_reload(&self, ok: bool, version: u64) {
@@ -99,6 +124,22 @@ impl Metrics {
         out.push_str("# TYPE sluice_upstream_errors_total counter\n");
         for ((backend, kind), n) in self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "sluice_upstream_errors_total{{backend=\"{}\",kind=\"{kind}\"}} {n}", esc(backend));
+        }
+        out.push_str("# HELP sluice_ai_attempts_total Attempts at AI providers, by outcome.\n");
+        out.push_str("# TYPE sluice_ai_attempts_total counter\n");
+        for ((provider, outcome), n) in self.ai_attempts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ =
+                writeln!(out, "sluice_ai_attempts_total{{provider=\"{}\",outcome=\"{outcome}\"}} {n}", esc(provider));
+        }
+        out.push_str("# HELP sluice_ai_tokens_total Tokens by provider, model and class.\n");
+        out.push_str("# TYPE sluice_ai_tokens_total counter\n");
+        for ((provider, model, class), n) in self.ai_tokens.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "sluice_ai_tokens_total{{provider=\"{}\",model=\"{}\",class=\"{class}\"}} {n}",
+                esc(provider),
+                esc(model)
+            );
         }
         out.push_str("# HELP sluice_config_reloads_total Configuration loads, by result.\n");
         out.push_str("# TYPE sluice_config_reloads_total counter\n");

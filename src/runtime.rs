@@ -81,6 +81,7 @@ impl Runtime {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             pools: Arc::new(Pools::default()),
             metrics: Arc::new(Metrics::default()),
+            ai: Arc::new(crate::ai::state::AiState::default()),
         });
         Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
     }

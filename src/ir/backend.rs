@@ -39,6 +39,8 @@ pub fn pick_weighted(backends: &[Backend]) -> Option<&Backend> {
 #[derive(Debug, Clone, Serialize)]
 pub enum BackendTarget {
     Upstream(Arc<Upstream>),
+    /// An AIBackend: the AI path parses the request and picks the provider.
+    Ai(Arc<super::ai::AiBackendIr>),
     /// A backendRef that did not resolve: its share of requests is answered with 500.
     Invalid {
         reason: String,

@@ -4,6 +4,7 @@
 //! The IR knows neither files nor the Kubernetes API: standalone and Kubernetes modes lower into
 //! the same [`Snapshot`], which is swapped atomically as a whole.
 
+pub mod ai;
 pub mod backend;
 pub mod filter;
 pub mod hostname;

@@ -36,6 +36,8 @@ pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub pools: Arc<Pools>,
     pub metrics: Arc<Metrics>,
+    /// AI provider health (failures, ejection).
+    pub ai: Arc<crate::ai::state::AiState>,
 }
 
 /// Facts about the downstream connection.
@@ -166,10 +168,33 @@ async fn serve(
         }
     }
 
+    let ai_backends: Vec<_> = rule
+        .backends
+        .iter()
+        .filter_map(|b| match &b.target {
+            BackendTarget::Ai(a) => Some(a.clone()),
+            BackendTarget::Upstream(_) | BackendTarget::Invalid { .. } => None,
+        })
+        .collect();
+    if !ai_backends.is_empty() {
+        labels.backend = Arc::from(ai_backends.iter().map(|b| b.key.to_string()).collect::<Vec<_>>().join(","));
+        let resp = crate::ai::serve(shared, &ai_backends, &parts, incoming).await;
+        let (mut rparts, rbody) = resp.into_parts();
+        for m in response_mods.iter().rev() {
+            m.apply(&mut rparts.headers);
+        }
+        if let Some(c) = cors_filter {
+            cors::decorate(c, origin.as_ref(), &mut rparts.headers);
+        }
+        return Ok(Response::from_parts(rparts, rbody));
+    }
     let backend = pick_backend(&rule.backends)?;
     labels.backend = backend.name.clone();
     let upstream = match &backend.target {
         BackendTarget::Upstream(u) => u.clone(),
+        BackendTarget::Ai(_) => {
+            return Err(ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "AI backend outside the AI path"));
+        }
         BackendTarget::Invalid { reason } => {
             return Err(ProxyError::internal(
                 StatusCode::INTERNAL_SERVER_ERROR,

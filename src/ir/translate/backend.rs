@@ -46,12 +46,29 @@ impl BackendResolver<'_, '_> {
         let ns = r.namespace.unwrap_or(self.route_ns);
         let label: Arc<str> =
             Arc::from(format!("{ns}/{}:{}", r.name, r.port.map_or_else(|| "-".to_string(), |p| p.to_string())));
-        let result = self.resolve_target(&r, ns);
+        let result = if r.group == crate::api::SLUICE_GROUP && r.kind == "AIBackend" {
+            self.resolve_ai(&r, ns).map(BackendTarget::Ai)
+        } else {
+            self.resolve_target(&r, ns).map(|up| BackendTarget::Upstream(Arc::new(up)))
+        };
         let (target, failure) = match result {
-            Ok(up) => (BackendTarget::Upstream(Arc::new(up)), None),
+            Ok(t) => (t, None),
             Err(f) => (BackendTarget::Invalid { reason: f.1.clone() }, Some(f)),
         };
         (Backend { name: label, weight: r.weight, target, filters: r.filters }, failure)
+    }
+
+    fn resolve_ai(&self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Arc<crate::ir::ai::AiBackendIr>, RefFailure> {
+        if !self.ix.grant_allows((GATEWAY_GROUP, self.route_kind, self.route_ns), (r.group, r.kind, ns, r.name)) {
+            return Err((
+                "RefNotPermitted".into(),
+                format!(
+                    "no ReferenceGrant in {ns} allows {}s from {} to use AIBackend {}",
+                    self.route_kind, self.route_ns, r.name
+                ),
+            ));
+        }
+        super::ai::resolve(self.ix, ns, r.name)
     }
 
     fn resolve_target(&mut self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Upstream, RefFailure> {

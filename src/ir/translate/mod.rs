@@ -1,6 +1,7 @@
 //! Translation: typed resources in, one [`Snapshot`] out, with the status of every resource.
 //! Pure: it reads no files and no clock but what [`Context`] gives it.
 
+mod ai;
 mod backend;
 pub mod duration;
 mod gateway;

@@ -1,0 +1,163 @@
+//! The canonical chat model every wire format translates to and from: a request, a response,
+//! and the events of a streamed response.
+
+use serde_json::Value;
+
+/// A chat request in no particular wire format.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    /// System prompt parts, in order.
+    pub system: Vec<String>,
+    pub messages: Vec<Message>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub stop: Vec<String>,
+    pub stream: bool,
+    /// The client asked for usage in the stream (OpenAI `stream_options.include_usage`).
+    pub stream_usage: bool,
+    pub response_format: Option<ResponseFormat>,
+    pub reasoning: Option<Reasoning>,
+    pub parallel_tool_calls: Option<bool>,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Text(String),
+    Image(Image),
+    /// A call the assistant made; `arguments` is JSON text.
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    /// The answer to a tool call, sent by the user side.
+    ToolResult {
+        id: String,
+        content: Vec<Part>,
+        is_error: bool,
+    },
+    Thinking {
+        text: String,
+        signature: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Image {
+    Url(String),
+    Base64 { media_type: String, data: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments.
+    pub parameters: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    /// Some tool must be called.
+    Required,
+    Named(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { name: String, schema: Value, strict: Option<bool> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reasoning {
+    /// `low`, `medium`, `high` (OpenAI effort).
+    pub effort: Option<String>,
+    /// Anthropic thinking budget.
+    pub budget_tokens: Option<u32>,
+}
+
+/// Token counts in every class. `input` counts all input tokens, cached ones included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+    /// Input tokens read from the provider's prompt cache (part of `input`).
+    pub cache_read: u64,
+    /// Input tokens written to the prompt cache (part of `input`).
+    pub cache_creation: u64,
+    /// Output tokens spent on reasoning (part of `output`).
+    pub reasoning: u64,
+    /// Counted by Sluice because the provider reported none.
+    pub estimated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    StopSequence,
+    ToolUse,
+    ContentFilter,
+    /// A reason with no equivalent, kept as the provider said it.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    pub id: String,
+    pub model: String,
+    pub parts: Vec<Part>,
+    pub stop: Option<StopReason>,
+    pub usage: Option<Usage>,
+}
+
+/// One step of a streamed response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Start {
+        id: String,
+        model: String,
+    },
+    TextDelta(String),
+    ThinkingDelta(String),
+    SignatureDelta(String),
+    /// A tool call begins; `index` counts tool calls from 0.
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    ToolCallDelta {
+        index: usize,
+        arguments: String,
+    },
+    Stop(StopReason),
+    Usage(Usage),
+    /// The provider reported an error mid-stream, or the stream broke.
+    Error {
+        kind: super::errors::ErrorKind,
+        message: String,
+    },
+    End,
+}

@@ -1,0 +1,184 @@
+//! Chat requests (OpenAI chat completions and Anthropic messages): pick the backend by model,
+//! then providers in failover order, and answer in the client's format.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use serde_json::Value;
+
+use super::canonical::{ChatRequest, Usage};
+use super::errors::AiError;
+use super::frontdoor::ClientFormat;
+use super::providers::{self, anthropic as anthropic_p, mock, openai as openai_p};
+use super::stream::{self, Decode, Encode};
+use super::wire::{anthropic, anthropic_stream, openai_chat, openai_stream};
+use super::{Ctx, failover};
+use crate::ir::ai::{AiBackendIr, AiProviderIr, ProviderKind};
+use crate::proxy::body::{self, ProxyBody};
+
+pub struct ParsedChat {
+    pub format: ClientFormat,
+    pub raw: Value,
+    pub req: ChatRequest,
+}
+
+pub fn parse(format: ClientFormat, bytes: &[u8]) -> Result<ParsedChat, AiError> {
+    let raw: Value = serde_json::from_slice(bytes)
+        .map_err(|e| AiError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    if !raw.is_object() {
+        return Err(AiError::invalid("the request body must be a JSON object"));
+    }
+    let req = match format {
+        ClientFormat::OpenAi => openai_chat::parse_request(&raw)?,
+        ClientFormat::Anthropic => anthropic::parse_request(&raw)?,
+    };
+    if req.model.is_empty() {
+        return Err(match format {
+            ClientFormat::OpenAi => AiError::invalid_param("model", "you must provide a model parameter"),
+            ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
+        });
+    }
+    Ok(ParsedChat { format, raw, req })
+}
+
+/// The backend that serves the requested model, and the model name it should get.
+pub fn pick_backend<'b>(
+    backends: &'b [Arc<AiBackendIr>],
+    model: &str,
+) -> Result<(&'b Arc<AiBackendIr>, String), AiError> {
+    backends.iter().find_map(|b| b.serves(model).map(|m| (b, m))).ok_or_else(|| {
+        AiError::not_found(format!("The model `{model}` does not exist or you do not have access to it."))
+    })
+}
+
+pub async fn serve(ctx: &Ctx<'_>, parsed: ParsedChat) -> Result<Response<ProxyBody>, AiError> {
+    let (backend, model) = pick_backend(ctx.backends, &parsed.req.model)?;
+    let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    failover::run(ctx, backend, |p| attempt(ctx, p, &parsed, &model, created)).await
+}
+
+fn provider_model(p: &AiProviderIr, requested: &str) -> String {
+    match (&p.model, p.force_model) {
+        (Some(m), true) => m.clone(),
+        _ => requested.to_string(),
+    }
+}
+
+async fn attempt(
+    ctx: &Ctx<'_>,
+    p: Arc<AiProviderIr>,
+    parsed: &ParsedChat,
+    model: &str,
+    created: u64,
+) -> Result<Response<ProxyBody>, AiError> {
+    let model = provider_model(&p, model);
+    let req = &parsed.req;
+    let metrics = ctx.shared.metrics.clone();
+    let provider_id = p.id.clone();
+    let usage_model = model.clone();
+    let on_done: stream::OnDone = Box::new(move |u: Option<Usage>| {
+        if let Some(u) = u {
+            metrics.record_ai_usage(&provider_id, &usage_model, &u);
+        }
+    });
+    let encoder = |format: ClientFormat| match format {
+        ClientFormat::OpenAi => Encode::OpenAi(openai_stream::Encoder::new(&model, created, req.stream_usage)),
+        ClientFormat::Anthropic => Encode::Anthropic(anthropic_stream::Encoder::new(&model)),
+    };
+    if p.kind == ProviderKind::Mock {
+        if req.stream {
+            let events = mock::stream_events(req, &model, &p.mock);
+            return Ok(sse_response(stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done)));
+        }
+        let r = mock::respond(req, &model, &p.mock);
+        on_done(r.usage);
+        return Ok(json_response(render(parsed.format, &r, created)));
+    }
+    let same = matches!(
+        (parsed.format, p.kind),
+        (ClientFormat::OpenAi, ProviderKind::OpenAi) | (ClientFormat::Anthropic, ProviderKind::Anthropic)
+    );
+    let (path, body) = match p.kind {
+        ProviderKind::OpenAi => {
+            let body = if same {
+                let mut raw = parsed.raw.clone();
+                raw["model"] = Value::String(model.clone());
+                if req.stream {
+                    raw["stream_options"]["include_usage"] = Value::Bool(true);
+                }
+                raw
+            } else {
+                openai_chat::build_request(req, &model)
+            };
+            (openai_p::CHAT_PATH, body)
+        }
+        ProviderKind::Anthropic => {
+            let body = if same {
+                let mut raw = parsed.raw.clone();
+                raw["model"] = Value::String(model.clone());
+                raw
+            } else {
+                anthropic::build_request(req, &model)
+            };
+            (anthropic_p::MESSAGES_PATH, body)
+        }
+        ProviderKind::Mock => unreachable_mock()?,
+    };
+    let bytes = Bytes::from(body.to_string());
+    let resp = providers::call(&ctx.shared.pools, &p, Method::POST, path, bytes, ctx.headers, parsed.format).await?;
+    if req.stream {
+        let decode = match p.kind {
+            ProviderKind::OpenAi => Decode::OpenAi(openai_stream::Decoder::default()),
+            ProviderKind::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
+            ProviderKind::Mock => unreachable_mock()?,
+        };
+        let encode = match (same, parsed.format) {
+            (true, ClientFormat::OpenAi) => Encode::PassOpenAi { include_usage: req.stream_usage },
+            (true, ClientFormat::Anthropic) => Encode::PassAnthropic,
+            (false, f) => encoder(f),
+        };
+        return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done)));
+    }
+    let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;
+    let json: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
+    let parsed_resp = match p.kind {
+        ProviderKind::OpenAi => openai_chat::parse_response(&json)?,
+        ProviderKind::Anthropic => anthropic::parse_response(&json)?,
+        ProviderKind::Mock => unreachable_mock()?,
+    };
+    on_done(parsed_resp.usage);
+    if same {
+        // Same format: the provider's answer goes through untouched, unknown fields included.
+        return Ok(json_response(json));
+    }
+    Ok(json_response(render(parsed.format, &parsed_resp, created)))
+}
+
+fn unreachable_mock<T>() -> Result<T, AiError> {
+    Err(AiError::internal("the mock provider has no HTTP endpoint"))
+}
+
+fn render(format: ClientFormat, r: &super::canonical::ChatResponse, created: u64) -> Value {
+    match format {
+        ClientFormat::OpenAi => openai_chat::render_response(r, created),
+        ClientFormat::Anthropic => anthropic::render_response(r),
+    }
+}
+
+pub fn json_response(v: Value) -> Response<ProxyBody> {
+    let mut resp = Response::new(body::full(v.to_string()));
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn sse_response(b: ProxyBody) -> Response<ProxyBody> {
+    let mut resp = Response::new(b);
+    *resp.status_mut() = StatusCode::OK;
+    let h: &mut HeaderMap = resp.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}

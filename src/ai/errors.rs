@@ -1,0 +1,149 @@
+//! Errors of the AI path, rendered in the client's own format (OpenAI or Anthropic JSON), with
+//! who failed and whether another provider may be tried.
+
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode};
+
+use super::frontdoor::ClientFormat;
+use crate::proxy::body::{self, ProxyBody};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    Permission,
+    NotFound,
+    TooLarge,
+    RateLimit,
+    /// The provider failed (5xx) or could not be reached.
+    Upstream,
+    Overloaded,
+    Timeout,
+    Internal,
+}
+
+#[derive(Debug, Clone)]
+pub struct AiError {
+    pub kind: ErrorKind,
+    pub status: StatusCode,
+    pub message: String,
+    /// The request field at fault, if any.
+    pub param: Option<String>,
+    /// Another provider may succeed where this one failed.
+    pub retryable: bool,
+    pub retry_after: Option<Duration>,
+}
+
+impl AiError {
+    pub fn new(kind: ErrorKind, status: StatusCode, message: impl Into<String>) -> Self {
+        Self { kind, status, message: message.into(), param: None, retryable: false, retry_after: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn invalid_param(param: &str, message: impl Into<String>) -> Self {
+        Self { param: Some(param.to_string()), ..Self::invalid(message) }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn upstream(message: impl Into<String>) -> Self {
+        Self { retryable: true, ..Self::new(ErrorKind::Upstream, StatusCode::BAD_GATEWAY, message) }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// An error a provider answered with its own status code.
+    pub fn from_provider(status: StatusCode, message: String, retry_after: Option<Duration>) -> Self {
+        let kind = match status.as_u16() {
+            400 | 422 => ErrorKind::InvalidRequest,
+            401 => ErrorKind::Authentication,
+            403 => ErrorKind::Permission,
+            404 => ErrorKind::NotFound,
+            413 => ErrorKind::TooLarge,
+            429 => ErrorKind::RateLimit,
+            529 => ErrorKind::Overloaded,
+            408 | 504 => ErrorKind::Timeout,
+            _ => ErrorKind::Upstream,
+        };
+        let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 529;
+        Self { kind, status, message, param: None, retryable, retry_after }
+    }
+
+    fn openai_type(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::TooLarge => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::Permission => "permission_error",
+            ErrorKind::RateLimit => "rate_limit_error",
+            ErrorKind::Upstream | ErrorKind::Overloaded | ErrorKind::Timeout | ErrorKind::Internal => "api_error",
+        }
+    }
+
+    fn openai_code(&self) -> Option<&'static str> {
+        match self.kind {
+            ErrorKind::NotFound => Some("model_not_found"),
+            ErrorKind::TooLarge => Some("request_too_large"),
+            ErrorKind::RateLimit => Some("rate_limit_exceeded"),
+            _ => None,
+        }
+    }
+
+    fn anthropic_type(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::Permission => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::TooLarge => "request_too_large",
+            ErrorKind::RateLimit => "rate_limit_error",
+            ErrorKind::Overloaded => "overloaded_error",
+            ErrorKind::Timeout => "timeout_error",
+            ErrorKind::Upstream | ErrorKind::Internal => "api_error",
+        }
+    }
+
+    /// The error body in the client's format.
+    pub fn body(&self, format: ClientFormat) -> serde_json::Value {
+        match format {
+            ClientFormat::OpenAi => serde_json::json!({
+                "error": {
+                    "message": self.message,
+                    "type": self.openai_type(),
+                    "param": self.param,
+                    "code": self.openai_code(),
+                }
+            }),
+            ClientFormat::Anthropic => serde_json::json!({
+                "type": "error",
+                "error": {"type": self.anthropic_type(), "message": self.message},
+            }),
+        }
+    }
+
+    pub fn into_response(self, format: ClientFormat) -> Response<ProxyBody> {
+        let mut resp = Response::new(body::full(self.body(format).to_string()));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(d) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&d.as_secs().max(1).to_string())
+        {
+            h.insert(http::header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl std::fmt::Display for AiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?}): {}", self.status, self.kind, self.message)
+    }
+}

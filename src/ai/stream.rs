@@ -1,0 +1,185 @@
+//! Streamed responses: the provider's SSE events are read one at a time, translated (or passed
+//! through on same-format paths), and written downstream the moment each is ready. A stream
+//! that breaks upstream ends downstream with a proper error event, never a hang.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+
+use super::canonical::{StreamEvent, Usage};
+use super::errors::ErrorKind;
+use super::wire::{anthropic_stream, openai_stream};
+use crate::proxy::body::{BoxError, ProxyBody};
+
+/// How the provider's events are read.
+pub enum Decode {
+    OpenAi(openai_stream::Decoder),
+    Anthropic(anthropic_stream::Decoder),
+}
+
+/// How events are written for the client.
+pub enum Encode {
+    OpenAi(openai_stream::Encoder),
+    Anthropic(anthropic_stream::Encoder),
+    /// Same format: the provider's events go through untouched, except the usage-only chunk
+    /// an OpenAI client did not ask for.
+    PassOpenAi {
+        include_usage: bool,
+    },
+    PassAnthropic,
+}
+
+/// Called once when the stream ends, with the usage the provider reported.
+pub type OnDone = Box<dyn FnOnce(Option<Usage>) + Send>;
+
+struct State {
+    events: Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, String>> + Send>>,
+    decode: Decode,
+    encode: Encode,
+    usage: Option<Usage>,
+    ended: bool,
+    on_done: Option<OnDone>,
+    scratch: Vec<StreamEvent>,
+}
+
+impl State {
+    /// Handles one provider event; returns the text to send (possibly empty).
+    fn step(&mut self, name: &str, data: &str) -> String {
+        self.scratch.clear();
+        match &mut self.decode {
+            Decode::OpenAi(d) => d.decode(data, &mut self.scratch),
+            Decode::Anthropic(d) => d.decode(name, data, &mut self.scratch),
+        }
+        let mut usage_only = false;
+        for ev in &self.scratch {
+            match ev {
+                StreamEvent::Usage(u) => {
+                    self.usage = Some(*u);
+                    usage_only = true;
+                }
+                StreamEvent::End => self.ended = true,
+                _ => usage_only = false,
+            }
+        }
+        let mut out = String::new();
+        match &mut self.encode {
+            Encode::OpenAi(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
+            Encode::Anthropic(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
+            Encode::PassOpenAi { include_usage } => {
+                // The chunk that carries only usage is ours when the client did not ask for it.
+                if !(usage_only && !*include_usage && data.contains("\"choices\":[]")) {
+                    out.push_str("data: ");
+                    out.push_str(data);
+                    out.push_str("\n\n");
+                }
+            }
+            Encode::PassAnthropic => {
+                if !name.is_empty() && name != "message" {
+                    out.push_str("event: ");
+                    out.push_str(name);
+                    out.push('\n');
+                }
+                out.push_str("data: ");
+                out.push_str(data);
+                out.push_str("\n\n");
+            }
+        }
+        out
+    }
+
+    /// The closing text when the provider's stream ended (or broke) without its end marker.
+    fn close(&mut self, broke: Option<String>) -> String {
+        let mut out = String::new();
+        if !self.ended {
+            let message =
+                broke.unwrap_or_else(|| "the provider's stream ended before the response was complete".into());
+            let events = [StreamEvent::Error { kind: ErrorKind::Upstream, message }, StreamEvent::End];
+            match &mut self.encode {
+                Encode::OpenAi(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
+                Encode::Anthropic(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
+                Encode::PassOpenAi { .. } => {
+                    let mut e = openai_stream::Encoder::new("", 0, false);
+                    events.iter().for_each(|ev| e.encode(ev, &mut out));
+                }
+                Encode::PassAnthropic => {
+                    let mut e = anthropic_stream::Encoder::new("");
+                    e.encode(&events[0], &mut out);
+                }
+            }
+            self.ended = true;
+        }
+        if let Some(done) = self.on_done.take() {
+            done(self.usage);
+        }
+        out
+    }
+}
+
+/// The downstream body for a provider's SSE response.
+pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone) -> ProxyBody {
+    let events = upstream.into_data_stream().eventsource().map(|r| r.map_err(|e| e.to_string()));
+    let state = State {
+        events: Box::pin(events),
+        decode,
+        encode,
+        usage: None,
+        ended: false,
+        on_done: Some(on_done),
+        scratch: Vec::new(),
+    };
+    let stream = futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        loop {
+            match state.events.next().await {
+                Some(Ok(ev)) => {
+                    let out = state.step(&ev.event, &ev.data);
+                    if !out.is_empty() {
+                        return Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), Some(state)));
+                    }
+                    if state.ended {
+                        let tail = state.close(None);
+                        return (!tail.is_empty()).then(|| (Ok(Frame::data(Bytes::from(tail))), None));
+                    }
+                }
+                Some(Err(e)) => {
+                    let tail = state.close(Some(format!("the provider's stream broke: {e}")));
+                    return Some((Ok(Frame::data(Bytes::from(tail))), None));
+                }
+                None => {
+                    let tail = state.close(None);
+                    return (!tail.is_empty()).then(|| (Ok(Frame::data(Bytes::from(tail))), None));
+                }
+            }
+        }
+    });
+    StreamBody::new(stream).boxed_unsync()
+}
+
+/// A body from canonical events produced locally (the mock provider), paced by `interval`.
+pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration, on_done: OnDone) -> ProxyBody {
+    let usage = events.iter().find_map(|e| match e {
+        StreamEvent::Usage(u) => Some(*u),
+        _ => None,
+    });
+    on_done(usage);
+    let stream =
+        futures_util::stream::unfold((events.into_iter(), encode, true), move |(mut it, mut enc, first)| async move {
+            let ev = it.next()?;
+            if !first && matches!(ev, StreamEvent::TextDelta(_)) && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+            let mut out = String::new();
+            match &mut enc {
+                Encode::OpenAi(e) => e.encode(&ev, &mut out),
+                Encode::Anthropic(e) => e.encode(&ev, &mut out),
+                Encode::PassOpenAi { .. } | Encode::PassAnthropic => {}
+            }
+            Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), (it, enc, false)))
+        });
+    StreamBody::new(stream).boxed_unsync()
+}

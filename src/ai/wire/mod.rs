@@ -1,0 +1,6 @@
+//! Wire formats of the front doors and providers, each to and from [`super::canonical`].
+
+pub mod anthropic;
+pub mod anthropic_stream;
+pub mod openai_chat;
+pub mod openai_stream;

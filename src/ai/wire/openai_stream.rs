@@ -1,0 +1,143 @@
+//! OpenAI chat completion chunks: decoding a provider's stream into canonical events and
+//! encoding canonical events for an OpenAI client. Both work one event at a time.
+
+use serde_json::{Value, json};
+
+use super::openai_chat::{finish_reason, parse_usage, stop_reason, usage_json};
+use crate::ai::canonical::{StreamEvent, Usage};
+use crate::ai::errors::ErrorKind;
+
+/// Turns each `data:` payload of a provider's stream into canonical events.
+#[derive(Default)]
+pub struct Decoder {
+    started: bool,
+}
+
+impl Decoder {
+    pub fn decode(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
+        if data.trim() == "[DONE]" {
+            out.push(StreamEvent::End);
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
+            out.push(StreamEvent::Error {
+                kind: ErrorKind::Upstream,
+                message: "the provider sent an unreadable chunk".into(),
+            });
+            return;
+        };
+        if let Some(e) = v.get("error") {
+            let message = e.get("message").and_then(Value::as_str).unwrap_or("provider error").to_string();
+            out.push(StreamEvent::Error { kind: ErrorKind::Upstream, message });
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::Start {
+                id: v.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                model: v.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+            });
+        }
+        if let Some(choice) = v.pointer("/choices/0") {
+            let delta = choice.get("delta").cloned().unwrap_or_default();
+            if let Some(r) = delta.get("reasoning_content").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                out.push(StreamEvent::ThinkingDelta(r.to_string()));
+            }
+            if let Some(t) = delta.get("content").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                out.push(StreamEvent::TextDelta(t.to_string()));
+            }
+            for c in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                let index = c.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+                if let Some(id) = c.get("id").and_then(Value::as_str) {
+                    let name = c.pointer("/function/name").and_then(Value::as_str).unwrap_or_default();
+                    out.push(StreamEvent::ToolCallStart { index, id: id.to_string(), name: name.to_string() });
+                }
+                if let Some(a) = c.pointer("/function/arguments").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                    out.push(StreamEvent::ToolCallDelta { index, arguments: a.to_string() });
+                }
+            }
+            if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+                out.push(StreamEvent::Stop(stop_reason(r)));
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            out.push(StreamEvent::Usage(parse_usage(u)));
+        }
+    }
+}
+
+/// Writes canonical events as chat completion chunks for an OpenAI client.
+pub struct Encoder {
+    id: String,
+    model: String,
+    created: u64,
+    /// The client asked for the usage chunk.
+    include_usage: bool,
+    usage: Option<Usage>,
+    finished: bool,
+}
+
+impl Encoder {
+    pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
+        Self { id: String::new(), model: model.to_string(), created, include_usage, usage: None, finished: false }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
+        let v = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        format!("data: {v}\n\n")
+    }
+
+    /// Appends the SSE text for one event.
+    pub fn encode(&mut self, ev: &StreamEvent, out: &mut String) {
+        match ev {
+            StreamEvent::Start { id, model } => {
+                self.id = if id.is_empty() { "chatcmpl-sluice".to_string() } else { id.clone() };
+                if !model.is_empty() {
+                    self.model = model.clone();
+                }
+                out.push_str(&self.chunk(json!({"role": "assistant", "content": ""}), None));
+            }
+            StreamEvent::TextDelta(t) => out.push_str(&self.chunk(json!({"content": t}), None)),
+            StreamEvent::ThinkingDelta(t) => out.push_str(&self.chunk(json!({"reasoning_content": t}), None)),
+            StreamEvent::SignatureDelta(_) => {}
+            StreamEvent::ToolCallStart { index, id, name } => out.push_str(&self.chunk(
+                json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                None,
+            )),
+            StreamEvent::ToolCallDelta { index, arguments } => out.push_str(
+                &self.chunk(json!({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]}), None),
+            ),
+            StreamEvent::Stop(r) => out.push_str(&self.chunk(json!({}), Some(finish_reason(r)))),
+            StreamEvent::Usage(u) => self.usage = Some(*u),
+            StreamEvent::Error { kind: _, message } => {
+                let v = json!({"error": {"message": message, "type": "api_error", "param": null, "code": null}});
+                out.push_str(&format!("data: {v}\n\n"));
+            }
+            StreamEvent::End => self.finish(out),
+        }
+    }
+
+    /// The usage chunk (when asked for) and `[DONE]`; once.
+    pub fn finish(&mut self, out: &mut String) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if self.include_usage
+            && let Some(u) = &self.usage
+        {
+            let v = json!({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": [], "usage": usage_json(u),
+            });
+            out.push_str(&format!("data: {v}\n\n"));
+        }
+        out.push_str("data: [DONE]\n\n");
+    }
+}

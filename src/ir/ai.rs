@@ -1,0 +1,128 @@
+//! AI backends in the snapshot: providers in failover groups, the models served, and how to
+//! reach and authenticate to each provider.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use serde::Serialize;
+
+use super::ObjectKey;
+use super::backend::Upstream;
+
+#[derive(Debug, Serialize)]
+pub struct AiBackendIr {
+    pub key: ObjectKey,
+    /// Failover order: groups in turn; providers of a group by weight.
+    pub groups: Vec<Vec<Arc<AiProviderIr>>>,
+    pub models: Vec<ModelRule>,
+    pub consecutive_failures: u32,
+    #[serde(with = "secs")]
+    pub ejection: Duration,
+    #[serde(skip)]
+    pub first_byte_timeout: Option<Duration>,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+/// A model name the backend serves: exact, or a prefix when it ends in `*`; optionally an
+/// alias for another model name.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRule {
+    pub pattern: String,
+    pub target: Option<String>,
+}
+
+impl ModelRule {
+    pub fn matches(&self, model: &str) -> bool {
+        match self.pattern.strip_suffix('*') {
+            Some(prefix) => model.starts_with(prefix),
+            None => self.pattern == model,
+        }
+    }
+}
+
+impl AiBackendIr {
+    /// The model name to send when this backend serves `model`, or `None` when it does not.
+    /// A backend that lists no models serves any.
+    pub fn serves(&self, model: &str) -> Option<String> {
+        if self.models.is_empty() {
+            return Some(model.to_string());
+        }
+        self.models.iter().find(|m| m.matches(model)).map(|m| m.target.clone().unwrap_or_else(|| model.to_string()))
+    }
+
+    /// Names for `GET /v1/models`: exact names and aliases (patterns are not listed).
+    pub fn listed_models(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            self.models.iter().filter(|m| !m.pattern.ends_with('*')).map(|m| m.pattern.clone()).collect();
+        if out.is_empty() {
+            for p in self.groups.iter().flatten() {
+                if let Some(m) = &p.model {
+                    out.push(m.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ProviderKind {
+    /// OpenAI and every OpenAI-compatible provider of the catalog.
+    OpenAi,
+    Anthropic,
+    /// Answers locally, deterministically.
+    Mock,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AiProviderIr {
+    /// `namespace/backend/provider`: metrics, logs and ejection state.
+    pub id: Arc<str>,
+    pub kind: ProviderKind,
+    /// The catalog entry (`openai`, `groq`…), for prices.
+    pub catalog: String,
+    pub weight: u32,
+    pub model: Option<String>,
+    pub force_model: bool,
+    pub endpoint: Option<AiEndpoint>,
+    #[serde(skip)]
+    pub auth: AiAuth,
+    pub mock: MockSettings,
+}
+
+/// Where a provider listens: a base URL resolved to an upstream.
+#[derive(Debug, Serialize)]
+pub struct AiEndpoint {
+    pub upstream: Arc<Upstream>,
+    pub scheme: &'static str,
+    /// Host header / `:authority`.
+    pub authority: String,
+    /// Path prefix of the base URL, without trailing slash (`/v1`, or empty).
+    pub path_prefix: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum AiAuth {
+    #[default]
+    None,
+    /// `Authorization: Bearer <key>`.
+    Bearer(HeaderValue),
+    /// A header of the provider's choosing (`x-api-key: <key>`).
+    Header(HeaderName, HeaderValue),
+    /// The client's credentials go through unchanged.
+    Passthrough,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MockSettings {
+    pub content: Option<String>,
+    pub chunks: u32,
+    #[serde(skip)]
+    pub interval: Duration,
+}
