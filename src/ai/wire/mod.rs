@@ -4,3 +4,6 @@ pub mod anthropic;
 pub mod anthropic_stream;
 pub mod openai_chat;
 pub mod openai_stream;
+
+#[cfg(test)]
+mod tests;
