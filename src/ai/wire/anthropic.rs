@@ -185,6 +185,9 @@ fn block_json(p: &Part) -> Value {
 /// Default when the client (OpenAI format) gives no max_tokens: Anthropic requires one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// The smallest thinking budget Anthropic accepts.
+const MIN_THINKING_BUDGET: u32 = 1024;
+
 pub fn build_request(req: &ChatRequest, model: &str) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
@@ -243,12 +246,20 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Value {
         body.insert("tool_choice".into(), c);
     }
     if let Some(r) = &req.reasoning {
-        let budget = r.budget_tokens.unwrap_or(match r.effort.as_deref() {
+        let wanted = r.budget_tokens.unwrap_or(match r.effort.as_deref() {
             Some("low" | "minimal") => 1024,
             Some("high") => 16_384,
             _ => 4096,
         });
-        body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+        // Anthropic needs budget_tokens >= 1024 and below max_tokens, and no sampling
+        // parameters with thinking; a budget that cannot fit turns thinking off.
+        let max = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        let budget = wanted.min(max.saturating_sub(1));
+        if budget >= MIN_THINKING_BUDGET {
+            body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+            body.remove("temperature");
+            body.remove("top_p");
+        }
     }
     if let Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. }) = &req.response_format {
         // Anthropic has no JSON mode: ask for it in the system prompt.
