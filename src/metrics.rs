@@ -24,6 +24,7 @@ pub struct Metrics {
     upstream_errors: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     ai_attempts: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     ai_tokens: Mutex<TokenCounts>,
+    ai_cost: Mutex<BTreeMap<(Arc<str>, String), f64>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     config_version: AtomicU64,
@@ -68,6 +69,9 @@ impl Metrics {
     /// Tokens by provider, model and class, as the provider reported them (or estimated).
     pub fn record_ai_usage(&self, provider: &Arc<str>, model: &str, u: &crate::ai::canonical::Usage) {
         let mut map = self.ai_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if u.estimated {
+            *map.entry((provider.clone(), model.to_string(), "estimated_requests")).or_default() += 1;
+        }
         for (class, n) in [
             ("input", u.input),
             ("output", u.output),
@@ -77,6 +81,12 @@ impl Metrics {
         ] {
             *map.entry((provider.clone(), model.to_string(), class)).or_default() += n;
         }
+    }
+
+    /// Cost in USD by provider and model, from the catalog's prices.
+    pub fn record_ai_cost(&self, provider: &Arc<str>, model: &str, usd: f64) {
+        let mut map = self.ai_cost.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((provider.clone(), model.to_string())).or_default() += usd;
     }
 
     pub fn record_reload(&self, ok: bool, version: u64) {
@@ -137,6 +147,16 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "sluice_ai_tokens_total{{provider=\"{}\",model=\"{}\",class=\"{class}\"}} {n}",
+                esc(provider),
+                esc(model)
+            );
+        }
+        out.push_str("# HELP sluice_ai_cost_usd_total Spend by provider and model, from the catalog's prices.\n");
+        out.push_str("# TYPE sluice_ai_cost_usd_total counter\n");
+        for ((provider, model), usd) in self.ai_cost.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "sluice_ai_cost_usd_total{{provider=\"{}\",model=\"{}\"}} {usd}",
                 esc(provider),
                 esc(model)
             );

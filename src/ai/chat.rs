@@ -78,9 +78,23 @@ async fn attempt(
     let metrics = ctx.shared.metrics.clone();
     let provider_id = p.id.clone();
     let usage_model = model.clone();
-    let on_done: stream::OnDone = Box::new(move |u: Option<Usage>| {
+    let catalog_name = p.catalog.clone();
+    let prompt_estimate = super::tokens::estimate_prompt(req);
+    let on_done: stream::OnDone = Box::new(move |u: Option<Usage>, text: &str| {
+        // The provider's figures are the truth; without them, count and say so.
+        let u = u.or_else(|| {
+            Some(Usage {
+                input: prompt_estimate,
+                output: super::tokens::estimate_text(&usage_model, text),
+                estimated: true,
+                ..Usage::default()
+            })
+        });
         if let Some(u) = u {
             metrics.record_ai_usage(&provider_id, &usage_model, &u);
+            if let Some(usd) = cost(&catalog_name, &usage_model, &u) {
+                metrics.record_ai_cost(&provider_id, &usage_model, usd);
+            }
         }
     });
     let encoder = |format: ClientFormat| match format {
@@ -93,7 +107,7 @@ async fn attempt(
             return Ok(sse_response(stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done)));
         }
         let r = mock::respond(req, &model, &p.mock);
-        on_done(r.usage);
+        on_done(r.usage, "");
         return Ok(json_response(render(parsed.format, &r, created)));
     }
     let same = matches!(
@@ -112,7 +126,7 @@ async fn attempt(
             } else {
                 openai_chat::build_request(req, &model)
             };
-            (openai_p::CHAT_PATH, body)
+            (p.chat_path.as_deref().unwrap_or(openai_p::CHAT_PATH), body)
         }
         ProviderKind::Anthropic => {
             let body = if same {
@@ -122,7 +136,7 @@ async fn attempt(
             } else {
                 anthropic::build_request(req, &model)
             };
-            (anthropic_p::MESSAGES_PATH, body)
+            (p.chat_path.as_deref().unwrap_or(anthropic_p::MESSAGES_PATH), body)
         }
         ProviderKind::Mock => unreachable_mock()?,
     };
@@ -149,7 +163,15 @@ async fn attempt(
         ProviderKind::Anthropic => anthropic::parse_response(&json)?,
         ProviderKind::Mock => unreachable_mock()?,
     };
-    on_done(parsed_resp.usage);
+    let text: String = parsed_resp
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            super::canonical::Part::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    on_done(parsed_resp.usage, &text);
     if same {
         // Same format: the provider's answer goes through untouched, unknown fields included.
         return Ok(json_response(json));
@@ -181,4 +203,15 @@ fn sse_response(b: ProxyBody) -> Response<ProxyBody> {
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// The request's cost from the catalog's prices, when the model has them.
+pub fn cost(provider: &str, model: &str, u: &Usage) -> Option<f64> {
+    let pricing = super::catalog::catalog().provider(provider)?.pricing(model)?;
+    Some(pricing.cost_usd(&super::catalog::TokenCounts {
+        input: u.input.saturating_sub(u.cache_read + u.cache_creation),
+        cached_input: u.cache_read,
+        cache_write_input: u.cache_creation,
+        output: u.output,
+    }))
 }

@@ -2,6 +2,7 @@
 //! It reads the IR only; provider health lives in [`state::AiState`], outside the snapshot.
 
 pub mod canonical;
+pub mod catalog;
 mod chat;
 pub mod errors;
 mod failover;
@@ -9,6 +10,7 @@ pub mod frontdoor;
 pub mod providers;
 pub mod state;
 pub mod stream;
+pub mod tokens;
 pub mod wire;
 
 use std::sync::Arc;
@@ -67,9 +69,13 @@ async fn dispatch(
             let parsed = chat::parse(door.client_format(), &bytes)?;
             chat::serve(ctx, parsed).await
         }
-        FrontDoor::Embeddings | FrontDoor::CountTokens => {
+        FrontDoor::Embeddings => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
             same_format(ctx, door, bytes).await
+        }
+        FrontDoor::CountTokens => {
+            let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
+            count_tokens(ctx, bytes).await
         }
         FrontDoor::Responses => {
             Err(AiError::invalid("the Responses API (/v1/responses) is not supported yet; use /v1/chat/completions"))
@@ -122,6 +128,53 @@ async fn same_format(ctx: &Ctx<'_>, door: FrontDoor, bytes: Bytes) -> Result<Res
                 providers::call(&ctx.shared.pools, &p, http::Method::POST, path, body, ctx.headers, format).await?;
             let (parts, b) = resp.into_parts();
             Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
+        }
+    })
+    .await
+}
+
+/// Anthropic's token counting: asked of an Anthropic provider, estimated locally for others
+/// (marked by the `x-sluice-token-estimate: true` header).
+async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
+    let mut raw: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| AiError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    if let Some(o) = raw.as_object_mut() {
+        // count_tokens takes no max_tokens; the messages parser wants one.
+        o.entry("max_tokens").or_insert(json!(1));
+    }
+    let parsed = chat::parse(ClientFormat::Anthropic, raw.to_string().as_bytes())?;
+    let (backend, target) = chat::pick_backend(ctx.backends, &parsed.req.model)?;
+    failover::run(ctx, backend, |p| {
+        let bytes = bytes.clone();
+        let target = target.clone();
+        let parsed = &parsed;
+        async move {
+            match p.kind {
+                ProviderKind::Anthropic => {
+                    let mut raw: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                    raw["model"] = Value::String(target);
+                    let body = Bytes::from(raw.to_string());
+                    let path = providers::anthropic::COUNT_TOKENS_PATH;
+                    let resp = providers::call(
+                        &ctx.shared.pools,
+                        &p,
+                        http::Method::POST,
+                        path,
+                        body,
+                        ctx.headers,
+                        ClientFormat::Anthropic,
+                    )
+                    .await?;
+                    let (parts, b) = resp.into_parts();
+                    Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
+                }
+                ProviderKind::OpenAi | ProviderKind::Mock => {
+                    let n = tokens::estimate_prompt(&parsed.req);
+                    let mut resp = chat::json_response(json!({"input_tokens": n}));
+                    resp.headers_mut().insert("x-sluice-token-estimate", http::HeaderValue::from_static("true"));
+                    Ok(resp)
+                }
+            }
         }
     })
     .await

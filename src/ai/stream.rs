@@ -34,8 +34,12 @@ pub enum Encode {
     PassAnthropic,
 }
 
-/// Called once when the stream ends, with the usage the provider reported.
-pub type OnDone = Box<dyn FnOnce(Option<Usage>) + Send>;
+/// Called once when the stream ends, with the usage the provider reported and the generated
+/// text (for an estimate when it reported none).
+pub type OnDone = Box<dyn FnOnce(Option<Usage>, &str) + Send>;
+
+/// Generated text kept for estimating usage; more than this is not needed for an estimate.
+const MAX_KEPT_TEXT: usize = 1 << 20;
 
 struct State {
     events: Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, String>> + Send>>,
@@ -45,6 +49,7 @@ struct State {
     ended: bool,
     on_done: Option<OnDone>,
     scratch: Vec<StreamEvent>,
+    text: String,
 }
 
 impl State {
@@ -58,6 +63,14 @@ impl State {
         let mut usage_only = false;
         for ev in &self.scratch {
             match ev {
+                StreamEvent::TextDelta(t)
+                | StreamEvent::ThinkingDelta(t)
+                | StreamEvent::ToolCallDelta { arguments: t, .. }
+                    if self.usage.is_none() && self.text.len() < MAX_KEPT_TEXT =>
+                {
+                    self.text.push_str(t);
+                    usage_only = false;
+                }
                 StreamEvent::Usage(u) => {
                     self.usage = Some(*u);
                     usage_only = true;
@@ -114,7 +127,7 @@ impl State {
             self.ended = true;
         }
         if let Some(done) = self.on_done.take() {
-            done(self.usage);
+            done(self.usage, &self.text);
         }
         out
     }
@@ -131,6 +144,7 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
         ended: false,
         on_done: Some(on_done),
         scratch: Vec::new(),
+        text: String::new(),
     };
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
@@ -166,7 +180,7 @@ pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration,
         StreamEvent::Usage(u) => Some(*u),
         _ => None,
     });
-    on_done(usage);
+    on_done(usage, "");
     let stream =
         futures_util::stream::unfold((events.into_iter(), encode, true), move |(mut it, mut enc, first)| async move {
             let ev = it.next()?;

@@ -90,6 +90,8 @@ pub struct AiProviderIr {
     pub weight: u32,
     pub model: Option<String>,
     pub force_model: bool,
+    /// The catalog's chat path when it differs from the wire format's usual one.
+    pub chat_path: Option<String>,
     pub endpoint: Option<AiEndpoint>,
     #[serde(skip)]
     pub auth: AiAuth,

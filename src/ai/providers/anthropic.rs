@@ -6,8 +6,8 @@ use serde_json::Value;
 use crate::ai::frontdoor::ClientFormat;
 use crate::ir::ai::AiAuth;
 
-pub const MESSAGES_PATH: &str = "/v1/messages";
-pub const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
+pub const MESSAGES_PATH: &str = "/messages";
+pub const COUNT_TOKENS_PATH: &str = "/messages/count_tokens";
 pub const DEFAULT_VERSION: &str = "2023-06-01";
 
 pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {

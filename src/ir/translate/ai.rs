@@ -11,6 +11,7 @@ use super::backend::RefFailure;
 use super::duration;
 use super::index::Index;
 use super::tls;
+use crate::ai::catalog;
 use crate::api::{AiBackend, AiProvider};
 use crate::ir::ai::{AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, MockSettings, ModelRule, ProviderKind};
 use crate::ir::backend::Upstream;
@@ -72,24 +73,62 @@ fn build(ix: &Index<'_>, b: &AiBackend) -> Result<AiBackendIr, RefFailure> {
     })
 }
 
-/// Defaults per provider type: wire kind, base URL and how the key is sent.
-fn defaults(ty: &str) -> Option<(ProviderKind, &'static str, Option<&'static str>)> {
-    match ty {
-        "openai" => Some((ProviderKind::OpenAi, "https://api.openai.com/v1", None)),
-        "anthropic" => Some((ProviderKind::Anthropic, "https://api.anthropic.com", Some("x-api-key"))),
-        "mock" => Some((ProviderKind::Mock, "", None)),
-        _ => None,
+/// What a provider type means: its wire kind, default base URL, how the key is sent, and the
+/// chat path (relative to the base URL). Native types and the catalog's providers alike come
+/// from `providers/*.yaml`; `mock` needs no entry.
+struct TypeDefaults {
+    kind: ProviderKind,
+    base_url: String,
+    key_header: Option<String>,
+    chat_path: Option<String>,
+}
+
+fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
+    if ty == "mock" {
+        return Ok(TypeDefaults {
+            kind: ProviderKind::Mock,
+            base_url: String::new(),
+            key_header: None,
+            chat_path: None,
+        });
     }
+    let entry = catalog::catalog().provider(ty).ok_or_else(|| {
+        let known: Vec<&str> = catalog::catalog().providers().map(|p| p.name.as_str()).collect();
+        invalid(format!("unknown provider type {ty:?}; known: mock, {}", known.join(", ")))
+    })?;
+    let kind = match entry.wire_format {
+        catalog::WireFormat::Openai => ProviderKind::OpenAi,
+        catalog::WireFormat::Anthropic => ProviderKind::Anthropic,
+        other @ (catalog::WireFormat::AzureOpenai
+        | catalog::WireFormat::Gemini
+        | catalog::WireFormat::Vertex
+        | catalog::WireFormat::Bedrock) => {
+            return Err(invalid(format!("the {} wire format is not supported yet", other.as_str())));
+        }
+    };
+    let key_header = match entry.auth.style {
+        catalog::AuthStyle::Header => Some(entry.auth.header.clone().unwrap_or_else(|| "x-api-key".to_string())),
+        catalog::AuthStyle::Bearer | catalog::AuthStyle::None => None,
+        catalog::AuthStyle::AwsSigv4 | catalog::AuthStyle::GcpOauth => {
+            return Err(invalid(format!("{ty}: this authentication style is not supported yet")));
+        }
+    };
+    Ok(TypeDefaults {
+        kind,
+        base_url: entry.base_url.clone(),
+        key_header,
+        chat_path: entry.endpoints.chat_completions.clone(),
+    })
 }
 
 fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider) -> Result<AiProviderIr, RefFailure> {
-    let (kind, default_base, key_header) = defaults(&p.r#type)
-        .ok_or_else(|| invalid(format!("unknown provider type {:?}; known: openai, anthropic, mock", p.r#type)))?;
+    let d = defaults(&p.r#type)?;
+    let kind = d.kind;
     let id: Arc<str> = Arc::from(format!("{ns}/{backend}/{pname}"));
     let endpoint = match kind {
         ProviderKind::Mock => None,
         ProviderKind::OpenAi | ProviderKind::Anthropic => {
-            let base = p.base_url.as_deref().unwrap_or(default_base);
+            let base = p.base_url.as_deref().unwrap_or(&d.base_url);
             Some(endpoint(&id, base)?)
         }
     };
@@ -109,13 +148,14 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
                     .ok_or_else(|| invalid(format!("Secret {ns}/{} has no key {key_name:?}", r.name)))?;
                 let key = String::from_utf8(key).map_err(|_| invalid("the API key is not UTF-8"))?;
                 let key = key.trim();
-                match key_header {
+                match &d.key_header {
                     None => AiAuth::Bearer(
                         HeaderValue::from_str(&format!("Bearer {key}"))
                             .map_err(|_| invalid("the API key is not a valid header value"))?,
                     ),
                     Some(h) => AiAuth::Header(
-                        HeaderName::from_static(h),
+                        HeaderName::from_bytes(h.as_bytes())
+                            .map_err(|_| invalid(format!("invalid header name {h:?}")))?,
                         HeaderValue::from_str(key).map_err(|_| invalid("the API key is not a valid header value"))?,
                     ),
                 }
@@ -130,6 +170,7 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
         weight: p.weight.unwrap_or(1),
         model: p.model.clone(),
         force_model: p.force_model.unwrap_or(false),
+        chat_path: d.chat_path,
         endpoint,
         auth,
         mock: MockSettings {
