@@ -33,6 +33,9 @@ enum Command {
         /// Address listeners bind to when a Gateway names none in spec.addresses.
         #[arg(long, default_value = "0.0.0.0")]
         bind: IpAddr,
+        /// Worker threads serving traffic (default: one per CPU).
+        #[arg(long)]
+        workers: Option<usize>,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -60,9 +63,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
-        Command::Run { config, admin, bind } => {
+        Command::Run { config, admin, bind, workers } => {
             cli::init_tracing();
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = workers {
+                builder.worker_threads(n.max(1));
+            }
+            let rt = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

@@ -1,0 +1,11 @@
+//! The benchmark harness of issue 5 (see `bench/README.md`): a fast upstream, the proxies under
+//! test started pinned to one CPU, load generators on another, and `RESULTS.md`.
+
+pub mod load;
+pub mod machine;
+pub mod procs;
+pub mod report;
+pub mod run;
+pub mod scenarios;
+pub mod targets;
+pub mod upstream;

@@ -1,0 +1,296 @@
+//! The systems under test, each configured for the same work: forward every request over a
+//! kept-alive HTTP/1.1 connection to the bench upstream, adding `X-Forwarded-For` and
+//! `X-Forwarded-Proto`, with one worker (thread) unless stated otherwise.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::procs::{Proc, Spawn, have, thread_names};
+
+/// A running system under test.
+pub struct Target {
+    pub name: String,
+    pub h1_port: u16,
+    /// Port that takes h2c with prior knowledge, when the target has one.
+    pub h2_port: Option<u16>,
+    /// The proxy process; `None` for the direct baseline.
+    pub proc: Option<Proc>,
+    /// The command line it was started with.
+    pub command: String,
+    /// Facts worth printing next to its figures.
+    pub notes: Vec<String>,
+}
+
+impl Target {
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(Proc::pid)
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Whether `GET path` on the port answers 200.
+pub fn get_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+/// Waits until `GET path` through the port answers 200, or the process dies, or 15 s pass.
+pub fn wait_ready(proc: &mut Option<Proc>, port: u16, path: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if get_ok(port, path) {
+            return Ok(());
+        }
+        if let Some(p) = proc
+            && !p.alive()
+        {
+            return Err(format!("{} exited during startup", p.name));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("port {port} did not answer 200 on {path} within 15 s"))
+}
+
+fn start(
+    name: &str,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cpus: Option<&str>,
+    log: &Path,
+    ports: (u16, Option<u16>),
+    probe: &str,
+) -> Result<Target, String> {
+    let command = env.iter().map(|(k, v)| format!("{k}={v} ")).collect::<String>()
+        + &cpus.map(|c| format!("taskset -c {c} ")).unwrap_or_default()
+        + &argv.join(" ");
+    let mut proc = Some(Proc::spawn(Spawn { name, argv, cpus, env, log: Some(log) })?);
+    wait_ready(&mut proc, ports.0, probe).map_err(|e| {
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        format!("{e}\n{}", log.lines().rev().take(20).collect::<Vec<_>>().join("\n"))
+    })?;
+    // The h2c port (when separate) is bound at the same time as the HTTP/1.1 one.
+    Ok(Target { name: name.into(), h1_port: ports.0, h2_port: ports.1, proc, command, notes: Vec::new() })
+}
+
+/// The upstream itself, without a proxy.
+pub fn direct(upstream_port: u16) -> Target {
+    Target {
+        name: "direct".into(),
+        h1_port: upstream_port,
+        h2_port: Some(upstream_port),
+        proc: None,
+        command: "(load generator straight to bench-upstream)".into(),
+        notes: Vec::new(),
+    }
+}
+
+pub fn nginx_conf(dir: &Path, p1: u16, p2: u16, up: u16) -> String {
+    let d = dir.display();
+    format!(
+        r#"user root;
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream up {{
+        server 127.0.0.1:{up};
+        keepalive 128;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{p1};
+        listen 127.0.0.1:{p2} http2;
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"#
+    )
+}
+
+/// nginx, one worker process, upstream keep-alive, no access log; h2c on a second port.
+pub fn nginx(work: &Path, up: u16, cpus: Option<&str>, probe: &str) -> Result<Target, String> {
+    let dir = work.join("nginx");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (p1, p2) = (free_port()?, free_port()?);
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(&dir, p1, p2, up)).map_err(|e| e.to_string())?;
+    let argv = vec![
+        "nginx".into(),
+        "-p".into(),
+        dir.display().to_string(),
+        "-e".into(),
+        dir.join("error.log").display().to_string(),
+        "-c".into(),
+        conf.display().to_string(),
+    ];
+    start("nginx", argv, Vec::new(), cpus, &dir.join("stdout.log"), (p1, Some(p2)), probe)
+}
+
+pub fn haproxy_conf(p1: u16, p2: u16, up: u16) -> String {
+    format!(
+        r#"global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    option forwardfor
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend fe
+    bind 127.0.0.1:{p1}
+    bind 127.0.0.1:{p2} proto h2
+    http-request set-header X-Forwarded-Proto http
+    default_backend be
+backend be
+    server up 127.0.0.1:{up}
+"#
+    )
+}
+
+/// HAProxy, `nbthread 1`, `http-reuse always`; h2c (`proto h2`) on a second port.
+pub fn haproxy(work: &Path, up: u16, cpus: Option<&str>, probe: &str) -> Result<Target, String> {
+    let dir = work.join("haproxy");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (p1, p2) = (free_port()?, free_port()?);
+    let conf = dir.join("haproxy.cfg");
+    std::fs::write(&conf, haproxy_conf(p1, p2, up)).map_err(|e| e.to_string())?;
+    let argv = vec!["haproxy".into(), "-db".into(), "-f".into(), conf.display().to_string()];
+    start("haproxy", argv, Vec::new(), cpus, &dir.join("stdout.log"), (p1, Some(p2)), probe)
+}
+
+pub fn sluice_conf(port: u16, up: u16) -> String {
+    format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: sluice}}
+spec: {{controllerName: sluice.dev/gateway-controller}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: bench, namespace: default}}
+spec:
+  gatewayClassName: sluice
+  listeners: [{{name: http, protocol: HTTP, port: {port}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: upstream, namespace: default}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: {up}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: upstream-1
+  namespace: default
+  labels: {{kubernetes.io/service-name: upstream}}
+addressType: IPv4
+endpoints: [{{addresses: ["127.0.0.1"]}}]
+ports: [{{name: http, port: {up}}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: all, namespace: default}}
+spec:
+  parentRefs: [{{name: bench}}]
+  rules:
+    - backendRefs: [{{name: upstream, port: 80}}]
+"#
+    )
+}
+
+/// How the worker count of the Sluice binary can be set.
+pub fn sluice_has_workers_flag(bin: &Path) -> bool {
+    std::process::Command::new(bin)
+        .args(["run", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--workers"))
+}
+
+/// Sluice with `workers` runtime worker threads, all on `cpus`. Uses `--workers` when the binary
+/// has it, else tokio's `TOKIO_WORKER_THREADS` (read by the multi-thread runtime's builder).
+pub fn sluice(
+    bin: &Path,
+    work: &Path,
+    up: u16,
+    workers: usize,
+    cpus: Option<&str>,
+    probe: &str,
+) -> Result<Target, String> {
+    let name = format!("sluice-{workers}w");
+    let dir: PathBuf = work.join(&name);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (port, admin) = (free_port()?, free_port()?);
+    let conf = dir.join("sluice.yaml");
+    std::fs::write(&conf, sluice_conf(port, up)).map_err(|e| e.to_string())?;
+    let mut argv: Vec<String> = vec![
+        bin.display().to_string(),
+        "run".into(),
+        "--config".into(),
+        conf.display().to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--admin".into(),
+        format!("127.0.0.1:{admin}"),
+    ];
+    let flag = sluice_has_workers_flag(bin);
+    let mut env = vec![("SLUICE_LOG".to_string(), "warn".to_string())];
+    if flag {
+        argv.extend(["--workers".to_string(), workers.to_string()]);
+    } else {
+        env.push(("TOKIO_WORKER_THREADS".into(), workers.to_string()));
+    }
+    let mut t = start(&name, argv, env, cpus, &dir.join("stdout.log"), (port, Some(port)), probe)?;
+    let threads = t.pid().map(thread_names).unwrap_or_default();
+    // tokio names its threads `tokio-rt-worker` (older versions: `tokio-runtime-worker`).
+    let tokio = threads.iter().filter(|n| n.starts_with("tokio-r")).count();
+    t.notes.push(format!(
+        "worker count set by {}; {} threads at start ({} tokio runtime threads, blocking-pool threads included)",
+        if flag { "`--workers`" } else { "`TOKIO_WORKER_THREADS` (the binary has no `--workers` flag)" },
+        threads.len(),
+        tokio
+    ));
+    Ok(t)
+}
+
+/// Whether the programs a target needs are installed.
+pub fn available(name: &str) -> Result<(), String> {
+    match name {
+        "nginx" | "haproxy" if !have(name) => Err(format!("`{name}` is not installed (run bench/install.sh)")),
+        _ => Ok(()),
+    }
+}
