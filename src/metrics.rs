@@ -11,16 +11,62 @@ use std::time::Duration;
 /// Upper bounds of the request duration histogram, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
+/// The request series by (route, backend).
+type SeriesMap = BTreeMap<(Arc<str>, Arc<str>), Arc<Series>>;
+
 /// Token counts by (provider, model, class).
 type TokenCounts = BTreeMap<(Arc<str>, String, &'static str), u64>;
 
-/// Request counts by (route, backend, status code).
-type RequestCounts = BTreeMap<(Arc<str>, Arc<str>, u16), u64>;
+/// Status codes counted without a lock; any other code goes to a small locked map.
+const COMMON_CODES: [u16; 24] = [
+    200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 408, 413, 421, 429, 500, 502, 503,
+    504,
+];
+
+/// The counters of one (route, backend) pair: codes and a duration histogram, all atomics, so
+/// recording a request takes no lock. Found once per snapshot object and cached there.
+pub struct Series {
+    route: Arc<str>,
+    backend: Arc<str>,
+    codes: [AtomicU64; COMMON_CODES.len()],
+    other_codes: Mutex<BTreeMap<u16, u64>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Series {
+    fn new(route: Arc<str>, backend: Arc<str>) -> Self {
+        Self {
+            route,
+            backend,
+            codes: Default::default(),
+            other_codes: Mutex::default(),
+            buckets: Default::default(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record(&self, code: u16, elapsed: Duration) {
+        match COMMON_CODES.iter().position(|c| *c == code) {
+            Some(i) => {
+                self.codes[i].fetch_add(1, Ordering::Relaxed);
+            }
+            None => *self.other_codes.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1,
+        }
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<RequestCounts>,
-    durations: Mutex<BTreeMap<Arc<str>, Histogram>>,
+    series: Mutex<SeriesMap>,
     upstream_errors: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     ai_attempts: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     ai_tokens: Mutex<TokenCounts>,
@@ -30,29 +76,17 @@ pub struct Metrics {
     config_version: AtomicU64,
 }
 
-#[derive(Default, Clone)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
 impl Metrics {
+    /// The counters of a (route, backend) pair, created on first use. Callers cache the result.
+    pub fn series(&self, route: &Arc<str>, backend: &Arc<str>) -> Arc<Series> {
+        let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((route.clone(), backend.clone()))
+            .or_insert_with(|| Arc::new(Series::new(route.clone(), backend.clone())))
+            .clone()
+    }
+
     pub fn record_request(&self, route: &Arc<str>, backend: &Arc<str>, code: u16, elapsed: Duration) {
-        {
-            let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            *map.entry((route.clone(), backend.clone(), code)).or_default() += 1;
-        }
-        let secs = elapsed.as_secs_f64();
-        let mut map = self.durations.lock().unwrap_or_else(|p| p.into_inner());
-        let h = map.entry(route.clone()).or_default();
-        h.count += 1;
-        h.sum += secs;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.buckets[i] += 1;
-            }
-        }
+        self.series(route, backend).record(code, elapsed);
     }
 
     pub fn record_upstream_error(&self, backend: &Arc<str>, kind: &'static str) {
@@ -105,30 +139,50 @@ impl Metrics {
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let series: Vec<Arc<Series>> =
+            self.series.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         out.push_str("# HELP sluice_requests_total Requests served, by route, backend and status code.\n");
         out.push_str("# TYPE sluice_requests_total counter\n");
-        for ((route, backend, code), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(
-                out,
-                "sluice_requests_total{{route=\"{}\",backend=\"{}\",code=\"{code}\"}} {n}",
-                esc(route),
-                esc(backend)
-            );
+        for s in &series {
+            let (route, backend) = (esc(&s.route), esc(&s.backend));
+            let mut codes: BTreeMap<u16, u64> = s.other_codes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            for (i, c) in COMMON_CODES.iter().enumerate() {
+                let n = s.codes[i].load(Ordering::Relaxed);
+                if n > 0 {
+                    codes.insert(*c, n);
+                }
+            }
+            for (code, n) in codes {
+                let _ = writeln!(
+                    out,
+                    "sluice_requests_total{{route=\"{route}\",backend=\"{backend}\",code=\"{code}\"}} {n}"
+                );
+            }
         }
         out.push_str("# HELP sluice_request_duration_seconds Time from request to response headers, by route.\n");
         out.push_str("# TYPE sluice_request_duration_seconds histogram\n");
-        for (route, h) in self.durations.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let mut by_route: BTreeMap<&str, ([u64; BUCKETS.len()], u64, u64)> = BTreeMap::new();
+        for s in &series {
+            let e = by_route.entry(&s.route).or_default();
+            for (i, b) in s.buckets.iter().enumerate() {
+                e.0[i] += b.load(Ordering::Relaxed);
+            }
+            e.1 += s.count.load(Ordering::Relaxed);
+            e.2 += s.sum_micros.load(Ordering::Relaxed);
+        }
+        for (route, (buckets, count, sum_micros)) in by_route {
             let r = esc(route);
+            let mut cumulative = 0;
             for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += buckets[i];
                 let _ = writeln!(
                     out,
-                    "sluice_request_duration_seconds_bucket{{route=\"{r}\",le=\"{bound}\"}} {}",
-                    h.buckets[i]
+                    "sluice_request_duration_seconds_bucket{{route=\"{r}\",le=\"{bound}\"}} {cumulative}"
                 );
             }
-            let _ = writeln!(out, "sluice_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "sluice_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
-            let _ = writeln!(out, "sluice_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
+            let _ = writeln!(out, "sluice_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {count}");
+            let _ = writeln!(out, "sluice_request_duration_seconds_sum{{route=\"{r}\"}} {}", sum_micros as f64 / 1e6);
+            let _ = writeln!(out, "sluice_request_duration_seconds_count{{route=\"{r}\"}} {count}");
         }
         out.push_str("# HELP sluice_upstream_errors_total Failed upstream attempts, by backend and kind.\n");
         out.push_str("# TYPE sluice_upstream_errors_total counter\n");

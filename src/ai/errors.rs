@@ -33,11 +33,22 @@ pub struct AiError {
     /// Another provider may succeed where this one failed.
     pub retryable: bool,
     pub retry_after: Option<Duration>,
+    /// The provider's own error body and its format: a client of the same format gets it
+    /// untouched (unknown fields and codes included).
+    pub provider_body: Option<(ClientFormat, serde_json::Value)>,
 }
 
 impl AiError {
     pub fn new(kind: ErrorKind, status: StatusCode, message: impl Into<String>) -> Self {
-        Self { kind, status, message: message.into(), param: None, retryable: false, retry_after: None }
+        Self {
+            kind,
+            status,
+            message: message.into(),
+            param: None,
+            retryable: false,
+            retry_after: None,
+            provider_body: None,
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -74,7 +85,7 @@ impl AiError {
             _ => ErrorKind::Upstream,
         };
         let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 529;
-        Self { kind, status, message, param: None, retryable, retry_after }
+        Self { kind, status, message, param: None, retryable, retry_after, provider_body: None }
     }
 
     fn openai_type(&self) -> &'static str {
@@ -129,7 +140,11 @@ impl AiError {
     }
 
     pub fn into_response(self, format: ClientFormat) -> Response<ProxyBody> {
-        let mut resp = Response::new(body::full(self.body(format).to_string()));
+        let body = match &self.provider_body {
+            Some((f, raw)) if *f == format => raw.to_string(),
+            _ => self.body(format).to_string(),
+        };
+        let mut resp = Response::new(body::full(body));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
         h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -17,6 +17,9 @@ pub struct Backend {
     pub target: BackendTarget,
     /// Filters of the backendRef itself (header modifiers).
     pub filters: Vec<Filter>,
+    /// The metric series of this (rule, backend).
+    #[serde(skip)]
+    pub metrics: super::RuntimeSlot,
 }
 
 /// Picks a backend at random in proportion to the weights; `None` when all weights are 0.
@@ -58,6 +61,9 @@ pub struct Upstream {
     pub tls: Option<Arc<UpstreamTls>>,
     #[serde(skip)]
     next: AtomicUsize,
+    /// Connection pools of the endpoints, in endpoint order.
+    #[serde(skip)]
+    pub pools: super::RuntimeSlot,
 }
 
 impl Upstream {
@@ -67,16 +73,21 @@ impl Upstream {
         protocol: UpstreamProtocol,
         tls: Option<Arc<UpstreamTls>>,
     ) -> Self {
-        Self { pool_key, endpoints, protocol, tls, next: AtomicUsize::new(0) }
+        Self { pool_key, endpoints, protocol, tls, next: AtomicUsize::new(0), pools: Default::default() }
     }
 
     /// The next endpoint, round robin.
     pub fn pick(&self) -> Option<&Endpoint> {
-        if self.endpoints.is_empty() {
-            return None;
+        self.pick_index().and_then(|i| self.endpoints.get(i))
+    }
+
+    /// The index of the next endpoint, round robin.
+    pub fn pick_index(&self) -> Option<usize> {
+        match self.endpoints.len() {
+            0 => None,
+            1 => Some(0),
+            n => Some(self.next.fetch_add(1, Ordering::Relaxed) % n),
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len();
-        self.endpoints.get(i)
     }
 }
 

@@ -23,6 +23,10 @@ pub use filter::{Filter, HeaderModifier};
 pub use route::{PathMatch, RouteEntry, RouteMatch, RouteRule, RouteTable};
 pub use status::StatusReport;
 
+/// A cache the data path fills on first use (connection pools, metric series) and keeps with
+/// the snapshot object it belongs to. Not configuration: never serialised, never compared.
+pub type RuntimeSlot = std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>;
+
 /// `namespace/name` of a resource: the stable id used across reloads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ObjectKey {

@@ -247,6 +247,9 @@ pub struct RouteRule {
     pub retry: Option<Retry>,
     /// Metric label: `namespace/name/rule`.
     pub label: Arc<str>,
+    /// The metric series of requests this rule answers without a backend.
+    #[serde(skip)]
+    pub metrics: super::RuntimeSlot,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]

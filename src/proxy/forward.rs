@@ -49,8 +49,8 @@ pub async fn send(
     head: &OutboundHead,
     body: ProxyBody,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let endpoint = upstream
-        .pick()
+    let index = upstream
+        .pick_index()
         .ok_or_else(|| ProxyError::upstream_connect(format!("no endpoints available for {}", upstream.pool_key)))?;
     let h2 = upstream.protocol == UpstreamProtocol::H2c;
     let uri: Uri = if h2 {
@@ -69,5 +69,5 @@ pub async fn send(
     if !h2 && let Ok(v) = HeaderValue::from_str(&head.authority) {
         req.headers_mut().insert(HOST, v);
     }
-    pools.send(upstream, endpoint, req, head.upgrade).await
+    pools.send(upstream, index, req, head.upgrade).await
 }

@@ -24,9 +24,10 @@ use super::forward::{self, OutboundBody, OutboundHead};
 use super::upstream::Pools;
 use crate::ir::filter::{Cors, HeaderModifier};
 use crate::ir::hostname::host_without_port;
+use crate::ir::route::RouteRule;
 use crate::ir::route::{RequestView, RouteEntry};
 use crate::ir::{Backend, BackendTarget, BindKey, Filter, Snapshot};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Series};
 
 /// Largest request body kept in memory so that it can be replayed by retries and mirrors.
 const REPLAY_LIMIT: u64 = 64 * 1024;
@@ -49,9 +50,37 @@ pub struct ConnInfo {
     pub sni_listener: Option<String>,
 }
 
-struct Labels {
-    route: Arc<str>,
-    backend: Arc<str>,
+/// What the request reached, for its metric series: the rule and, if one was called, the
+/// backend. Both live in the snapshot the request holds.
+#[derive(Default)]
+struct Labels<'s> {
+    rule: Option<&'s RouteRule>,
+    backend: Option<&'s Backend>,
+}
+
+impl Labels<'_> {
+    /// The metric series, found once per snapshot object and cached in it.
+    fn series(&self, metrics: &Metrics) -> Arc<Series> {
+        static UNROUTED: std::sync::OnceLock<(Arc<str>, Arc<str>)> = std::sync::OnceLock::new();
+        let (route, slot, backend) = match (self.rule, self.backend) {
+            (Some(r), Some(b)) => (&r.label, &b.metrics, &b.name),
+            (Some(r), None) => (&r.label, &r.metrics, &no_backend().1),
+            (None, _) => {
+                let (r, b) = UNROUTED.get_or_init(|| (Arc::from("-"), Arc::from("-")));
+                return metrics.series(r, b);
+            }
+        };
+        let cached = slot.get_or_init(|| metrics.series(route, backend));
+        match cached.clone().downcast::<Series>() {
+            Ok(series) => series,
+            Err(_) => metrics.series(route, backend),
+        }
+    }
+}
+
+fn no_backend() -> &'static (Arc<str>, Arc<str>) {
+    static NONE: std::sync::OnceLock<(Arc<str>, Arc<str>)> = std::sync::OnceLock::new();
+    NONE.get_or_init(|| (Arc::from("-"), Arc::from("-")))
 }
 
 pub async fn handle(
@@ -62,23 +91,23 @@ pub async fn handle(
     // Phase 1: accept.
     let start = Instant::now();
     let snapshot = shared.snapshot.load_full();
-    let mut labels = Labels { route: Arc::from("-"), backend: Arc::from("-") };
+    let mut labels = Labels::default();
     let resp = match route(&shared, &conn, &snapshot, req, &mut labels).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
     // Phase 6: log.
-    shared.metrics.record_request(&labels.route, &labels.backend, resp.status().as_u16(), start.elapsed());
+    labels.series(&shared.metrics).record(resp.status().as_u16(), start.elapsed());
     Ok(resp)
 }
 
 /// Phase 2: route.
-async fn route(
+async fn route<'s>(
     shared: &Shared,
     conn: &ConnInfo,
-    snapshot: &Snapshot,
+    snapshot: &'s Snapshot,
     req: Request<Incoming>,
-    labels: &mut Labels,
+    labels: &mut Labels<'s>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let port = snapshot
         .port(&conn.bind)
@@ -105,7 +134,7 @@ async fn route(
         .routes
         .find(&host, &view)
         .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, "no route matches this request"))?;
-    labels.route = entry.rule.label.clone();
+    labels.rule = Some(&entry.rule);
     let serve = serve(shared, conn, entry, req, host, authority, labels);
     match entry.rule.timeouts.request {
         Some(limit) => tokio::time::timeout(limit, serve)
@@ -116,14 +145,14 @@ async fn route(
 }
 
 /// Phases 3 to 5 for one matched route entry.
-async fn serve(
+async fn serve<'s>(
     shared: &Shared,
     conn: &ConnInfo,
-    entry: &RouteEntry,
+    entry: &'s RouteEntry,
     req: Request<Incoming>,
     host: String,
     authority: String,
-    labels: &mut Labels,
+    labels: &mut Labels<'s>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let rule = &entry.rule;
     let (mut parts, incoming) = req.into_parts();
@@ -177,7 +206,6 @@ async fn serve(
         })
         .collect();
     if !ai_backends.is_empty() {
-        labels.backend = Arc::from(ai_backends.iter().map(|b| b.key.to_string()).collect::<Vec<_>>().join(","));
         let resp = crate::ai::serve(shared, &ai_backends, &parts, incoming).await;
         let (mut rparts, rbody) = resp.into_parts();
         for m in response_mods.iter().rev() {
@@ -189,7 +217,7 @@ async fn serve(
         return Ok(Response::from_parts(rparts, rbody));
     }
     let backend = pick_backend(&rule.backends)?;
-    labels.backend = backend.name.clone();
+    labels.backend = Some(backend);
     let upstream = match &backend.target {
         BackendTarget::Upstream(u) => u.clone(),
         BackendTarget::Ai(_) => {

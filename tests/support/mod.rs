@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod fake_llm;
 pub mod pem;
 pub mod process;
 pub mod tls;

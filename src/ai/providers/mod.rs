@@ -83,7 +83,16 @@ async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
     }
     .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
     let message = format!("provider {} answered {}: {message}", p.id, status.as_u16());
-    AiError::from_provider(status, message, retry_after)
+    let mut err = AiError::from_provider(status, message, retry_after);
+    let own_format = match p.kind {
+        ProviderKind::OpenAi => Some(ClientFormat::OpenAi),
+        ProviderKind::Anthropic => Some(ClientFormat::Anthropic),
+        ProviderKind::Mock => None,
+    };
+    if let (Some(f), true) = (own_format, json.get("error").is_some()) {
+        err.provider_body = Some((f, json));
+    }
+    err
 }
 
 /// Reads a whole body, refusing one larger than `limit`.

@@ -55,7 +55,7 @@ impl BackendResolver<'_, '_> {
             Ok(t) => (t, None),
             Err(f) => (BackendTarget::Invalid { reason: f.1.clone() }, Some(f)),
         };
-        (Backend { name: label, weight: r.weight, target, filters: r.filters }, failure)
+        (Backend { name: label, weight: r.weight, target, filters: r.filters, metrics: Default::default() }, failure)
     }
 
     fn resolve_ai(&self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Arc<crate::ir::ai::AiBackendIr>, RefFailure> {

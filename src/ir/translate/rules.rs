@@ -124,7 +124,8 @@ fn compile_rule(
     };
     let name = r.name.clone().unwrap_or_else(|| index.to_string());
     let label: Arc<str> = Arc::from(format!("{key}/{name}"));
-    let rule = RouteRule { route: key.clone(), name, filters, backends, timeouts, retry, label };
+    let rule =
+        RouteRule { route: key.clone(), name, filters, backends, timeouts, retry, label, metrics: Default::default() };
     Ok(CompiledRule { index, rule: Arc::new(rule), matches })
 }
 

@@ -38,23 +38,41 @@ enum Sender {
 }
 
 impl Pools {
-    fn endpoint_pool(&self, upstream: &Upstream, endpoint: &Endpoint) -> Arc<EndpointPool> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry((upstream.pool_key.clone(), endpoint.clone())).or_default().clone()
+    /// The pools of an upstream's endpoints: looked up in the registry once per snapshot
+    /// object, then read from the upstream's own slot without a lock.
+    fn endpoint_pools(&self, upstream: &Upstream) -> Arc<Vec<Arc<EndpointPool>>> {
+        let build = || -> Arc<dyn std::any::Any + Send + Sync> {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            let pools: Vec<Arc<EndpointPool>> = upstream
+                .endpoints
+                .iter()
+                .map(|e| map.entry((upstream.pool_key.clone(), e.clone())).or_default().clone())
+                .collect();
+            Arc::new(pools)
+        };
+        match upstream.pools.get_or_init(build).clone().downcast::<Vec<Arc<EndpointPool>>>() {
+            Ok(p) => p,
+            Err(_) => Arc::new(Vec::new()),
+        }
     }
 
-    /// Sends a request to an endpoint. A pooled connection that turns out closed before the
-    /// request was written is replaced transparently by a new one.
+    /// Sends a request to endpoint `index` of `upstream`. A pooled connection that turns out
+    /// closed before the request was written is replaced transparently by a new one.
     pub async fn send(
         &self,
         upstream: &Upstream,
-        endpoint: &Endpoint,
+        index: usize,
         req: Request<ProxyBody>,
         upgrade: bool,
     ) -> Result<Response<Incoming>, ProxyError> {
-        let pool = self.endpoint_pool(upstream, endpoint);
+        let pools = self.endpoint_pools(upstream);
+        let (Some(pool), Some(endpoint)) = (pools.get(index), upstream.endpoints.get(index)) else {
+            return Err(ProxyError::upstream_connect(format!("no endpoint {index} for {}", upstream.pool_key)));
+        };
         let mut req = req;
-        if !upgrade && let Some(sender) = pool.take_ready() {
+        // An upgrade takes a connection of its own: it never returns to the pool.
+        let pooled = if upgrade { None } else { pool.take_ready() };
+        if let Some(sender) = pooled {
             match try_send(sender, req).await {
                 Ok((resp, sender)) => {
                     pool.recycle(sender);
@@ -64,7 +82,7 @@ impl Pools {
                 Err(TryErr::Failed(e)) => return Err(e),
             }
         }
-        let sender = self.open(&pool, upstream, endpoint, upgrade).await?;
+        let sender = self.open(pool, upstream, endpoint, upgrade).await?;
         match try_send(sender, req).await {
             Ok((resp, sender)) => {
                 if !(upgrade && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS) {
