@@ -15,7 +15,7 @@ use crate::ir::{Upstream, UpstreamProtocol};
 pub struct OutboundHead {
     pub method: Method,
     /// Path and query as they go upstream.
-    pub path_and_query: String,
+    pub path_and_query: http::uri::PathAndQuery,
     /// Host header / `:authority` as it goes upstream.
     pub authority: String,
     pub headers: HeaderMap,
@@ -43,10 +43,13 @@ impl OutboundBody {
     }
 }
 
+/// One attempt. `headers` are this attempt's: the caller clones `head.headers` only when it
+/// may need them again (retries, mirrors).
 pub async fn send(
     pools: &Pools,
     upstream: &Upstream,
     head: &OutboundHead,
+    headers: HeaderMap,
     body: ProxyBody,
 ) -> Result<Response<Incoming>, ProxyError> {
     let index = upstream
@@ -56,16 +59,16 @@ pub async fn send(
     let uri: Uri = if h2 {
         let scheme = if upstream.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{}{}", head.authority, head.path_and_query)
+            .parse()
+            .map_err(|e| ProxyError::internal(http::StatusCode::BAD_REQUEST, format!("invalid upstream URI: {e}")))?
     } else {
-        head.path_and_query.clone()
-    }
-    .parse()
-    .map_err(|e| ProxyError::internal(http::StatusCode::BAD_REQUEST, format!("invalid upstream URI: {e}")))?;
+        Uri::from(head.path_and_query.clone())
+    };
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
     *req.uri_mut() = uri;
     *req.version_mut() = if h2 { Version::HTTP_2 } else { Version::HTTP_11 };
-    *req.headers_mut() = head.headers.clone();
+    *req.headers_mut() = headers;
     if !h2 && let Ok(v) = HeaderValue::from_str(&head.authority) {
         req.headers_mut().insert(HOST, v);
     }

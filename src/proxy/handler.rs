@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::header::{HOST, HeaderValue};
+use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -160,8 +160,8 @@ async fn serve<'s>(
     let mut response_mods: Vec<&HeaderModifier> = Vec::new();
     let mut cors_filter: Option<&Cors> = None;
     let mut mirrors = Vec::new();
-    let mut path = parts.uri.path().to_string();
-    let query = parts.uri.query().map(str::to_string);
+    // The path changes only when a rewrite says so; the original is reused otherwise.
+    let mut rewritten_path: Option<String> = None;
     let mut out_authority = authority;
 
     // Phase 3: request filters, in the order the rule lists them.
@@ -172,8 +172,8 @@ async fn serve<'s>(
                     scheme: conn.scheme,
                     host: &host,
                     listener_port: conn.bind.port,
-                    path: &path,
-                    query: query.as_deref(),
+                    path: rewritten_path.as_deref().unwrap_or(parts.uri.path()),
+                    query: parts.uri.query(),
                 };
                 return Ok(redirect::respond(r, &req_parts, &entry.matcher.path));
             }
@@ -190,7 +190,8 @@ async fn serve<'s>(
                     out_authority = h.clone();
                 }
                 if let Some(p) = &r.path {
-                    path = rewrite::apply_path(p, &entry.matcher.path, &path);
+                    let current = rewritten_path.as_deref().unwrap_or(parts.uri.path());
+                    rewritten_path = Some(rewrite::apply_path(p, &entry.matcher.path, current));
                 }
             }
             Filter::Mirror(m) => mirrors.push(m),
@@ -244,11 +245,13 @@ async fn serve<'s>(
     strip_hop_by_hop(&mut headers, upgrade);
     headers.remove(HOST);
     add_forwarded(&mut headers, conn);
-    let path_and_query = match &query {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
+    let path_and_query = match (rewritten_path, parts.uri.query()) {
+        (None, _) => parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        (Some(p), Some(q)) => format!("{p}?{q}").parse().map_err(|e| bad_rewrite(&e))?,
+        (Some(p), None) => p.parse().map_err(|e| bad_rewrite(&e))?,
     };
-    let head = OutboundHead { method: parts.method, path_and_query, authority: out_authority, headers, upgrade };
+    let mut head =
+        OutboundHead { method: parts.method.clone(), path_and_query, authority: out_authority, headers, upgrade };
 
     let replay = rule.retry.is_some() || !mirrors.is_empty();
     let mut out_body = if replay {
@@ -284,7 +287,9 @@ async fn serve<'s>(
         let Some(b) = out_body.take() else {
             return Err(ProxyError::upstream("request body already consumed by a failed attempt", true));
         };
-        let call = forward::send(&shared.pools, &upstream, &head, b);
+        // The last attempt takes the headers; earlier ones work on a copy.
+        let headers = if attempt == attempts { std::mem::take(&mut head.headers) } else { head.headers.clone() };
+        let call = forward::send(&shared.pools, &upstream, &head, headers, b);
         let result = match rule.timeouts.backend_request {
             Some(limit) => tokio::time::timeout(limit, call)
                 .await
@@ -332,6 +337,10 @@ async fn serve<'s>(
     Ok(Response::from_parts(rparts, body::from_incoming(rbody)))
 }
 
+fn bad_rewrite(e: &dyn std::fmt::Display) -> ProxyError {
+    ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, format!("the rewritten path is not valid: {e}"))
+}
+
 fn pick_backend(backends: &[Backend]) -> Result<&Backend, ProxyError> {
     crate::ir::backend::pick_weighted(backends).ok_or_else(|| {
         ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "the rule has no backend with a weight above zero")
@@ -356,18 +365,27 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers; an upgrade keeps `Connection: upgrade` and `Upgrade`.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    let listed: Vec<String> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !(t.is_empty() || upgrade && t == "upgrade"))
-        .collect();
-    for name in listed {
-        headers.remove(name.as_str());
+    const ALWAYS: [HeaderName; 5] = [
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        http::header::TE,
+        http::header::TRAILER,
+        http::header::TRANSFER_ENCODING,
+    ];
+    if headers.contains_key(http::header::CONNECTION) {
+        let listed: Vec<String> = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !(t.is_empty() || upgrade && t == "upgrade"))
+            .collect();
+        for name in listed {
+            headers.remove(name.as_str());
+        }
     }
-    for name in ["keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"] {
+    for name in ALWAYS {
         headers.remove(name);
     }
     if upgrade {

@@ -49,15 +49,18 @@ pub async fn call(
         }
         ProviderKind::Mock => {}
     }
+    let path_and_query = format!("{}{path}", ep.path_prefix)
+        .parse()
+        .map_err(|e| AiError::internal(format!("invalid provider path {path:?}: {e}")))?;
     let head = OutboundHead {
         method,
-        path_and_query: format!("{}{path}", ep.path_prefix),
+        path_and_query,
         authority: ep.authority.clone(),
-        headers,
+        headers: HeaderMap::new(),
         upgrade: false,
     };
     let b = if body.is_empty() { body::empty() } else { body::full(body) };
-    let resp = forward::send(pools, &ep.upstream, &head, b)
+    let resp = forward::send(pools, &ep.upstream, &head, headers, b)
         .await
         .map_err(|e| AiError::upstream(format!("provider {} failed: {}", p.id, e.message)))?;
     if resp.status().is_success() {

@@ -24,7 +24,8 @@ pub fn spawn(pools: &Arc<Pools>, mirror: &Mirror, head: &OutboundHead, body: Opt
     head.upgrade = false;
     tokio::spawn(async move {
         let b = body.map_or_else(body::empty, body::full);
-        match forward::send(&pools, &upstream, &head, b).await {
+        let headers = head.headers.clone();
+        match forward::send(&pools, &upstream, &head, headers, b).await {
             Ok(resp) => {
                 // Drain the answer so the connection can be reused.
                 use http_body_util::BodyExt;
