@@ -18,7 +18,7 @@ use crate::ir::{Endpoint, Upstream, UpstreamProtocol};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::error::ProxyError;
 
-const MAX_IDLE_PER_ENDPOINT: usize = 64;
+const MAX_IDLE_PER_ENDPOINT: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
@@ -147,28 +147,29 @@ impl EndpointPool {
             }
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(s) = idle.pop() {
-            if s.is_ready() {
-                return Some(Sender::H1(s));
+        // Connections go back right after their response head, so some may still be busy
+        // with a body: skip those, drop the closed ones, take the first that is ready.
+        let mut i = idle.len();
+        while i > 0 {
+            i -= 1;
+            if idle[i].is_ready() {
+                return Some(Sender::H1(idle.swap_remove(i)));
+            }
+            if idle[i].is_closed() {
+                idle.swap_remove(i);
             }
         }
         None
     }
 
-    /// Puts an HTTP/1.1 connection back once its response body is done.
-    fn recycle(self: &Arc<Self>, sender: Sender) {
-        let Sender::H1(mut sender) = sender else {
-            return;
-        };
-        let pool = self.clone();
-        tokio::spawn(async move {
-            if sender.ready().await.is_ok() {
-                let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-                if idle.len() < MAX_IDLE_PER_ENDPOINT {
-                    idle.push(sender);
-                }
-            }
-        });
+    /// Keeps an HTTP/1.1 connection for reuse once its current response is done (no task is
+    /// spawned per request: readiness is checked when the connection is next wanted).
+    fn recycle(&self, sender: Sender) {
+        let Sender::H1(sender) = sender else { return };
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_PER_ENDPOINT {
+            idle.push(sender);
+        }
     }
 }
 
