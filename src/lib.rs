@@ -6,6 +6,7 @@ pub mod ai;
 pub mod api;
 pub mod config;
 pub mod ir;
+pub mod mcp;
 pub mod metrics;
 pub mod proxy;
 pub mod runtime;

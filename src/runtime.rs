@@ -82,6 +82,7 @@ impl Runtime {
             pools: Arc::new(Pools::default()),
             metrics: Arc::new(Metrics::default()),
             ai: Arc::new(crate::ai::state::AiState::default()),
+            mcp: Arc::new(crate::mcp::McpState::default()),
         });
         Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
     }
@@ -140,6 +141,7 @@ impl Runtime {
         let snapshot = Arc::new(translate::translate(&resources, &ctx));
         let bind_errors = self.bind(&snapshot).await;
         self.shared.snapshot.store(snapshot.clone());
+        self.shared.mcp.prune(&snapshot);
         let mut st = self.lock();
         let keep: Vec<BindKey> = snapshot.ports.keys().cloned().collect();
         st.binds.retain(|k, _| keep.contains(k));

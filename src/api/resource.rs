@@ -12,6 +12,7 @@ use super::core::{ConfigMap, EndpointSlice, Namespace, Secret, Service};
 use super::gateway::Gateway;
 use super::gatewayclass::GatewayClass;
 use super::httproute::HttpRoute;
+use super::mcpbackend::McpBackend;
 use super::meta::ObjectMeta;
 use super::referencegrant::ReferenceGrant;
 use super::tlsroute::TlsRoute;
@@ -31,6 +32,7 @@ pub enum ResourceKind {
     ConfigMap,
     EndpointSlice,
     AiBackend,
+    McpBackend,
 }
 
 const GATEWAY_V1_V1BETA1: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"];
@@ -42,7 +44,7 @@ const DISCOVERY_V1: &[&str] = &["discovery.k8s.io/v1"];
 const SLUICE_V1ALPHA1: &[&str] = &["sluice.dev/v1alpha1"];
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 12] = [
+    pub const ALL: [ResourceKind; 13] = [
         ResourceKind::GatewayClass,
         ResourceKind::Gateway,
         ResourceKind::HttpRoute,
@@ -55,6 +57,7 @@ impl ResourceKind {
         ResourceKind::ConfigMap,
         ResourceKind::EndpointSlice,
         ResourceKind::AiBackend,
+        ResourceKind::McpBackend,
     ];
 
     /// The `kind` as manifests spell it.
@@ -72,6 +75,7 @@ impl ResourceKind {
             ResourceKind::ConfigMap => "ConfigMap",
             ResourceKind::EndpointSlice => "EndpointSlice",
             ResourceKind::AiBackend => "AIBackend",
+            ResourceKind::McpBackend => "MCPBackend",
         }
     }
 
@@ -86,7 +90,7 @@ impl ResourceKind {
             ResourceKind::TlsRoute => TLSROUTE_VERSIONS,
             ResourceKind::Namespace | ResourceKind::Service | ResourceKind::Secret | ResourceKind::ConfigMap => CORE_V1,
             ResourceKind::EndpointSlice => DISCOVERY_V1,
-            ResourceKind::AiBackend => SLUICE_V1ALPHA1,
+            ResourceKind::AiBackend | ResourceKind::McpBackend => SLUICE_V1ALPHA1,
         }
     }
 
@@ -147,6 +151,7 @@ pub enum Resource {
     ConfigMap(ConfigMap),
     EndpointSlice(EndpointSlice),
     AiBackend(AiBackend),
+    McpBackend(McpBackend),
 }
 
 impl Resource {
@@ -164,6 +169,7 @@ impl Resource {
             Resource::ConfigMap(_) => ResourceKind::ConfigMap,
             Resource::EndpointSlice(_) => ResourceKind::EndpointSlice,
             Resource::AiBackend(_) => ResourceKind::AiBackend,
+            Resource::McpBackend(_) => ResourceKind::McpBackend,
         }
     }
 
@@ -186,6 +192,7 @@ impl Resource {
             Resource::ConfigMap(r) => &r.metadata,
             Resource::EndpointSlice(r) => &r.metadata,
             Resource::AiBackend(r) => &r.metadata,
+            Resource::McpBackend(r) => &r.metadata,
         }
     }
 
@@ -203,6 +210,7 @@ impl Resource {
             Resource::ConfigMap(r) => &mut r.metadata,
             Resource::EndpointSlice(r) => &mut r.metadata,
             Resource::AiBackend(r) => &mut r.metadata,
+            Resource::McpBackend(r) => &mut r.metadata,
         }
     }
 
@@ -254,6 +262,7 @@ impl Resource {
             ResourceKind::ConfigMap => Resource::ConfigMap(typed(value, &resource_label)?),
             ResourceKind::EndpointSlice => Resource::EndpointSlice(typed(value, &resource_label)?),
             ResourceKind::AiBackend => Resource::AiBackend(typed(value, &resource_label)?),
+            ResourceKind::McpBackend => Resource::McpBackend(typed(value, &resource_label)?),
         };
         if resource.meta().name().is_empty() {
             return Err(ResourceError::new(

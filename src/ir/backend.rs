@@ -44,6 +44,8 @@ pub enum BackendTarget {
     Upstream(Arc<Upstream>),
     /// An AIBackend: the AI path parses the request and picks the provider.
     Ai(Arc<super::ai::AiBackendIr>),
+    /// An MCPBackend: the MCP path federates its targets.
+    Mcp(Arc<super::mcp::McpBackendIr>),
     /// A backendRef that did not resolve: its share of requests is answered with 500.
     Invalid {
         reason: String,

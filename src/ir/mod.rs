@@ -8,6 +8,7 @@ pub mod ai;
 pub mod backend;
 pub mod filter;
 pub mod hostname;
+pub mod mcp;
 pub mod route;
 pub mod status;
 pub mod translate;

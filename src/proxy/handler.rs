@@ -39,6 +39,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// AI provider health (failures, ejection).
     pub ai: Arc<crate::ai::state::AiState>,
+    /// MCP upstream and downstream sessions.
+    pub mcp: Arc<crate::mcp::McpState>,
 }
 
 /// Facts about the downstream connection.
@@ -203,11 +205,26 @@ async fn serve<'s>(
         .iter()
         .filter_map(|b| match &b.target {
             BackendTarget::Ai(a) => Some(a.clone()),
-            BackendTarget::Upstream(_) | BackendTarget::Invalid { .. } => None,
+            BackendTarget::Upstream(_) | BackendTarget::Mcp(_) | BackendTarget::Invalid { .. } => None,
         })
         .collect();
-    if !ai_backends.is_empty() {
-        let resp = crate::ai::serve(shared, &ai_backends, &parts, incoming).await;
+    let mcp_backends: Vec<_> = rule
+        .backends
+        .iter()
+        .filter_map(|b| match &b.target {
+            BackendTarget::Mcp(m) if b.weight > 0 => Some(m.clone()),
+            BackendTarget::Mcp(_)
+            | BackendTarget::Upstream(_)
+            | BackendTarget::Ai(_)
+            | BackendTarget::Invalid { .. } => None,
+        })
+        .collect();
+    if !ai_backends.is_empty() || !mcp_backends.is_empty() {
+        let resp = if ai_backends.is_empty() {
+            crate::mcp::serve(&shared.mcp, &mcp_backends, &parts, incoming).await
+        } else {
+            crate::ai::serve(shared, &ai_backends, &parts, incoming).await
+        };
         let (mut rparts, rbody) = resp.into_parts();
         for m in response_mods.iter().rev() {
             m.apply(&mut rparts.headers);
@@ -221,8 +238,11 @@ async fn serve<'s>(
     labels.backend = Some(backend);
     let upstream = match &backend.target {
         BackendTarget::Upstream(u) => u.clone(),
-        BackendTarget::Ai(_) => {
-            return Err(ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "AI backend outside the AI path"));
+        BackendTarget::Ai(_) | BackendTarget::Mcp(_) => {
+            return Err(ProxyError::internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "AI or MCP backend outside its own path",
+            ));
         }
         BackendTarget::Invalid { reason } => {
             return Err(ProxyError::internal(

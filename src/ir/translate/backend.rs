@@ -48,6 +48,8 @@ impl BackendResolver<'_, '_> {
             Arc::from(format!("{ns}/{}:{}", r.name, r.port.map_or_else(|| "-".to_string(), |p| p.to_string())));
         let result = if r.group == crate::api::SLUICE_GROUP && r.kind == "AIBackend" {
             self.resolve_ai(&r, ns).map(BackendTarget::Ai)
+        } else if r.group == crate::api::SLUICE_GROUP && r.kind == "MCPBackend" {
+            self.resolve_mcp(&r, ns).map(BackendTarget::Mcp)
         } else {
             self.resolve_target(&r, ns).map(|up| BackendTarget::Upstream(Arc::new(up)))
         };
@@ -69,6 +71,19 @@ impl BackendResolver<'_, '_> {
             ));
         }
         super::ai::resolve(self.ix, ns, r.name)
+    }
+
+    fn resolve_mcp(&self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Arc<crate::ir::mcp::McpBackendIr>, RefFailure> {
+        if !self.ix.grant_allows((GATEWAY_GROUP, self.route_kind, self.route_ns), (r.group, r.kind, ns, r.name)) {
+            return Err((
+                "RefNotPermitted".into(),
+                format!(
+                    "no ReferenceGrant in {ns} allows {}s from {} to use MCPBackend {}",
+                    self.route_kind, self.route_ns, r.name
+                ),
+            ));
+        }
+        super::mcp::resolve(self.ix, ns, r.name)
     }
 
     fn resolve_target(&mut self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Upstream, RefFailure> {

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::api::{
-    AiBackend, BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector, Namespace,
-    ReferenceGrant, Resource, Secret, Service, TlsRoute,
+    AiBackend, BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector, McpBackend,
+    Namespace, ReferenceGrant, Resource, Secret, Service, TlsRoute,
 };
 
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -25,6 +25,7 @@ pub struct Index<'a> {
     secrets: HashMap<Key<'a>, &'a Secret>,
     config_maps: HashMap<Key<'a>, &'a ConfigMap>,
     ai_backends: HashMap<Key<'a>, &'a AiBackend>,
+    mcp_backends: HashMap<Key<'a>, &'a McpBackend>,
 }
 
 impl<'a> Index<'a> {
@@ -52,6 +53,9 @@ impl<'a> Index<'a> {
                 }
                 Resource::AiBackend(x) => {
                     ix.ai_backends.insert((x.metadata.namespace(), x.metadata.name()), x);
+                }
+                Resource::McpBackend(x) => {
+                    ix.mcp_backends.insert((x.metadata.namespace(), x.metadata.name()), x);
                 }
                 Resource::EndpointSlice(x) => {
                     if let Some(svc) = x.service_name() {
@@ -85,6 +89,10 @@ impl<'a> Index<'a> {
 
     pub fn ai_backend(&self, ns: &str, name: &str) -> Option<&'a AiBackend> {
         self.ai_backends.get(&(ns, name)).copied()
+    }
+
+    pub fn mcp_backend(&self, ns: &str, name: &str) -> Option<&'a McpBackend> {
+        self.mcp_backends.get(&(ns, name)).copied()
     }
 
     pub fn secret(&self, ns: &str, name: &str) -> Option<&'a Secret> {

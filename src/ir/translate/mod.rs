@@ -6,6 +6,7 @@ mod backend;
 pub mod duration;
 mod gateway;
 pub mod index;
+mod mcp;
 mod route;
 mod rules;
 pub mod tls;

@@ -1,0 +1,117 @@
+//! `MCPBackend` (sluice.dev/v1alpha1): MCP servers federated behind one endpoint, referenced
+//! from HTTPRoute backendRefs (`group: sluice.dev, kind: MCPBackend`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::meta::ObjectMeta;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpBackend {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    pub spec: McpBackendSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpBackendSpec {
+    /// The MCP servers federated by this backend; names are unique within it.
+    pub targets: Vec<McpTarget>,
+    /// How federated tool names are built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naming: Option<McpNaming>,
+    /// What happens when a target is unavailable (default `FailOpen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_mode: Option<McpFailureMode>,
+}
+
+/// One MCP server. Exactly one of `stdio`, `sse` and `streamableHttp`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpTarget {
+    /// Names the target in prefixes, logs and errors: letters, digits, `-` and `_`.
+    pub name: String,
+    /// A local process speaking MCP on stdin/stdout, started by Sluice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<McpStdio>,
+    /// A server of the legacy HTTP+SSE transport (2024-11-05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<McpUrl>,
+    /// A server of the streamable HTTP transport.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streamable_http: Option<McpUrl>,
+    /// Headers sent with every HTTP request to the target (credentials, routing).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Which of the target's tools are offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<McpToolFilter>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpStdio {
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpUrl {
+    pub url: String,
+}
+
+/// Tool names (as the target names them) or patterns with `*`; `exclude` wins over `include`,
+/// and an empty `include` takes every tool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpToolFilter {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpNaming {
+    /// `Always` (default), `OnConflict` or `Never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<McpPrefixMode>,
+    /// Between the target name and the tool name (default `_`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum McpPrefixMode {
+    /// Every tool is `<target><separator><tool>`.
+    #[default]
+    Always,
+    /// Only tools whose name another target also uses are prefixed.
+    OnConflict,
+    /// Names are kept; on a clash the first target (in spec order) keeps the name.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum McpFailureMode {
+    /// Any unavailable target fails a list request with a JSON-RPC error.
+    FailClosed,
+    /// The healthy targets are served; the missing ones are named in `_meta` and the log.
+    #[default]
+    FailOpen,
+}

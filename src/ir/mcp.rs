@@ -1,0 +1,130 @@
+//! MCP backends in the snapshot: the targets to federate, how to reach each, which of their
+//! tools to offer and how to name them.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::ObjectKey;
+
+#[derive(Debug, Serialize)]
+pub struct McpBackendIr {
+    pub key: ObjectKey,
+    /// In spec order: earlier targets win name clashes under `PrefixMode::Never`.
+    pub targets: Vec<Arc<McpTargetIr>>,
+    pub prefix: PrefixMode,
+    pub separator: String,
+    pub failure_mode: FailureMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PrefixMode {
+    Always,
+    OnConflict,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FailureMode {
+    FailClosed,
+    FailOpen,
+}
+
+#[derive(Debug, Serialize)]
+pub struct McpTargetIr {
+    /// The target's name within its backend.
+    pub name: String,
+    /// `namespace/backend/target`: keys the upstream session, which outlives reloads.
+    pub id: Arc<str>,
+    pub transport: McpTransport,
+    /// Sent with every HTTP request to the target.
+    #[serde(skip)]
+    pub headers: Vec<(String, String)>,
+    pub tools: ToolRules,
+}
+
+impl McpTargetIr {
+    /// Everything that makes an upstream session: when it changes across a reload, the old
+    /// session is closed and a new one started.
+    pub fn fingerprint(&self) -> String {
+        format!("{:?}|{:?}", self.transport, self.headers)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum McpTransport {
+    /// A child process started from the configuration (never from a request).
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    },
+    /// The legacy HTTP+SSE transport.
+    Sse {
+        url: String,
+    },
+    StreamableHttp {
+        url: String,
+    },
+}
+
+/// Tool filters of one target, over the names the target gives its tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ToolRules {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl ToolRules {
+    /// Whether the tool `name` is offered: not excluded, and included (an empty include list
+    /// includes everything).
+    pub fn allows(&self, name: &str) -> bool {
+        let hit = |patterns: &[String]| patterns.iter().any(|p| glob_match(p, name));
+        (self.include.is_empty() || hit(&self.include)) && !hit(&self.exclude)
+    }
+}
+
+/// `*` matches any run of characters (including none); everything else matches itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else { return pattern == name };
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    let middle: Vec<&str> = parts.collect();
+    let Some((last, middle)) = middle.split_last() else { return rest.is_empty() };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("get_*", "get_current_time"));
+        assert!(glob_match("*time", "get_current_time"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(glob_match("a*b*c", "abc"));
+        assert!(!glob_match("a*b*c", "acb"));
+        assert!(!glob_match("ab*ab", "ab"), "the prefix and suffix may not overlap");
+        assert!(glob_match("echo", "echo"));
+        assert!(!glob_match("echo", "echo2"));
+    }
+
+    #[test]
+    fn include_then_exclude() {
+        let rules = ToolRules { include: vec!["get_*".into(), "echo".into()], exclude: vec!["*_secret".into()] };
+        assert!(rules.allows("get_time"));
+        assert!(rules.allows("echo"));
+        assert!(!rules.allows("get_secret"));
+        assert!(!rules.allows("add"));
+        let all = ToolRules::default();
+        assert!(all.allows("anything"));
+    }
+}

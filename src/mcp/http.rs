@@ -1,0 +1,260 @@
+//! The downstream streamable HTTP transport (the 2025-11-25 era): JSON-RPC over POST, answered
+//! as JSON or as a one-event SSE stream; `Mcp-Session-Id` issued at `initialize` and required
+//! after; DELETE ends a session; no GET stream is offered (405).
+//!
+//! Every wrong method, header or body is answered here, before any upstream is involved.
+
+use bytes::Bytes;
+use http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use super::jsonrpc::{self, INVALID_REQUEST, METHOD_NOT_FOUND, Message, RpcError};
+use super::session::Session;
+use super::{Ctx, MAX_MESSAGE_BYTES, SESSION_HEADER, SUPPORTED_VERSIONS};
+use crate::proxy::body::{self, ProxyBody};
+
+const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+
+pub async fn serve(ctx: &Ctx<'_>, parts: &Parts, body: Incoming) -> Response<ProxyBody> {
+    match parts.method {
+        Method::POST => post(ctx, parts, body).await,
+        Method::DELETE => delete(ctx, parts),
+        _ => {
+            // GET offers no stream yet; other methods are not part of the transport.
+            let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "this MCP endpoint takes POST and DELETE\n");
+            resp.headers_mut().insert(ALLOW, HeaderValue::from_static("POST, DELETE"));
+            resp
+        }
+    }
+}
+
+fn delete(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
+    match session_header(parts) {
+        Err(e) => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e),
+        Ok(None) => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
+        Ok(Some(id)) if ctx.state.sessions.remove(id, &ctx.owner) => {
+            Response::builder().status(StatusCode::NO_CONTENT).body(body::empty()).unwrap_or_else(|_| internal())
+        }
+        Ok(Some(_)) => rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
+    }
+}
+
+/// What the client accepts: JSON, SSE, or (answered 406) neither.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Json,
+    Sse,
+}
+
+fn negotiate(parts: &Parts) -> Option<Answer> {
+    let Some(accept) = parts.headers.get(ACCEPT) else { return Some(Answer::Json) };
+    let accept = accept.to_str().unwrap_or_default().to_ascii_lowercase();
+    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or_default().trim()).collect();
+    if types.iter().any(|t| matches!(*t, "application/json" | "application/*" | "*/*")) {
+        Some(Answer::Json)
+    } else if types.contains(&"text/event-stream") {
+        Some(Answer::Sse)
+    } else {
+        None
+    }
+}
+
+async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<ProxyBody> {
+    let Some(answer) = negotiate(parts) else {
+        let e = RpcError::new(INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream");
+        return rpc_status(StatusCode::NOT_ACCEPTABLE, &Value::Null, &e);
+    };
+    if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if ct.split(';').next().unwrap_or_default().trim() != "application/json" {
+            let e = RpcError::new(INVALID_REQUEST, "Unsupported Media Type: send application/json");
+            return rpc_status(StatusCode::UNSUPPORTED_MEDIA_TYPE, &Value::Null, &e);
+        }
+    }
+    let bytes = match read_limited(incoming).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let message = match jsonrpc::parse(&bytes) {
+        Ok(m) => m,
+        Err(rejected) => return rpc_status(StatusCode::BAD_REQUEST, &rejected.id, &rejected.error),
+    };
+    if let Some(v) = parts.headers.get(PROTOCOL_HEADER) {
+        let v = v.to_str().unwrap_or_default();
+        if !SUPPORTED_VERSIONS.contains(&v) {
+            let id = match &message {
+                Message::Request { id, .. } => id.clone(),
+                Message::Notification { .. } | Message::Response => Value::Null,
+            };
+            let e = RpcError::new(
+                INVALID_REQUEST,
+                format!("unsupported MCP-Protocol-Version {v:?}; supported: {}", SUPPORTED_VERSIONS.join(", ")),
+            );
+            return rpc_status(StatusCode::BAD_REQUEST, &id, &e);
+        }
+    }
+    let session_id = match session_header(parts) {
+        Ok(s) => s,
+        Err(e) => return rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e),
+    };
+    let (id, method, params) = match message {
+        Message::Request { id, method, params } => (id, method, params),
+        // Notifications and responses need a session, and get no answer.
+        Message::Notification { .. } | Message::Response => {
+            return match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner)) {
+                None => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
+                Some(None) => rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
+                Some(Some(_)) => {
+                    Response::builder().status(StatusCode::ACCEPTED).body(body::empty()).unwrap_or_else(|_| internal())
+                }
+            };
+        }
+    };
+    if method == "initialize" {
+        if session_id.is_some() {
+            let e = RpcError::new(INVALID_REQUEST, "initialize starts a session; send it without Mcp-Session-Id");
+            return rpc_status(StatusCode::BAD_REQUEST, &id, &e);
+        }
+        return initialize(ctx, &id, params.as_ref(), answer);
+    }
+    let session = match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner)) {
+        None => return rpc_status(StatusCode::BAD_REQUEST, &id, &missing_session()),
+        Some(None) => return rpc_status(StatusCode::NOT_FOUND, &id, &unknown_session()),
+        Some(Some(s)) => s,
+    };
+    let outcome = request(ctx, &session, &method, params).await;
+    let payload = match outcome {
+        Ok(result) => jsonrpc::result(&id, result),
+        Err(e) => jsonrpc::error(&id, &e),
+    };
+    reply(StatusCode::OK, answer, &payload, None)
+}
+
+fn initialize(
+    ctx: &Ctx<'_>,
+    id: &Value,
+    params: Option<&serde_json::Map<String, Value>>,
+    answer: Answer,
+) -> Response<ProxyBody> {
+    let Some(requested) = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str) else {
+        let e = RpcError::invalid_params("initialize needs params.protocolVersion (a string)");
+        return reply(StatusCode::OK, answer, &jsonrpc::error(id, &e), None);
+    };
+    let version = if SUPPORTED_VERSIONS.contains(&requested) { requested } else { SUPPORTED_VERSIONS[0] };
+    let Some(session) = ctx.state.sessions.create(&ctx.owner, version) else {
+        let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
+        return rpc_status(StatusCode::SERVICE_UNAVAILABLE, id, &e);
+    };
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": {"tools": {"listChanged": false}},
+        "serverInfo": {"name": "sluice", "version": env!("CARGO_PKG_VERSION")},
+    });
+    reply(StatusCode::OK, answer, &jsonrpc::result(id, result), Some(&session.id))
+}
+
+/// A request within a session.
+async fn request(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    method: &str,
+    params: Option<serde_json::Map<String, Value>>,
+) -> Result<Value, RpcError> {
+    let fed = ctx.federation();
+    match method {
+        "ping" => Ok(json!({})),
+        "tools/list" => {
+            if params.as_ref().and_then(|p| p.get("cursor")).is_some_and(|c| !c.is_null()) {
+                return Err(RpcError::invalid_params("invalid cursor: the tool list has a single page"));
+            }
+            let catalog = std::sync::Arc::new(fed.list().await?);
+            let result = catalog.list_result();
+            session.set_catalog(catalog);
+            Ok(result)
+        }
+        "tools/call" => {
+            let params = params.unwrap_or_default();
+            let Some(name) = params.get("name").and_then(Value::as_str) else {
+                return Err(RpcError::invalid_params("tools/call needs params.name (a string)"));
+            };
+            let arguments = match params.get("arguments") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(a)) => Some(a.clone()),
+                Some(_) => return Err(RpcError::invalid_params("params.arguments must be an object")),
+            };
+            fed.call(session.catalog().as_deref(), name, arguments).await
+        }
+        other => Err(RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {other}"))),
+    }
+}
+
+async fn read_limited(incoming: Incoming) -> Result<Bytes, Response<ProxyBody>> {
+    match http_body_util::Limited::new(incoming, MAX_MESSAGE_BYTES).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let e = RpcError::new(INVALID_REQUEST, format!("the message is larger than {MAX_MESSAGE_BYTES} bytes"));
+            Err(rpc_status(StatusCode::PAYLOAD_TOO_LARGE, &Value::Null, &e))
+        }
+        Err(e) => {
+            let e = RpcError::new(INVALID_REQUEST, format!("reading the request body failed: {e}"));
+            Err(rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e))
+        }
+    }
+}
+
+/// The `Mcp-Session-Id` header, if sent; a malformed one is answered 400.
+fn session_header(parts: &Parts) -> Result<Option<&str>, RpcError> {
+    match parts.headers.get(SESSION_HEADER) {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(s) if !s.is_empty() => Ok(Some(s)),
+            _ => Err(RpcError::new(INVALID_REQUEST, "Mcp-Session-Id must be visible ASCII")),
+        },
+    }
+}
+
+fn missing_session() -> RpcError {
+    RpcError::new(INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required (send initialize first)")
+}
+
+fn unknown_session() -> RpcError {
+    RpcError::new(INVALID_REQUEST, "Session not found: initialize a new session")
+}
+
+/// A JSON-RPC error with an HTTP status other than 200, always as JSON.
+fn rpc_status(status: StatusCode, id: &Value, e: &RpcError) -> Response<ProxyBody> {
+    reply(status, Answer::Json, &jsonrpc::error(id, e), None)
+}
+
+fn reply(status: StatusCode, answer: Answer, payload: &Value, session: Option<&str>) -> Response<ProxyBody> {
+    let (content_type, bytes) = match answer {
+        Answer::Json => ("application/json", payload.to_string()),
+        Answer::Sse => ("text/event-stream", format!("event: message\ndata: {payload}\n\n")),
+    };
+    let mut b = Response::builder().status(status).header(CONTENT_TYPE, content_type);
+    if answer == Answer::Sse {
+        b = b.header(http::header::CACHE_CONTROL, "no-cache");
+    }
+    if let Some(id) = session {
+        b = b.header(SESSION_HEADER, id);
+    }
+    b.body(body::full(bytes)).unwrap_or_else(|_| internal())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body::full(text))
+        .unwrap_or_else(|_| internal())
+}
+
+fn internal() -> Response<ProxyBody> {
+    let mut r = Response::new(body::empty());
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}

@@ -1,0 +1,105 @@
+//! MCP federation: one streamable HTTP endpoint in front of the targets of a route's
+//! MCPBackends. It reads the IR only; upstream sessions and downstream sessions live in
+//! [`McpState`], outside the snapshot.
+//!
+//! - [`http`]: the downstream transport (status codes, session header, JSON or SSE answers);
+//! - [`jsonrpc`]: reading and writing JSON-RPC messages;
+//! - [`federation`]: fan-out, merging, routing, and the per-request [`federation::ToolFilter`];
+//! - [`naming`]: prefixes and clashes;
+//! - [`session`]: downstream sessions;
+//! - [`upstream`]: upstream sessions behind small traits (rmcp in one file).
+
+pub mod federation;
+pub mod http;
+pub mod jsonrpc;
+pub mod naming;
+pub mod session;
+pub mod upstream;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use std::sync::Arc;
+
+use ::http::Response;
+use ::http::request::Parts;
+use hyper::body::Incoming;
+
+use self::federation::{AllowAll, Federation};
+use self::session::Sessions;
+use self::upstream::pool::{Timeouts, UpstreamPool};
+use crate::ir::mcp::McpBackendIr;
+use crate::ir::{BackendTarget, Snapshot};
+use crate::proxy::body::ProxyBody;
+
+/// Largest JSON-RPC message a client may POST.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Protocol versions of the session era, newest first (the answer to an unknown request).
+pub const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// What outlives a reload: upstream sessions per target, downstream sessions.
+pub struct McpState {
+    pub pool: UpstreamPool,
+    pub sessions: Sessions,
+}
+
+impl McpState {
+    pub fn new(connector: Arc<dyn upstream::Connector>) -> Self {
+        McpState { pool: UpstreamPool::new(connector, Timeouts::default()), sessions: Sessions::default() }
+    }
+
+    /// Ends the upstream sessions of targets the new snapshot no longer has (or has changed).
+    pub fn prune(&self, snapshot: &Snapshot) {
+        let mut live = std::collections::HashMap::new();
+        for port in snapshot.ports.values() {
+            for listener in &port.listeners {
+                for group in &listener.routes.groups {
+                    for entry in &group.entries {
+                        for b in &entry.rule.backends {
+                            if let BackendTarget::Mcp(m) = &b.target {
+                                for t in &m.targets {
+                                    live.insert(t.id.to_string(), t.fingerprint());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.pool.retain(&|id, fingerprint| live.get(id).is_some_and(|f| f == fingerprint));
+    }
+}
+
+impl Default for McpState {
+    fn default() -> Self {
+        McpState::new(Arc::new(upstream::rmcp_client::RmcpConnector))
+    }
+}
+
+/// What one MCP request works with.
+pub struct Ctx<'a> {
+    pub state: &'a McpState,
+    pub backends: &'a [Arc<McpBackendIr>],
+    /// Sessions are bound to this: the backends' keys.
+    pub owner: String,
+}
+
+impl Ctx<'_> {
+    fn federation(&self) -> Federation<'_> {
+        Federation { pool: &self.state.pool, backends: self.backends, filter: &AllowAll }
+    }
+}
+
+/// Serves a request routed to MCPBackends.
+pub async fn serve(
+    state: &McpState,
+    backends: &[Arc<McpBackendIr>],
+    parts: &Parts,
+    body: Incoming,
+) -> Response<ProxyBody> {
+    let owner = backends.iter().map(|b| b.key.to_string()).collect::<Vec<_>>().join(",");
+    let ctx = Ctx { state, backends, owner };
+    http::serve(&ctx, parts, body).await
+}

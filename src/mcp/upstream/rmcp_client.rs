@@ -1,0 +1,117 @@
+//! The one file that names `rmcp`: sessions over stdio (a child process) and streamable HTTP,
+//! driven by rmcp's client, seen by the rest of Sluice as [`McpUpstream`].
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use rmcp::model::{CallToolRequestParams, ClientConfig, Implementation};
+use rmcp::service::{RoleClient, RunningService, ServiceError};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, serve_client};
+use serde_json::{Map, Value};
+
+use super::{BoxFuture, Connector, McpUpstream, UpstreamError};
+use crate::ir::mcp::{McpTargetIr, McpTransport};
+
+/// Answers the target's requests to the client with rmcp's defaults (none are forwarded yet)
+/// and introduces Sluice at `initialize`.
+struct Handler;
+
+impl ClientHandler for Handler {
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.client_info = Implementation::new("sluice", env!("CARGO_PKG_VERSION"));
+        info
+    }
+}
+
+struct Session {
+    service: RunningService<RoleClient, Handler>,
+}
+
+/// Opens rmcp client sessions.
+pub struct RmcpConnector;
+
+impl Connector for RmcpConnector {
+    fn connect(&self, target: Arc<McpTargetIr>) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
+        Box::pin(async move {
+            let service = match &target.transport {
+                McpTransport::Stdio { command, args, env } => {
+                    let mut cmd = tokio::process::Command::new(command);
+                    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
+                    let (process, _) = TokioChildProcess::builder(cmd)
+                        .stderr(Stdio::inherit())
+                        .spawn()
+                        .map_err(|e| UpstreamError::Unavailable(format!("cannot start {command:?}: {e}")))?;
+                    serve_client(Handler, process).await
+                }
+                McpTransport::StreamableHttp { url } => {
+                    let mut headers = HashMap::new();
+                    for (k, v) in &target.headers {
+                        let name = http::HeaderName::from_bytes(k.as_bytes())
+                            .map_err(|e| UpstreamError::Unavailable(format!("header {k:?}: {e}")))?;
+                        let value = http::HeaderValue::from_str(v)
+                            .map_err(|e| UpstreamError::Unavailable(format!("header {k:?}: {e}")))?;
+                        headers.insert(name, value);
+                    }
+                    let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
+                    let transport = StreamableHttpClientTransport::with_client(reqwest_client(), config);
+                    serve_client(Handler, transport).await
+                }
+                McpTransport::Sse { url } => {
+                    return Err(UpstreamError::Unavailable(format!(
+                        "legacy SSE targets are not supported yet ({url})"
+                    )));
+                }
+            };
+            let service = service.map_err(|e| UpstreamError::Unavailable(format!("initialize failed: {e}")))?;
+            Ok(Arc::new(Session { service }) as Arc<dyn McpUpstream>)
+        })
+    }
+}
+
+/// Plain HTTP only (https targets are refused at translation until TLS is wired in).
+fn reqwest_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap_or_default()
+}
+
+impl McpUpstream for Session {
+    fn list_tools(&self) -> BoxFuture<'_, Result<Vec<Value>, UpstreamError>> {
+        Box::pin(async move {
+            let tools = self.service.peer().list_all_tools().await.map_err(service_error)?;
+            tools
+                .into_iter()
+                .map(|t| serde_json::to_value(t).map_err(|e| UpstreamError::Unavailable(format!("tool: {e}"))))
+                .collect()
+        })
+    }
+
+    fn call_tool(
+        &self,
+        name: String,
+        arguments: Option<Map<String, Value>>,
+    ) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+        Box::pin(async move {
+            let mut params = CallToolRequestParams::new(name);
+            params.arguments = arguments;
+            let result = self.service.peer().call_tool(params).await.map_err(service_error)?;
+            serde_json::to_value(result).map_err(|e| UpstreamError::Unavailable(format!("tool result: {e}")))
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.service.is_closed()
+    }
+}
+
+fn service_error(e: ServiceError) -> UpstreamError {
+    match e {
+        ServiceError::McpError(err) => {
+            UpstreamError::Rpc { code: i64::from(err.code.0), message: err.message.into_owned(), data: err.data }
+        }
+        ServiceError::Timeout { timeout } => UpstreamError::Timeout(timeout),
+        other => UpstreamError::Unavailable(other.to_string()),
+    }
+}

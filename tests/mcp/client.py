@@ -1,0 +1,115 @@
+"""MCP scenarios driven by the official `mcp` Python SDK (pinned in tests/mcp/requirements.txt)
+against SLUICE_MCP_URL; run by tests/mcp_federation.rs.
+
+Each scenario prints one JSON object on stdout: what the SDK saw (tool names, call results,
+`_meta`, errors as {code, message, data}).
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(_name, None)
+os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+
+from mcp import Client  # noqa: E402
+from mcp.shared.exceptions import MCPError  # noqa: E402
+
+
+def url():
+    value = os.environ.get("SLUICE_MCP_URL")
+    if not value:
+        sys.exit("SLUICE_MCP_URL is not set (e.g. http://127.0.0.1:8082/mcp)")
+    return value
+
+
+def client(mode="legacy"):
+    return Client(url(), mode=mode, cache=None, read_timeout_seconds=60)
+
+
+def text_of(result):
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+def meta_of(listing):
+    meta = listing.meta
+    if meta is None:
+        return None
+    return meta if isinstance(meta, dict) else meta.model_dump(by_alias=True)
+
+
+def error_json(err):
+    return {"code": err.code, "message": err.message, "data": err.data}
+
+
+async def call(c, name, args):
+    try:
+        result = await c.call_tool(name, args)
+        return {"text": text_of(result), "is_error": bool(result.is_error)}
+    except MCPError as err:
+        return {"error": error_json(err)}
+
+
+async def list_and_call(mode):
+    async with client(mode) as c:
+        listing = await c.list_tools()
+        out = {
+            "protocol_version": c.protocol_version,
+            "server": c.server_info.name if c.server_info else None,
+            "tools": sorted(t.name for t in listing.tools),
+            "meta": meta_of(listing),
+            "time": await call(c, "time_get_current_time", {"timezone": "Europe/Paris"}),
+            "echo": await call(c, "everything_echo", {"message": "hello through sluice"}),
+            "sum": await call(c, "everything_get-sum", {"a": 2, "b": 40}),
+            "unknown": await call(c, "nobody_has_this", {}),
+        }
+        return out
+
+
+async def kill_target():
+    """Lists, kills the `time` target's process (and keeps it from restarting), lists and calls
+    again, then lets it come back and lists once more."""
+    pidfile = os.environ["SLUICE_TIME_PIDFILE"]
+    downfile = os.environ["SLUICE_TIME_DOWNFILE"]
+    async with client() as c:
+        before = sorted(t.name for t in (await c.list_tools()).tools)
+        with open(downfile, "w") as f:
+            f.write("down\n")
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 9)
+        time.sleep(0.5)
+        listing = await c.list_tools()
+        during = {
+            "tools": sorted(t.name for t in listing.tools),
+            "meta": meta_of(listing),
+            "time": await call(c, "time_get_current_time", {"timezone": "UTC"}),
+            "echo": await call(c, "everything_echo", {"message": "still here"}),
+        }
+        os.remove(downfile)
+        after = None
+        for _ in range(40):
+            time.sleep(0.5)
+            listing = await c.list_tools()
+            if not meta_of(listing):
+                after = sorted(t.name for t in listing.tools)
+                break
+        healed = await call(c, "time_get_current_time", {"timezone": "UTC"})
+        return {"before": before, "during": during, "after": after, "healed": healed}
+
+
+SCENARIOS = {
+    "list_and_call": lambda: list_and_call("legacy"),
+    "list_and_call_auto": lambda: list_and_call("auto"),
+    "kill_target": kill_target,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
+        sys.exit(f"usage: {sys.argv[0]} SCENARIO (one of: {', '.join(sorted(SCENARIOS))})")
+    result = asyncio.run(SCENARIOS[sys.argv[1]]())
+    json.dump(result, sys.stdout, indent=1, sort_keys=True, default=str)
+    sys.stdout.write("\n")

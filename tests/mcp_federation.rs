@@ -1,0 +1,428 @@
+//! MCP federation against real servers and the official client: `mcp-server-time` (PyPI, stdio)
+//! and `@modelcontextprotocol/server-everything` (npm, stdio) behind an in-process Sluice,
+//! driven by the official `mcp` Python SDK (tests/mcp/client.py; versions pinned in
+//! tests/mcp/requirements.txt and tests/mcp/package-lock.json).
+//!
+//! Without python3 + `mcp` + `mcp_server_time`, or without node and tests/mcp/node_modules
+//! (`npm ci --prefix tests/mcp`), the SDK tests fail under CI=true and are skipped with a
+//! warning elsewhere. The bad-input tests need neither: they prove that no upstream starts.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice::runtime::{BindMode, Runtime};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+// ---- environment -----------------------------------------------------------------------------
+
+fn everything_script() -> PathBuf {
+    Path::new(MANIFEST).join("tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+}
+
+/// Whether the servers and the SDK are installed; under CI=true anything missing fails.
+fn servers_present() -> bool {
+    static PRESENT: OnceLock<Option<String>> = OnceLock::new();
+    let missing = PRESENT.get_or_init(|| {
+        let python = Command::new("python3")
+            .args(["-c", "import mcp, mcp_server_time"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !python {
+            return Some(
+                "python3 cannot import `mcp` and `mcp_server_time`: run \
+                         `pip install -r tests/mcp/requirements.txt`"
+                    .to_string(),
+            );
+        }
+        let node = Command::new("node").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !node || !everything_script().exists() {
+            return Some("node or tests/mcp/node_modules is missing: run `npm ci --prefix tests/mcp`".to_string());
+        }
+        None
+    });
+    match missing {
+        None => true,
+        Some(message) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{message}"),
+        Some(message) => {
+            eprintln!("warning: {message}; MCP SDK tests skipped");
+            false
+        }
+    }
+}
+
+// ---- configuration ---------------------------------------------------------------------------
+
+/// A Gateway, a route at /mcp, and an MCPBackend whose targets are `targets` (YAML list items).
+fn config(targets: &str, failure_mode: &str) -> String {
+    format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: sluice}}
+spec: {{controllerName: sluice.dev/gateway-controller}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  gatewayClassName: sluice
+  listeners: [{{name: http, protocol: HTTP, port: 80}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: mcp, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+    - matches: [{{path: {{type: Exact, value: /mcp}}}}]
+      backendRefs: [{{group: sluice.dev, kind: MCPBackend, name: tools}}]
+---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPBackend
+metadata: {{name: tools, namespace: default}}
+spec:
+  failureMode: {failure_mode}
+  targets:
+{targets}"#
+    )
+}
+
+/// The time server, started through `sh` so that the test knows its pid (`pidfile`) and can
+/// keep it from starting again (while `downfile` exists).
+fn time_target(pidfile: &Path, downfile: &Path) -> String {
+    let script = format!(
+        "if [ -e '{down}' ]; then echo 'time target held down' >&2; exit 1; fi; echo $$ > '{pid}'; \
+         exec python3 -m mcp_server_time --local-timezone UTC",
+        down = downfile.display(),
+        pid = pidfile.display()
+    );
+    format!(
+        "    - name: time\n      stdio: {{command: sh, args: [\"-c\", {script}]}}\n      tools: {{include: [\"*_time\"]}}\n",
+        script = json!(script)
+    )
+}
+
+fn everything_target() -> String {
+    format!(
+        "    - name: everything\n      stdio: {{command: node, args: [{script}, stdio]}}\n      tools: {{exclude: [\"get-env\", \"trigger-*\", \"toggle-*\"]}}\n",
+        script = json!(everything_script().display().to_string())
+    )
+}
+
+async fn start(config: &str) -> (Arc<Runtime>, SocketAddr) {
+    let loaded = sluice::config::parse_text("mcp.yaml", config);
+    assert!(loaded.errors.is_empty(), "the configuration does not load: {:?}\n{config}", loaded.errors);
+    let rt = Runtime::new(BindMode::Ephemeral("127.0.0.1".parse().expect("ip")));
+    let snapshot = rt.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
+    let unhealthy: Vec<String> = snapshot.status.problems();
+    assert!(unhealthy.is_empty(), "{unhealthy:?}");
+    let addr = rt.listener_addr("default", "gw", 80).expect("the gateway listener is bound");
+    (rt, addr)
+}
+
+// ---- the Python SDK --------------------------------------------------------------------------
+
+async fn run_client(scenario: &str, addr: SocketAddr, env: &[(&str, String)]) -> Value {
+    let scenario = scenario.to_string();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new("python3");
+        cmd.arg(Path::new(MANIFEST).join("tests/mcp/client.py"))
+            .arg(&scenario)
+            .env("SLUICE_MCP_URL", format!("http://{addr}/mcp"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start python3");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for python3") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{scenario} did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (mut out, mut err) = (String::new(), String::new());
+        child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+        child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert!(status.success(), "{scenario} failed with {status}:\n{err}\n{out}");
+        eprintln!("{scenario}: {out}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{scenario} printed no JSON ({e}):\n{out}\n{err}"))
+    })
+    .await
+    .expect("join the client")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_sees_the_federated_tools_and_calls_each() {
+    if !servers_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &everything_target();
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    for scenario in ["list_and_call", "list_and_call_auto"] {
+        let out = run_client(scenario, addr, &[]).await;
+        assert_eq!(out["server"], "sluice");
+        let tools = strings(&out["tools"]);
+        // Both targets, prefixed with their names; the filters applied.
+        for want in ["time_get_current_time", "time_convert_time", "everything_echo", "everything_get-sum"] {
+            assert!(tools.contains(&want.to_string()), "{want} missing from {tools:?}");
+        }
+        assert!(tools.iter().all(|t| t.starts_with("time_") || t.starts_with("everything_")), "{tools:?}");
+        for excluded in
+            ["everything_get-env", "everything_trigger-sampling-request", "everything_toggle-simulated-logging"]
+        {
+            assert!(!tools.contains(&excluded.to_string()), "{excluded} was not filtered out: {tools:?}");
+        }
+        assert!(out["meta"].is_null(), "no target missing: {}", out["meta"]);
+        // A call to each target, routed by prefix and answered by the right server.
+        assert!(out["time"]["text"].as_str().unwrap_or_default().contains("Europe/Paris"), "{}", out["time"]);
+        assert_eq!(out["time"]["is_error"], false);
+        assert!(out["echo"]["text"].as_str().unwrap_or_default().contains("hello through sluice"), "{}", out["echo"]);
+        assert!(out["sum"]["text"].as_str().unwrap_or_default().contains("42"), "{}", out["sum"]);
+        assert_eq!(out["unknown"]["error"]["code"], -32602, "{}", out["unknown"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_target_fails_open_and_heals() {
+    if !servers_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pid, down) = (dir.path().join("pid"), dir.path().join("down"));
+    let targets = time_target(&pid, &down) + &everything_target();
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    let env =
+        [("SLUICE_TIME_PIDFILE", pid.display().to_string()), ("SLUICE_TIME_DOWNFILE", down.display().to_string())];
+    let out = run_client("kill_target", addr, &env).await;
+    let before = strings(&out["before"]);
+    assert!(before.contains(&"time_get_current_time".to_string()), "{before:?}");
+    // While `time` is down: the rest is served, and `time` is named as missing.
+    let during = &out["during"];
+    let tools = strings(&during["tools"]);
+    assert!(tools.contains(&"everything_echo".to_string()), "{tools:?}");
+    assert!(!tools.iter().any(|t| t.starts_with("time_")), "{tools:?}");
+    let missing = &during["meta"]["sluice.dev/unavailableTargets"];
+    assert_eq!(missing[0]["target"], "time", "{}", during["meta"]);
+    assert_eq!(missing[0]["backend"], "default/tools");
+    let err = &during["time"]["error"];
+    assert_eq!(err["code"], -32603, "{}", during["time"]);
+    assert!(err["message"].as_str().unwrap_or_default().contains("\"time\""), "{err}");
+    assert_eq!(err["data"]["target"], "time");
+    assert!(during["echo"]["text"].as_str().unwrap_or_default().contains("still here"), "{}", during["echo"]);
+    // Allowed to start again, it comes back within the same client session.
+    assert_eq!(strings(&out["after"]), before, "the target healed");
+    assert!(out["healed"]["text"].as_str().unwrap_or_default().contains("UTC"), "{}", out["healed"]);
+}
+
+// ---- bad input, over raw HTTP ----------------------------------------------------------------
+
+/// A raw HTTP/1.1 request; returns status, headers (lower-cased names) and body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let mut head =
+        format!("{method} /mcp HTTP/1.1\r\nHost: mcp\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("write head");
+    let _ = s.write_all(body);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+const JSON_HEADERS: [(&str, &str); 2] =
+    [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")];
+
+async fn post(addr: SocketAddr, session: Option<&str>, body: Vec<u8>) -> (u16, Vec<(String, String)>, String) {
+    let session = session.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        let mut headers = JSON_HEADERS.to_vec();
+        if let Some(s) = &session {
+            headers.push(("Mcp-Session-Id", s));
+        }
+        request(addr, "POST", &headers, &body)
+    })
+    .await
+    .expect("join")
+}
+
+fn rpc_code(body: &str) -> i64 {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    v["error"]["code"].as_i64().unwrap_or_else(|| panic!("no JSON-RPC error: {body}"))
+}
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_right_error_and_starts_no_upstream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("started");
+    let script = format!("echo started > '{}'; exec cat", marker.display());
+    let targets = format!("    - name: probe\n      stdio: {{command: sh, args: [\"-c\", {}]}}\n", json!(script));
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+
+    // No session yet: what is wrong with the message comes first, then the missing session.
+    let (status, _, body) = post(addr, None, b"{not json".to_vec()).await;
+    assert_eq!((status, rpc_code(&body)), (400, -32700), "{body}");
+    let (status, _, body) = post(addr, None, br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#.to_vec()).await;
+    assert_eq!((status, rpc_code(&body)), (400, -32600), "{body}");
+    let (status, _, body) = post(addr, None, br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#.to_vec()).await;
+    assert_eq!((status, rpc_code(&body)), (400, -32600), "{body}");
+    let (status, _, body) = post(addr, None, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec()).await;
+    assert_eq!((status, rpc_code(&body)), (400, -32600), "missing session: {body}");
+    assert!(body.contains("Mcp-Session-Id"), "{body}");
+    let (status, _, body) =
+        post(addr, Some("0123"), br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec()).await;
+    assert_eq!(status, 404, "unknown session: {body}");
+    let (status, _, body) = post(addr, None, vec![b' '; 5 * 1024 * 1024]).await;
+    assert_eq!(status, 413, "{body}");
+
+    // A session, then bad requests within it.
+    let (status, headers, body) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    let session = header(&headers, "mcp-session-id").expect("a session id").to_string();
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["result"]["protocolVersion"], "2025-11-25");
+    let (status, _, _) =
+        post(addr, Some(&session), br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec()).await;
+    assert_eq!(status, 202);
+    let (status, _, body) = post(addr, Some(&session), br#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#.to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("JSON")["result"], json!({}));
+    let (status, _, body) =
+        post(addr, Some(&session), br#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#.to_vec()).await;
+    assert_eq!((status, rpc_code(&body)), (200, -32601), "{body}");
+    let (status, _, body) = post(
+        addr,
+        Some(&session),
+        br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"arguments":{}}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((status, rpc_code(&body)), (200, -32602), "{body}");
+    let (status, _, body) = post(
+        addr,
+        Some(&session),
+        br#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","arguments":[1]}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((status, rpc_code(&body)), (200, -32602), "{body}");
+    let (status, _, body) = post(
+        addr,
+        Some(&session),
+        br#"{"jsonrpc":"2.0","id":6,"method":"tools/list","params":{"cursor":"zz"}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((status, rpc_code(&body)), (200, -32602), "{body}");
+    let (status, _, body) = post(addr, Some(&session), INITIALIZE.as_bytes().to_vec()).await;
+    assert_eq!((status, rpc_code(&body)), (400, -32600), "initialize within a session: {body}");
+
+    // Wrong methods and headers.
+    let (status, headers, _) = tokio::task::spawn_blocking(move || request(addr, "GET", &[], b"")).await.expect("join");
+    assert_eq!(status, 405);
+    assert_eq!(header(&headers, "allow"), Some("POST, DELETE"));
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        request(addr, "POST", &[("Content-Type", "text/plain"), ("Accept", "application/json")], INITIALIZE.as_bytes())
+    })
+    .await
+    .expect("join");
+    assert_eq!(status, 415, "{body}");
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        request(addr, "POST", &[("Content-Type", "application/json"), ("Accept", "text/html")], INITIALIZE.as_bytes())
+    })
+    .await
+    .expect("join");
+    assert_eq!(status, 406, "{body}");
+    let s = session.clone();
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        let mut h = JSON_HEADERS.to_vec();
+        h.push(("Mcp-Session-Id", &s));
+        h.push(("MCP-Protocol-Version", "1999-01-01"));
+        request(addr, "POST", &h, br#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#)
+    })
+    .await
+    .expect("join");
+    assert_eq!((status, rpc_code(&body)), (400, -32600), "{body}");
+
+    // An SSE-only client gets its answer as one event.
+    let s = session.clone();
+    let (status, headers, body) = tokio::task::spawn_blocking(move || {
+        request(
+            addr,
+            "POST",
+            &[("Content-Type", "application/json"), ("Accept", "text/event-stream"), ("Mcp-Session-Id", &s)],
+            br#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#,
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("text/event-stream"));
+    assert!(body.starts_with("event: message\ndata: {"), "{body}");
+
+    assert!(!marker.exists(), "bad input started the upstream");
+
+    // DELETE ends the session; it is unknown afterwards.
+    let s = session.clone();
+    let (status, _, _) = tokio::task::spawn_blocking(move || request(addr, "DELETE", &[("Mcp-Session-Id", &s)], b""))
+        .await
+        .expect("join");
+    assert_eq!(status, 204);
+    let (status, _, _) = post(addr, Some(&session), br#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#.to_vec()).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = tokio::task::spawn_blocking(move || request(addr, "DELETE", &[], b"")).await.expect("join");
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_names_the_target_that_is_down() {
+    let targets = "    - name: broken\n      stdio: {command: sh, args: [\"-c\", \"exit 3\"]}\n";
+    let (_rt, addr) = start(&config(targets, "FailClosed")).await;
+    let (_, headers, _) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;
+    let session = header(&headers, "mcp-session-id").expect("a session id").to_string();
+    let (status, _, body) =
+        post(addr, Some(&session), br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_vec()).await;
+    assert_eq!((status, rpc_code(&body)), (200, -32603), "{body}");
+    assert!(body.contains("broken"), "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["error"]["data"]["sluice.dev/unavailableTargets"][0]["target"], "broken", "{body}");
+}
