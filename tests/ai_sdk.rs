@@ -11,10 +11,20 @@
 //!   run once the library has its AI gateway (`pub mod ai` in src/lib.rs); before that they
 //!   print a notice and pass.
 //!
+//! The Gemini and Azure OpenAI providers have gateway-only scenarios of their own
+//! (`ai_sdk/gemini.rs`, `ai_sdk/azure.rs`, in the environment of `ai_sdk/providers.rs`).
+//!
 //! Without the SDKs (`python3 -c "import openai, anthropic"` fails) every test fails under
 //! CI=true, and elsewhere prints a warning and passes.
 
 mod support;
+
+#[path = "ai_sdk/azure.rs"]
+mod azure_sdk;
+#[path = "ai_sdk/gemini.rs"]
+mod gemini_sdk;
+#[path = "ai_sdk/providers.rs"]
+mod providers;
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};

@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "fake_llm/gemini.rs"]
+mod gemini;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -11,9 +11,11 @@ use serde_json::Value;
 use super::canonical::{ChatRequest, Usage};
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
-use super::providers::{self, anthropic as anthropic_p, mock, openai as openai_p};
+use super::providers::{
+    self, anthropic as anthropic_p, azure_openai as azure_p, gemini as gemini_p, mock, openai as openai_p,
+};
 use super::stream::{self, Decode, Encode};
-use super::wire::{anthropic, anthropic_stream, openai_chat, openai_stream};
+use super::wire::{anthropic, anthropic_stream, gemini, gemini_stream, openai_chat, openai_stream};
 use super::{Ctx, failover};
 use crate::ir::ai::{AiBackendIr, AiProviderIr, ProviderKind};
 use crate::proxy::body::{self, ProxyBody};
@@ -60,10 +62,55 @@ pub async fn serve(ctx: &Ctx<'_>, parsed: ParsedChat) -> Result<Response<ProxyBo
 }
 
 fn provider_model(p: &AiProviderIr, requested: &str) -> String {
-    match (&p.model, p.force_model) {
+    let model = match (&p.model, p.force_model) {
         (Some(m), true) => m.clone(),
         _ => requested.to_string(),
+    };
+    match p.kind {
+        ProviderKind::AzureOpenAi => azure_p::model(p, &model),
+        ProviderKind::OpenAi | ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Mock => model,
     }
+}
+
+/// The provider's path and body for a chat request.
+fn upstream_request(
+    p: &AiProviderIr,
+    parsed: &ParsedChat,
+    model: &str,
+    same: bool,
+) -> Result<(String, Value), AiError> {
+    let req = &parsed.req;
+    // Same format: the client's body goes through, unknown fields included, but for the model.
+    let raw = || {
+        let mut raw = parsed.raw.clone();
+        raw["model"] = Value::String(model.to_string());
+        raw
+    };
+    Ok(match p.kind {
+        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => {
+            let body = if same {
+                let mut raw = raw();
+                if req.stream {
+                    raw["stream_options"]["include_usage"] = Value::Bool(true);
+                }
+                raw
+            } else {
+                openai_chat::build_request(req, model)
+            };
+            let path = p.chat_path.as_deref().unwrap_or(openai_p::CHAT_PATH);
+            let path = if p.kind == ProviderKind::AzureOpenAi { azure_p::path(p, path) } else { path.to_string() };
+            (path, body)
+        }
+        ProviderKind::Anthropic => {
+            let body = if same { raw() } else { anthropic::build_request(req, model) };
+            (p.chat_path.as_deref().unwrap_or(anthropic_p::MESSAGES_PATH).to_string(), body)
+        }
+        ProviderKind::Gemini => {
+            let template = if req.stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
+            (gemini_p::path(template, model, req.stream), gemini::build_request(req))
+        }
+        ProviderKind::Mock => unreachable_mock()?,
+    })
 }
 
 async fn attempt(
@@ -112,40 +159,17 @@ async fn attempt(
     }
     let same = matches!(
         (parsed.format, p.kind),
-        (ClientFormat::OpenAi, ProviderKind::OpenAi) | (ClientFormat::Anthropic, ProviderKind::Anthropic)
+        (ClientFormat::OpenAi, ProviderKind::OpenAi | ProviderKind::AzureOpenAi)
+            | (ClientFormat::Anthropic, ProviderKind::Anthropic)
     );
-    let (path, body) = match p.kind {
-        ProviderKind::OpenAi => {
-            let body = if same {
-                let mut raw = parsed.raw.clone();
-                raw["model"] = Value::String(model.clone());
-                if req.stream {
-                    raw["stream_options"]["include_usage"] = Value::Bool(true);
-                }
-                raw
-            } else {
-                openai_chat::build_request(req, &model)
-            };
-            (p.chat_path.as_deref().unwrap_or(openai_p::CHAT_PATH), body)
-        }
-        ProviderKind::Anthropic => {
-            let body = if same {
-                let mut raw = parsed.raw.clone();
-                raw["model"] = Value::String(model.clone());
-                raw
-            } else {
-                anthropic::build_request(req, &model)
-            };
-            (p.chat_path.as_deref().unwrap_or(anthropic_p::MESSAGES_PATH), body)
-        }
-        ProviderKind::Mock => unreachable_mock()?,
-    };
+    let (path, body) = upstream_request(&p, parsed, &model, same)?;
     let bytes = Bytes::from(body.to_string());
-    let resp = providers::call(&ctx.shared.pools, &p, Method::POST, path, bytes, ctx.headers, parsed.format).await?;
+    let resp = providers::call(&ctx.shared.pools, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
     if req.stream {
         let decode = match p.kind {
-            ProviderKind::OpenAi => Decode::OpenAi(openai_stream::Decoder::default()),
+            ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Decode::OpenAi(openai_stream::Decoder::default()),
             ProviderKind::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
+            ProviderKind::Gemini => Decode::Gemini(gemini_stream::Decoder::default()),
             ProviderKind::Mock => unreachable_mock()?,
         };
         let encode = match (same, parsed.format) {
@@ -159,8 +183,9 @@ async fn attempt(
     let json: Value = serde_json::from_slice(&bytes)
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
     let parsed_resp = match p.kind {
-        ProviderKind::OpenAi => openai_chat::parse_response(&json)?,
+        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => openai_chat::parse_response(&json)?,
         ProviderKind::Anthropic => anthropic::parse_response(&json)?,
+        ProviderKind::Gemini => gemini::parse_response(&json)?,
         ProviderKind::Mock => unreachable_mock()?,
     };
     let text: String = parsed_resp

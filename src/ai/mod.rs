@@ -71,7 +71,7 @@ async fn dispatch(
         }
         FrontDoor::Embeddings => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
-            same_format(ctx, door, bytes).await
+            embeddings(ctx, bytes).await
         }
         FrontDoor::CountTokens => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
@@ -101,31 +101,45 @@ fn models(ctx: &Ctx<'_>) -> Response<ProxyBody> {
     chat::json_response(json!({"object": "list", "data": data}))
 }
 
-/// Embeddings and token counting go to a provider of the same format, unchanged but for the
-/// model name and credentials.
-async fn same_format(ctx: &Ctx<'_>, door: FrontDoor, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
-    let format = door.client_format();
-    let mut raw: Value = serde_json::from_slice(&bytes)
+/// Embeddings go to an OpenAI-format provider (OpenAI-compatible or Azure), unchanged but for
+/// the model name and credentials.
+async fn embeddings(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
+    let raw: Value = serde_json::from_slice(&bytes)
         .map_err(|e| AiError::invalid(format!("the request body is not valid JSON: {e}")))?;
     let model = raw.get("model").and_then(Value::as_str).unwrap_or_default().to_string();
     if model.is_empty() {
         return Err(AiError::invalid_param("model", "you must provide a model parameter"));
     }
     let (backend, target) = chat::pick_backend(ctx.backends, &model)?;
-    let (want, path) = match door {
-        FrontDoor::Embeddings => (ProviderKind::OpenAi, providers::openai::EMBEDDINGS_PATH),
-        _ => (ProviderKind::Anthropic, providers::anthropic::COUNT_TOKENS_PATH),
-    };
-    raw["model"] = Value::String(target);
-    let body = Bytes::from(raw.to_string());
     failover::run(ctx, backend, |p| {
-        let body = body.clone();
+        let mut raw = raw.clone();
+        let target = target.clone();
         async move {
-            if p.kind != want {
-                return Err(AiError::invalid(format!("provider {} ({:?}) cannot serve {}", p.id, p.kind, path)));
-            }
-            let resp =
-                providers::call(&ctx.shared.pools, &p, http::Method::POST, path, body, ctx.headers, format).await?;
+            let path = providers::openai::EMBEDDINGS_PATH;
+            let (model, path) = match p.kind {
+                ProviderKind::OpenAi => (target, path.to_string()),
+                ProviderKind::AzureOpenAi => {
+                    (providers::azure_openai::model(&p, &target), providers::azure_openai::path(&p, path))
+                }
+                ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Mock => {
+                    return Err(AiError::invalid(format!(
+                        "provider {} ({:?}) cannot serve /embeddings: only OpenAI-format providers can, for now",
+                        p.id, p.kind
+                    )));
+                }
+            };
+            raw["model"] = Value::String(model);
+            let body = Bytes::from(raw.to_string());
+            let resp = providers::call(
+                &ctx.shared.pools,
+                &p,
+                http::Method::POST,
+                &path,
+                body,
+                ctx.headers,
+                ClientFormat::OpenAi,
+            )
+            .await?;
             let (parts, b) = resp.into_parts();
             Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
         }
@@ -168,7 +182,7 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
                     let (parts, b) = resp.into_parts();
                     Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
                 }
-                ProviderKind::OpenAi | ProviderKind::Mock => {
+                ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Gemini | ProviderKind::Mock => {
                     let n = tokens::estimate_prompt(&parsed.req);
                     let mut resp = chat::json_response(json!({"input_tokens": n}));
                     resp.headers_mut().insert("x-sluice-token-estimate", http::HeaderValue::from_static("true"));
@@ -178,6 +192,19 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         }
     })
     .await
+}
+
+/// A client path relative to a provider's base path: a base URL ending in a version segment
+/// (`/v1`, `/openai/v1`, `/v1beta`) already holds the version the client's path starts with.
+fn relative_path<'p>(prefix: &str, path: &'p str) -> &'p str {
+    let version = prefix.rsplit('/').next().unwrap_or_default();
+    if version.is_empty() {
+        return path;
+    }
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(version)) {
+        Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => rest,
+        _ => path,
+    }
 }
 
 /// Any other path: forwarded to the first provider with its credentials applied.
@@ -191,8 +218,7 @@ async fn passthrough(ctx: &Ctx<'_>, parts: &Parts, bytes: Bytes) -> Result<Respo
             let Some(ep) = &p.endpoint else {
                 return Err(AiError::not_found(format!("provider {} serves no path {path}", p.id)));
             };
-            // A base URL ending in /v1 already holds the version the client's path starts with.
-            let rel = if ep.path_prefix.ends_with("/v1") { path.strip_prefix("/v1").unwrap_or(&path) } else { &path };
+            let rel = relative_path(&ep.path_prefix, &path);
             let resp = providers::call(
                 &ctx.shared.pools,
                 &p,
@@ -208,4 +234,17 @@ async fn passthrough(ctx: &Ctx<'_>, parts: &Parts, bytes: Bytes) -> Result<Respo
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passthrough_paths_drop_the_version_the_base_url_holds() {
+        use super::relative_path;
+        assert_eq!(relative_path("/v1", "/v1/files"), "/files");
+        assert_eq!(relative_path("/openai/v1", "/v1/files?x=1"), "/files?x=1");
+        assert_eq!(relative_path("/v1beta", "/v1beta/models/g:countTokens"), "/models/g:countTokens");
+        assert_eq!(relative_path("/v1", "/v1beta/models"), "/v1beta/models");
+        assert_eq!(relative_path("", "/v1/files"), "/v1/files");
+    }
 }

@@ -13,13 +13,14 @@ use hyper::body::{Frame, Incoming};
 
 use super::canonical::{StreamEvent, Usage};
 use super::errors::ErrorKind;
-use super::wire::{anthropic_stream, openai_stream};
+use super::wire::{anthropic_stream, gemini_stream, openai_stream};
 use crate::proxy::body::{BoxError, ProxyBody};
 
 /// How the provider's events are read.
 pub enum Decode {
     OpenAi(openai_stream::Decoder),
     Anthropic(anthropic_stream::Decoder),
+    Gemini(gemini_stream::Decoder),
 }
 
 /// How events are written for the client.
@@ -59,7 +60,28 @@ impl State {
         match &mut self.decode {
             Decode::OpenAi(d) => d.decode(data, &mut self.scratch),
             Decode::Anthropic(d) => d.decode(name, data, &mut self.scratch),
+            Decode::Gemini(d) => d.decode(data, &mut self.scratch),
         }
+        self.render(name, data)
+    }
+
+    /// The provider's stream ended: what a format without an end marker (Gemini) still has to
+    /// say.
+    fn eof(&mut self) -> String {
+        self.scratch.clear();
+        match &mut self.decode {
+            Decode::Gemini(d) => d.finish(&mut self.scratch),
+            Decode::OpenAi(_) | Decode::Anthropic(_) => {}
+        }
+        if self.scratch.is_empty() {
+            return String::new();
+        }
+        self.render("", "")
+    }
+
+    /// Notes what the decoded events say (usage, text, the end) and encodes them; same-format
+    /// encoders pass the raw event (`name`, `data`) on instead.
+    fn render(&mut self, name: &str, data: &str) -> String {
         let mut usage_only = false;
         for ev in &self.scratch {
             match ev {
@@ -83,6 +105,7 @@ impl State {
         match &mut self.encode {
             Encode::OpenAi(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
             Encode::Anthropic(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
+            Encode::PassOpenAi { .. } | Encode::PassAnthropic if data.is_empty() => {}
             Encode::PassOpenAi { include_usage } => {
                 // The chunk that carries only usage is ours when the client did not ask for it.
                 if !(usage_only && !*include_usage && data.contains("\"choices\":[]")) {
@@ -165,7 +188,8 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
                     return Some((Ok(Frame::data(Bytes::from(tail))), None));
                 }
                 None => {
-                    let tail = state.close(None);
+                    let mut tail = state.eof();
+                    tail.push_str(&state.close(None));
                     return (!tail.is_empty()).then(|| (Ok(Frame::data(Bytes::from(tail))), None));
                 }
             }

@@ -75,7 +75,12 @@ impl AiBackendIr {
 pub enum ProviderKind {
     /// OpenAI and every OpenAI-compatible provider of the catalog.
     OpenAi,
+    /// Azure OpenAI (the v1 API of a resource): OpenAI's wire format, an `api-key` header, the
+    /// deployment as the model and an optional `api-version` query.
+    AzureOpenAi,
     Anthropic,
+    /// Google's Gemini API (`generateContent`, `streamGenerateContent`).
+    Gemini,
     /// Answers locally, deterministically.
     Mock,
 }
@@ -90,8 +95,16 @@ pub struct AiProviderIr {
     pub weight: u32,
     pub model: Option<String>,
     pub force_model: bool,
-    /// The catalog's chat path when it differs from the wire format's usual one.
+    /// The catalog's chat path when it differs from the wire format's usual one (for Gemini:
+    /// `generateContent`, with `{model}`).
     pub chat_path: Option<String>,
+    /// The catalog's streaming path when it differs (Gemini's `streamGenerateContent`).
+    pub stream_path: Option<String>,
+    /// Azure OpenAI: the deployment sent as the model (settings `deployment`); absent, the
+    /// request's model names the deployment.
+    pub deployment: Option<String>,
+    /// Azure OpenAI: the `api-version` query parameter (settings `apiVersion`), if any.
+    pub api_version: Option<String>,
     pub endpoint: Option<AiEndpoint>,
     #[serde(skip)]
     pub auth: AiAuth,

@@ -1,6 +1,8 @@
 //! Providers: one file per wire format, plus the HTTP call they share.
 
 pub mod anthropic;
+pub mod azure_openai;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
 
@@ -43,10 +45,12 @@ pub async fn call(
             openai::auth_headers(&p.auth, client, &mut headers);
             openai::client_headers(format, client, &mut headers);
         }
+        ProviderKind::AzureOpenAi => azure_openai::auth_headers(&p.auth, client, &mut headers),
         ProviderKind::Anthropic => {
             anthropic::auth_headers(&p.auth, client, &mut headers);
             anthropic::client_headers(format, client, &mut headers);
         }
+        ProviderKind::Gemini => gemini::auth_headers(&p.auth, client, &mut headers),
         ProviderKind::Mock => {}
     }
     let path_and_query = format!("{}{path}", ep.path_prefix)
@@ -80,17 +84,23 @@ async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
     let bytes = read_limited(resp.into_body(), 64 * 1024).await.unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let message = match p.kind {
-        ProviderKind::OpenAi => openai::error_message(&json),
+        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => openai::error_message(&json),
         ProviderKind::Anthropic => anthropic::error_message(&json),
+        ProviderKind::Gemini => gemini::error_message(&json),
         ProviderKind::Mock => None,
     }
     .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
     let message = format!("provider {} answered {}: {message}", p.id, status.as_u16());
+    let retry_after = match p.kind {
+        ProviderKind::Gemini => retry_after.or_else(|| gemini::retry_delay(&json)),
+        ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Anthropic | ProviderKind::Mock => retry_after,
+    };
     let mut err = AiError::from_provider(status, message, retry_after);
+    // A client of the provider's own format gets its error body untouched.
     let own_format = match p.kind {
-        ProviderKind::OpenAi => Some(ClientFormat::OpenAi),
+        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Some(ClientFormat::OpenAi),
         ProviderKind::Anthropic => Some(ClientFormat::Anthropic),
-        ProviderKind::Mock => None,
+        ProviderKind::Gemini | ProviderKind::Mock => None,
     };
     if let (Some(f), true) = (own_format, json.get("error").is_some()) {
         err.provider_body = Some((f, json));

@@ -2,8 +2,12 @@
 
 pub mod anthropic;
 pub mod anthropic_stream;
+pub mod gemini;
+pub mod gemini_stream;
 pub mod openai_chat;
 pub mod openai_stream;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gemini;

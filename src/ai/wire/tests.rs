@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{anthropic, anthropic_stream, openai_chat, openai_stream};
 use crate::ai::canonical::StreamEvent;
 
-fn golden(name: &str, actual: &str) {
+pub(super) fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ai/wire/golden").join(name);
     if std::env::var_os("SLUICE_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden file");
@@ -17,11 +17,11 @@ fn golden(name: &str, actual: &str) {
     assert_eq!(actual, expected, "translation differs from {}", path.display());
 }
 
-fn pretty(v: &Value) -> String {
+pub(super) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).expect("json") + "\n"
 }
 
-fn openai_request() -> Value {
+pub(super) fn openai_request() -> Value {
     json!({
         "model": "gpt-4o",
         "messages": [
@@ -51,7 +51,7 @@ fn openai_request() -> Value {
     })
 }
 
-fn anthropic_request() -> Value {
+pub(super) fn anthropic_request() -> Value {
     json!({
         "model": "claude-sonnet-4-5",
         "max_tokens": 1024,

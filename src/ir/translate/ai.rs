@@ -1,6 +1,7 @@
 //! AIBackend resources resolved into [`AiBackendIr`]: base URLs to upstreams, Secrets to
 //! credentials, model lists to rules.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,13 +75,14 @@ fn build(ix: &Index<'_>, b: &AiBackend) -> Result<AiBackendIr, RefFailure> {
 }
 
 /// What a provider type means: its wire kind, default base URL, how the key is sent, and the
-/// chat path (relative to the base URL). Native types and the catalog's providers alike come
-/// from `providers/*.yaml`; `mock` needs no entry.
+/// chat and stream paths (relative to the base URL). Native types and the catalog's providers
+/// alike come from `providers/*.yaml`; `mock` needs no entry.
 struct TypeDefaults {
     kind: ProviderKind,
     base_url: String,
     key_header: Option<String>,
     chat_path: Option<String>,
+    stream_path: Option<String>,
 }
 
 fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
@@ -90,6 +92,7 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
             base_url: String::new(),
             key_header: None,
             chat_path: None,
+            stream_path: None,
         });
     }
     let entry = catalog::catalog().provider(ty).ok_or_else(|| {
@@ -98,11 +101,10 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
     })?;
     let kind = match entry.wire_format {
         catalog::WireFormat::Openai => ProviderKind::OpenAi,
+        catalog::WireFormat::AzureOpenai => ProviderKind::AzureOpenAi,
         catalog::WireFormat::Anthropic => ProviderKind::Anthropic,
-        other @ (catalog::WireFormat::AzureOpenai
-        | catalog::WireFormat::Gemini
-        | catalog::WireFormat::Vertex
-        | catalog::WireFormat::Bedrock) => {
+        catalog::WireFormat::Gemini => ProviderKind::Gemini,
+        other @ (catalog::WireFormat::Vertex | catalog::WireFormat::Bedrock) => {
             return Err(invalid(format!("the {} wire format is not supported yet", other.as_str())));
         }
     };
@@ -113,12 +115,47 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
             return Err(invalid(format!("{ty}: this authentication style is not supported yet")));
         }
     };
-    Ok(TypeDefaults {
-        kind,
-        base_url: entry.base_url.clone(),
-        key_header,
-        chat_path: entry.endpoints.chat_completions.clone(),
-    })
+    let e = &entry.endpoints;
+    let (chat_path, stream_path) = match kind {
+        ProviderKind::Gemini => (e.generate_content.clone(), e.stream_generate_content.clone()),
+        ProviderKind::Anthropic => (e.messages.clone().or_else(|| e.chat_completions.clone()), None),
+        ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Mock => (e.chat_completions.clone(), None),
+    };
+    Ok(TypeDefaults { kind, base_url: entry.base_url.clone(), key_header, chat_path, stream_path })
+}
+
+/// Fills the `{placeholders}` of a base URL (`{resource}`, `{region}`…) from the provider's
+/// settings; each value must be a plain DNS label or path segment.
+fn fill_placeholders(base: &str, settings: &BTreeMap<String, String>) -> Result<String, RefFailure> {
+    let mut out = String::with_capacity(base.len());
+    let mut rest = base;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after.find('}').ok_or_else(|| invalid(format!("baseURL {base:?} has an unclosed `{{`")))?;
+        let key = &after[..end];
+        let value = settings
+            .get(key)
+            .ok_or_else(|| invalid(format!("baseURL {base:?} needs settings.{key} (or set baseURL)")))?;
+        if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return Err(invalid(format!("settings.{key} {value:?} must be letters, digits, `-` or `.`")));
+        }
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A setting used in a query string or a JSON body: printable, no spaces, no `&`, `#` or `?`.
+fn plain_setting(settings: &BTreeMap<String, String>, key: &str) -> Result<Option<String>, RefFailure> {
+    match settings.get(key) {
+        None => Ok(None),
+        Some(v) if !v.is_empty() && v.chars().all(|c| c.is_ascii_graphic() && !"&#?%".contains(c)) => {
+            Ok(Some(v.clone()))
+        }
+        Some(v) => Err(invalid(format!("settings.{key} {v:?} is not a plain value"))),
+    }
 }
 
 fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider) -> Result<AiProviderIr, RefFailure> {
@@ -127,10 +164,19 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
     let id: Arc<str> = Arc::from(format!("{ns}/{backend}/{pname}"));
     let endpoint = match kind {
         ProviderKind::Mock => None,
-        ProviderKind::OpenAi | ProviderKind::Anthropic => {
-            let base = p.base_url.as_deref().unwrap_or(&d.base_url);
-            Some(endpoint(&id, base)?)
+        ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Anthropic | ProviderKind::Gemini => {
+            let base = match p.base_url.as_deref() {
+                Some(b) => fill_placeholders(b, &p.settings)?,
+                None => fill_placeholders(&d.base_url, &p.settings)?,
+            };
+            Some(endpoint(&id, &base)?)
         }
+    };
+    let (deployment, api_version) = match kind {
+        ProviderKind::AzureOpenAi => {
+            (plain_setting(&p.settings, "deployment")?, plain_setting(&p.settings, "apiVersion")?)
+        }
+        ProviderKind::OpenAi | ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Mock => (None, None),
     };
     let auth = match &p.auth {
         None => AiAuth::None,
@@ -171,6 +217,9 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
         model: p.model.clone(),
         force_model: p.force_model.unwrap_or(false),
         chat_path: d.chat_path,
+        stream_path: d.stream_path,
+        deployment,
+        api_version,
         endpoint,
         auth,
         mock: MockSettings {
@@ -213,4 +262,39 @@ fn endpoint(id: &str, base: &str) -> Result<AiEndpoint, RefFailure> {
         authority: authority.as_str().to_string(),
         path_prefix: uri.path().trim_end_matches('/').to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemini_and_azure_come_from_the_catalog() {
+        let g = defaults("gemini").map_err(|e| e.1).expect("gemini");
+        assert_eq!(g.kind, ProviderKind::Gemini);
+        assert_eq!(g.key_header.as_deref(), Some("x-goog-api-key"));
+        assert_eq!(g.base_url, "https://generativelanguage.googleapis.com/v1beta");
+        let a = defaults("azure-openai").map_err(|e| e.1).expect("azure");
+        assert_eq!(a.kind, ProviderKind::AzureOpenAi);
+        assert_eq!(a.key_header.as_deref(), Some("api-key"));
+        let Err(err) = defaults("bedrock") else { panic!("bedrock is not served yet") };
+        assert!(err.1.contains("not supported yet"), "{}", err.1);
+    }
+
+    #[test]
+    fn base_url_placeholders_come_from_settings() {
+        let base = "https://{resource}.openai.azure.com/openai/v1";
+        let mut settings = BTreeMap::new();
+        let err = fill_placeholders(base, &settings).expect_err("no resource");
+        assert!(err.1.contains("settings.resource"), "{}", err.1);
+        settings.insert("resource".to_string(), "contoso".to_string());
+        assert_eq!(
+            fill_placeholders(base, &settings).map_err(|e| e.1).as_deref(),
+            Ok("https://contoso.openai.azure.com/openai/v1")
+        );
+        settings.insert("resource".to_string(), "evil.com/x?".to_string());
+        assert!(fill_placeholders(base, &settings).is_err());
+        settings.insert("apiVersion".to_string(), "preview&x=1".to_string());
+        assert!(plain_setting(&settings, "apiVersion").is_err());
+    }
 }

@@ -4,6 +4,10 @@
 //!   embeddings, models and OpenAI's error shape.
 //! - [`anthropic`]: Anthropic Messages (JSON and named SSE events), `count_tokens`, models,
 //!   Anthropic's error shape and its header checks (`x-api-key`, `anthropic-version`).
+//! - [`gemini`]: Google's Gemini API (`generateContent`, `streamGenerateContent` as SSE or a
+//!   JSON array, models), Google's error shape and the request checks of the real API.
+//!
+//! The OpenAI fake also plays an Azure OpenAI resource ([`openai::Script::azure`]).
 //!
 //! Each fake binds `127.0.0.1:0`, records every request it receives (see [`RecordedRequest`]) and
 //! answers from a script: a queue of behaviours taken one per request, then a fallback. A
@@ -13,6 +17,8 @@
 //! Dropping the handle (its last clone) stops the listener and every open connection.
 
 pub mod anthropic;
+pub mod gemini;
+mod gemini_checks;
 pub mod openai;
 
 use std::collections::VecDeque;
@@ -127,7 +133,7 @@ impl Ids {
     }
 }
 
-/// The listener and the record of requests shared by both fakes.
+/// The listener and the record of requests shared by the fakes.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,

@@ -18,6 +18,12 @@
 //! - `stream_options` without `stream: true`, a `tool` message not answering a preceding
 //!   `tool_calls`, and an assistant `tool_calls` left without answers are rejected with 400 as
 //!   the real API does.
+//!
+//! With [`Script::azure`] it plays an Azure OpenAI resource's v1 API instead: the same bodies
+//! under `/openai/v1/…`, the key in `api-key` (or a bearer token), an optional `api-version`
+//! query that must be one the resource knows, the `model` naming a deployment
+//! (`404 DeploymentNotFound` otherwise), and Azure's error shape `{"error": {"code", "message"}}`
+//! for those checks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -257,6 +263,29 @@ pub fn status_error(status: u16) -> Value {
     }
 }
 
+/// Azure OpenAI mode (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Azure {
+    /// The deployment names `model` may take.
+    pub deployments: Vec<String>,
+    /// The `api-version` values accepted (a request without one is accepted too).
+    pub api_versions: Vec<String>,
+}
+
+impl Azure {
+    pub fn deployments(names: &[&str]) -> Azure {
+        Azure {
+            deployments: names.iter().map(|n| (*n).to_owned()).collect(),
+            api_versions: vec!["preview".to_owned(), "latest".to_owned()],
+        }
+    }
+}
+
+/// Azure's error body.
+pub fn azure_error(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message}})
+}
+
 /// What the fake answers, request by request.
 #[derive(Debug, Clone)]
 pub struct Script {
@@ -271,6 +300,8 @@ pub struct Script {
     pub models: Vec<String>,
     /// An embedding's length when the request has no `dimensions`.
     pub embedding_dims: usize,
+    /// Play an Azure OpenAI resource (v1 API) instead of OpenAI.
+    pub azure: Option<Azure>,
 }
 
 impl Default for Script {
@@ -281,6 +312,7 @@ impl Default for Script {
             fallback: Behaviour::Reply(Reply::text("Hello from the fake OpenAI.")),
             models: vec!["gpt-4o".to_owned(), "gpt-4o-mini".to_owned(), "text-embedding-3-small".to_owned()],
             embedding_dims: 8,
+            azure: None,
         }
     }
 }
@@ -305,6 +337,12 @@ impl Script {
         self.fallback = b;
         self
     }
+
+    /// Plays an Azure OpenAI resource with these deployments.
+    pub fn azure(mut self, azure: Azure) -> Script {
+        self.azure = Some(azure);
+        self
+    }
 }
 
 struct State {
@@ -312,6 +350,7 @@ struct State {
     queue: Queue<Behaviour>,
     models: Vec<String>,
     embedding_dims: usize,
+    azure: Option<Azure>,
     ids: Ids,
 }
 
@@ -329,6 +368,7 @@ impl FakeOpenAi {
             queue: Queue::new(script.queue, script.fallback),
             models: script.models,
             embedding_dims: script.embedding_dims,
+            azure: script.azure,
             ids: Ids::default(),
         });
         let handler_state = state.clone();
@@ -386,6 +426,12 @@ fn bad_request(state: &State, message: &str, param: Option<&str>, code: Option<&
 }
 
 async fn handle(state: &State, req: RecordedRequest) -> Outcome {
+    if let Some(azure) = &state.azure {
+        return match azure_checks(state, azure, &req) {
+            Ok(endpoint) => respond(state, &req, endpoint).await,
+            Err(outcome) => *outcome,
+        };
+    }
     // Authentication comes first, as on the real API.
     let bearer = req.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
     match (&state.api_key, bearer) {
@@ -432,6 +478,52 @@ async fn handle(state: &State, req: RecordedRequest) -> Outcome {
             );
         }
     };
+    respond(state, &req, endpoint).await
+}
+
+/// Azure's checks, in its order: the key, the path, the `api-version`, the deployment.
+fn azure_checks(state: &State, azure: &Azure, req: &RecordedRequest) -> Result<Endpoint, Box<Outcome>> {
+    let key = req
+        .header("api-key")
+        .or_else(|| req.header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .map(str::trim);
+    let key_ok = match (&state.api_key, key) {
+        (_, None) => false,
+        (Some(want), Some(got)) => want == got,
+        (None, Some(got)) => !got.is_empty(),
+    };
+    if !key_ok {
+        let message = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a \
+                       valid key for an active subscription and use a correct regional API endpoint for your resource.";
+        return Err(Box::new(error_response(state, 401, azure_error("401", message))));
+    }
+    let endpoint = match (req.method.as_str(), req.path_only()) {
+        ("POST", "/openai/v1/chat/completions") => Endpoint::Chat,
+        ("POST", "/openai/v1/embeddings") => Endpoint::Embeddings,
+        ("GET", "/openai/v1/models") => Endpoint::Models,
+        _ => return Err(Box::new(error_response(state, 404, azure_error("404", "Resource not found")))),
+    };
+    let query = req.path.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        if let Some(v) = pair.strip_prefix("api-version=")
+            && !azure.api_versions.iter().any(|a| a == v)
+        {
+            return Err(Box::new(error_response(state, 400, azure_error("BadRequest", "API version not supported"))));
+        }
+    }
+    if !matches!(endpoint, Endpoint::Models) {
+        let model = req.body.get("model").and_then(Value::as_str).unwrap_or_default();
+        if !azure.deployments.iter().any(|d| d == model) {
+            let message = "The API deployment for this resource does not exist. If you created the deployment within \
+                           the last 5 minutes, please wait a moment and try again.";
+            return Err(Box::new(error_response(state, 404, azure_error("DeploymentNotFound", message))));
+        }
+    }
+    Ok(endpoint)
+}
+
+/// Answers an authenticated request for `endpoint` from the script.
+async fn respond(state: &State, req: &RecordedRequest, endpoint: Endpoint) -> Outcome {
     let behaviour = state.queue.next();
     let (reply, cut, stream_error) = match behaviour {
         Behaviour::Reset => return Outcome::Reset,
@@ -450,8 +542,8 @@ async fn handle(state: &State, req: RecordedRequest) -> Outcome {
         tokio::time::sleep(reply.first_byte_delay).await;
     }
     match endpoint {
-        Endpoint::Chat => chat(state, &req, &reply, cut, stream_error),
-        Endpoint::Embeddings => embeddings(state, &req, &reply),
+        Endpoint::Chat => chat(state, req, &reply, cut, stream_error),
+        Endpoint::Embeddings => embeddings(state, req, &reply),
         Endpoint::Models => models(state),
     }
 }

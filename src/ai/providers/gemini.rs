@@ -1,0 +1,119 @@
+//! Google Gemini API: paths, headers and error bodies.
+//!
+//! The model is part of the path (`/models/{model}:generateContent`); the key goes in
+//! `x-goog-api-key`. Errors are `{"error": {"code", "message", "status", "details"}}`, where a
+//! 429 says when to come back in a `google.rpc.RetryInfo` detail rather than `Retry-After`.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::ir::ai::AiAuth;
+
+pub const GENERATE_PATH: &str = "/models/{model}:generateContent";
+pub const STREAM_PATH: &str = "/models/{model}:streamGenerateContent?alt=sse";
+pub const KEY_HEADER: &str = "x-goog-api-key";
+
+/// `path` (a catalog template with `{model}`, or the default) with the model filled in. The
+/// model is percent-encoded so that no client-chosen name can leave its path segment; a
+/// leading `models/` (the API's resource name) is accepted and removed.
+pub fn path(template: Option<&str>, model: &str, stream: bool) -> String {
+    let template = match (template, stream) {
+        (Some(t), _) => t,
+        (None, false) => GENERATE_PATH,
+        (None, true) => STREAM_PATH,
+    };
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    let mut encoded = String::with_capacity(model.len());
+    for b in model.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let mut out = template.replace("{model}", &encoded);
+    // Server-sent events are asked for with `alt=sse`; without it the API streams a JSON array.
+    if stream && !out.contains("alt=sse") {
+        out.push_str(if out.contains('?') { "&alt=sse" } else { "?alt=sse" });
+    }
+    out
+}
+
+/// Credentials: the configured key in `x-goog-api-key`; with passthrough, the client's
+/// `x-goog-api-key`, else its bearer token or `x-api-key`, moved into that header.
+pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
+    let key_header = HeaderName::from_static(KEY_HEADER);
+    match auth {
+        AiAuth::None => {}
+        AiAuth::Bearer(v) => {
+            if let Some(key) = v.to_str().ok().and_then(|s| s.strip_prefix("Bearer "))
+                && let Ok(v) = HeaderValue::from_str(key)
+            {
+                out.insert(key_header, v);
+            }
+        }
+        AiAuth::Header(name, v) => {
+            out.insert(name.clone(), v.clone());
+        }
+        AiAuth::Passthrough => {
+            if let Some(v) = client.get(&key_header) {
+                out.insert(key_header, v.clone());
+            } else if let Some(key) = client
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| s.strip_prefix("Bearer "))
+                .and_then(|k| HeaderValue::from_str(k).ok())
+                .or_else(|| client.get("x-api-key").cloned())
+            {
+                out.insert(key_header, key);
+            }
+        }
+    }
+}
+
+/// `STATUS: message` from a Gemini error body.
+pub fn error_message(body: &Value) -> Option<String> {
+    let message = body.pointer("/error/message").and_then(Value::as_str)?;
+    Some(match body.pointer("/error/status").and_then(Value::as_str) {
+        Some(status) => format!("{status}: {message}"),
+        None => message.to_string(),
+    })
+}
+
+/// The delay of a `google.rpc.RetryInfo` detail (`"retryDelay": "30s"`), if any.
+pub fn retry_delay(body: &Value) -> Option<Duration> {
+    body.pointer("/error/details")?.as_array()?.iter().find_map(|d| {
+        let ty = d.get("@type").and_then(Value::as_str)?;
+        if !ty.ends_with("google.rpc.RetryInfo") {
+            return None;
+        }
+        let secs: f64 = d.get("retryDelay")?.as_str()?.strip_suffix('s')?.parse().ok()?;
+        (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_encode_the_model() {
+        assert_eq!(path(None, "gemini-2.5-flash", false), "/models/gemini-2.5-flash:generateContent");
+        assert_eq!(path(None, "models/gemini-2.5-pro", true), "/models/gemini-2.5-pro:streamGenerateContent?alt=sse");
+        assert_eq!(path(None, "../x?y", false), "/models/..%2Fx%3Fy:generateContent");
+        assert_eq!(
+            path(Some("/publishers/google/models/{model}:streamGenerateContent"), "g", true),
+            "/publishers/google/models/g:streamGenerateContent?alt=sse"
+        );
+    }
+
+    #[test]
+    fn retry_info_is_read() {
+        let body = serde_json::json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}]}});
+        assert_eq!(retry_delay(&body), Some(Duration::from_secs(12)));
+        assert_eq!(error_message(&body).as_deref(), Some("RESOURCE_EXHAUSTED: quota"));
+    }
+}
