@@ -5,7 +5,8 @@
 //!
 //! Without python3 + `mcp` + `mcp_server_time`, or without node and tests/mcp/node_modules
 //! (`npm ci --prefix tests/mcp`), the SDK tests fail under CI=true and are skipped with a
-//! warning elsewhere. The bad-input tests need neither: they prove that no upstream starts.
+//! warning elsewhere. The bad-input tests need neither (only python3 for a stdlib-only probe
+//! target): they prove that nothing past the handshake reaches an upstream.
 
 mod support;
 
@@ -115,6 +116,15 @@ fn everything_target() -> String {
     format!(
         "    - name: everything\n      stdio: {{command: node, args: [{script}, stdio]}}\n      tools: {{exclude: [\"get-env\", \"trigger-*\", \"toggle-*\"]}}\n",
         script = json!(everything_script().display().to_string())
+    )
+}
+
+/// A stdlib-only Python server whose listings come in pages of three (tests/mcp/paged_server.py).
+fn paged_target(env: &str) -> String {
+    let script = Path::new(MANIFEST).join("tests/mcp/paged_server.py");
+    format!(
+        "    - name: paged\n      stdio: {{command: python3, args: [{}], env: {{{env}}}}}\n",
+        json!(script.display().to_string())
     )
 }
 
@@ -236,6 +246,72 @@ async fn a_killed_target_fails_open_and_heals() {
     assert!(out["healed"]["text"].as_str().unwrap_or_default().contains("UTC"), "{}", out["healed"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_pages_resources_reads_them_and_gets_prompts() {
+    if !servers_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets =
+        time_target(&dir.path().join("pid"), &dir.path().join("down")) + &everything_target() + &paged_target("");
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    let out = run_client("resources_and_prompts", addr, &[]).await;
+
+    // Merged capabilities: some targets offer resources, prompts and completion.
+    let caps = &out["capabilities"];
+    for c in ["tools", "resources", "prompts", "completions"] {
+        assert!(caps[c].is_object(), "{c} missing from {caps}");
+    }
+
+    // Resources of every target, paged through: `paged` has 7 in pages of 3, so the
+    // federated listing takes three pages; everything's come in the first.
+    let pages = out["resource_pages"].as_array().expect("pages");
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    let uris: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.as_array().into_iter().flatten())
+        .map(|r| r["uri"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let paged: Vec<&String> = uris.iter().filter(|u| u.starts_with("sluice:paged:")).collect();
+    assert_eq!(paged.len(), 7, "{uris:?}");
+    assert!(uris.iter().any(|u| u.starts_with("sluice:everything:demo://")), "{uris:?}");
+    assert!(uris.iter().all(|u| u.starts_with("sluice:paged:") || u.starts_with("sluice:everything:")), "{uris:?}");
+    let first = &pages[0][0];
+    let original = first["_meta"]["sluice.dev/originalUri"].as_str().expect("the original URI in _meta");
+    assert!(first["uri"].as_str().unwrap_or_default().ends_with(original), "{first}");
+
+    // Reads through rewritten URIs: the contents carry the rewritten URI.
+    let doc = &out["read_doc"]["ok"][0];
+    assert!(doc["uri"].as_str().unwrap_or_default().starts_with("sluice:everything:demo://"), "{}", out["read_doc"]);
+    assert!(!doc["text"].as_str().unwrap_or_default().is_empty(), "{doc}");
+    let paged = &out["read_paged"]["ok"][0];
+    assert_eq!(paged["uri"], "sluice:paged:paged://item/5", "{}", out["read_paged"]);
+    assert_eq!(paged["text"], "contents of paged://item/5");
+    // A template, rewritten, expanded by the client, read through Sluice.
+    let templates: Vec<&str> =
+        out["templates"].as_array().into_iter().flatten().filter_map(|t| t["uriTemplate"].as_str()).collect();
+    assert!(templates.contains(&"sluice:everything:demo://resource/dynamic/text/{resourceId}"), "{templates:?}");
+    assert!(templates.contains(&"sluice:paged:paged://item/{n}"), "{templates:?}");
+    let read = &out["read_template"]["ok"][0];
+    assert!(read["text"].as_str().unwrap_or_default().contains("Resource 3"), "{}", out["read_template"]);
+    assert_eq!(out["read_unknown"]["error"]["code"], -32602, "{}", out["read_unknown"]);
+
+    // Prompts, prefixed like tools, four from `paged` over two upstream pages.
+    let prompts: Vec<&str> =
+        out["prompts"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
+    for want in ["everything_args-prompt", "everything_completable-prompt", "paged_p0", "paged_p3"] {
+        assert!(prompts.contains(&want), "{want} missing from {prompts:?}");
+    }
+    let text = out["args_prompt"]["ok"][0]["content"]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Paris, TX"), "{}", out["args_prompt"]);
+    assert_eq!(out["paged_prompt"]["ok"][0]["content"]["text"], "p3 for sluice", "{}", out["paged_prompt"]);
+
+    // Completion routed by a prompt name and by a rewritten template URI.
+    assert_eq!(out["complete_prompt"]["ok"]["values"], json!(["Engineering"]), "{}", out["complete_prompt"]);
+    assert_eq!(out["complete_template"]["ok"]["values"], json!(["7"]), "{}", out["complete_template"]);
+    assert_eq!(out["bad_cursor"]["error"]["code"], -32602, "{}", out["bad_cursor"]);
+}
+
 // ---- bad input, over raw HTTP ----------------------------------------------------------------
 
 /// A raw HTTP/1.1 request; returns status, headers (lower-cased names) and body.
@@ -296,9 +372,10 @@ const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","param
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_the_right_error_and_starts_no_upstream() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let marker = dir.path().join("started");
-    let script = format!("echo started > '{}'; exec cat", marker.display());
-    let targets = format!("    - name: probe\n      stdio: {{command: sh, args: [\"-c\", {}]}}\n", json!(script));
+    // `initialize` asks the targets for their capabilities: the probe answers the handshake
+    // and writes `marker` on any other request.
+    let marker = dir.path().join("reached");
+    let targets = paged_target(&format!("SLUICE_PROBE_MARKER: {}", json!(marker.display().to_string())));
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
 
     // No session yet: what is wrong with the message comes first, then the missing session.
@@ -353,6 +430,19 @@ async fn bad_input_gets_the_right_error_and_starts_no_upstream() {
     )
     .await;
     assert_eq!((status, rpc_code(&body)), (200, -32602), "{body}");
+    for bad in [
+        r#"{"jsonrpc":"2.0","id":10,"method":"resources/list","params":{"cursor":7}}"#,
+        r#"{"jsonrpc":"2.0","id":11,"method":"prompts/list","params":{"cursor":"eyJ2IjoxLCJraW5kIjoidG9vbHMifQ"}}"#,
+        r#"{"jsonrpc":"2.0","id":12,"method":"resources/read","params":{}}"#,
+        r#"{"jsonrpc":"2.0","id":13,"method":"resources/read","params":{"uri":"demo://not/ours"}}"#,
+        r#"{"jsonrpc":"2.0","id":14,"method":"resources/read","params":{"uri":"sluice:nobody:demo://x"}}"#,
+        r#"{"jsonrpc":"2.0","id":15,"method":"prompts/get","params":{"arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":16,"method":"completion/complete","params":{"ref":{"type":"ref/x"},"argument":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":17,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"x"}}}"#,
+    ] {
+        let (status, _, body) = post(addr, Some(&session), bad.as_bytes().to_vec()).await;
+        assert_eq!((status, rpc_code(&body)), (200, -32602), "{bad}: {body}");
+    }
     let (status, _, body) = post(addr, Some(&session), INITIALIZE.as_bytes().to_vec()).await;
     assert_eq!((status, rpc_code(&body)), (400, -32600), "initialize within a session: {body}");
 
@@ -399,7 +489,7 @@ async fn bad_input_gets_the_right_error_and_starts_no_upstream() {
     assert_eq!(header(&headers, "content-type"), Some("text/event-stream"));
     assert!(body.starts_with("event: message\ndata: {"), "{body}");
 
-    assert!(!marker.exists(), "bad input started the upstream");
+    assert!(!marker.exists(), "bad input reached the upstream");
 
     // DELETE ends the session; it is unknown afterwards.
     let s = session.clone();

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
+use super::federation::ListKind;
 use super::jsonrpc::{self, INVALID_REQUEST, METHOD_NOT_FOUND, Message, RpcError};
 use super::session::Session;
 use super::{Ctx, MAX_MESSAGE_BYTES, SESSION_HEADER, SUPPORTED_VERSIONS};
@@ -119,7 +120,7 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
             let e = RpcError::new(INVALID_REQUEST, "initialize starts a session; send it without Mcp-Session-Id");
             return rpc_status(StatusCode::BAD_REQUEST, &id, &e);
         }
-        return initialize(ctx, &id, params.as_ref(), answer);
+        return initialize(ctx, &id, params.as_ref(), answer).await;
     }
     let session = match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner)) {
         None => return rpc_status(StatusCode::BAD_REQUEST, &id, &missing_session()),
@@ -134,7 +135,7 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
     reply(StatusCode::OK, answer, &payload, None)
 }
 
-fn initialize(
+async fn initialize(
     ctx: &Ctx<'_>,
     id: &Value,
     params: Option<&serde_json::Map<String, Value>>,
@@ -145,13 +146,15 @@ fn initialize(
         return reply(StatusCode::OK, answer, &jsonrpc::error(id, &e), None);
     };
     let version = if SUPPORTED_VERSIONS.contains(&requested) { requested } else { SUPPORTED_VERSIONS[0] };
+    // Asked before the session exists, so that a refused initialize leaves nothing behind.
+    let capabilities = ctx.federation().capabilities().await;
     let Some(session) = ctx.state.sessions.create(&ctx.owner, version) else {
         let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
         return rpc_status(StatusCode::SERVICE_UNAVAILABLE, id, &e);
     };
     let result = json!({
         "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": false}},
+        "capabilities": capabilities,
         "serverInfo": {"name": "sluice", "version": env!("CARGO_PKG_VERSION")},
     });
     reply(StatusCode::OK, answer, &jsonrpc::result(id, result), Some(&session.id))
@@ -167,26 +170,49 @@ async fn request(
     let fed = ctx.federation();
     match method {
         "ping" => Ok(json!({})),
-        "tools/list" => {
-            if params.as_ref().and_then(|p| p.get("cursor")).is_some_and(|c| !c.is_null()) {
-                return Err(RpcError::invalid_params("invalid cursor: the tool list has a single page"));
-            }
-            let catalog = std::sync::Arc::new(fed.list().await?);
-            let result = catalog.list_result();
-            session.set_catalog(catalog);
-            Ok(result)
+        "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
+            let Some(kind) = ListKind::ALL.into_iter().find(|k| k.method() == method) else {
+                return Err(RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {method}")));
+            };
+            let cursor = match params.as_ref().and_then(|p| p.get("cursor")) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(c)) => Some(c.as_str()),
+                Some(_) => return Err(RpcError::invalid_params("invalid cursor: params.cursor must be a string")),
+            };
+            let listing = fed.list(kind, cursor).await?;
+            session.remember(kind, listing.owners.clone(), cursor.is_none());
+            Ok(listing.result())
         }
-        "tools/call" => {
+        "tools/call" | "prompts/get" => {
             let params = params.unwrap_or_default();
             let Some(name) = params.get("name").and_then(Value::as_str) else {
-                return Err(RpcError::invalid_params("tools/call needs params.name (a string)"));
+                return Err(RpcError::invalid_params(format!("{method} needs params.name (a string)")));
             };
             let arguments = match params.get("arguments") {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(a)) => Some(a.clone()),
                 Some(_) => return Err(RpcError::invalid_params("params.arguments must be an object")),
             };
-            fed.call(session.catalog().as_deref(), name, arguments).await
+            if method == "tools/call" {
+                fed.call(session.route(ListKind::Tools, name), name, arguments).await
+            } else {
+                fed.get_prompt(session.route(ListKind::Prompts, name), name, arguments).await
+            }
+        }
+        "resources/read" => {
+            let Some(uri) = params.as_ref().and_then(|p| p.get("uri")).and_then(Value::as_str) else {
+                return Err(RpcError::invalid_params("resources/read needs params.uri (a string)"));
+            };
+            fed.read_resource(uri).await
+        }
+        "completion/complete" => {
+            let params = params.unwrap_or_default();
+            if !params.get("argument").is_some_and(Value::is_object) {
+                return Err(RpcError::invalid_params("completion/complete needs params.argument (an object)"));
+            }
+            let prompt = params.get("ref").and_then(|r| r.get("name")).and_then(Value::as_str);
+            let known = prompt.and_then(|p| session.route(ListKind::Prompts, p));
+            fed.complete(known, params).await
         }
         other => Err(RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     }

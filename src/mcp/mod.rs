@@ -4,11 +4,13 @@
 //!
 //! - [`http`]: the downstream transport (status codes, session header, JSON or SSE answers);
 //! - [`jsonrpc`]: reading and writing JSON-RPC messages;
-//! - [`federation`]: fan-out, merging, routing, and the per-request [`federation::ToolFilter`];
-//! - [`naming`]: prefixes and clashes;
+//! - [`federation`]: fan-out, merging, routing, and the per-request [`federation::ItemFilter`];
+//! - [`cursor`]: pagination cursors that span targets;
+//! - [`naming`]: prefixes, clashes and rewritten resource URIs;
 //! - [`session`]: downstream sessions;
 //! - [`upstream`]: upstream sessions behind small traits (rmcp in one file).
 
+pub mod cursor;
 pub mod federation;
 pub mod http;
 pub mod jsonrpc;

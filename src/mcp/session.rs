@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::federation::Catalog;
+use super::federation::{ListKind, Owner};
 
 pub const MAX_SESSIONS: usize = 10_000;
 pub const IDLE_EXPIRY: Duration = Duration::from_secs(30 * 60);
@@ -15,18 +15,28 @@ pub struct Session {
     /// The backends the session was opened on (`ns/name,…`); another route cannot use it.
     pub owner: String,
     pub protocol_version: String,
-    /// The last `tools/list` the client saw: calls are routed by the names it gave.
-    pub catalog: Mutex<Option<Arc<Catalog>>>,
+    /// The owners of the tool and prompt names of the client's last listings (every page of
+    /// them): calls are routed by the names they gave.
+    routes: Mutex<HashMap<ListKind, HashMap<String, Owner>>>,
     last_used: Mutex<Instant>,
 }
 
 impl Session {
-    pub fn catalog(&self) -> Option<Arc<Catalog>> {
-        self.catalog.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The owner of the name `name` of `kind` as the client's listings gave it.
+    pub fn route(&self, kind: ListKind, name: &str) -> Option<Owner> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&kind).and_then(|r| r.get(name)).cloned()
     }
 
-    pub fn set_catalog(&self, c: Arc<Catalog>) {
-        *self.catalog.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+    /// Records the owners of one page of a listing: the first page (`fresh`) replaces what the
+    /// previous listing gave, later pages add to it.
+    pub fn remember(&self, kind: ListKind, owners: HashMap<String, Owner>, fresh: bool) {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let r = routes.entry(kind).or_default();
+        if fresh {
+            *r = owners;
+        } else {
+            r.extend(owners);
+        }
     }
 
     fn idle(&self) -> Duration {
@@ -58,7 +68,7 @@ impl Sessions {
             id: id.clone(),
             owner: owner.to_string(),
             protocol_version: protocol_version.to_string(),
-            catalog: Mutex::new(None),
+            routes: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
         });
         map.insert(id, session.clone());

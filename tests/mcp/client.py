@@ -17,6 +17,7 @@ os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 
 from mcp import Client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
+from mcp.types import PromptReference, ResourceTemplateReference  # noqa: E402
 
 
 def url():
@@ -101,7 +102,78 @@ async def kill_target():
         return {"before": before, "during": during, "after": after, "healed": healed}
 
 
+async def attempt(coro):
+    try:
+        return {"ok": await coro}
+    except MCPError as err:
+        return {"error": error_json(err)}
+
+
+def dump(model):
+    return model.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+async def every_page(fetch, attr):
+    """Pages through a listing; returns the pages (each a list of items as JSON)."""
+    pages, cursor = [], None
+    while True:
+        listing = await fetch(cursor)
+        pages.append([dump(i) for i in getattr(listing, attr)])
+        cursor = listing.next_cursor
+        if not cursor or len(pages) > 50:
+            return pages
+
+
+async def resources_and_prompts():
+    """Resources (paged through), templates, reads through rewritten URIs, prompts with
+    arguments, completion, and a bad cursor."""
+    async with client() as c:
+        caps = c.server_capabilities
+        out = {"capabilities": caps.model_dump(by_alias=True, exclude_none=True, mode="json") if caps else None}
+        pages = await every_page(lambda cur: c.list_resources(cursor=cur, cache_mode="bypass"), "resources")
+        out["resource_pages"] = pages
+        resources = [r for p in pages for r in p]
+        out["templates"] = [t for p in await every_page(
+            lambda cur: c.list_resource_templates(cursor=cur, cache_mode="bypass"), "resource_templates"
+        ) for t in p]
+        prompts = [p for page in await every_page(lambda cur: c.list_prompts(cursor=cur, cache_mode="bypass"), "prompts") for p in page]
+        out["prompts"] = prompts
+
+        async def read(uri):
+            result = await c.read_resource(uri)
+            return [dump(x) for x in result.contents]
+
+        doc = next((r["uri"] for r in resources if "everything" in r["uri"]), None)
+        out["read_doc"] = await attempt(read(doc)) if doc else None
+        out["read_paged"] = await attempt(read("sluice:paged:paged://item/5"))
+        template = next((t["uriTemplate"] for t in out["templates"] if "dynamic/text" in t["uriTemplate"]), None)
+        out["read_template"] = await attempt(read(template.replace("{resourceId}", "3"))) if template else None
+        out["read_unknown"] = await attempt(read("demo://not/rewritten"))
+
+        async def prompt(name, args):
+            result = await c.get_prompt(name, args)
+            return [dump(m) for m in result.messages]
+
+        out["args_prompt"] = await attempt(prompt("everything_args-prompt", {"city": "Paris", "state": "TX"}))
+        out["paged_prompt"] = await attempt(prompt("paged_p3", {"who": "sluice"}))
+
+        async def complete(ref, argument, context=None):
+            result = await c.complete(ref, argument, context)
+            return dump(result.completion)
+
+        out["complete_prompt"] = await attempt(
+            complete(PromptReference(type="ref/prompt", name="everything_completable-prompt"), {"name": "department", "value": "Eng"})
+        )
+        if template:
+            out["complete_template"] = await attempt(
+                complete(ResourceTemplateReference(type="ref/resource", uri=template), {"name": "resourceId", "value": "7"})
+            )
+        out["bad_cursor"] = await attempt(c.list_resources(cursor="bm90IGEgY3Vyc29y"))
+        return out
+
+
 SCENARIOS = {
+    "resources_and_prompts": resources_and_prompts,
     "list_and_call": lambda: list_and_call("legacy"),
     "list_and_call_auto": lambda: list_and_call("auto"),
     "kill_target": kill_target,

@@ -2,6 +2,9 @@
 //! file ([`rmcp_client`]): a [`Connector`] opens a session to a target, an [`McpUpstream`] is
 //! that session. [`pool::UpstreamPool`] keeps one session per target across requests and
 //! reloads.
+//!
+//! Results are plain JSON (`serde_json::Value`) as the target sent them, so that federation
+//! rewrites names and URIs without knowing the library's types.
 
 pub mod pool;
 pub mod rmcp_client;
@@ -17,16 +20,94 @@ use crate::ir::mcp::McpTargetIr;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The four federated listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ListKind {
+    Tools,
+    Resources,
+    ResourceTemplates,
+    Prompts,
+}
+
+impl ListKind {
+    pub const ALL: [ListKind; 4] =
+        [ListKind::Tools, ListKind::Resources, ListKind::ResourceTemplates, ListKind::Prompts];
+
+    /// The JSON-RPC method that lists these items.
+    pub fn method(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools/list",
+            ListKind::Resources => "resources/list",
+            ListKind::ResourceTemplates => "resources/templates/list",
+            ListKind::Prompts => "prompts/list",
+        }
+    }
+
+    /// The result's field holding the items.
+    pub fn field(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Resources => "resources",
+            ListKind::ResourceTemplates => "resourceTemplates",
+            ListKind::Prompts => "prompts",
+        }
+    }
+
+    /// The item's field that identifies it (and that federation renames or rewrites).
+    pub fn key(self) -> &'static str {
+        match self {
+            ListKind::Tools | ListKind::Prompts => "name",
+            ListKind::Resources => "uri",
+            ListKind::ResourceTemplates => "uriTemplate",
+        }
+    }
+
+    /// The server capability that offers these items.
+    pub fn capability(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Resources | ListKind::ResourceTemplates => "resources",
+            ListKind::Prompts => "prompts",
+        }
+    }
+
+    /// The item's identifying value (empty when missing).
+    pub fn id_of(self, item: &Value) -> &str {
+        item.get(self.key()).and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+/// One page of a target's listing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// The target's cursor for the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
 /// One live session with a target.
 pub trait McpUpstream: Send + Sync {
-    /// Every tool the target offers (all pages), as the target describes them.
-    fn list_tools(&self) -> BoxFuture<'_, Result<Vec<Value>, UpstreamError>>;
+    /// The `capabilities` the target announced at `initialize`.
+    fn capabilities(&self) -> Value;
+    /// One page of a listing, from the target's own `cursor` (`None`: the first page).
+    fn list_page(&self, kind: ListKind, cursor: Option<String>) -> BoxFuture<'_, Result<Page, UpstreamError>>;
     /// Calls a tool by the target's own name; the `CallToolResult` as the target sent it.
     fn call_tool(
         &self,
         name: String,
         arguments: Option<Map<String, Value>>,
     ) -> BoxFuture<'_, Result<Value, UpstreamError>>;
+    /// Reads a resource by the target's own URI; the `ReadResourceResult` as sent.
+    fn read_resource(&self, uri: String) -> BoxFuture<'_, Result<Value, UpstreamError>>;
+    /// Gets a prompt by the target's own name; the `GetPromptResult` as sent.
+    fn get_prompt(
+        &self,
+        name: String,
+        arguments: Option<Map<String, Value>>,
+    ) -> BoxFuture<'_, Result<Value, UpstreamError>>;
+    /// `completion/complete` with params already in the target's own terms.
+    fn complete(&self, params: Map<String, Value>) -> BoxFuture<'_, Result<Value, UpstreamError>>;
     /// Whether the session has ended (the process exited, the transport closed).
     fn is_closed(&self) -> bool;
 }

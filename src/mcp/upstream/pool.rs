@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use super::{Connector, McpUpstream, UpstreamError};
+use super::{Connector, ListKind, McpUpstream, Page, UpstreamError};
 use crate::ir::mcp::McpTargetIr;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -39,9 +39,20 @@ pub struct UpstreamPool {
 struct Slot {
     fingerprint: String,
     state: tokio::sync::Mutex<SlotState>,
-    /// The tool names of the last successful listing (after the target's filters): keeps
-    /// `OnConflict` naming stable while the target is down.
-    known_tools: Mutex<Vec<String>>,
+    /// Per listing, the names seen (after the target's filters): keeps `OnConflict` naming
+    /// stable while the target is down and across pages.
+    known: Mutex<HashMap<ListKind, Known>>,
+    /// The capabilities of the last session (what the target offers while it is down).
+    capabilities: Mutex<Option<Value>>,
+}
+
+/// The names of one listing of one target.
+#[derive(Default)]
+struct Known {
+    /// The last complete pass over every page.
+    complete: Vec<String>,
+    /// The pass under way (from the first page to the page last fetched).
+    current: Vec<String>,
 }
 
 #[derive(Default)]
@@ -65,7 +76,8 @@ impl UpstreamPool {
                 let slot = Arc::new(Slot {
                     fingerprint,
                     state: tokio::sync::Mutex::new(SlotState::default()),
-                    known_tools: Mutex::new(Vec::new()),
+                    known: Mutex::new(HashMap::new()),
+                    capabilities: Mutex::new(None),
                 });
                 // A changed target replaces the old slot; its session ends with the last user.
                 slots.insert(target.id.clone(), slot.clone());
@@ -98,6 +110,7 @@ impl UpstreamPool {
         match result {
             Ok(s) => {
                 tracing::info!(target = %target.id, "MCP target session started");
+                *slot.capabilities.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.capabilities());
                 state.failure = None;
                 state.session = Some(s.clone());
                 Ok(s)
@@ -125,16 +138,49 @@ impl UpstreamPool {
         }
     }
 
-    pub async fn list_tools(&self, target: &Arc<McpTargetIr>) -> Result<Vec<Value>, UpstreamError> {
+    /// Runs one exchange on the target's session within `limit`; a session broken by it is
+    /// dropped, to be replaced next time.
+    async fn exchange<T>(
+        &self,
+        target: &Arc<McpTargetIr>,
+        limit: Duration,
+        f: impl FnOnce(Arc<dyn McpUpstream>) -> super::BoxFuture<'static, Result<T, UpstreamError>>,
+    ) -> Result<T, UpstreamError> {
         let session = self.session(target).await?;
-        let result = match tokio::time::timeout(self.timeouts.list, session.list_tools()).await {
+        let result = match tokio::time::timeout(limit, f(session.clone())).await {
             Ok(r) => r,
-            Err(_) => Err(UpstreamError::Timeout(self.timeouts.list)),
+            Err(_) => Err(UpstreamError::Timeout(limit)),
         };
         if let Err(e) = &result {
             self.failed(target, &session, e).await;
         }
         result
+    }
+
+    /// One page of a listing. A target that does not offer the capability (or answers
+    /// "method not found") has an empty listing.
+    pub async fn list_page(
+        &self,
+        target: &Arc<McpTargetIr>,
+        kind: ListKind,
+        cursor: Option<String>,
+    ) -> Result<Page, UpstreamError> {
+        let result = self
+            .exchange(target, self.timeouts.list, |s| {
+                Box::pin(async move {
+                    if s.capabilities().get(kind.capability()).is_none_or(Value::is_null) {
+                        return Ok(Page::default());
+                    }
+                    s.list_page(kind, cursor).await
+                })
+            })
+            .await;
+        match result {
+            Err(UpstreamError::Rpc { code, .. }) if code == crate::mcp::jsonrpc::METHOD_NOT_FOUND => {
+                Ok(Page::default())
+            }
+            other => other,
+        }
     }
 
     pub async fn call_tool(
@@ -143,23 +189,69 @@ impl UpstreamPool {
         name: String,
         arguments: Option<Map<String, Value>>,
     ) -> Result<Value, UpstreamError> {
-        let session = self.session(target).await?;
-        let result = match tokio::time::timeout(self.timeouts.call, session.call_tool(name, arguments)).await {
-            Ok(r) => r,
-            Err(_) => Err(UpstreamError::Timeout(self.timeouts.call)),
-        };
-        if let Err(e) = &result {
-            self.failed(target, &session, e).await;
+        self.exchange(target, self.timeouts.call, |s| Box::pin(async move { s.call_tool(name, arguments).await })).await
+    }
+
+    pub async fn read_resource(&self, target: &Arc<McpTargetIr>, uri: String) -> Result<Value, UpstreamError> {
+        self.exchange(target, self.timeouts.call, |s| Box::pin(async move { s.read_resource(uri).await })).await
+    }
+
+    pub async fn get_prompt(
+        &self,
+        target: &Arc<McpTargetIr>,
+        name: String,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<Value, UpstreamError> {
+        self.exchange(target, self.timeouts.call, |s| Box::pin(async move { s.get_prompt(name, arguments).await }))
+            .await
+    }
+
+    pub async fn complete(
+        &self,
+        target: &Arc<McpTargetIr>,
+        params: Map<String, Value>,
+    ) -> Result<Value, UpstreamError> {
+        self.exchange(target, self.timeouts.list, |s| Box::pin(async move { s.complete(params).await })).await
+    }
+
+    /// The target's capabilities: its live session's (started when needed), else those of its
+    /// last session, else an error.
+    pub async fn capabilities(&self, target: &Arc<McpTargetIr>) -> Result<Value, UpstreamError> {
+        match self.session(target).await {
+            Ok(s) => Ok(s.capabilities()),
+            Err(e) => self.slot(target).capabilities.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(e),
         }
-        result
     }
 
-    pub fn known_tools(&self, target: &McpTargetIr) -> Vec<String> {
-        self.slot(target).known_tools.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The last known capabilities of the target, without starting it.
+    pub fn known_capabilities(&self, target: &McpTargetIr) -> Option<Value> {
+        self.slot(target).capabilities.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn remember_tools(&self, target: &McpTargetIr, names: Vec<String>) {
-        *self.slot(target).known_tools.lock().unwrap_or_else(|p| p.into_inner()) = names;
+    /// The names of `kind` the target is known to have: its last complete listing and the pass
+    /// under way.
+    pub fn known_names(&self, target: &McpTargetIr, kind: ListKind) -> Vec<String> {
+        let slot = self.slot(target);
+        let known = slot.known.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(k) = known.get(&kind) else { return Vec::new() };
+        let mut out = k.complete.clone();
+        out.extend(k.current.iter().filter(|n| !k.complete.contains(n)).cloned());
+        out
+    }
+
+    /// Records the names of one page: `first` starts a pass, `last` completes it.
+    pub fn remember_names(&self, target: &McpTargetIr, kind: ListKind, names: Vec<String>, first: bool, last: bool) {
+        let slot = self.slot(target);
+        let mut known = slot.known.lock().unwrap_or_else(|p| p.into_inner());
+        let k = known.entry(kind).or_default();
+        if first {
+            k.current = names;
+        } else {
+            k.current.extend(names);
+        }
+        if last {
+            k.complete = std::mem::take(&mut k.current);
+        }
     }
 
     /// Ends the sessions of targets no longer configured (their processes stop).

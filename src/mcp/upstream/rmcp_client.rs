@@ -5,14 +5,17 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolRequestParams, ClientConfig, Implementation};
+use rmcp::model::{
+    CallToolRequestParams, ClientConfig, CompleteRequestParams, GetPromptRequestParams, Implementation,
+    PaginatedRequestParams, ReadResourceRequestParams,
+};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, serve_client};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{BoxFuture, Connector, McpUpstream, UpstreamError};
+use super::{BoxFuture, Connector, ListKind, McpUpstream, Page, UpstreamError};
 use crate::ir::mcp::{McpTargetIr, McpTransport};
 
 /// Answers the target's requests to the client with rmcp's defaults (none are forwarded yet)
@@ -78,13 +81,32 @@ fn reqwest_client() -> reqwest::Client {
 }
 
 impl McpUpstream for Session {
-    fn list_tools(&self) -> BoxFuture<'_, Result<Vec<Value>, UpstreamError>> {
+    fn capabilities(&self) -> Value {
+        self.service
+            .peer()
+            .peer_info()
+            .and_then(|info| serde_json::to_value(&info.capabilities).ok())
+            .unwrap_or_else(|| json!({}))
+    }
+
+    fn list_page(&self, kind: ListKind, cursor: Option<String>) -> BoxFuture<'_, Result<Page, UpstreamError>> {
         Box::pin(async move {
-            let tools = self.service.peer().list_all_tools().await.map_err(service_error)?;
-            tools
-                .into_iter()
-                .map(|t| serde_json::to_value(t).map_err(|e| UpstreamError::Unavailable(format!("tool: {e}"))))
-                .collect()
+            let params = Some(PaginatedRequestParams::default().with_cursor(cursor));
+            let peer = self.service.peer();
+            let result = match kind {
+                ListKind::Tools => to_json(peer.list_tools(params).await.map_err(service_error)?),
+                ListKind::Resources => to_json(peer.list_resources(params).await.map_err(service_error)?),
+                ListKind::ResourceTemplates => {
+                    to_json(peer.list_resource_templates(params).await.map_err(service_error)?)
+                }
+                ListKind::Prompts => to_json(peer.list_prompts(params).await.map_err(service_error)?),
+            }?;
+            let items = match result.get(kind.field()) {
+                Some(Value::Array(items)) => items.clone(),
+                _ => Vec::new(),
+            };
+            let next_cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
+            Ok(Page { items, next_cursor })
         })
     }
 
@@ -96,14 +118,55 @@ impl McpUpstream for Session {
         Box::pin(async move {
             let mut params = CallToolRequestParams::new(name);
             params.arguments = arguments;
-            let result = self.service.peer().call_tool(params).await.map_err(service_error)?;
-            serde_json::to_value(result).map_err(|e| UpstreamError::Unavailable(format!("tool result: {e}")))
+            to_json(self.service.peer().call_tool(params).await.map_err(service_error)?)
+        })
+    }
+
+    fn read_resource(&self, uri: String) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+        Box::pin(async move {
+            let params: ReadResourceRequestParams = from_json(json!({ "uri": uri }))?;
+            to_json(self.service.peer().read_resource(params).await.map_err(service_error)?)
+        })
+    }
+
+    fn get_prompt(
+        &self,
+        name: String,
+        arguments: Option<Map<String, Value>>,
+    ) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+        Box::pin(async move {
+            let mut params = json!({ "name": name });
+            if let Some(a) = arguments {
+                params["arguments"] = Value::Object(a);
+            }
+            let params: GetPromptRequestParams = from_json(params)?;
+            to_json(self.service.peer().get_prompt(params).await.map_err(service_error)?)
+        })
+    }
+
+    fn complete(&self, params: Map<String, Value>) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+        Box::pin(async move {
+            let params: CompleteRequestParams = from_json(Value::Object(params))?;
+            to_json(self.service.peer().complete(params).await.map_err(service_error)?)
         })
     }
 
     fn is_closed(&self) -> bool {
         self.service.is_closed()
     }
+}
+
+fn to_json<T: serde::Serialize>(value: T) -> Result<Value, UpstreamError> {
+    serde_json::to_value(value).map_err(|e| UpstreamError::Unavailable(format!("unreadable result: {e}")))
+}
+
+/// Params the library's types do not take are the client's mistake: `-32602`.
+fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, UpstreamError> {
+    serde_json::from_value(value).map_err(|e| UpstreamError::Rpc {
+        code: crate::mcp::jsonrpc::INVALID_PARAMS,
+        message: format!("Invalid params: {e}"),
+        data: None,
+    })
 }
 
 fn service_error(e: ServiceError) -> UpstreamError {

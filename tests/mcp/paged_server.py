@@ -1,0 +1,77 @@
+"""A tiny MCP server over stdio (standard library only) whose listings come in pages of three:
+seven resources `paged://item/<i>`, one template, four prompts. Used by tests/mcp_federation.rs
+to page through a target that paginates.
+
+With SLUICE_PROBE_MARKER set, any request other than `initialize` or `ping` writes that file:
+the bad-input test proves that nothing but the handshake reached the target.
+"""
+
+import json
+import os
+import sys
+
+PAGE = 3
+RESOURCES = [
+    {"uri": f"paged://item/{i}", "name": f"item {i}", "mimeType": "text/plain"} for i in range(7)
+]
+TEMPLATES = [{"uriTemplate": "paged://item/{n}", "name": "item by number"}]
+PROMPTS = [
+    {"name": f"p{i}", "arguments": [{"name": "who", "required": False}]} for i in range(4)
+]
+
+
+def page(items, field, params):
+    start = int((params or {}).get("cursor") or 0)
+    out = {field: items[start : start + PAGE]}
+    if start + PAGE < len(items):
+        out["nextCursor"] = str(start + PAGE)
+    return out
+
+
+def answer(method, params):
+    if method == "initialize":
+        return {
+            "protocolVersion": params.get("protocolVersion", "2025-06-18"),
+            "capabilities": {"resources": {}, "prompts": {}, "tools": {}},
+            "serverInfo": {"name": "paged", "version": "0"},
+        }
+    if method == "ping":
+        return {}
+    marker = os.environ.get("SLUICE_PROBE_MARKER")
+    if marker:
+        with open(marker, "w") as f:
+            f.write(method + "\n")
+    if method == "tools/list":
+        return {"tools": []}
+    if method == "resources/list":
+        return page(RESOURCES, "resources", params)
+    if method == "resources/templates/list":
+        return page(TEMPLATES, "resourceTemplates", params)
+    if method == "prompts/list":
+        return page(PROMPTS, "prompts", params)
+    if method == "resources/read":
+        uri = params["uri"]
+        return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": f"contents of {uri}"}]}
+    if method == "prompts/get":
+        who = (params.get("arguments") or {}).get("who", "nobody")
+        text = f"{params['name']} for {who}"
+        return {"messages": [{"role": "user", "content": {"type": "text", "text": text}}]}
+    raise LookupError(method)
+
+
+for line in sys.stdin:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        continue
+    if "id" not in message or "method" not in message:
+        continue
+    reply = {"jsonrpc": "2.0", "id": message["id"]}
+    try:
+        reply["result"] = answer(message["method"], message.get("params") or {})
+    except LookupError as e:
+        reply["error"] = {"code": -32601, "message": f"Method not found: {e}"}
+    except (KeyError, ValueError) as e:
+        reply["error"] = {"code": -32602, "message": f"Invalid params: {e}"}
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
