@@ -12,7 +12,8 @@
 //!   print a notice and pass.
 //!
 //! The Gemini and Azure OpenAI providers have gateway-only scenarios of their own
-//! (`ai_sdk/gemini.rs`, `ai_sdk/azure.rs`, in the environment of `ai_sdk/providers.rs`).
+//! (`ai_sdk/gemini.rs`, `ai_sdk/azure.rs`, in the environment of `ai_sdk/providers.rs`), and so
+//! has the OpenAI SDK's Responses API (`ai_sdk/responses.rs`).
 //!
 //! Without the SDKs (`python3 -c "import openai, anthropic"` fails) every test fails under
 //! CI=true, and elsewhere prints a warning and passes.
@@ -25,6 +26,8 @@ mod azure_sdk;
 mod gemini_sdk;
 #[path = "ai_sdk/providers.rs"]
 mod providers;
+#[path = "ai_sdk/responses.rs"]
+mod responses_sdk;
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};

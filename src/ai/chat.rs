@@ -1,5 +1,5 @@
-//! Chat requests (OpenAI chat completions and Anthropic messages): pick the backend by model,
-//! then providers in failover order, and answer in the client's format.
+//! Chat requests (OpenAI chat completions, OpenAI Responses and Anthropic messages): pick the
+//! backend by model, then providers in failover order, and answer in the client's format.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +15,10 @@ use super::providers::{
     self, anthropic as anthropic_p, azure_openai as azure_p, gemini as gemini_p, mock, openai as openai_p,
 };
 use super::stream::{self, Decode, Encode};
-use super::wire::{anthropic, anthropic_stream, gemini, gemini_stream, openai_chat, openai_stream};
+use super::wire::{
+    anthropic, anthropic_stream, gemini, gemini_stream, openai_chat, openai_responses, openai_responses_stream,
+    openai_stream,
+};
 use super::{Ctx, failover};
 use crate::ir::ai::{AiBackendIr, AiProviderIr, ProviderKind};
 use crate::proxy::body::{self, ProxyBody};
@@ -35,10 +38,13 @@ pub fn parse(format: ClientFormat, bytes: &[u8]) -> Result<ParsedChat, AiError> 
     let req = match format {
         ClientFormat::OpenAi => openai_chat::parse_request(&raw)?,
         ClientFormat::Anthropic => anthropic::parse_request(&raw)?,
+        ClientFormat::Responses => openai_responses::parse_request(&raw)?,
     };
     if req.model.is_empty() {
         return Err(match format {
-            ClientFormat::OpenAi => AiError::invalid_param("model", "you must provide a model parameter"),
+            ClientFormat::OpenAi | ClientFormat::Responses => {
+                AiError::invalid_param("model", "you must provide a model parameter")
+            }
             ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
         });
     }
@@ -147,6 +153,9 @@ async fn attempt(
     let encoder = |format: ClientFormat| match format {
         ClientFormat::OpenAi => Encode::OpenAi(openai_stream::Encoder::new(&model, created, req.stream_usage)),
         ClientFormat::Anthropic => Encode::Anthropic(anthropic_stream::Encoder::new(&model)),
+        ClientFormat::Responses => {
+            Encode::Responses(Box::new(openai_responses_stream::Encoder::new(&model, created, &parsed.raw)))
+        }
     };
     if p.kind == ProviderKind::Mock {
         if req.stream {
@@ -155,7 +164,7 @@ async fn attempt(
         }
         let r = mock::respond(req, &model, &p.mock);
         on_done(r.usage, "");
-        return Ok(json_response(render(parsed.format, &r, created)));
+        return Ok(json_response(render(parsed, &r, created)));
     }
     let same = matches!(
         (parsed.format, p.kind),
@@ -175,6 +184,8 @@ async fn attempt(
         let encode = match (same, parsed.format) {
             (true, ClientFormat::OpenAi) => Encode::PassOpenAi { include_usage: req.stream_usage },
             (true, ClientFormat::Anthropic) => Encode::PassAnthropic,
+            // Never same-format: Responses requests are translated, to OpenAI providers too.
+            (true, ClientFormat::Responses) => encoder(ClientFormat::Responses),
             (false, f) => encoder(f),
         };
         return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done)));
@@ -201,17 +212,18 @@ async fn attempt(
         // Same format: the provider's answer goes through untouched, unknown fields included.
         return Ok(json_response(json));
     }
-    Ok(json_response(render(parsed.format, &parsed_resp, created)))
+    Ok(json_response(render(parsed, &parsed_resp, created)))
 }
 
 fn unreachable_mock<T>() -> Result<T, AiError> {
     Err(AiError::internal("the mock provider has no HTTP endpoint"))
 }
 
-fn render(format: ClientFormat, r: &super::canonical::ChatResponse, created: u64) -> Value {
-    match format {
+fn render(parsed: &ParsedChat, r: &super::canonical::ChatResponse, created: u64) -> Value {
+    match parsed.format {
         ClientFormat::OpenAi => openai_chat::render_response(r, created),
         ClientFormat::Anthropic => anthropic::render_response(r),
+        ClientFormat::Responses => openai_responses::render_response(r, created, &parsed.raw),
     }
 }
 

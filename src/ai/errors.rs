@@ -123,8 +123,8 @@ impl AiError {
 
     /// The error body in the client's format.
     pub fn body(&self, format: ClientFormat) -> serde_json::Value {
-        match format {
-            ClientFormat::OpenAi => serde_json::json!({
+        match format.error_format() {
+            ClientFormat::OpenAi | ClientFormat::Responses => serde_json::json!({
                 "error": {
                     "message": self.message,
                     "type": self.openai_type(),
@@ -141,7 +141,7 @@ impl AiError {
 
     pub fn into_response(self, format: ClientFormat) -> Response<ProxyBody> {
         let body = match &self.provider_body {
-            Some((f, raw)) if *f == format => raw.to_string(),
+            Some((f, raw)) if *f == format.error_format() => raw.to_string(),
             _ => self.body(format).to_string(),
         };
         let mut resp = Response::new(body::full(body));

@@ -7,6 +7,18 @@ use http::Method;
 pub enum ClientFormat {
     OpenAi,
     Anthropic,
+    /// The OpenAI Responses API: OpenAI's error format, its own response and stream shapes.
+    Responses,
+}
+
+impl ClientFormat {
+    /// The format of the client's error bodies (the Responses API shares OpenAI's).
+    pub fn error_format(self) -> ClientFormat {
+        match self {
+            ClientFormat::OpenAi | ClientFormat::Responses => ClientFormat::OpenAi,
+            ClientFormat::Anthropic => ClientFormat::Anthropic,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,11 +57,10 @@ impl FrontDoor {
     pub fn client_format(self) -> ClientFormat {
         match self {
             FrontDoor::Messages | FrontDoor::CountTokens => ClientFormat::Anthropic,
-            FrontDoor::ChatCompletions
-            | FrontDoor::Responses
-            | FrontDoor::Embeddings
-            | FrontDoor::Models
-            | FrontDoor::Passthrough => ClientFormat::OpenAi,
+            FrontDoor::Responses => ClientFormat::Responses,
+            FrontDoor::ChatCompletions | FrontDoor::Embeddings | FrontDoor::Models | FrontDoor::Passthrough => {
+                ClientFormat::OpenAi
+            }
         }
     }
 }

@@ -64,7 +64,7 @@ async fn dispatch(
 ) -> Result<Response<ProxyBody>, AiError> {
     match door {
         FrontDoor::Models => Ok(models(ctx)),
-        FrontDoor::ChatCompletions | FrontDoor::Messages => {
+        FrontDoor::ChatCompletions | FrontDoor::Messages | FrontDoor::Responses => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
             let parsed = chat::parse(door.client_format(), &bytes)?;
             chat::serve(ctx, parsed).await
@@ -76,9 +76,6 @@ async fn dispatch(
         FrontDoor::CountTokens => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
             count_tokens(ctx, bytes).await
-        }
-        FrontDoor::Responses => {
-            Err(AiError::invalid("the Responses API (/v1/responses) is not supported yet; use /v1/chat/completions"))
         }
         FrontDoor::Passthrough => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;

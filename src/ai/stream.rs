@@ -13,7 +13,7 @@ use hyper::body::{Frame, Incoming};
 
 use super::canonical::{StreamEvent, Usage};
 use super::errors::ErrorKind;
-use super::wire::{anthropic_stream, gemini_stream, openai_stream};
+use super::wire::{anthropic_stream, gemini_stream, openai_responses_stream, openai_stream};
 use crate::proxy::body::{BoxError, ProxyBody};
 
 /// How the provider's events are read.
@@ -27,6 +27,7 @@ pub enum Decode {
 pub enum Encode {
     OpenAi(openai_stream::Encoder),
     Anthropic(anthropic_stream::Encoder),
+    Responses(Box<openai_responses_stream::Encoder>),
     /// Same format: the provider's events go through untouched, except the usage-only chunk
     /// an OpenAI client did not ask for.
     PassOpenAi {
@@ -105,6 +106,7 @@ impl State {
         match &mut self.encode {
             Encode::OpenAi(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
             Encode::Anthropic(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
+            Encode::Responses(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
             Encode::PassOpenAi { .. } | Encode::PassAnthropic if data.is_empty() => {}
             Encode::PassOpenAi { include_usage } => {
                 // The chunk that carries only usage is ours when the client did not ask for it.
@@ -138,6 +140,7 @@ impl State {
             match &mut self.encode {
                 Encode::OpenAi(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
                 Encode::Anthropic(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
+                Encode::Responses(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
                 Encode::PassOpenAi { .. } => {
                     let mut e = openai_stream::Encoder::new("", 0, false);
                     events.iter().for_each(|ev| e.encode(ev, &mut out));
@@ -215,6 +218,7 @@ pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration,
             match &mut enc {
                 Encode::OpenAi(e) => e.encode(&ev, &mut out),
                 Encode::Anthropic(e) => e.encode(&ev, &mut out),
+                Encode::Responses(e) => e.encode(&ev, &mut out),
                 Encode::PassOpenAi { .. } | Encode::PassAnthropic => {}
             }
             Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), (it, enc, false)))

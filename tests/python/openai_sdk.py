@@ -227,6 +227,147 @@ def stream_cut():
     return out
 
 
+# ---- the Responses API (client.responses) -------------------------------------------------------
+
+RESPONSE_TOOLS = [
+    {
+        "type": "function",
+        "name": t["function"]["name"],
+        "description": t["function"]["description"],
+        "parameters": t["function"]["parameters"],
+        "strict": False,
+    }
+    for t in TOOLS
+]
+
+
+def response_result(resp):
+    """What a client reads off a Responses `response` object."""
+    return {
+        "id": resp.id,
+        "object": resp.object,
+        "model": resp.model,
+        "status": resp.status,
+        "text": resp.output_text,
+        "output_types": [item.type for item in resp.output],
+        "tool_calls": [
+            {"id": item.call_id, "item_id": item.id, "name": item.name, "arguments": item.arguments}
+            for item in resp.output
+            if item.type == "function_call"
+        ],
+        "incomplete_details": dump(resp.incomplete_details),
+        "usage": dump(resp.usage),
+    }
+
+
+def response_stream_result(stream):
+    """Reads a Responses event stream to the end: the deltas as a client rebuilds them, and the
+    final response of `response.completed` (or `.incomplete`)."""
+    types, text, args = [], [], {}
+    sequence = []
+    final = None
+    for event in stream:
+        types.append(event.type)
+        sequence.append(event.sequence_number)
+        if event.type == "response.output_text.delta":
+            text.append(event.delta)
+        elif event.type == "response.function_call_arguments.delta":
+            args[event.item_id] = args.get(event.item_id, "") + event.delta
+        elif event.type in ("response.completed", "response.incomplete", "response.failed"):
+            final = event.response
+    out = response_result(final) if final is not None else {"status": None, "usage": None}
+    out["streamed_text"] = "".join(text)
+    out["streamed_arguments"] = args
+    out["event_types"] = types
+    out["sequence_numbers"] = sequence
+    return out
+
+
+@scenario
+def responses():
+    return response_result(
+        client().responses.create(model=model(), instructions="You are terse.", input="Say hello.", max_output_tokens=64)
+    )
+
+
+@scenario
+def responses_stream():
+    return response_stream_result(
+        client().responses.create(
+            model=model(), instructions="You are terse.", input="Say hello.", max_output_tokens=64, stream=True
+        )
+    )
+
+
+RESPONSES_WEATHER = "What is the weather and the time in Paris and in Rome?"
+
+
+@scenario
+def responses_tools():
+    return response_result(
+        client().responses.create(
+            model=model(), input=RESPONSES_WEATHER, tools=RESPONSE_TOOLS, tool_choice="auto", max_output_tokens=256
+        )
+    )
+
+
+@scenario
+def responses_tools_stream():
+    return response_stream_result(
+        client().responses.create(
+            model=model(), input=RESPONSES_WEATHER, tools=RESPONSE_TOOLS, max_output_tokens=256, stream=True
+        )
+    )
+
+
+@scenario
+def responses_stream_helper():
+    """The SDK's own stream helper, which rebuilds the response from the events and checks that
+    each delta lands on an item and content part announced before it."""
+    with client().responses.stream(
+        model=model(), input=RESPONSES_WEATHER, tools=RESPONSE_TOOLS, max_output_tokens=256
+    ) as stream:
+        types = [event.type for event in stream]
+        final = stream.get_final_response()
+    out = response_result(final)
+    out["event_types"] = types
+    return out
+
+
+# The second leg of a tool round trip: the call the model made and its output go back as input
+# items, with the tools, and the model answers in text.
+RESPONSES_ROUND_TRIP = [
+    {"role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"}]},
+    {
+        "type": "function_call",
+        "id": "fc_call_paris",
+        "call_id": "call_paris",
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    },
+    {"type": "function_call_output", "call_id": "call_paris", "output": '{"temperature": 21, "sky": "clear"}'},
+    {"role": "user", "content": "Should I take an umbrella?"},
+]
+
+
+@scenario
+def responses_round_trip():
+    return response_result(
+        client().responses.create(
+            model=model(),
+            instructions="You are a terse weather assistant.",
+            input=RESPONSES_ROUND_TRIP,
+            tools=RESPONSE_TOOLS,
+            max_output_tokens=128,
+        )
+    )
+
+
+@scenario
+def responses_error():
+    return response_result(client().responses.create(model=model(), input="Say hello.", max_output_tokens=64))
+
+
 def embedding_model():
     return os.environ.get("SLUICE_EMBEDDING_MODEL", "text-embedding-3-small")
 

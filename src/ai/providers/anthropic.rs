@@ -44,7 +44,7 @@ pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
 pub fn client_headers(format: ClientFormat, client: &HeaderMap, out: &mut HeaderMap) {
     let version = match format {
         ClientFormat::Anthropic => client.get("anthropic-version").cloned(),
-        ClientFormat::OpenAi => None,
+        ClientFormat::OpenAi | ClientFormat::Responses => None,
     };
     out.insert("anthropic-version", version.unwrap_or(HeaderValue::from_static(DEFAULT_VERSION)));
     if format == ClientFormat::Anthropic

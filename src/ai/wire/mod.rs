@@ -5,9 +5,13 @@ pub mod anthropic_stream;
 pub mod gemini;
 pub mod gemini_stream;
 pub mod openai_chat;
+pub mod openai_responses;
+pub mod openai_responses_stream;
 pub mod openai_stream;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_gemini;
+#[cfg(test)]
+mod tests_responses;
