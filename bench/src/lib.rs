@@ -7,5 +7,6 @@ pub mod procs;
 pub mod report;
 pub mod run;
 pub mod scenarios;
+pub mod streaming;
 pub mod targets;
 pub mod upstream;

@@ -26,6 +26,8 @@ pub struct Load {
     /// h2 streams per connection (`h2load -m`); `None` for HTTP/1.1 with wrk.
     pub h2_streams: Option<u32>,
     pub duration: Duration,
+    /// A wrk Lua script (`-s`), for requests other than a plain GET.
+    pub script: Option<std::path::PathBuf>,
 }
 
 impl Load {
@@ -37,7 +39,12 @@ impl Load {
         match self.h2_streams {
             None => {
                 let d = format!("{}s", self.duration.as_secs().max(1));
-                ["wrk", "-t1", "-c", &c, "-d", &d, "--latency", &self.url].map(String::from).to_vec()
+                let mut v: Vec<String> = ["wrk", "-t1", "-c", &c, "-d", &d, "--latency"].map(String::from).to_vec();
+                if let Some(s) = &self.script {
+                    v.extend(["-s".to_string(), s.display().to_string()]);
+                }
+                v.push(self.url.clone());
+                v
             }
             Some(m) => {
                 let m = m.to_string();

@@ -73,7 +73,7 @@ impl Spread {
         Some(Spread { median, min: v[0], max: v[n - 1], n })
     }
 
-    fn show(&self, f: impl Fn(f64) -> String) -> String {
+    pub fn show(&self, f: impl Fn(f64) -> String) -> String {
         if self.n == 1 { f(self.median) } else { format!("{} ({}–{})", f(self.median), f(self.min), f(self.max)) }
     }
 }
@@ -138,9 +138,10 @@ fn bullets(out: &mut String, items: &[String]) {
     out.push('\n');
 }
 
-/// A P1 target of issue 5: `metric` of Sluice (one worker) over nginx's in `scenario`, against `bound`.
+/// A target of issue 5: `metric` of target `who` over nginx's in `scenario`, against `bound`.
 struct Check {
     what: &'static str,
+    who: &'static str,
     scenario: &'static str,
     metric: Metric,
     /// `true`: the ratio must be at most `bound`; `false`: at least.
@@ -148,29 +149,51 @@ struct Check {
     bound: f64,
 }
 
-fn p1_checks() -> Vec<Check> {
-    let c = |what, scenario, metric, at_most, bound| Check { what, scenario, metric, at_most, bound };
-    let mut v = vec![
-        c("CPU/req, 1 KiB, 32 conns", "p1-h1-1k-c32", Metric::Cpu, true, 0.8),
-        c("CPU/req, 1 KiB, 1 conn", "p1-h1-1k-c1", Metric::Cpu, true, 1.0),
-        c("CPU/req, 16 KiB, 1 conn", "p1-h1-16k-c1", Metric::Cpu, true, 1.0),
-        c("CPU/req, 16 KiB, 64 conns", "p1-h1-16k-c64", Metric::Cpu, true, 1.0),
-        c("throughput, 1 KiB, 64 conns", "p1-h1-1k-c64", Metric::Rps, false, 1.2),
-        c("throughput, 16 KiB, 64 conns", "p1-h1-16k-c64", Metric::Rps, false, 1.2),
-    ];
-    for s in crate::scenarios::p1() {
-        v.push(c("p99 latency", s.id, Metric::P99, true, 1.0));
+fn checks(group: &str) -> Vec<Check> {
+    let c = |what, who, scenario, metric, at_most, bound| Check { what, who, scenario, metric, at_most, bound };
+    let mut v = Vec::new();
+    match group {
+        "P1" => {
+            let s = "sluice-1w";
+            v.extend([
+                c("CPU/req, 1 KiB, 32 conns", s, "p1-h1-1k-c32", Metric::Cpu, true, 0.8),
+                c("CPU/req, 1 KiB, 1 conn", s, "p1-h1-1k-c1", Metric::Cpu, true, 1.0),
+                c("CPU/req, 16 KiB, 1 conn", s, "p1-h1-16k-c1", Metric::Cpu, true, 1.0),
+                c("CPU/req, 16 KiB, 64 conns", s, "p1-h1-16k-c64", Metric::Cpu, true, 1.0),
+                c("throughput, 1 KiB, 64 conns", s, "p1-h1-1k-c64", Metric::Rps, false, 1.2),
+                c("throughput, 16 KiB, 64 conns", s, "p1-h1-16k-c64", Metric::Rps, false, 1.2),
+            ]);
+            for sc in crate::scenarios::p1() {
+                v.push(c("p99 latency", s, sc.id, Metric::P99, true, 1.0));
+            }
+        }
+        "P2" => {
+            for sc in crate::scenarios::p2() {
+                v.push(c("CPU/req, OpenAI → OpenAI", "sluice-ai-openai", sc.id, Metric::Cpu, true, 2.0));
+                v.push(c("CPU/req, OpenAI → Anthropic", "sluice-ai-anthropic", sc.id, Metric::Cpu, true, 3.0));
+            }
+        }
+        _ => {}
     }
     v
 }
 
-fn render_checks(out: &mut String, r: &Results, who: &str) {
-    let (Some(t), Some(n)) = (r.target_index(who), r.target_index("nginx")) else { return };
-    let _ = writeln!(out, "## P1 targets of issue 5 ({who} vs nginx, one worker each)\n");
-    let _ = writeln!(out, "| Target | Scenario | Bound | Measured ratio (median, range over rounds) | Met |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    for c in p1_checks() {
-        let Some(s) = r.scenarios.iter().position(|x| x.id == c.scenario) else { continue };
+fn render_checks(out: &mut String, r: &Results, group: &str) {
+    let Some(n) = r.target_index("nginx") else { return };
+    let list: Vec<Check> = checks(group)
+        .into_iter()
+        .filter(|c| r.target_index(c.who).is_some() && r.scenarios.iter().any(|x| x.id == c.scenario))
+        .collect();
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### {group} targets of issue 5 (vs nginx, one worker each)\n");
+    let _ = writeln!(out, "| Target | Sluice | Scenario | Bound | Measured ratio (median, range over rounds) | Met |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for c in list {
+        let (Some(t), Some(s)) = (r.target_index(c.who), r.scenarios.iter().position(|x| x.id == c.scenario)) else {
+            continue;
+        };
         let (measured, met) = match r.ratio(s, t, n, c.metric) {
             Some(sp) => {
                 let ok = if c.at_most { sp.median <= c.bound } else { sp.median >= c.bound };
@@ -179,19 +202,36 @@ fn render_checks(out: &mut String, r: &Results, who: &str) {
             None => ("—".into(), "—"),
         };
         let bound = format!("{} {}", if c.at_most { "≤" } else { "≥" }, fmt_ratio(c.bound));
-        let _ = writeln!(out, "| {} | `{}` | {bound} | {measured} | {met} |", c.what, c.scenario);
+        let _ = writeln!(out, "| {} | `{}` | `{}` | {bound} | {measured} | {met} |", c.what, c.who, c.scenario);
     }
     out.push('\n');
 }
 
-fn render_summary(out: &mut String, r: &Results, metric: Metric, heading: &str, f: fn(f64) -> String) {
+/// The targets with samples in any of the scenarios.
+fn targets_of(r: &Results, scenarios: &[usize]) -> Vec<usize> {
+    (0..r.targets.len())
+        .filter(|&t| scenarios.iter().any(|&s| r.samples.contains_key(&(s, t)) || r.failures.contains_key(&(s, t))))
+        .collect()
+}
+
+fn render_summary(
+    out: &mut String,
+    r: &Results,
+    scenarios: &[usize],
+    metric: Metric,
+    heading: &str,
+    f: fn(f64) -> String,
+) {
     let nginx = r.target_index("nginx");
-    let _ = writeln!(out, "### {heading}\n");
-    let _ = writeln!(out, "| Scenario | {} |", r.targets.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---|".repeat(r.targets.len()));
-    for (s, sc) in r.scenarios.iter().enumerate() {
-        let cells: Vec<String> = (0..r.targets.len())
-            .map(|t| match r.spread(s, t, metric) {
+    let targets = targets_of(r, scenarios);
+    let names: Vec<&str> = targets.iter().map(|&t| r.targets[t].as_str()).collect();
+    let _ = writeln!(out, "#### {heading}\n");
+    let _ = writeln!(out, "| Scenario | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(targets.len()));
+    for &s in scenarios {
+        let cells: Vec<String> = targets
+            .iter()
+            .map(|&t| match r.spread(s, t, metric) {
                 None => "—".into(),
                 Some(sp) => match nginx.filter(|&n| n != t).and_then(|n| r.ratio(s, t, n, metric)) {
                     Some(q) => format!("{} ({})", f(sp.median), fmt_ratio(q.median)),
@@ -199,7 +239,7 @@ fn render_summary(out: &mut String, r: &Results, metric: Metric, heading: &str, 
                 },
             })
             .collect();
-        let _ = writeln!(out, "| `{}` | {} |", sc.id, cells.join(" | "));
+        let _ = writeln!(out, "| `{}` | {} |", r.scenarios[s].id, cells.join(" | "));
     }
     out.push('\n');
 }
@@ -207,13 +247,14 @@ fn render_summary(out: &mut String, r: &Results, metric: Metric, heading: &str, 
 fn render_scenario(out: &mut String, r: &Results, s: usize) {
     let sc = &r.scenarios[s];
     let nginx = r.target_index("nginx");
-    let _ = writeln!(out, "### `{}`: {}\n", sc.id, sc.title);
+    let _ = writeln!(out, "#### `{}`: {}\n", sc.id, sc.title);
     let _ = writeln!(
         out,
         "| Target | req/s | req/s × nginx | CPU µs/req | CPU × nginx | p50 | p99 | p99 × nginx | upstream CPU µs/req | other load | errors |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
-    for (t, name) in r.targets.iter().enumerate() {
+    for t in targets_of(r, &[s]) {
+        let name = &r.targets[t];
         let Some(samples) = r.samples.get(&(s, t)) else {
             let why = r.failures.get(&(s, t)).and_then(|f| f.first()).map_or("not run", String::as_str);
             let _ = writeln!(out, "| {name} | {} |{}", why.lines().next().unwrap_or(""), " — |".repeat(9));
@@ -242,8 +283,16 @@ fn render_scenario(out: &mut String, r: &Results, s: usize) {
     out.push('\n');
 }
 
-/// The whole `RESULTS.md`.
-pub fn render(ctx: &Context, r: &Results) -> String {
+fn group_title(group: &str) -> &'static str {
+    match group {
+        "P1" => "P1: plain proxying",
+        "P2" => "P2: a chat completion through the AI path (non-streamed)",
+        _ => "Other scenarios",
+    }
+}
+
+/// The whole `RESULTS.md`; `extra` (the P3 section) goes after the wrk/h2load groups.
+pub fn render(ctx: &Context, r: &Results, extra: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", ctx.title);
     let _ = writeln!(out, "## Machine\n");
@@ -257,19 +306,30 @@ pub fn render(ctx: &Context, r: &Results) -> String {
         let _ = writeln!(out, "{c}");
     }
     let _ = writeln!(out, "```\n");
-    render_checks(&mut out, r, "sluice-1w");
-    let _ = writeln!(out, "## Summary (medians; in parentheses the median of per-round ratios to nginx)\n");
-    render_summary(&mut out, r, Metric::Cpu, "CPU µs per request of the proxy", fmt_cpu);
-    render_summary(&mut out, r, Metric::Rps, "Requests per second", fmt_rps);
-    render_summary(&mut out, r, Metric::P99, "p99 latency", fmt_us);
-    let _ = writeln!(out, "## Scenarios\n");
-    let _ = writeln!(
-        out,
-        "Each cell: median over rounds, then (min–max). Ratios are per round, paired (rounds interleave the targets). \\\n*Other load*: CPU time the rest of the machine was busy during the run (other processes, the idle targets, the harness), in % of one CPU: high values mean a noisy run.\n"
-    );
-    for s in 0..r.scenarios.len() {
-        render_scenario(&mut out, r, s);
+    let mut groups: Vec<&str> = Vec::new();
+    for sc in &r.scenarios {
+        if !groups.contains(&sc.group) {
+            groups.push(sc.group);
+        }
     }
+    for g in groups {
+        let scenarios: Vec<usize> = (0..r.scenarios.len()).filter(|&s| r.scenarios[s].group == g).collect();
+        let _ = writeln!(out, "## {}\n", group_title(g));
+        render_checks(&mut out, r, g);
+        let _ = writeln!(out, "### Summary (medians; in parentheses the median of per-round ratios to nginx)\n");
+        render_summary(&mut out, r, &scenarios, Metric::Cpu, "CPU µs per request of the proxy", fmt_cpu);
+        render_summary(&mut out, r, &scenarios, Metric::Rps, "Requests per second", fmt_rps);
+        render_summary(&mut out, r, &scenarios, Metric::P99, "p99 latency", fmt_us);
+        let _ = writeln!(out, "### Scenarios\n");
+        let _ = writeln!(
+            out,
+            "Each cell: median over rounds, then (min–max). Ratios are per round, paired (rounds interleave the targets). \\\n*Other load*: CPU time the rest of the machine was busy during the run (other processes, the idle targets, the harness), in % of one CPU: high values mean a noisy run.\n"
+        );
+        for &s in &scenarios {
+            render_scenario(&mut out, r, s);
+        }
+    }
+    out.push_str(extra);
     if !ctx.notes.is_empty() {
         let _ = writeln!(out, "## Notes\n");
         bullets(&mut out, &ctx.notes);

@@ -18,15 +18,29 @@ pub struct Plan {
     pub load_cpus: Option<String>,
     /// Pause between runs, to let closed connections and timers settle.
     pub pause: Duration,
+
+    /// The wrk script that POSTs the chat request (P2).
+    pub chat_script: std::path::PathBuf,
+}
+
+/// Whether a scenario runs against a target.
+pub fn applies(sc: &Scenario, t: &Target) -> bool {
+    sc.targets.contains(&t.name.as_str())
 }
 
 /// The load for a scenario against a target, or why there is none.
-pub fn load_for(sc: &Scenario, t: &Target, duration: Duration) -> Result<Load, String> {
+pub fn load_for(sc: &Scenario, t: &Target, plan: &Plan, duration: Duration) -> Result<Load, String> {
     let (port, h2_streams) = match sc.proto {
         Proto::H1 => (t.h1_port, None),
         Proto::H2 { streams } => (t.h2_port.ok_or("no h2c listener")?, Some(streams)),
     };
-    Ok(Load { url: format!("http://127.0.0.1:{port}{}", sc.path), connections: sc.connections, h2_streams, duration })
+    Ok(Load {
+        url: format!("http://127.0.0.1:{port}{}", sc.path),
+        connections: sc.connections,
+        h2_streams,
+        duration,
+        script: sc.chat.then(|| plan.chat_script.clone()),
+    })
 }
 
 /// One run: the load, with CPU time of the proxy and the upstream read before and after.
@@ -65,13 +79,13 @@ pub fn warm_up(targets: &mut [Target], scenarios: &[Scenario], plan: &Plan, scra
     }
     for t in targets.iter_mut() {
         let mut seen = Vec::new();
-        for sc in scenarios {
-            let kind = std::mem::discriminant(&sc.proto);
+        for sc in scenarios.iter().filter(|sc| applies(sc, t)) {
+            let kind = (std::mem::discriminant(&sc.proto), sc.chat);
             if seen.contains(&kind) {
                 continue;
             }
             seen.push(kind);
-            if let Ok(mut load) = load_for(sc, t, plan.warmup) {
+            if let Ok(mut load) = load_for(sc, t, plan, plan.warmup) {
                 load.connections = load.connections.max(16);
                 if let Err(e) = load.run(plan.load_cpus.as_deref(), scratch) {
                     eprintln!("warm-up of {} ({}) failed: {}", t.name, sc.id, e.lines().next().unwrap_or(""));
@@ -100,8 +114,12 @@ pub fn run_all(
             for k in 0..n {
                 let ti = (k + round) % n;
                 let t = &mut targets[ti];
-                let outcome = load_for(sc, t, plan.duration).and_then(|l| measure(&l, t, upstream_pid, plan, scratch));
-                let tag = format!("[round {}/{}] {:<14} {:<10}", round + 1, plan.rounds, sc.id, t.name);
+                if !applies(sc, t) {
+                    continue;
+                }
+                let outcome =
+                    load_for(sc, t, plan, plan.duration).and_then(|l| measure(&l, t, upstream_pid, plan, scratch));
+                let tag = format!("[round {}/{}] {:<14} {:<19}", round + 1, plan.rounds, sc.id, t.name);
                 match outcome {
                     Ok(mut sample) => {
                         sample.round = round;

@@ -47,9 +47,9 @@ pub fn get_ok(port: u16, path: &str) -> bool {
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
-/// Waits until `GET path` through the port answers 200, or the process dies, or 15 s pass.
-pub fn wait_ready(proc: &mut Option<Proc>, port: u16, path: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
+/// Waits until `GET path` through the port answers 200, or the process dies, or `limit` passes.
+pub fn wait_ready(proc: &mut Option<Proc>, port: u16, path: &str, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if get_ok(port, path) {
             return Ok(());
@@ -61,8 +61,11 @@ pub fn wait_ready(proc: &mut Option<Proc>, port: u16, path: &str) -> Result<(), 
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!("port {port} did not answer 200 on {path} within 15 s"))
+    Err(format!("port {port} did not answer 200 on {path} within {} s", limit.as_secs()))
 }
+
+/// How long a target may take to answer its probe after it was started.
+const STARTUP: Duration = Duration::from_secs(15);
 
 fn start(
     name: &str,
@@ -73,11 +76,25 @@ fn start(
     ports: (u16, Option<u16>),
     probe: &str,
 ) -> Result<Target, String> {
+    start_within(name, argv, env, cpus, log, ports, probe, STARTUP)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_within(
+    name: &str,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cpus: Option<&str>,
+    log: &Path,
+    ports: (u16, Option<u16>),
+    probe: &str,
+    limit: Duration,
+) -> Result<Target, String> {
     let command = env.iter().map(|(k, v)| format!("{k}={v} ")).collect::<String>()
         + &cpus.map(|c| format!("taskset -c {c} ")).unwrap_or_default()
         + &argv.join(" ");
     let mut proc = Some(Proc::spawn(Spawn { name, argv, cpus, env, log: Some(log) })?);
-    wait_ready(&mut proc, ports.0, probe).map_err(|e| {
+    wait_ready(&mut proc, ports.0, probe, limit).map_err(|e| {
         let log = std::fs::read_to_string(log).unwrap_or_default();
         format!("{e}\n{}", log.lines().rev().take(20).collect::<Vec<_>>().join("\n"))
     })?;
@@ -192,7 +209,7 @@ pub fn haproxy(work: &Path, up: u16, cpus: Option<&str>, probe: &str) -> Result<
     start("haproxy", argv, Vec::new(), cpus, &dir.join("stdout.log"), (p1, Some(p2)), probe)
 }
 
-pub fn sluice_conf(port: u16, up: u16) -> String {
+fn sluice_gateway(port: u16) -> String {
     format!(
         r#"apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -205,7 +222,14 @@ metadata: {{name: bench, namespace: default}}
 spec:
   gatewayClassName: sluice
   listeners: [{{name: http, protocol: HTTP, port: {port}}}]
----
+"#
+    )
+}
+
+pub fn sluice_conf(port: u16, up: u16) -> String {
+    sluice_gateway(port)
+        + &format!(
+            r#"---
 apiVersion: v1
 kind: Service
 metadata: {{name: upstream, namespace: default}}
@@ -230,7 +254,57 @@ spec:
   rules:
     - backendRefs: [{{name: upstream, port: 80}}]
 "#
-    )
+        )
+}
+
+/// The wire format of the provider behind Sluice's AI route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AiProvider {
+    /// `type: openai`: OpenAI client to OpenAI provider, the body passed through but for the model.
+    OpenAi,
+    /// `type: anthropic`: OpenAI client translated to Anthropic Messages and back.
+    Anthropic,
+}
+
+/// The upstream's API key, in Sluice's Secret and LiteLLM's config.
+pub const PROVIDER_KEY: &str = "sk-bench-upstream";
+
+/// One AI route (`/v1`, all of the LLM front doors) to one AIBackend whose provider is the bench
+/// upstream's fake OpenAI or Anthropic API. Clients ask for `gpt-4o-mini`; the Anthropic backend
+/// maps it to a Claude model (an alias), so the same request serves both.
+pub fn sluice_ai_conf(port: u16, up: u16, provider: AiProvider) -> String {
+    let (kind, models) = match provider {
+        AiProvider::OpenAi => ("openai", "[{name: gpt-4o-mini}]"),
+        AiProvider::Anthropic => ("anthropic", "[{name: gpt-4o-mini, target: claude-3-5-haiku-20241022}]"),
+    };
+    sluice_gateway(port)
+        + &format!(
+            r#"---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: llm, namespace: default}}
+spec:
+  parentRefs: [{{name: bench}}]
+  rules:
+    - matches: [{{path: {{type: PathPrefix, value: /v1}}}}]
+      backendRefs: [{{group: sluice.dev, kind: AIBackend, name: llm}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: llm-key, namespace: default}}
+stringData: {{apiKey: {PROVIDER_KEY}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {{name: llm, namespace: default}}
+spec:
+  models: {models}
+  provider:
+    type: {kind}
+    baseURL: "http://127.0.0.1:{up}/v1"
+    auth: {{secretRef: {{name: llm-key}}}}
+"#
+        )
 }
 
 /// How the worker count of the Sluice binary can be set.
@@ -251,12 +325,41 @@ pub fn sluice(
     cpus: Option<&str>,
     probe: &str,
 ) -> Result<Target, String> {
-    let name = format!("sluice-{workers}w");
-    let dir: PathBuf = work.join(&name);
+    sluice_with(&format!("sluice-{workers}w"), bin, work, workers, cpus, probe, |port| sluice_conf(port, up))
+}
+
+/// Sluice, one worker thread, with an AI route to the bench upstream's fake provider.
+pub fn sluice_ai(bin: &Path, work: &Path, up: u16, provider: AiProvider, cpus: Option<&str>) -> Result<Target, String> {
+    let name = match provider {
+        AiProvider::OpenAi => "sluice-ai-openai",
+        AiProvider::Anthropic => "sluice-ai-anthropic",
+    };
+    let mut t = sluice_with(name, bin, work, 1, cpus, "/v1/models", |port| sluice_ai_conf(port, up, provider))?;
+    t.notes.push(match provider {
+        AiProvider::OpenAi => {
+            "AIBackend `type: openai` (OpenAI → OpenAI: body parsed, model matched, key from a Secret)".into()
+        }
+        AiProvider::Anthropic => {
+            "AIBackend `type: anthropic` (OpenAI → Anthropic Messages → OpenAI translation, key from a Secret)".into()
+        }
+    });
+    Ok(t)
+}
+
+fn sluice_with(
+    name: &str,
+    bin: &Path,
+    work: &Path,
+    workers: usize,
+    cpus: Option<&str>,
+    probe: &str,
+    conf_for: impl FnOnce(u16) -> String,
+) -> Result<Target, String> {
+    let dir: PathBuf = work.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (port, admin) = (free_port()?, free_port()?);
     let conf = dir.join("sluice.yaml");
-    std::fs::write(&conf, sluice_conf(port, up)).map_err(|e| e.to_string())?;
+    std::fs::write(&conf, conf_for(port)).map_err(|e| e.to_string())?;
     let mut argv: Vec<String> = vec![
         bin.display().to_string(),
         "run".into(),
@@ -274,7 +377,7 @@ pub fn sluice(
     } else {
         env.push(("TOKIO_WORKER_THREADS".into(), workers.to_string()));
     }
-    let mut t = start(&name, argv, env, cpus, &dir.join("stdout.log"), (port, Some(port)), probe)?;
+    let mut t = start(name, argv, env, cpus, &dir.join("stdout.log"), (port, Some(port)), probe)?;
     let threads = t.pid().map(thread_names).unwrap_or_default();
     // tokio names its threads `tokio-rt-worker` (older versions: `tokio-runtime-worker`).
     let tokio = threads.iter().filter(|n| n.starts_with("tokio-r")).count();
@@ -284,6 +387,57 @@ pub fn sluice(
         threads.len(),
         tokio
     ));
+    Ok(t)
+}
+
+/// LiteLLM's proxy config: one model, `gpt-4o-mini`, at the bench upstream as an
+/// OpenAI-compatible endpoint; the master key the clients send.
+pub fn litellm_conf(up: u16) -> String {
+    format!(
+        r#"model_list:
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:{up}/v1
+      api_key: {PROVIDER_KEY}
+litellm_settings:
+  telemetry: false
+  set_verbose: false
+general_settings:
+  master_key: {key}
+"#,
+        key = crate::scenarios::CLIENT_KEY
+    )
+}
+
+/// LiteLLM's proxy (`litellm --num_workers 1`, from the venv bench/install.sh makes), on `cpus`.
+/// `LITELLM_LOCAL_MODEL_COST_MAP` keeps it from fetching its price list at start (no network).
+pub fn litellm(bin: &Path, work: &Path, up: u16, cpus: Option<&str>) -> Result<Target, String> {
+    let dir = work.join("litellm");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let conf = dir.join("litellm.yaml");
+    std::fs::write(&conf, litellm_conf(up)).map_err(|e| e.to_string())?;
+    let argv = vec![
+        bin.display().to_string(),
+        "--config".into(),
+        conf.display().to_string(),
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--num_workers".into(),
+        "1".into(),
+    ];
+    let env = vec![
+        ("LITELLM_MASTER_KEY".to_string(), crate::scenarios::CLIENT_KEY.to_string()),
+        ("LITELLM_LOCAL_MODEL_COST_MAP".into(), "True".into()),
+    ];
+    let log = dir.join("stdout.log");
+    // It imports a lot: allow a minute and a half on a busy machine.
+    let limit = Duration::from_secs(90);
+    let mut t = start_within("litellm", argv, env, cpus, &log, (port, None), "/health/liveliness", limit)?;
+    t.notes.push("LiteLLM proxy defaults otherwise (uvicorn access log on, no database)".into());
     Ok(t)
 }
 

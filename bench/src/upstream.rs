@@ -5,6 +5,8 @@
 //! - `/bytes/N`: N bytes (at most [`MAX_BODY`]), sliced from one shared buffer without copying;
 //! - `/echo`: the request body, streamed back;
 //! - `/sse?chunks=N&interval_ms=M&size=B`: an SSE stream of N events of about B bytes, M ms apart;
+//! - `POST /v1/chat/completions`: a fake OpenAI provider (see [`chat`]);
+//! - `POST /v1/messages`: a fake Anthropic provider (see [`chat`]);
 //! - anything else: the default body size.
 
 use std::convert::Infallible;
@@ -15,6 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, header};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+pub mod chat;
 
 /// The largest fixed body served.
 pub const MAX_BODY: usize = 16 << 20;
@@ -29,6 +33,7 @@ pub enum UpBody {
     Full(Option<Bytes>),
     Echo(Incoming),
     Sse(SseBody),
+    Chat(chat::ChatStream),
 }
 
 impl Body for UpBody {
@@ -40,6 +45,7 @@ impl Body for UpBody {
             UpBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             UpBody::Echo(inc) => Pin::new(inc).poll_frame(cx),
             UpBody::Sse(s) => s.poll_next(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            UpBody::Chat(s) => s.poll_next(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -48,6 +54,7 @@ impl Body for UpBody {
             UpBody::Full(b) => b.is_none(),
             UpBody::Echo(inc) => inc.is_end_stream(),
             UpBody::Sse(s) => s.left == 0,
+            UpBody::Chat(s) => s.is_done(),
         }
     }
 
@@ -55,7 +62,7 @@ impl Body for UpBody {
         match self {
             UpBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             UpBody::Echo(inc) => inc.size_hint(),
-            UpBody::Sse(_) => SizeHint::default(),
+            UpBody::Sse(_) | UpBody::Chat(_) => SizeHint::default(),
         }
     }
 }
@@ -99,8 +106,22 @@ impl SseBody {
     }
 }
 
-fn query_param(query: &str, name: &str) -> Option<usize> {
+pub fn query_param(query: &str, name: &str) -> Option<usize> {
     query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+/// Answers one request: the fake LLM providers (which read the request body) asynchronously,
+/// everything else at once.
+pub async fn respond_any(
+    req: Request<Incoming>,
+    buf: Bytes,
+    default_size: usize,
+    opts: chat::ChatOpts,
+) -> Result<Response<UpBody>, Infallible> {
+    if let Some(api) = chat::Api::of(&req) {
+        return Ok(chat::respond(api, req, opts).await);
+    }
+    respond(req, &buf, default_size)
 }
 
 /// Answers one request.

@@ -10,15 +10,17 @@ use sluice_bench::load::Load;
 use sluice_bench::machine;
 use sluice_bench::procs::{Proc, Spawn, first_line, have, kill_children_on_signal};
 use sluice_bench::report::{self, Context};
-use sluice_bench::run::{Plan, load_for, run_all, warm_up};
+use sluice_bench::run::{self, Plan, load_for, run_all, warm_up};
 use sluice_bench::scenarios::{self, Proto};
-use sluice_bench::targets::{self, Target};
+use sluice_bench::streaming::{self, P3_TARGETS};
+use sluice_bench::targets::{self, AiProvider, Target};
 
-const ALL_TARGETS: &[&str] = &["direct", "nginx", "haproxy", "sluice-1w", "sluice-2w"];
+const ALL_TARGETS: &[&str] =
+    &["direct", "nginx", "haproxy", "sluice-1w", "sluice-2w", "sluice-ai-openai", "sluice-ai-anthropic", "litellm"];
 const USAGE: &str =
     "usage: bench-run [--quick] [--duration SECS] [--rounds N] [--warmup SECS] (whole seconds) [--out FILE]
-                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w] [--scenarios ID-PREFIX,...]
-                 [--sluice BIN] [--upstream BIN] [--keep]";
+                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,litellm]
+                 [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep]";
 
 struct Opts {
     quick: bool,
@@ -30,6 +32,7 @@ struct Opts {
     scenarios: Vec<String>,
     sluice: Option<PathBuf>,
     upstream: Option<PathBuf>,
+    litellm: Option<PathBuf>,
     keep: bool,
 }
 
@@ -44,6 +47,7 @@ fn parse_opts() -> Result<Opts, String> {
         scenarios: Vec::new(),
         sluice: None,
         upstream: None,
+        litellm: None,
         keep: false,
     };
     let (mut duration, mut rounds, mut warmup) = (None, None, None);
@@ -62,6 +66,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--scenarios" => o.scenarios = list(val()?),
             "--sluice" => o.sluice = Some(val()?.into()),
             "--upstream" => o.upstream = Some(val()?.into()),
+            "--litellm" => o.litellm = Some(val()?.into()),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -91,9 +96,23 @@ fn sibling(name: &str) -> PathBuf {
     exe.parent().map_or_else(|| PathBuf::from(name), |d| d.join(name))
 }
 
-/// Starts the upstream on the proxy CPU and returns it with its port.
-fn start_upstream(bin: &Path, cpus: Option<&str>) -> Result<(Proc, u16), String> {
-    let argv = vec![bin.display().to_string(), "--port".into(), "0".into(), "--threads".into(), "1".into()];
+/// Where bench/install.sh puts LiteLLM.
+fn litellm_default(bench: &Path) -> PathBuf {
+    bench.join(".venv-litellm/bin/litellm")
+}
+
+/// Starts the upstream on the proxy CPU and returns it with its port. `interval`: its LLM
+/// streams' interval between chunks (P3).
+fn start_upstream(bin: &Path, cpus: Option<&str>, interval: Duration) -> Result<(Proc, u16), String> {
+    let argv = vec![
+        bin.display().to_string(),
+        "--port".into(),
+        "0".into(),
+        "--threads".into(),
+        "1".into(),
+        "--chunk-interval-us".into(),
+        interval.as_micros().to_string(),
+    ];
     let mut p = Proc::spawn(Spawn { name: "bench-upstream", argv, cpus, env: Vec::new(), log: None })?;
     let out = p.child.stdout.take().ok_or("no stdout from bench-upstream")?;
     let mut line = String::new();
@@ -102,13 +121,39 @@ fn start_upstream(bin: &Path, cpus: Option<&str>) -> Result<(Proc, u16), String>
     port.map(|port| (p, port)).ok_or_else(|| format!("bench-upstream did not start: {line:?}"))
 }
 
-fn start_target(name: &str, sluice: &Path, work: &Path, up: u16, cpus: Option<&str>) -> Result<Target, String> {
+fn start_target(
+    name: &str,
+    sluice: &Path,
+    litellm: &Path,
+    work: &Path,
+    up: u16,
+    cpus: Option<&str>,
+) -> Result<Target, String> {
     targets::available(name)?;
     let probe = "/bytes/1024";
+    let need_sluice = || {
+        if sluice.is_file() {
+            Ok(())
+        } else {
+            Err(format!("{} not found: build it with `cargo build --release -p sluice`", sluice.display()))
+        }
+    };
     match name {
         "direct" => Ok(targets::direct(up)),
         "nginx" => targets::nginx(work, up, cpus, probe),
         "haproxy" => targets::haproxy(work, up, cpus, probe),
+        "litellm" => {
+            if !litellm.is_file() {
+                return Err(format!("LiteLLM is not installed at {} (run bench/install.sh)", litellm.display()));
+            }
+            targets::litellm(litellm, work, up, cpus)
+        }
+        "sluice-ai-openai" => {
+            need_sluice().and_then(|()| targets::sluice_ai(sluice, work, up, AiProvider::OpenAi, cpus))
+        }
+        "sluice-ai-anthropic" => {
+            need_sluice().and_then(|()| targets::sluice_ai(sluice, work, up, AiProvider::Anthropic, cpus))
+        }
         _ => {
             if !sluice.is_file() {
                 return Err(format!("{} not found: build it with `cargo build --release -p sluice`", sluice.display()));
@@ -119,7 +164,17 @@ fn start_target(name: &str, sluice: &Path, work: &Path, up: u16, cpus: Option<&s
     }
 }
 
-fn context(o: &Opts, sluice: &Path, root: &Path, targets: &[Target], pinned: bool, example: &[Load]) -> Context {
+#[allow(clippy::too_many_arguments)]
+fn context(
+    o: &Opts,
+    sluice: &Path,
+    litellm: &Path,
+    root: &Path,
+    targets: &[Target],
+    pinned: bool,
+    example: &[Load],
+    p3: Option<&streaming::StreamScenario>,
+) -> Context {
     let mut ctx = Context { title: format!("Sluice benchmark results ({})", machine::now_utc()), ..Context::default() };
     if o.quick {
         ctx.title.push_str(" — quick smoke run, figures not meaningful");
@@ -138,6 +193,17 @@ fn context(o: &Opts, sluice: &Path, root: &Path, targets: &[Target], pinned: boo
         format!("wrk: {}", first_line("wrk", &["-v"])),
         format!("h2load: {}", first_line("h2load", &["--version"])),
     ];
+    if targets.iter().any(|t| t.name == "litellm") {
+        let pip = std::process::Command::new(litellm.with_file_name("pip")).args(["show", "litellm"]).output();
+        let v = pip
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout).lines().find_map(|l| l.strip_prefix("Version: ").map(String::from))
+            })
+            .unwrap_or_else(|| "version unknown".into());
+        let py = first_line(&litellm.with_file_name("python").display().to_string(), &["--version"]);
+        ctx.versions.push(format!("LiteLLM: {v} (`litellm[proxy]`, {py}, venv {})", litellm.display()));
+    }
     let pin = |what: &str, cpu: &str| {
         if pinned {
             format!("{what} pinned to CPU {cpu} with `taskset`")
@@ -155,7 +221,17 @@ fn context(o: &Opts, sluice: &Path, root: &Path, targets: &[Target], pinned: boo
         "CPU µs/req: utime+stime of the proxy's process tree (all threads, `/proc/<pid>/stat`) after minus before a run, divided by the requests the load generator completed".into(),
         "Every proxy keeps upstream connections alive and adds X-Forwarded-For/-Proto; nginx: 1 worker, access_log off; HAProxy: nbthread 1, http-reuse always; Sluice: 1 or 2 runtime worker threads".into(),
         "Latency is closed-loop (each connection sends its next request when the previous answer arrives): at 32/64 connections it is queueing delay at saturation".into(),
+        "P2: wrk POSTs a ~1 KiB OpenAI chat request (Lua script) to `/v1/chat/completions`; the upstream answers a fixed ~1 KiB chat completion with usage (OpenAI) or the same message in Anthropic's format (`/v1/messages`). nginx forwards the POST as is (the plain-forward baseline); Sluice parses it, matches the model, applies the provider key from a Secret and, for Anthropic, translates both ways; LiteLLM's proxy (one uvicorn worker) calls the upstream as an OpenAI-compatible endpoint".into(),
     ];
+    if let Some(sc) = p3 {
+        ctx.method.push(format!(
+            "P3: `bench-stream` (Rust/hyper client, on the load CPU) opens {} streamed chat completions per target and round, {} at a time; the upstream sends {} content chunks {} µs apart, each stamped with the time it produced it",
+            sc.streams,
+            sc.concurrency,
+            sc.chunks,
+            sc.interval.as_micros()
+        ));
+    }
     ctx.commands = vec![
         "# reproduce (from the repository root)".into(),
         "cargo build --release -p sluice -p sluice-bench && cargo run --release -p sluice-bench --bin bench-run".into(),
@@ -202,6 +278,8 @@ fn run(o: &Opts) -> Result<(), String> {
     let (bench, root) = dirs();
     let sluice = o.sluice.clone().unwrap_or_else(|| sibling("sluice"));
     let upstream_bin = o.upstream.clone().unwrap_or_else(|| sibling("bench-upstream"));
+    let client_bin = sibling("bench-stream");
+    let litellm = o.litellm.clone().unwrap_or_else(|| litellm_default(&bench));
     let out = o
         .out
         .clone()
@@ -210,9 +288,10 @@ fn run(o: &Opts) -> Result<(), String> {
     let (proxy_cpus, load_cpus) = if pinned { (Some("0"), Some("1".to_string())) } else { (None, None) };
 
     let mut notes = Vec::new();
+    let selected = |id: &str| o.scenarios.is_empty() || o.scenarios.iter().any(|p| id.starts_with(p.as_str()));
     let scenarios: Vec<_> = scenarios::all()
         .into_iter()
-        .filter(|s| o.scenarios.is_empty() || o.scenarios.iter().any(|p| s.id.starts_with(p.as_str())))
+        .filter(|s| selected(s.id))
         .filter(|s| {
             let tool = if s.proto == Proto::H1 { "wrk" } else { "h2load" };
             let ok = have(tool);
@@ -222,18 +301,39 @@ fn run(o: &Opts) -> Result<(), String> {
             ok
         })
         .collect();
-    if scenarios.is_empty() {
+    let p3 = Some(streaming::p3(o.quick)).filter(|sc| selected(sc.id));
+    if scenarios.is_empty() && p3.is_none() {
         return Err("no scenario to run".into());
     }
 
+    // Only the targets some selected scenario runs against.
+    let wanted: Vec<&String> = o
+        .targets
+        .iter()
+        .filter(|t| {
+            scenarios.iter().any(|s| s.targets.contains(&t.as_str()))
+                || (p3.is_some() && P3_TARGETS.contains(&t.as_str()))
+        })
+        .collect();
+
     let work = std::env::temp_dir().join(format!("sluice-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let (upstream, up_port) = start_upstream(&upstream_bin, proxy_cpus)?;
+    let interval = p3.as_ref().map_or(Duration::from_millis(10), |sc| sc.interval);
+    let (upstream, up_port) = start_upstream(&upstream_bin, proxy_cpus, interval)?;
     eprintln!("bench-upstream on 127.0.0.1:{up_port}; work dir {}", work.display());
 
     let mut targets = Vec::new();
-    for name in &o.targets {
-        match start_target(name, &sluice, &work, up_port, proxy_cpus) {
+    for name in wanted {
+        if name == "litellm" && o.quick && !litellm.is_file() {
+            let note = format!(
+                "litellm skipped in --quick mode: not installed at {} (bench/install.sh installs it)",
+                litellm.display()
+            );
+            eprintln!("{note}");
+            notes.push(note);
+            continue;
+        }
+        match start_target(name, &sluice, &litellm, &work, up_port, proxy_cpus) {
             Ok(t) => {
                 eprintln!("started {name}: {}", t.command);
                 targets.push(t);
@@ -248,26 +348,44 @@ fn run(o: &Opts) -> Result<(), String> {
         return Err("no target could be started".into());
     }
 
+    let chat_script = work.join("chat.lua");
+    std::fs::write(&chat_script, scenarios::wrk_chat_script())
+        .map_err(|e| format!("{}: {e}", chat_script.display()))?;
     let plan = Plan {
         duration: Duration::from_secs(o.duration),
         warmup: Duration::from_secs(o.warmup),
         rounds: o.rounds,
         load_cpus,
         pause: Duration::from_millis(if o.quick { 100 } else { 300 }),
+        chat_script,
     };
     warm_up(&mut targets, &scenarios, &plan, &work);
     let results = run_all(&mut targets, &scenarios, upstream.pid(), &plan, &work);
+    let p3_results = match &p3 {
+        Some(sc) => {
+            streaming::run(&mut targets, sc, o.rounds, &client_bin, plan.load_cpus.as_deref(), &work, plan.pause)
+        }
+        None => streaming::StreamResults::default(),
+    };
 
     let mut examples = Vec::new();
-    for kind in [Proto::H1, Proto::H2 { streams: 8 }] {
+    for (kind, chat) in [(Proto::H1, false), (Proto::H2 { streams: 8 }, false), (Proto::H1, true)] {
         let disc = std::mem::discriminant(&kind);
-        if let Some(sc) = scenarios.iter().find(|s| std::mem::discriminant(&s.proto) == disc)
-            && let Ok(l) = load_for(sc, &targets[0], plan.duration)
+        if let Some(sc) = scenarios.iter().find(|s| std::mem::discriminant(&s.proto) == disc && s.chat == chat)
+            && let Some(t) = targets.iter().find(|t| run::applies(sc, t))
+            && let Ok(l) = load_for(sc, t, &plan, plan.duration)
         {
             examples.push(l);
         }
     }
-    let mut ctx = context(o, &sluice, &root, &targets, pinned, &examples);
+    let mut ctx = context(o, &sluice, &litellm, &root, &targets, pinned, &examples, p3.as_ref());
+    if p3.is_some() {
+        let lcpu = if pinned { "taskset -c 1 " } else { "" };
+        ctx.commands.push(format!(
+            "{lcpu}{} --url http://127.0.0.1:PORT/v1/chat/completions --streams N --concurrency N --chunks 100 --interval-us US",
+            client_bin.display()
+        ));
+    }
     ctx.notes.extend(notes);
     for ((s, t), errs) in &results.failures {
         let first = errs.first().map(|e| e.lines().next().unwrap_or("")).unwrap_or("");
@@ -278,21 +396,31 @@ fn run(o: &Opts) -> Result<(), String> {
             errs.len()
         ));
     }
+    for (t, e) in &p3_results.failures {
+        ctx.notes.push(format!("p3 × {}: a run failed: {}", p3_results.targets[*t], e.lines().next().unwrap_or("")));
+    }
     drop(targets);
     drop(upstream);
 
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    std::fs::write(&out, report::render(&ctx, &results)).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut extra = String::new();
+    streaming::render(&mut extra, &p3_results);
+    std::fs::write(&out, report::render(&ctx, &results, &extra)).map_err(|e| format!("{}: {e}", out.display()))?;
     let csv = out.with_extension("csv");
     std::fs::write(&csv, report::csv(&results)).map_err(|e| format!("{}: {e}", csv.display()))?;
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("RESULTS");
+    let p3_csv = out.with_file_name(format!("{stem}-p3.csv"));
+    if p3.is_some() {
+        std::fs::write(&p3_csv, streaming::csv(&p3_results)).map_err(|e| format!("{}: {e}", p3_csv.display()))?;
+    }
     if !o.keep {
         let _ = std::fs::remove_dir_all(&work);
     }
     eprintln!("wrote {} and {}", out.display(), csv.display());
-    let failed = results.failures.values().map(Vec::len).sum::<usize>();
-    if o.quick && (failed > 0 || results.samples.is_empty()) {
+    let failed = results.failures.values().map(Vec::len).sum::<usize>() + p3_results.failures.len();
+    if o.quick && (failed > 0 || (results.samples.is_empty() && p3_results.runs.is_empty())) {
         return Err(format!("{failed} run(s) failed"));
     }
     Ok(())

@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! bench-upstream [--addr 127.0.0.1] [--port 0] [--threads 1] [--body-size 1024]
+//!                [--chunk-interval-us 10000] [--chunks 100]
 //! ```
+//! `--chunk-interval-us` and `--chunks`: the defaults of the fake LLM streams (see
+//! `sluice_bench::upstream::chat`).
 //! Prints `listening on ADDR:PORT` once it accepts connections. HTTP/1.1 and h2c (prior knowledge).
 
 use std::net::SocketAddr;
@@ -11,13 +14,16 @@ use std::process::ExitCode;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use sluice_bench::upstream::{body_buffer, respond};
+use sluice_bench::upstream::body_buffer;
+use sluice_bench::upstream::chat::ChatOpts;
+use sluice_bench::upstream::respond_any;
 use tokio::net::TcpListener;
 
 struct Args {
     addr: SocketAddr,
     threads: usize,
     body_size: usize,
+    chat: ChatOpts,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -25,6 +31,7 @@ fn parse_args() -> Result<Args, String> {
     let mut port = 0u16;
     let mut threads = 1usize;
     let mut body_size = 1024usize;
+    let mut chat = ChatOpts::default();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -33,14 +40,21 @@ fn parse_args() -> Result<Args, String> {
             "--port" => port = val()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--threads" => threads = val()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--body-size" => body_size = val()?.parse().map_err(|e| format!("--body-size: {e}"))?,
+            "--chunk-interval-us" => {
+                let us = val()?.parse().map_err(|e| format!("--chunk-interval-us: {e}"))?;
+                chat.interval = std::time::Duration::from_micros(us);
+            }
+            "--chunks" => chat.default_chunks = val()?.parse().map_err(|e| format!("--chunks: {e}"))?,
             "-h" | "--help" => {
-                return Err("usage: bench-upstream [--addr IP] [--port N] [--threads N] [--body-size BYTES]".into());
+                return Err("usage: bench-upstream [--addr IP] [--port N] [--threads N] [--body-size BYTES] \
+                            [--chunk-interval-us US] [--chunks N]"
+                    .into());
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     let addr = format!("{ip}:{port}").parse().map_err(|e| format!("address {ip}:{port}: {e}"))?;
-    Ok(Args { addr, threads: threads.max(1), body_size })
+    Ok(Args { addr, threads: threads.max(1), body_size, chat })
 }
 
 async fn serve(args: Args) -> std::io::Result<()> {
@@ -51,12 +65,9 @@ async fn serve(args: Args) -> std::io::Result<()> {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
         let buf = buf.clone();
-        let size = args.body_size;
+        let (size, chat) = (args.body_size, args.chat);
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let r = respond(req, &buf, size);
-                std::future::ready(r)
-            });
+            let svc = service_fn(move |req| respond_any(req, buf.clone(), size, chat));
             // Errors here are clients going away; nothing to report.
             let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
         });
