@@ -26,7 +26,8 @@ use crate::proxy::body::{self, ProxyBody};
 pub struct ParsedChat {
     pub format: ClientFormat,
     pub raw: Value,
-    pub req: ChatRequest,
+    /// Shared so that a usage estimate can be made after the answer, only when needed.
+    pub req: Arc<ChatRequest>,
 }
 
 pub fn parse(format: ClientFormat, bytes: &[u8]) -> Result<ParsedChat, AiError> {
@@ -48,7 +49,7 @@ pub fn parse(format: ClientFormat, bytes: &[u8]) -> Result<ParsedChat, AiError> 
             ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
         });
     }
-    Ok(ParsedChat { format, raw, req })
+    Ok(ParsedChat { format, raw, req: Arc::new(req) })
 }
 
 /// The backend that serves the requested model, and the model name it should get.
@@ -132,12 +133,12 @@ async fn attempt(
     let provider_id = p.id.clone();
     let usage_model = model.clone();
     let catalog_name = p.catalog.clone();
-    let prompt_estimate = super::tokens::estimate_prompt(req);
+    let for_estimate = Arc::clone(&parsed.req);
     let on_done: stream::OnDone = Box::new(move |u: Option<Usage>, text: &str| {
-        // The provider's figures are the truth; without them, count and say so.
+        // The provider's figures are the truth; without them, count (only then) and say so.
         let u = u.or_else(|| {
             Some(Usage {
-                input: prompt_estimate,
+                input: super::tokens::estimate_prompt(&for_estimate),
                 output: super::tokens::estimate_text(&usage_model, text),
                 estimated: true,
                 ..Usage::default()
@@ -188,7 +189,10 @@ async fn attempt(
             (true, ClientFormat::Responses) => encoder(ClientFormat::Responses),
             (false, f) => encoder(f),
         };
-        return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done)));
+        // The first-party APIs always report usage in streams (OpenAI because Sluice asks for it);
+        // self-hosted OpenAI-compatible servers may not.
+        let keep_text = p.kind == ProviderKind::OpenAi && p.catalog != "openai";
+        return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, keep_text)));
     }
     let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;
     let json: Value = serde_json::from_slice(&bytes)
@@ -209,8 +213,11 @@ async fn attempt(
         .collect();
     on_done(parsed_resp.usage, &text);
     if same {
-        // Same format: the provider's answer goes through untouched, unknown fields included.
-        return Ok(json_response(json));
+        // Same format: the provider's answer goes through untouched (the very bytes), unknown
+        // fields included.
+        let mut resp = Response::new(body::full(bytes));
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(resp);
     }
     Ok(json_response(render(parsed, &parsed_resp, created)))
 }

@@ -52,6 +52,8 @@ struct State {
     on_done: Option<OnDone>,
     scratch: Vec<StreamEvent>,
     text: String,
+    /// Keep the generated text for an estimate: only for providers that may report no usage.
+    keep_text: bool,
 }
 
 impl State {
@@ -89,7 +91,7 @@ impl State {
                 StreamEvent::TextDelta(t)
                 | StreamEvent::ThinkingDelta(t)
                 | StreamEvent::ToolCallDelta { arguments: t, .. }
-                    if self.usage.is_none() && self.text.len() < MAX_KEPT_TEXT =>
+                    if self.keep_text && self.usage.is_none() && self.text.len() < MAX_KEPT_TEXT =>
                 {
                     self.text.push_str(t);
                     usage_only = false;
@@ -160,7 +162,8 @@ impl State {
 }
 
 /// The downstream body for a provider's SSE response.
-pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone) -> ProxyBody {
+/// `keep_text`: the provider may not report usage, so keep the generated text to estimate it.
+pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, keep_text: bool) -> ProxyBody {
     let events = upstream.into_data_stream().eventsource().map(|r| r.map_err(|e| e.to_string()));
     let state = State {
         events: Box::pin(events),
@@ -171,6 +174,7 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
         on_done: Some(on_done),
         scratch: Vec::new(),
         text: String::new(),
+        keep_text,
     };
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
