@@ -85,10 +85,6 @@ impl Metrics {
             .clone()
     }
 
-    pub fn record_request(&self, route: &Arc<str>, backend: &Arc<str>, code: u16, elapsed: Duration) {
-        self.series(route, backend).record(code, elapsed);
-    }
-
     pub fn record_upstream_error(&self, backend: &Arc<str>, kind: &'static str) {
         let mut map = self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry((backend.clone(), kind)).or_default() += 1;

@@ -85,7 +85,9 @@ impl State {
     /// Notes what the decoded events say (usage, text, the end) and encodes them; same-format
     /// encoders pass the raw event (`name`, `data`) on instead.
     fn render(&mut self, name: &str, data: &str) -> String {
-        let mut usage_only = false;
+        // A chunk that decodes to nothing but usage (OpenAI's extra chunk when usage was asked
+        // for): decided from the decoded events, not from the chunk's spelling.
+        let usage_only = !self.scratch.is_empty() && self.scratch.iter().all(|e| matches!(e, StreamEvent::Usage(_)));
         for ev in &self.scratch {
             match ev {
                 StreamEvent::TextDelta(t)
@@ -94,14 +96,10 @@ impl State {
                     if self.keep_text && self.usage.is_none() && self.text.len() < MAX_KEPT_TEXT =>
                 {
                     self.text.push_str(t);
-                    usage_only = false;
                 }
-                StreamEvent::Usage(u) => {
-                    self.usage = Some(*u);
-                    usage_only = true;
-                }
+                StreamEvent::Usage(u) => self.usage = Some(*u),
                 StreamEvent::End => self.ended = true,
-                _ => usage_only = false,
+                _ => {}
             }
         }
         let mut out = String::new();
@@ -112,7 +110,7 @@ impl State {
             Encode::PassOpenAi { .. } | Encode::PassAnthropic if data.is_empty() => {}
             Encode::PassOpenAi { include_usage } => {
                 // The chunk that carries only usage is ours when the client did not ask for it.
-                if !(usage_only && !*include_usage && data.contains("\"choices\":[]")) {
+                if !usage_only || *include_usage {
                     out.push_str("data: ");
                     out.push_str(data);
                     out.push_str("\n\n");

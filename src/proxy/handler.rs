@@ -18,7 +18,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::body::{self, ProxyBody};
-use super::error::{ProxyError, plain};
+use super::error::ProxyError;
 use super::filters::{cors, mirror, redirect, rewrite};
 use super::forward::{self, OutboundBody, OutboundHead};
 use super::upstream::Pools;
@@ -446,9 +446,4 @@ fn splice_upgrade(downstream: Option<hyper::upgrade::OnUpgrade>, upstream: hyper
             tracing::debug!(error = %e, "upgraded connection ended");
         }
     });
-}
-
-/// The response for a request that no listener could take (used by the listener itself).
-pub fn not_found() -> Response<ProxyBody> {
-    plain(StatusCode::NOT_FOUND, "not found")
 }
