@@ -11,13 +11,15 @@ use serde_json::Value;
 use super::canonical::{ChatRequest, Usage};
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
+use super::providers::vertex::{self as vertex_p, Publisher};
 use super::providers::{
-    self, anthropic as anthropic_p, azure_openai as azure_p, gemini as gemini_p, mock, openai as openai_p,
+    self, anthropic as anthropic_p, azure_openai as azure_p, bedrock as bedrock_p, gemini as gemini_p, mock,
+    openai as openai_p,
 };
 use super::stream::{self, Decode, Encode};
 use super::wire::{
-    anthropic, anthropic_stream, gemini, gemini_stream, openai_chat, openai_responses, openai_responses_stream,
-    openai_stream,
+    anthropic, anthropic_stream, bedrock, bedrock_stream, gemini, gemini_stream, openai_chat, openai_responses,
+    openai_responses_stream, openai_stream,
 };
 use super::{Ctx, failover};
 use crate::ir::ai::{AiBackendIr, AiProviderIr, ProviderKind};
@@ -75,7 +77,12 @@ fn provider_model(p: &AiProviderIr, requested: &str) -> String {
     };
     match p.kind {
         ProviderKind::AzureOpenAi => azure_p::model(p, &model),
-        ProviderKind::OpenAi | ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Mock => model,
+        ProviderKind::OpenAi
+        | ProviderKind::Anthropic
+        | ProviderKind::Gemini
+        | ProviderKind::Vertex
+        | ProviderKind::Bedrock
+        | ProviderKind::Mock => model,
     }
 }
 
@@ -116,8 +123,35 @@ fn upstream_request(
             let template = if req.stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
             (gemini_p::path(template, model, req.stream), gemini::build_request(req))
         }
+        ProviderKind::Vertex => {
+            let body = match vertex_p::publisher(model) {
+                Publisher::Google => gemini::build_request(req),
+                Publisher::Anthropic if same => vertex_p::anthropic_body(raw()),
+                Publisher::Anthropic => vertex_p::anthropic_body(anthropic::build_request(req, model)),
+            };
+            (vertex_p::path(model, req.stream), body)
+        }
+        ProviderKind::Bedrock => {
+            let template = if req.stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
+            (bedrock_p::path(template, model, req.stream), bedrock::build_request(req, model)?)
+        }
         ProviderKind::Mock => unreachable_mock()?,
     })
+}
+
+/// The client's format and the provider's are the same: bodies and events pass through.
+fn same_format(format: ClientFormat, p: &AiProviderIr, model: &str) -> bool {
+    match (format, p.kind) {
+        (ClientFormat::OpenAi, ProviderKind::OpenAi | ProviderKind::AzureOpenAi)
+        | (ClientFormat::Anthropic, ProviderKind::Anthropic) => true,
+        (ClientFormat::Anthropic, ProviderKind::Vertex) => vertex_p::publisher(model) == Publisher::Anthropic,
+        (ClientFormat::OpenAi | ClientFormat::Anthropic | ClientFormat::Responses, _) => false,
+    }
+}
+
+/// Bedrock's request id, the only id its answers have.
+fn request_id(headers: &HeaderMap) -> String {
+    headers.get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
 async fn attempt(
@@ -167,11 +201,7 @@ async fn attempt(
         on_done(r.usage, "");
         return Ok(json_response(render(parsed, &r, created)));
     }
-    let same = matches!(
-        (parsed.format, p.kind),
-        (ClientFormat::OpenAi, ProviderKind::OpenAi | ProviderKind::AzureOpenAi)
-            | (ClientFormat::Anthropic, ProviderKind::Anthropic)
-    );
+    let same = same_format(parsed.format, &p, &model);
     let (path, body) = upstream_request(&p, parsed, &model, same)?;
     let bytes = Bytes::from(body.to_string());
     let resp = providers::call(&ctx.shared.pools, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
@@ -180,6 +210,11 @@ async fn attempt(
             ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Decode::OpenAi(openai_stream::Decoder::default()),
             ProviderKind::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
             ProviderKind::Gemini => Decode::Gemini(gemini_stream::Decoder::default()),
+            ProviderKind::Vertex => match vertex_p::publisher(&model) {
+                Publisher::Google => Decode::Gemini(gemini_stream::Decoder::default()),
+                Publisher::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
+            },
+            ProviderKind::Bedrock => Decode::Bedrock(bedrock_stream::Decoder::new(request_id(resp.headers()))),
             ProviderKind::Mock => unreachable_mock()?,
         };
         let encode = match (same, parsed.format) {
@@ -194,15 +229,27 @@ async fn attempt(
         let keep_text = p.kind == ProviderKind::OpenAi && p.catalog != "openai";
         return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, keep_text)));
     }
+    let response_id = request_id(resp.headers());
     let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;
     let json: Value = serde_json::from_slice(&bytes)
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
-    let parsed_resp = match p.kind {
+    let mut parsed_resp = match p.kind {
         ProviderKind::OpenAi | ProviderKind::AzureOpenAi => openai_chat::parse_response(&json)?,
         ProviderKind::Anthropic => anthropic::parse_response(&json)?,
         ProviderKind::Gemini => gemini::parse_response(&json)?,
+        ProviderKind::Vertex => match vertex_p::publisher(&model) {
+            Publisher::Google => gemini::parse_response(&json)?,
+            Publisher::Anthropic => anthropic::parse_response(&json)?,
+        },
+        ProviderKind::Bedrock => bedrock::parse_response(&json)?,
         ProviderKind::Mock => unreachable_mock()?,
     };
+    if parsed_resp.id.is_empty() {
+        parsed_resp.id = response_id;
+    }
+    if parsed_resp.model.is_empty() {
+        parsed_resp.model = model.clone();
+    }
     let text: String = parsed_resp
         .parts
         .iter()

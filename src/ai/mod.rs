@@ -5,6 +5,7 @@ pub mod canonical;
 pub mod catalog;
 mod chat;
 pub mod errors;
+pub mod eventstream;
 mod failover;
 pub mod frontdoor;
 pub mod providers;
@@ -118,7 +119,11 @@ async fn embeddings(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, 
                 ProviderKind::AzureOpenAi => {
                     (providers::azure_openai::model(&p, &target), providers::azure_openai::path(&p, path))
                 }
-                ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Mock => {
+                ProviderKind::Anthropic
+                | ProviderKind::Gemini
+                | ProviderKind::Vertex
+                | ProviderKind::Bedrock
+                | ProviderKind::Mock => {
                     return Err(AiError::invalid(format!(
                         "provider {} ({:?}) cannot serve /embeddings: only OpenAI-format providers can, for now",
                         p.id, p.kind
@@ -179,7 +184,12 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
                     let (parts, b) = resp.into_parts();
                     Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
                 }
-                ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Gemini | ProviderKind::Mock => {
+                ProviderKind::OpenAi
+                | ProviderKind::AzureOpenAi
+                | ProviderKind::Gemini
+                | ProviderKind::Vertex
+                | ProviderKind::Bedrock
+                | ProviderKind::Mock => {
                     let n = tokens::estimate_prompt(&parsed.req);
                     let mut resp = chat::json_response(json!({"input_tokens": n}));
                     resp.headers_mut().insert("x-sluice-token-estimate", http::HeaderValue::from_static("true"));

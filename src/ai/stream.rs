@@ -13,7 +13,8 @@ use hyper::body::{Frame, Incoming};
 
 use super::canonical::{StreamEvent, Usage};
 use super::errors::ErrorKind;
-use super::wire::{anthropic_stream, gemini_stream, openai_responses_stream, openai_stream};
+use super::eventstream;
+use super::wire::{anthropic_stream, bedrock_stream, gemini_stream, openai_responses_stream, openai_stream};
 use crate::proxy::body::{BoxError, ProxyBody};
 
 /// How the provider's events are read.
@@ -21,6 +22,8 @@ pub enum Decode {
     OpenAi(openai_stream::Decoder),
     Anthropic(anthropic_stream::Decoder),
     Gemini(gemini_stream::Decoder),
+    /// Bedrock's ConverseStream, framed as AWS event-stream messages rather than SSE.
+    Bedrock(bedrock_stream::Decoder),
 }
 
 /// How events are written for the client.
@@ -43,8 +46,11 @@ pub type OnDone = Box<dyn FnOnce(Option<Usage>, &str) + Send>;
 /// Generated text kept for estimating usage; more than this is not needed for an estimate.
 const MAX_KEPT_TEXT: usize = 1 << 20;
 
+/// One provider event: its name (SSE `event:`, or the event-stream `:event-type`) and data.
+type RawEvent = Result<(String, String), String>;
+
 struct State {
-    events: Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, String>> + Send>>,
+    events: Pin<Box<dyn Stream<Item = RawEvent> + Send>>,
     decode: Decode,
     encode: Encode,
     usage: Option<Usage>,
@@ -64,6 +70,7 @@ impl State {
             Decode::OpenAi(d) => d.decode(data, &mut self.scratch),
             Decode::Anthropic(d) => d.decode(name, data, &mut self.scratch),
             Decode::Gemini(d) => d.decode(data, &mut self.scratch),
+            Decode::Bedrock(d) => d.decode(name, data, &mut self.scratch),
         }
         self.render(name, data)
     }
@@ -74,6 +81,7 @@ impl State {
         self.scratch.clear();
         match &mut self.decode {
             Decode::Gemini(d) => d.finish(&mut self.scratch),
+            Decode::Bedrock(d) => d.finish(&mut self.scratch),
             Decode::OpenAi(_) | Decode::Anthropic(_) => {}
         }
         if self.scratch.is_empty() {
@@ -162,9 +170,14 @@ impl State {
 /// The downstream body for a provider's SSE response.
 /// `keep_text`: the provider may not report usage, so keep the generated text to estimate it.
 pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, keep_text: bool) -> ProxyBody {
-    let events = upstream.into_data_stream().eventsource().map(|r| r.map_err(|e| e.to_string()));
+    let events: Pin<Box<dyn Stream<Item = RawEvent> + Send>> = match decode {
+        Decode::Bedrock(_) => Box::pin(aws_events(upstream)),
+        Decode::OpenAi(_) | Decode::Anthropic(_) | Decode::Gemini(_) => Box::pin(
+            upstream.into_data_stream().eventsource().map(|r| r.map(|e| (e.event, e.data)).map_err(|e| e.to_string())),
+        ),
+    };
     let state = State {
-        events: Box::pin(events),
+        events,
         decode,
         encode,
         usage: None,
@@ -178,8 +191,8 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
         let mut state = state?;
         loop {
             match state.events.next().await {
-                Some(Ok(ev)) => {
-                    let out = state.step(&ev.event, &ev.data);
+                Some(Ok((name, data))) => {
+                    let out = state.step(&name, &data);
                     if !out.is_empty() {
                         return Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), Some(state)));
                     }
@@ -201,6 +214,51 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
         }
     });
     StreamBody::new(stream).boxed_unsync()
+}
+
+/// The messages of an AWS event-stream body as (event type, payload) pairs; an exception
+/// message is named `exception:<type>`. A message must be UTF-8 JSON to be read.
+fn aws_events(upstream: Incoming) -> impl Stream<Item = RawEvent> + Send {
+    let body = upstream.into_data_stream();
+    futures_util::stream::unfold(
+        (body, eventstream::Decoder::default(), false),
+        |(mut body, mut dec, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match dec.next_message() {
+                    Err(e) => return Some((Err(e), (body, dec, true))),
+                    Ok(Some(m)) => {
+                        let name = match (m.header(":message-type"), m.header(":event-type")) {
+                            (Some("exception"), _) => format!(
+                                "{}{}",
+                                bedrock_stream::EXCEPTION_PREFIX,
+                                m.header(":exception-type").unwrap_or("exception")
+                            ),
+                            (Some("error"), _) => {
+                                let code = m.header(":error-code").unwrap_or("error");
+                                let msg = m.header(":error-message").unwrap_or_default();
+                                return Some((Err(format!("{code}: {msg}")), (body, dec, true)));
+                            }
+                            (_, Some(t)) => t.to_string(),
+                            (_, None) => continue,
+                        };
+                        let data = String::from_utf8_lossy(&m.payload).into_owned();
+                        return Some((Ok((name, data)), (body, dec, false)));
+                    }
+                    Ok(None) => match body.next().await {
+                        Some(Ok(bytes)) => dec.push(&bytes),
+                        Some(Err(e)) => return Some((Err(e.to_string()), (body, dec, true))),
+                        None if dec.has_partial() => {
+                            return Some((Err("the stream ended inside a message".into()), (body, dec, true)));
+                        }
+                        None => return None,
+                    },
+                }
+            }
+        },
+    )
 }
 
 /// A body from canonical events produced locally (the mock provider), paced by `interval`.

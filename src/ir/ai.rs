@@ -81,6 +81,10 @@ pub enum ProviderKind {
     Anthropic,
     /// Google's Gemini API (`generateContent`, `streamGenerateContent`).
     Gemini,
+    /// Google Vertex AI: Gemini models in Gemini's format, Claude models in Anthropic's.
+    Vertex,
+    /// AWS Bedrock Runtime (`Converse`, `ConverseStream`).
+    Bedrock,
     /// Answers locally, deterministically.
     Mock,
 }
@@ -132,6 +136,10 @@ pub enum AiAuth {
     Header(HeaderName, HeaderValue),
     /// The client's credentials go through unchanged.
     Passthrough,
+    /// Bedrock: requests signed with SigV4.
+    AwsSigV4(Arc<crate::ai::providers::bedrock::AwsKeys>),
+    /// Vertex AI: OAuth access tokens minted from a service-account key.
+    GcpServiceAccount(Arc<crate::ai::providers::vertex::ServiceAccount>),
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -13,7 +13,8 @@ pub const DEFAULT_VERSION: &str = "2023-06-01";
 pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
     let key_header = HeaderName::from_static("x-api-key");
     match auth {
-        AiAuth::None => {}
+        // Signing and minted tokens belong to Bedrock and Vertex, never configured here.
+        AiAuth::None | AiAuth::AwsSigV4(_) | AiAuth::GcpServiceAccount(_) => {}
         AiAuth::Bearer(v) => {
             // A key configured for Bearer use still goes in x-api-key for Anthropic.
             if let Some(key) = v.to_str().ok().and_then(|s| s.strip_prefix("Bearer "))

@@ -28,7 +28,8 @@ pub fn model(p: &AiProviderIr, requested: &str) -> String {
 /// else its `x-api-key`.
 pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
     match auth {
-        AiAuth::None => {}
+        // Signing and minted tokens belong to Bedrock and Vertex, never configured here.
+        AiAuth::None | AiAuth::AwsSigV4(_) | AiAuth::GcpServiceAccount(_) => {}
         AiAuth::Bearer(v) => {
             out.insert(http::header::AUTHORIZATION, v.clone());
         }

@@ -46,7 +46,8 @@ pub fn path(template: Option<&str>, model: &str, stream: bool) -> String {
 pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
     let key_header = HeaderName::from_static(KEY_HEADER);
     match auth {
-        AiAuth::None => {}
+        // Signing and minted tokens belong to Bedrock and Vertex, never configured here.
+        AiAuth::None | AiAuth::AwsSigV4(_) | AiAuth::GcpServiceAccount(_) => {}
         AiAuth::Bearer(v) => {
             if let Some(key) = v.to_str().ok().and_then(|s| s.strip_prefix("Bearer "))
                 && let Ok(v) = HeaderValue::from_str(key)

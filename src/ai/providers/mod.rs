@@ -2,9 +2,11 @@
 
 pub mod anthropic;
 pub mod azure_openai;
+pub mod bedrock;
 pub mod gemini;
 pub mod mock;
 pub mod openai;
+pub mod vertex;
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use hyper::body::Incoming;
 
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
-use crate::ir::ai::{AiProviderIr, ProviderKind};
+use crate::ir::ai::{AiAuth, AiProviderIr, ProviderKind};
 use crate::proxy::body;
 use crate::proxy::forward::{self, OutboundHead};
 use crate::proxy::upstream::Pools;
@@ -51,11 +53,33 @@ pub async fn call(
             anthropic::client_headers(format, client, &mut headers);
         }
         ProviderKind::Gemini => gemini::auth_headers(&p.auth, client, &mut headers),
+        ProviderKind::Vertex => {
+            bearer_auth(pools, &p.auth, client, &mut headers).await?;
+            if format == ClientFormat::Anthropic
+                && let Some(v) = client.get("anthropic-beta")
+            {
+                headers.insert("anthropic-beta", v.clone());
+            }
+        }
+        ProviderKind::Bedrock => {
+            let accept =
+                if path.ends_with("/converse-stream") { bedrock::EVENT_STREAM_TYPE } else { "application/json" };
+            headers.insert(http::header::ACCEPT, HeaderValue::from_static(accept));
+            bearer_auth(pools, &p.auth, client, &mut headers).await?;
+        }
         ProviderKind::Mock => {}
     }
-    let path_and_query = format!("{}{path}", ep.path_prefix)
-        .parse()
-        .map_err(|e| AiError::internal(format!("invalid provider path {path:?}: {e}")))?;
+    let full_path = format!("{}{path}", ep.path_prefix);
+    if let AiAuth::AwsSigV4(keys) = &p.auth {
+        // Signed last: every header sent must be in place, `host` included.
+        if let Ok(host) = HeaderValue::from_str(&ep.authority) {
+            headers.insert(http::header::HOST, host);
+        }
+        let url = format!("{}://{}{full_path}", ep.scheme, ep.authority);
+        bedrock::sign_request(keys, method.as_str(), &url, &mut headers, &body)?;
+    }
+    let path_and_query =
+        full_path.parse().map_err(|e| AiError::internal(format!("invalid provider path {path:?}: {e}")))?;
     let head = OutboundHead {
         method,
         path_and_query,
@@ -73,8 +97,30 @@ pub async fn call(
     Err(provider_error(p, resp).await)
 }
 
+/// `Authorization` for providers that take bearer tokens only: a configured key, a token minted
+/// from a service account, or the client's own bearer token. SigV4 is applied later, once the
+/// request is complete.
+async fn bearer_auth(pools: &Pools, auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) -> Result<(), AiError> {
+    let value = match auth {
+        AiAuth::None | AiAuth::AwsSigV4(_) => return Ok(()),
+        AiAuth::Bearer(v) => v.clone(),
+        AiAuth::Header(name, v) => {
+            out.insert(name.clone(), v.clone());
+            return Ok(());
+        }
+        AiAuth::GcpServiceAccount(sa) => vertex::authorization(pools, sa).await?,
+        AiAuth::Passthrough => match client.get(http::header::AUTHORIZATION) {
+            Some(v) => v.clone(),
+            None => return Ok(()),
+        },
+    };
+    out.insert(http::header::AUTHORIZATION, value);
+    Ok(())
+}
+
 async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
     let status = resp.status();
+    let headers = resp.headers().clone();
     let retry_after = resp
         .headers()
         .get(http::header::RETRY_AFTER)
@@ -86,21 +132,28 @@ async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
     let message = match p.kind {
         ProviderKind::OpenAi | ProviderKind::AzureOpenAi => openai::error_message(&json),
         ProviderKind::Anthropic => anthropic::error_message(&json),
+        // Vertex answers Google's error shape; Claude models there may answer Anthropic's.
         ProviderKind::Gemini => gemini::error_message(&json),
+        ProviderKind::Vertex => gemini::error_message(&json).or_else(|| anthropic::error_message(&json)),
+        ProviderKind::Bedrock => bedrock::error_message(&json, &headers),
         ProviderKind::Mock => None,
     }
     .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
     let message = format!("provider {} answered {}: {message}", p.id, status.as_u16());
     let retry_after = match p.kind {
-        ProviderKind::Gemini => retry_after.or_else(|| gemini::retry_delay(&json)),
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Anthropic | ProviderKind::Mock => retry_after,
+        ProviderKind::Gemini | ProviderKind::Vertex => retry_after.or_else(|| gemini::retry_delay(&json)),
+        ProviderKind::OpenAi
+        | ProviderKind::AzureOpenAi
+        | ProviderKind::Anthropic
+        | ProviderKind::Bedrock
+        | ProviderKind::Mock => retry_after,
     };
     let mut err = AiError::from_provider(status, message, retry_after);
     // A client of the provider's own format gets its error body untouched.
     let own_format = match p.kind {
         ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Some(ClientFormat::OpenAi),
         ProviderKind::Anthropic => Some(ClientFormat::Anthropic),
-        ProviderKind::Gemini | ProviderKind::Mock => None,
+        ProviderKind::Gemini | ProviderKind::Vertex | ProviderKind::Bedrock | ProviderKind::Mock => None,
     };
     if let (Some(f), true) = (own_format, json.get("error").is_some()) {
         err.provider_body = Some((f, json));

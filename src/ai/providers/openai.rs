@@ -12,7 +12,8 @@ pub const EMBEDDINGS_PATH: &str = "/embeddings";
 /// Credentials for an OpenAI-style provider.
 pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
     match auth {
-        AiAuth::None => {}
+        // Signing and minted tokens belong to Bedrock and Vertex, never configured here.
+        AiAuth::None | AiAuth::AwsSigV4(_) | AiAuth::GcpServiceAccount(_) => {}
         AiAuth::Bearer(v) => {
             out.insert(http::header::AUTHORIZATION, v.clone());
         }

@@ -2,6 +2,8 @@
 
 pub mod anthropic;
 pub mod anthropic_stream;
+pub mod bedrock;
+pub mod bedrock_stream;
 pub mod gemini;
 pub mod gemini_stream;
 pub mod openai_chat;

@@ -13,6 +13,8 @@ use super::duration;
 use super::index::Index;
 use super::tls;
 use crate::ai::catalog;
+use crate::ai::providers::bedrock::AwsKeys;
+use crate::ai::providers::vertex;
 use crate::api::{AiBackend, AiProvider};
 use crate::ir::ai::{AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, MockSettings, ModelRule, ProviderKind};
 use crate::ir::backend::Upstream;
@@ -104,21 +106,24 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
         catalog::WireFormat::AzureOpenai => ProviderKind::AzureOpenAi,
         catalog::WireFormat::Anthropic => ProviderKind::Anthropic,
         catalog::WireFormat::Gemini => ProviderKind::Gemini,
-        other @ (catalog::WireFormat::Vertex | catalog::WireFormat::Bedrock) => {
-            return Err(invalid(format!("the {} wire format is not supported yet", other.as_str())));
-        }
+        catalog::WireFormat::Vertex => ProviderKind::Vertex,
+        catalog::WireFormat::Bedrock => ProviderKind::Bedrock,
     };
     let key_header = match entry.auth.style {
         catalog::AuthStyle::Header => Some(entry.auth.header.clone().unwrap_or_else(|| "x-api-key".to_string())),
-        catalog::AuthStyle::Bearer | catalog::AuthStyle::None => None,
-        catalog::AuthStyle::AwsSigv4 | catalog::AuthStyle::GcpOauth => {
-            return Err(invalid(format!("{ty}: this authentication style is not supported yet")));
-        }
+        // SigV4 and OAuth credentials are read by `signing_auth`; a plain key is a bearer token.
+        catalog::AuthStyle::Bearer
+        | catalog::AuthStyle::None
+        | catalog::AuthStyle::AwsSigv4
+        | catalog::AuthStyle::GcpOauth => None,
     };
     let e = &entry.endpoints;
     let (chat_path, stream_path) = match kind {
         ProviderKind::Gemini => (e.generate_content.clone(), e.stream_generate_content.clone()),
         ProviderKind::Anthropic => (e.messages.clone().or_else(|| e.chat_completions.clone()), None),
+        ProviderKind::Bedrock => (e.converse.clone(), e.converse_stream.clone()),
+        // Vertex paths depend on the model's publisher (providers::vertex::path).
+        ProviderKind::Vertex => (None, None),
         ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Mock => (e.chat_completions.clone(), None),
     };
     Ok(TypeDefaults { kind, base_url: entry.base_url.clone(), key_header, chat_path, stream_path })
@@ -164,9 +169,20 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
     let id: Arc<str> = Arc::from(format!("{ns}/{backend}/{pname}"));
     let endpoint = match kind {
         ProviderKind::Mock => None,
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Anthropic | ProviderKind::Gemini => {
+        ProviderKind::OpenAi
+        | ProviderKind::AzureOpenAi
+        | ProviderKind::Anthropic
+        | ProviderKind::Gemini
+        | ProviderKind::Vertex
+        | ProviderKind::Bedrock => {
             let base = match p.base_url.as_deref() {
                 Some(b) => fill_placeholders(b, &p.settings)?,
+                // Vertex's `global` location has a host of its own.
+                None if kind == ProviderKind::Vertex
+                    && p.settings.get("location").map(String::as_str) == Some("global") =>
+                {
+                    fill_placeholders(VERTEX_GLOBAL_BASE, &p.settings)?
+                }
                 None => fill_placeholders(&d.base_url, &p.settings)?,
             };
             Some(endpoint(&id, &base)?)
@@ -176,8 +192,113 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
         ProviderKind::AzureOpenAi => {
             (plain_setting(&p.settings, "deployment")?, plain_setting(&p.settings, "apiVersion")?)
         }
-        ProviderKind::OpenAi | ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Mock => (None, None),
+        ProviderKind::OpenAi
+        | ProviderKind::Anthropic
+        | ProviderKind::Gemini
+        | ProviderKind::Vertex
+        | ProviderKind::Bedrock
+        | ProviderKind::Mock => (None, None),
     };
+    let auth = match (&p.auth, kind) {
+        (Some(a), ProviderKind::Bedrock | ProviderKind::Vertex) if a.passthrough != Some(true) => {
+            signing_auth(ix, ns, p, kind)?
+        }
+        _ => plain_auth(ix, ns, p, &d)?,
+    };
+    let mock = p.mock.clone().unwrap_or_default();
+    Ok(AiProviderIr {
+        id,
+        kind,
+        catalog: p.r#type.clone(),
+        weight: p.weight.unwrap_or(1),
+        model: p.model.clone(),
+        force_model: p.force_model.unwrap_or(false),
+        chat_path: d.chat_path,
+        stream_path: d.stream_path,
+        deployment,
+        api_version,
+        endpoint,
+        auth,
+        mock: MockSettings {
+            content: mock.content,
+            chunks: mock.chunks.unwrap_or(4).max(1),
+            interval: match mock.interval.as_deref() {
+                None => Duration::ZERO,
+                Some(s) => duration::parse(s).map_err(invalid)?,
+            },
+        },
+    })
+}
+
+/// The base URL of Vertex AI's `global` location.
+const VERTEX_GLOBAL_BASE: &str = "https://aiplatform.googleapis.com/v1/projects/{project}/locations/global";
+
+/// The bytes of one key of a Secret named by `r`, and the key's name.
+fn secret_value(ix: &Index<'_>, ns: &str, name: &str, key: &str) -> Result<Option<Vec<u8>>, RefFailure> {
+    let secret =
+        ix.secret(ns, name).ok_or_else(|| ("BackendNotFound".to_string(), format!("Secret {ns}/{name} not found")))?;
+    secret.get(key).map_err(|e| invalid(format!("Secret {ns}/{name}: {e:?}")))
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, RefFailure> {
+    String::from_utf8(bytes).map(|s| s.trim().to_string()).map_err(|_| invalid(format!("{what} is not UTF-8")))
+}
+
+/// Bedrock's AWS keys (or a Bedrock API key) and Vertex's service-account key, from a Secret.
+fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: ProviderKind) -> Result<AiAuth, RefFailure> {
+    let Some(r) = p.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) else { return Ok(AiAuth::None) };
+    let name = r.name.as_str();
+    match kind {
+        ProviderKind::Bedrock => {
+            let region = p
+                .settings
+                .get("region")
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| invalid("Bedrock needs settings.region (the SigV4 signing region)"))?;
+            if let Some(id) = secret_value(ix, ns, name, "accessKeyId")? {
+                let secret = secret_value(ix, ns, name, "secretAccessKey")?
+                    .ok_or_else(|| invalid(format!("Secret {ns}/{name} has accessKeyId but no secretAccessKey")))?;
+                let token = secret_value(ix, ns, name, "sessionToken")?.map(|t| utf8(t, "sessionToken")).transpose()?;
+                return Ok(AiAuth::AwsSigV4(Arc::new(AwsKeys {
+                    access_key_id: utf8(id, "accessKeyId")?,
+                    secret_access_key: utf8(secret, "secretAccessKey")?,
+                    session_token: token,
+                    region: region.clone(),
+                })));
+            }
+            // A Bedrock API key (bearer token) instead of AWS keys.
+            let key = secret_value(ix, ns, name, r.key.as_deref().unwrap_or("apiKey"))?.ok_or_else(|| {
+                invalid(format!("Secret {ns}/{name} has neither accessKeyId/secretAccessKey nor apiKey"))
+            })?;
+            let key = utf8(key, "the API key")?;
+            Ok(AiAuth::Bearer(
+                HeaderValue::from_str(&format!("Bearer {key}"))
+                    .map_err(|_| invalid("the API key is not a valid header value"))?,
+            ))
+        }
+        ProviderKind::Vertex => {
+            let key_name = r.key.as_deref().unwrap_or(VERTEX_KEY);
+            let json = secret_value(ix, ns, name, key_name)?
+                .ok_or_else(|| invalid(format!("Secret {ns}/{name} has no key {key_name:?}")))?;
+            let sa = vertex::service_account(&json, |uri| {
+                endpoint(&format!("{ns}/{name}/token"), uri).map_err(|(_, m)| format!("token_uri: {m}"))
+            })
+            .map_err(|m| invalid(format!("Secret {ns}/{name} key {key_name:?}: {m}")))?;
+            Ok(AiAuth::GcpServiceAccount(Arc::new(sa)))
+        }
+        ProviderKind::OpenAi
+        | ProviderKind::AzureOpenAi
+        | ProviderKind::Anthropic
+        | ProviderKind::Gemini
+        | ProviderKind::Mock => Ok(AiAuth::None),
+    }
+}
+
+/// The Secret key holding a Vertex service-account key file, unless `secretRef.key` says.
+const VERTEX_KEY: &str = "credentials.json";
+
+/// An API key from a Secret (as a bearer token or the provider's header), or passthrough.
+fn plain_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, d: &TypeDefaults) -> Result<AiAuth, RefFailure> {
     let auth = match &p.auth {
         None => AiAuth::None,
         Some(a) if a.passthrough == Some(true) => AiAuth::Passthrough,
@@ -208,29 +329,7 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
             }
         },
     };
-    let mock = p.mock.clone().unwrap_or_default();
-    Ok(AiProviderIr {
-        id,
-        kind,
-        catalog: p.r#type.clone(),
-        weight: p.weight.unwrap_or(1),
-        model: p.model.clone(),
-        force_model: p.force_model.unwrap_or(false),
-        chat_path: d.chat_path,
-        stream_path: d.stream_path,
-        deployment,
-        api_version,
-        endpoint,
-        auth,
-        mock: MockSettings {
-            content: mock.content,
-            chunks: mock.chunks.unwrap_or(4).max(1),
-            interval: match mock.interval.as_deref() {
-                None => Duration::ZERO,
-                Some(s) => duration::parse(s).map_err(invalid)?,
-            },
-        },
-    })
+    Ok(auth)
 }
 
 fn endpoint(id: &str, base: &str) -> Result<AiEndpoint, RefFailure> {
@@ -277,8 +376,10 @@ mod tests {
         let a = defaults("azure-openai").map_err(|e| e.1).expect("azure");
         assert_eq!(a.kind, ProviderKind::AzureOpenAi);
         assert_eq!(a.key_header.as_deref(), Some("api-key"));
-        let Err(err) = defaults("bedrock") else { panic!("bedrock is not served yet") };
-        assert!(err.1.contains("not supported yet"), "{}", err.1);
+        let b = defaults("bedrock").map_err(|e| e.1).expect("bedrock");
+        assert_eq!(b.kind, ProviderKind::Bedrock);
+        assert_eq!(b.chat_path.as_deref(), Some("/model/{model}/converse"));
+        assert_eq!(defaults("vertex").map_err(|e| e.1).expect("vertex").kind, ProviderKind::Vertex);
     }
 
     #[test]

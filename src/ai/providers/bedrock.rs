@@ -1,0 +1,165 @@
+//! AWS Bedrock Runtime: `Converse` and `ConverseStream` paths, SigV4 request signing and error
+//! bodies.
+//!
+//! The model id goes in the path (`/model/{modelId}/converse`), percent-encoded: ids hold `:`
+//! (`anthropic.claude-sonnet-4-5-20250929-v1:0`) and ARNs hold `/`. Requests are signed with
+//! SigV4 for the service `bedrock` in the configured region, or carry a Bedrock API key as a
+//! bearer token. Errors are `{"message": …}` with the error type in `x-amzn-ErrorType`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::ai::errors::AiError;
+
+pub const CONVERSE_PATH: &str = "/model/{model}/converse";
+pub const CONVERSE_STREAM_PATH: &str = "/model/{model}/converse-stream";
+/// The SigV4 service name of the Bedrock Runtime endpoints.
+pub const SERVICE: &str = "bedrock";
+pub const EVENT_STREAM_TYPE: &str = "application/vnd.amazon.eventstream";
+
+/// AWS keys from a Secret, and the region requests are signed for.
+pub struct AwsKeys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub region: String,
+}
+
+impl std::fmt::Debug for AwsKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKeys").field("access_key_id", &self.access_key_id).field("region", &self.region).finish()
+    }
+}
+
+/// The path for `model` (a template with `{model}`, or the default).
+pub fn path(template: Option<&str>, model: &str, stream: bool) -> String {
+    let template = match (template, stream) {
+        (Some(t), _) => t,
+        (None, false) => CONVERSE_PATH,
+        (None, true) => CONVERSE_STREAM_PATH,
+    };
+    let mut encoded = String::with_capacity(model.len() + 8);
+    for b in model.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    template.replace("{model}", &encoded)
+}
+
+/// Signs a request: adds `x-amz-date`, `authorization` and, with temporary credentials,
+/// `x-amz-security-token` to `headers`. `url` is the full URL as sent; `headers` must already
+/// hold every header to be signed (`host` included).
+pub fn sign_request(
+    keys: &Arc<AwsKeys>,
+    method: &str,
+    url: &str,
+    headers: &mut HeaderMap,
+    body: &[u8],
+) -> Result<(), AiError> {
+    let fail = |e: &dyn std::fmt::Display| AiError::internal(format!("SigV4 signing failed: {e}"));
+    let identity = Credentials::new(
+        &keys.access_key_id,
+        &keys.secret_access_key,
+        keys.session_token.clone(),
+        None,
+        "sluice-config",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&keys.region)
+        .name(SERVICE)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| fail(&e))?
+        .into();
+    let pairs: Vec<(&str, &str)> =
+        headers.iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v))).collect();
+    let signable =
+        SignableRequest::new(method, url, pairs.into_iter(), SignableBody::Bytes(body)).map_err(|e| fail(&e))?;
+    let (instructions, _signature) = sign(signable, &params).map_err(|e| fail(&e))?.into_parts();
+    for (name, value) in instructions.headers() {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| fail(&e))?;
+        let value = HeaderValue::from_str(value).map_err(|e| fail(&e))?;
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
+/// `Type: message` from a Bedrock error body and its `x-amzn-ErrorType` header.
+pub fn error_message(body: &Value, headers: &HeaderMap) -> Option<String> {
+    let message = body.get("message").or_else(|| body.get("Message")).and_then(Value::as_str)?;
+    let ty = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split(':').next())
+        .filter(|t| !t.is_empty());
+    Some(match ty {
+        Some(t) => format!("{t}: {message}"),
+        None => message.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_encoded_into_one_segment() {
+        assert_eq!(
+            path(None, "anthropic.claude-3-5-sonnet-20240620-v1:0", false),
+            "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+        );
+        assert_eq!(
+            path(None, "arn:aws:bedrock:us-east-1:1:inference-profile/x", true),
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx/converse-stream"
+        );
+    }
+
+    /// The worked example of AWS's SigV4 documentation (IAM ListUsers, 2015-08-30): the same
+    /// signature comes out, so the signer is wired as AWS specifies.
+    #[test]
+    fn signing_matches_the_documented_example() {
+        let keys = AwsKeys {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+            region: "us-east-1".into(),
+        };
+        let identity = Credentials::new(&keys.access_key_id, &keys.secret_access_key, None, None, "t").into();
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160); // 20150830T123600Z
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&keys.region)
+            .name("iam")
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .expect("params")
+            .into();
+        let headers = [
+            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+            ("host", "iam.amazonaws.com"),
+            ("x-amz-date", "20150830T123600Z"),
+        ];
+        let req = SignableRequest::new(
+            "GET",
+            "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
+            headers.into_iter(),
+            SignableBody::Bytes(b""),
+        )
+        .expect("signable");
+        let (_, signature) = sign(req, &params).expect("sign").into_parts();
+        assert_eq!(signature, "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
+    }
+}

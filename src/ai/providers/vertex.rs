@@ -1,0 +1,259 @@
+//! Google Vertex AI: Gemini models (`publishers/google`, the Gemini wire format) and Anthropic
+//! models (`publishers/anthropic`, the Messages format through `rawPredict`), authenticated
+//! with an OAuth access token minted from a service-account key.
+//!
+//! - Which publisher serves a model is read from its name: `claude-*` models are Anthropic's,
+//!   every other model Google's.
+//! - Anthropic on Vertex takes the Messages body without `model` (it is in the path) and with
+//!   `"anthropic_version": "vertex-2023-10-16"` in the body instead of a header; its answers
+//!   and streams are Anthropic's own.
+//! - The token: a JWT (RS256) signed with the key, claims `iss` = the service account,
+//!   `scope` = cloud-platform, `aud` = the key's `token_uri`, exchanged at `token_uri` with
+//!   the `urn:ietf:params:oauth:grant-type:jwt-bearer` grant (RFC 7523). Tokens are cached per
+//!   key until five minutes before they expire, shared by every provider and every reload
+//!   that uses the same key, and minted by one request at a time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::BodyExt;
+use ring::signature::RsaKeyPair;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ai::errors::AiError;
+use crate::ir::ai::AiEndpoint;
+use crate::proxy::body;
+use crate::proxy::forward::{self, OutboundHead};
+use crate::proxy::upstream::Pools;
+
+pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// A cached token is renewed this long before it expires.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+const JWT_LIFETIME: u64 = 3600;
+
+/// The publisher of a model on Vertex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publisher {
+    Google,
+    Anthropic,
+}
+
+pub fn publisher(model: &str) -> Publisher {
+    if model.starts_with("claude") { Publisher::Anthropic } else { Publisher::Google }
+}
+
+/// The path under the base URL (`…/projects/{p}/locations/{l}`) for `model`.
+pub fn path(model: &str, stream: bool) -> String {
+    // `@` (model versions: `claude-sonnet-4-5@20250929`) is a valid path character and stays.
+    let mut encoded = String::with_capacity(model.len());
+    for b in model.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    match (publisher(model), stream) {
+        (Publisher::Google, false) => format!("/publishers/google/models/{encoded}:generateContent"),
+        (Publisher::Google, true) => format!("/publishers/google/models/{encoded}:streamGenerateContent?alt=sse"),
+        (Publisher::Anthropic, false) => format!("/publishers/anthropic/models/{encoded}:rawPredict"),
+        (Publisher::Anthropic, true) => format!("/publishers/anthropic/models/{encoded}:streamRawPredict"),
+    }
+}
+
+/// An Anthropic Messages body made fit for Vertex: no model, the Vertex `anthropic_version`.
+pub fn anthropic_body(mut body: Value) -> Value {
+    if let Some(o) = body.as_object_mut() {
+        o.remove("model");
+        o.insert("anthropic_version".into(), Value::String(ANTHROPIC_VERSION.into()));
+    }
+    body
+}
+
+/// The fields of a service-account key file that Sluice uses.
+#[derive(Deserialize)]
+struct KeyFile {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    client_email: String,
+    private_key: String,
+    #[serde(default)]
+    private_key_id: Option<String>,
+    token_uri: String,
+}
+
+/// A service account, ready to mint tokens.
+pub struct ServiceAccount {
+    pub client_email: String,
+    key_id: Option<String>,
+    key: RsaKeyPair,
+    pub token_uri: String,
+    /// Where `token_uri` is reached; built with the configuration.
+    pub token_endpoint: AiEndpoint,
+    cache_key: String,
+}
+
+impl std::fmt::Debug for ServiceAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccount").field("client_email", &self.client_email).finish()
+    }
+}
+
+/// Reads a service-account key (the JSON file Google issues). `endpoint` resolves its
+/// `token_uri` to an upstream.
+pub fn service_account(
+    json: &[u8],
+    endpoint: impl FnOnce(&str) -> Result<AiEndpoint, String>,
+) -> Result<ServiceAccount, String> {
+    let f: KeyFile = serde_json::from_slice(json).map_err(|e| format!("not a service-account key file: {e}"))?;
+    if let Some(ty) = f.ty.as_deref().filter(|t| *t != "service_account") {
+        return Err(format!("the key file is of type {ty:?}, not \"service_account\""));
+    }
+    let der = pem_body(&f.private_key).ok_or("private_key is not a PEM \"PRIVATE KEY\"")?;
+    let key = RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("private_key is not a PKCS#8 RSA key: {e}"))?;
+    let token_endpoint = endpoint(&f.token_uri)?;
+    Ok(ServiceAccount {
+        cache_key: format!("{}|{}|{}", f.client_email, f.private_key_id.as_deref().unwrap_or(""), f.token_uri),
+        client_email: f.client_email,
+        key_id: f.private_key_id,
+        key,
+        token_uri: f.token_uri,
+        token_endpoint,
+    })
+}
+
+fn pem_body(pem: &str) -> Option<Vec<u8>> {
+    let start = pem.find("-----BEGIN PRIVATE KEY-----")? + "-----BEGIN PRIVATE KEY-----".len();
+    let end = pem.find("-----END PRIVATE KEY-----")?;
+    let b64: String = pem.get(start..end)?.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+impl ServiceAccount {
+    /// The signed JWT assertion for a token request issued at `now` (seconds since the epoch).
+    pub fn assertion(&self, now: u64) -> Result<String, String> {
+        let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+        if let Some(kid) = &self.key_id {
+            header["kid"] = Value::String(kid.clone());
+        }
+        let claims = serde_json::json!({
+            "iss": self.client_email,
+            "scope": SCOPE,
+            "aud": self.token_uri,
+            "iat": now,
+            "exp": now + JWT_LIFETIME,
+        });
+        let signing_input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let mut sig = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| "RS256 signing failed".to_string())?;
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    }
+}
+
+struct Cached {
+    token: HeaderValue,
+    renew_at: Instant,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+static TOKENS: LazyLock<Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
+
+/// `Authorization: Bearer <token>` for the account: cached, or minted now.
+pub async fn authorization(pools: &Pools, sa: &ServiceAccount) -> Result<HeaderValue, AiError> {
+    let slot = TOKENS.lock().unwrap_or_else(|p| p.into_inner()).entry(sa.cache_key.clone()).or_default().clone();
+    let mut cached = slot.lock().await;
+    if let Some(c) = cached.as_ref().filter(|c| c.renew_at > Instant::now()) {
+        return Ok(c.token.clone());
+    }
+    let (token, lifetime) = mint(pools, sa).await?;
+    let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| AiError::upstream(format!("the token endpoint {} sent an unusable token", sa.token_uri)))?;
+    *cached = Some(Cached { token: value.clone(), renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE) });
+    Ok(value)
+}
+
+/// Exchanges a fresh assertion for an access token and its lifetime.
+async fn mint(pools: &Pools, sa: &ServiceAccount) -> Result<(String, Duration), AiError> {
+    let fail =
+        |m: String| AiError::upstream(format!("minting a Vertex AI access token for {} failed: {m}", sa.client_email));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let assertion = sa.assertion(now).map_err(fail)?;
+    let form = format!("grant_type={}&assertion={assertion}", GRANT_TYPE.replace(':', "%3A"));
+    let ep = &sa.token_endpoint;
+    let uri_path = if ep.path_prefix.is_empty() { "/".to_string() } else { ep.path_prefix.clone() };
+    let head = OutboundHead {
+        method: Method::POST,
+        path_and_query: uri_path.parse().map_err(|e| fail(format!("token_uri path: {e}")))?,
+        authority: ep.authority.clone(),
+        headers: HeaderMap::new(),
+        upgrade: false,
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+    headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+    let resp = forward::send(pools, &ep.upstream, &head, headers, body::full(Bytes::from(form)))
+        .await
+        .map_err(|e| fail(e.message))?;
+    let status = resp.status();
+    let bytes = http_body_util::Limited::new(resp.into_body(), 64 * 1024)
+        .collect()
+        .await
+        .map_err(|e| fail(format!("reading the answer: {e}")))?
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if !status.is_success() {
+        let reason = [v.get("error"), v.get("error_description")]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(": ");
+        return Err(fail(format!("{} answered {}: {reason}", sa.token_uri, status.as_u16())));
+    }
+    let token = v.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
+    let token = token.ok_or_else(|| fail(format!("{} sent no access_token", sa.token_uri)))?;
+    let lifetime = Duration::from_secs(v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600));
+    Ok((token.to_string(), lifetime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_publisher() {
+        assert_eq!(path("gemini-2.5-pro", false), "/publishers/google/models/gemini-2.5-pro:generateContent");
+        assert_eq!(
+            path("gemini-2.5-pro", true),
+            "/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            path("claude-sonnet-4-5@20250929", false),
+            "/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
+        );
+        assert_eq!(path("claude-3-haiku", true), "/publishers/anthropic/models/claude-3-haiku:streamRawPredict");
+    }
+
+    #[test]
+    fn anthropic_bodies_lose_the_model_and_gain_the_version() {
+        let b = anthropic_body(serde_json::json!({"model": "claude-x", "max_tokens": 5, "messages": []}));
+        assert_eq!(b, serde_json::json!({"max_tokens": 5, "messages": [], "anthropic_version": ANTHROPIC_VERSION}));
+    }
+}
