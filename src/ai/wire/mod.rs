@@ -14,6 +14,8 @@ pub mod openai_stream;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_bedrock;
+#[cfg(test)]
 mod tests_gemini;
 #[cfg(test)]
 mod tests_responses;

@@ -206,3 +206,16 @@ fn finish_reasons_blocks_and_ids() {
     assert!(blocked.parts.is_empty());
     assert!(gemini::parse_response(&json!({})).is_err());
 }
+
+/// Vertex AI serves Gemini models in Gemini's format (the fixtures above) and Claude models in
+/// Anthropic's, with the model in the path and Vertex's `anthropic_version` in the body.
+#[test]
+fn openai_request_to_vertex_claude() {
+    let req = openai_chat::parse_request(&openai_request()).expect("parse");
+    let body =
+        crate::ai::providers::vertex::anthropic_body(anthropic::build_request(&req, "claude-sonnet-4-5@20250929"));
+    assert!(body.get("model").is_none(), "{body}");
+    assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
+    assert_eq!(body["stream"], true);
+    golden("openai_request_to_vertex_claude.json", &pretty(&body));
+}
