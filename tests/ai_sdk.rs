@@ -12,7 +12,8 @@
 //!
 //! The Gemini and Azure OpenAI providers have gateway-only scenarios of their own
 //! (`ai_sdk/gemini.rs`, `ai_sdk/azure.rs`, in the environment of `ai_sdk/providers.rs`), and so
-//! has the OpenAI SDK's Responses API (`ai_sdk/responses.rs`).
+//! have Bedrock (`ai_sdk/bedrock.rs`), Vertex AI (`ai_sdk/vertex.rs`) and the OpenAI SDK's
+//! Responses API (`ai_sdk/responses.rs`).
 //!
 //! Without the SDKs (`python3 -c "import openai, anthropic"` fails) every test fails under
 //! CI=true, and elsewhere prints a warning and passes.
@@ -21,6 +22,8 @@ mod support;
 
 #[path = "ai_sdk/azure.rs"]
 mod azure_sdk;
+#[path = "ai_sdk/bedrock.rs"]
+mod bedrock_sdk;
 #[path = "ai_sdk/gemini.rs"]
 mod gemini_sdk;
 #[path = "ai_sdk/providers.rs"]
@@ -63,7 +66,6 @@ fn sdks_present() -> bool {
     present
 }
 
-/// Whether the library has its AI gateway yet (src/lib.rs declares `pub mod ai`).
 // ---- running the scenario scripts ------------------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -347,6 +347,11 @@ impl FakeAnthropic {
         self.server.addr.port()
     }
 
+    /// Answers `req` as if it had arrived here: for fronts that wrap this API (Vertex AI).
+    pub(crate) async fn answer(&self, req: RecordedRequest) -> Outcome {
+        handle(&self.state, req).await
+    }
+
     /// `http://127.0.0.1:PORT` (the API paths start with `/v1`).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.server.addr)

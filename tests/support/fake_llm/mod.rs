@@ -7,6 +7,11 @@
 //! - [`gemini`]: Google's Gemini API (`generateContent`, `streamGenerateContent` as SSE or a
 //!   JSON array, models), Google's error shape and the request checks of the real API.
 //!
+//! - [`bedrock`]: AWS Bedrock Runtime Converse and ConverseStream (binary event-stream
+//!   framing), checking every request's SigV4 signature.
+//! - [`vertex`]: Google Vertex AI (Gemini and Claude publishers, answered by the Gemini and
+//!   Anthropic fakes) with Google's OAuth token endpoint, checking the service-account JWT.
+//!
 //! The OpenAI fake also plays an Azure OpenAI resource ([`openai::Script::azure`]).
 //!
 //! Each fake binds `127.0.0.1:0`, records every request it receives (see [`RecordedRequest`]) and
@@ -17,9 +22,11 @@
 //! Dropping the handle (its last clone) stops the listener and every open connection.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 mod gemini_checks;
 pub mod openai;
+pub mod vertex;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
