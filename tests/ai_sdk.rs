@@ -30,6 +30,8 @@ mod gemini_sdk;
 mod providers;
 #[path = "ai_sdk/responses.rs"]
 mod responses_sdk;
+#[path = "ai_sdk/vertex.rs"]
+mod vertex_sdk;
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
