@@ -98,6 +98,11 @@ async fn run_script(sdk: Sdk, scenario: &str, base_url: &str, api_key: &str, mod
             .env("SLUICE_BASE_URL", &base_url)
             .env("SLUICE_API_KEY", &api_key)
             .env("SLUICE_MODEL", &model)
+            // The embeddings scenarios read their model apart (a chat model is still set).
+            .env(
+                "SLUICE_EMBEDDING_MODEL",
+                if model.contains("embedding") { model.as_str() } else { "text-embedding-3-small" },
+            )
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -4,6 +4,7 @@
 pub mod canonical;
 pub mod catalog;
 mod chat;
+mod embeddings;
 pub mod errors;
 pub mod eventstream;
 mod failover;
@@ -72,7 +73,7 @@ async fn dispatch(
         }
         FrontDoor::Embeddings => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
-            embeddings(ctx, bytes).await
+            embeddings::serve(ctx, bytes).await
         }
         FrontDoor::CountTokens => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
@@ -97,56 +98,6 @@ fn models(ctx: &Ctx<'_>) -> Response<ProxyBody> {
         }
     }
     chat::json_response(json!({"object": "list", "data": data}))
-}
-
-/// Embeddings go to an OpenAI-format provider (OpenAI-compatible or Azure), unchanged but for
-/// the model name and credentials.
-async fn embeddings(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
-    let raw: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| AiError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    let model = raw.get("model").and_then(Value::as_str).unwrap_or_default().to_string();
-    if model.is_empty() {
-        return Err(AiError::invalid_param("model", "you must provide a model parameter"));
-    }
-    let (backend, target) = chat::pick_backend(ctx.backends, &model)?;
-    failover::run(ctx, backend, |p| {
-        let mut raw = raw.clone();
-        let target = target.clone();
-        async move {
-            let path = providers::openai::EMBEDDINGS_PATH;
-            let (model, path) = match p.kind {
-                ProviderKind::OpenAi => (target, path.to_string()),
-                ProviderKind::AzureOpenAi => {
-                    (providers::azure_openai::model(&p, &target), providers::azure_openai::path(&p, path))
-                }
-                ProviderKind::Anthropic
-                | ProviderKind::Gemini
-                | ProviderKind::Vertex
-                | ProviderKind::Bedrock
-                | ProviderKind::Mock => {
-                    return Err(AiError::invalid(format!(
-                        "provider {} ({:?}) cannot serve /embeddings: only OpenAI-format providers can, for now",
-                        p.id, p.kind
-                    )));
-                }
-            };
-            raw["model"] = Value::String(model);
-            let body = Bytes::from(raw.to_string());
-            let resp = providers::call(
-                &ctx.shared.pools,
-                &p,
-                http::Method::POST,
-                &path,
-                body,
-                ctx.headers,
-                ClientFormat::OpenAi,
-            )
-            .await?;
-            let (parts, b) = resp.into_parts();
-            Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
-        }
-    })
-    .await
 }
 
 /// Anthropic's token counting: asked of an Anthropic provider, estimated locally for others

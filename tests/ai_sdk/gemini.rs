@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::providers::{GEMINI, GEMINI_3, Providers};
+use super::providers::{GEMINI, GEMINI_3, GEMINI_EMBEDDING, Providers};
 use super::support::fake_llm::gemini::{self, Part, Reply, Script};
 use super::support::fake_llm::{anthropic, openai};
 use super::{Sdk, assert_anthropic_usage, assert_no_error, assert_openai_usage, calls_of, uses_of, weather_calls};
@@ -82,6 +82,7 @@ mod gemini_provider {
         anthropic_sdk_to_gemini_multi_turn,
         anthropic_sdk_to_gemini_thinking,
         anthropic_sdk_to_gemini_error,
+        openai_sdk_to_gemini_embeddings,
     );
 }
 
@@ -331,4 +332,30 @@ async fn anthropic_sdk_to_gemini_error() {
     assert_eq!(err["body"]["error"]["type"], "invalid_request_error", "{err}");
     let text: &Value = &err["body"]["error"]["message"];
     assert!(text.as_str().expect("message").contains(message), "{err}");
+}
+
+async fn openai_sdk_to_gemini_embeddings() {
+    let Some(env) = Providers::gemini(Script::default()).await else { return };
+    for scenario in ["embeddings", "embeddings_float"] {
+        let out = env.run(Sdk::OpenAi, scenario, GEMINI_EMBEDDING).await;
+        assert_no_error(&out);
+        let inputs: &[&str] = if scenario == "embeddings" { &["alpha", "beta"] } else { &["alpha"] };
+        let want: Vec<Vec<f64>> =
+            inputs.iter().map(|t| openai::embedding_vector(t, 8).into_iter().map(f64::from).collect()).collect();
+        let got: Vec<Vec<f64>> = serde_json::from_value(out["vectors"].clone()).expect("vectors");
+        assert_eq!(got, want, "{scenario}: the SDK decodes the same vectors (base64 by default)");
+        assert_eq!(out["model"], GEMINI_EMBEDDING);
+        // Gemini reports no usage for embeddings: Sluice's estimate, one token per word here.
+        assert_eq!(out["usage"]["prompt_tokens"], inputs.len());
+    }
+    let reqs = env.gemini.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].path, format!("/v1beta/models/{GEMINI_EMBEDDING}:batchEmbedContents"));
+    assert_eq!(
+        reqs[0].body["requests"],
+        json!([
+            {"model": format!("models/{GEMINI_EMBEDDING}"), "content": {"parts": [{"text": "alpha"}]}},
+            {"model": format!("models/{GEMINI_EMBEDDING}"), "content": {"parts": [{"text": "beta"}]}}
+        ])
+    );
 }

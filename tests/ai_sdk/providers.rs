@@ -17,6 +17,7 @@ pub const AZURE_UPSTREAM_KEY: &str = "azure-fake-upstream-key-0123";
 pub const GEMINI: &str = "gemini-2.5-flash";
 /// A Gemini 3 model: the fake checks thought signatures on its function calls.
 pub const GEMINI_3: &str = "gemini-3-pro-preview";
+pub const GEMINI_EMBEDDING: &str = "gemini-embedding-001";
 /// The Azure chat model the client asks for, and the deployment it is an alias of.
 pub const AZURE_MODEL: &str = "gpt-4o";
 pub const AZURE_DEPLOYMENT: &str = "my-gpt4o";

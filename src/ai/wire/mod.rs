@@ -5,6 +5,7 @@ pub mod anthropic_stream;
 pub mod bedrock;
 pub mod bedrock_stream;
 pub mod gemini;
+pub mod gemini_embed;
 pub mod gemini_stream;
 pub mod openai_chat;
 pub mod openai_responses;

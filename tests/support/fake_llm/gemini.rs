@@ -289,7 +289,12 @@ impl Default for Script {
             api_key: None,
             queue: Vec::new(),
             fallback: Behaviour::Reply(Reply::text("Hello from the fake Gemini.")),
-            models: vec!["gemini-2.5-flash".to_owned(), "gemini-2.5-pro".to_owned(), "gemini-3-pro-preview".to_owned()],
+            models: vec![
+                "gemini-2.5-flash".to_owned(),
+                "gemini-2.5-pro".to_owned(),
+                "gemini-3-pro-preview".to_owned(),
+                "gemini-embedding-001".to_owned(),
+            ],
         }
     }
 }
@@ -415,6 +420,18 @@ async fn handle(state: &State, req: RecordedRequest) -> Outcome {
         );
     };
     let model = model.replace("%2F", "/").replace("%2f", "/");
+    if (req.method.as_str(), method) == ("POST", "batchEmbedContents") {
+        if !state.models.contains(&model) {
+            return error(
+                404,
+                error_body(404, "NOT_FOUND", &format!("models/{model} is not found for API version v1beta")),
+            );
+        }
+        return match embed(&req.body, &model) {
+            Ok(body) => Outcome::Respond(json_response(200, &headers(), &body)),
+            Err(message) => error(400, error_body(400, "INVALID_ARGUMENT", &message)),
+        };
+    }
     let stream = match (req.method.as_str(), method) {
         ("POST", "generateContent") => false,
         ("POST", "streamGenerateContent") => true,
@@ -482,6 +499,30 @@ async fn handle(state: &State, req: RecordedRequest) -> Outcome {
         (cut, _) => event_pieces(frames, Duration::ZERO, reply.interval, cut),
     };
     Outcome::Respond(sse_response(&headers(), pieces))
+}
+
+/// `batchEmbedContents`: each request must name the model of the path and hold text parts; the
+/// answer is one embedding per request (`outputDimensionality` values, default 8), no usage.
+fn embed(body: &Value, model: &str) -> Result<Value, String> {
+    let requests = body.get("requests").and_then(Value::as_array).ok_or("* requests: required")?;
+    let mut out = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        if r.get("model").and_then(Value::as_str) != Some(&format!("models/{model}")) {
+            return Err(format!(
+                "* BatchEmbedContentsRequest.requests[{i}].model: the model of each request must match the batch model models/{model}"
+            ));
+        }
+        let text: String = r
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .ok_or(format!("* requests[{i}].content.parts: required"))?
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect();
+        let dims = r.get("outputDimensionality").and_then(Value::as_u64).unwrap_or(8) as usize;
+        out.push(json!({"values": super::openai::embedding_vector(&text, dims)}));
+    }
+    Ok(json!({"embeddings": out}))
 }
 
 fn envelope(id: &str, version: &str, parts: Vec<Value>, finish: Option<&str>, usage: Value) -> Value {
