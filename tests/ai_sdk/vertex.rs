@@ -143,6 +143,7 @@ mod vertex_provider {
         openai_sdk_to_vertex_claude_tools_stream,
         tokens_are_cached_and_renewed,
         vertex_errors_reach_the_client,
+        a_refused_token_is_a_clear_error,
     );
 }
 
@@ -264,6 +265,24 @@ async fn vertex_errors_reach_the_client() {
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
     assert!(err["message"].as_str().expect("message").contains("Unable to submit request."), "{err}");
+}
+
+async fn a_refused_token_is_a_clear_error() {
+    if !sdks_present() {
+        return;
+    }
+    let vertex = FakeVertex::start(gemini::Script::default(), anthropic::Script::default(), 3599).await;
+    // A key the token endpoint does not know: the JWT names another account.
+    let config =
+        config(vertex.port()).replace(vertex::CLIENT_EMAIL, "someone-else@sluice-test.iam.gserviceaccount.com");
+    let (_rt, url) = start_sluice(&config).await;
+    let out = run_script(Sdk::OpenAi, "error", &url, CLIENT_KEY, GEMINI).await;
+    let err = &out["error"];
+    assert_eq!(err["status"], 502, "{out}");
+    let message = err["message"].as_str().expect("message");
+    assert!(message.contains("minting a Vertex AI access token") && message.contains("invalid_grant"), "{err}");
+    assert_eq!(vertex.mints(), 0);
+    assert!(vertex.model_requests().is_empty(), "nothing reaches the model without a token");
 }
 
 #[test]
