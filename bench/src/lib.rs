@@ -1,6 +1,7 @@
 //! The benchmark harness of issue 5 (see `bench/README.md`): a fast upstream, the proxies under
 //! test started pinned to one CPU, load generators on another, and `RESULTS.md`.
 
+pub mod config_scale;
 pub mod load;
 pub mod machine;
 pub mod procs;

@@ -287,6 +287,7 @@ fn group_title(group: &str) -> &'static str {
     match group {
         "P1" => "P1: plain proxying",
         "P2" => "P2: a chat completion through the AI path (non-streamed)",
+        "P6" => "P6: routing with 10 and 10,000 routes (ratios to nginx are across route counts; see the P6 section)",
         _ => "Other scenarios",
     }
 }

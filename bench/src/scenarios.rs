@@ -1,5 +1,5 @@
-//! The benchmark scenarios run with wrk/h2load: P1 (plain proxying) and P2 (a chat completion
-//! through the AI path). P3 (streaming) has its own client and runner: `streaming.rs`.
+//! The benchmark scenarios run with wrk/h2load: P1 (plain proxying), P2 (a chat completion
+//! through the AI path) and P6's routing cost. P3 (streaming) has its own client and runner: `streaming.rs`.
 
 /// The protocol the load generator speaks to the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,10 +106,28 @@ pub fn p2() -> Vec<Scenario> {
     ]
 }
 
+/// The targets of P6's routing cost: each proxy with 10 and with 10,000 routes.
+pub const P6_TARGETS: &[&str] = &["nginx-r10", "nginx-r10k", "sluice-r10", "sluice-r10k"];
+
+/// P6: the routing cost of 10 against 10,000 path-prefix routes (see `config_scale.rs`).
+pub fn p6() -> Vec<Scenario> {
+    vec![Scenario {
+        id: "p6-routes-c32",
+        group: "P6",
+        title: "HTTP/1.1 keep-alive, 1 KiB response, 32 connections, to the shortest of N path-prefix routes",
+        proto: Proto::H1,
+        path: crate::config_scale::PATH,
+        connections: 32,
+        chat: false,
+        targets: P6_TARGETS,
+    }]
+}
+
 /// Every wrk/h2load scenario, in run order.
 pub fn all() -> Vec<Scenario> {
     let mut v = p1();
     v.extend(p2());
+    v.extend(p6());
     v
 }
 

@@ -7,6 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::config_scale;
 use crate::procs::{Proc, Spawn, have, thread_names};
 
 /// A running system under test.
@@ -114,7 +115,23 @@ pub fn direct(upstream_port: u16) -> Target {
     }
 }
 
+/// The one `location` of the P1 nginx: everything to the upstream.
+const NGINX_ROOT_LOCATION: &str = r#"        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }
+"#;
+
 pub fn nginx_conf(dir: &Path, p1: u16, p2: u16, up: u16) -> String {
+    nginx_conf_with(dir, p1, p2, up, NGINX_ROOT_LOCATION)
+}
+
+/// nginx's configuration with these `location` blocks.
+pub fn nginx_conf_with(dir: &Path, p1: u16, p2: u16, up: u16, locations: &str) -> String {
     let d = dir.display();
     format!(
         r#"user root;
@@ -140,15 +157,7 @@ http {{
     server {{
         listen 127.0.0.1:{p1};
         listen 127.0.0.1:{p2} http2;
-        location / {{
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
+{locations}    }}
 }}
 "#
     )
@@ -156,11 +165,38 @@ http {{
 
 /// nginx, one worker process, upstream keep-alive, no access log; h2c on a second port.
 pub fn nginx(work: &Path, up: u16, cpus: Option<&str>, probe: &str) -> Result<Target, String> {
-    let dir = work.join("nginx");
+    nginx_with("nginx", work, up, cpus, probe, NGINX_ROOT_LOCATION)
+}
+
+/// nginx with `routes` path-prefix locations (P6): `nginx-r10`, `nginx-r10k`.
+pub fn nginx_routes(work: &Path, up: u16, routes: usize, cpus: Option<&str>) -> Result<Target, String> {
+    let name = if routes == config_scale::FEW { "nginx-r10" } else { "nginx-r10k" };
+    nginx_with(name, work, up, cpus, config_scale::PATH, &config_scale::nginx_locations(routes))
+}
+
+/// The configuration file and prefix folder of a P6 nginx with `routes` locations, for `nginx -t`.
+pub fn nginx_routes_files(work: &Path, up: u16, routes: usize) -> Result<(PathBuf, PathBuf), String> {
+    let dir = work.join(format!("nginx-check-{routes}"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let conf = dir.join("nginx.conf");
+    let text = nginx_conf_with(&dir, free_port()?, free_port()?, up, &config_scale::nginx_locations(routes));
+    std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+    Ok((dir, conf))
+}
+
+fn nginx_with(
+    name: &str,
+    work: &Path,
+    up: u16,
+    cpus: Option<&str>,
+    probe: &str,
+    locations: &str,
+) -> Result<Target, String> {
+    let dir = work.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (p1, p2) = (free_port()?, free_port()?);
     let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, nginx_conf(&dir, p1, p2, up)).map_err(|e| e.to_string())?;
+    std::fs::write(&conf, nginx_conf_with(&dir, p1, p2, up, locations)).map_err(|e| e.to_string())?;
     let argv = vec![
         "nginx".into(),
         "-p".into(),
@@ -170,7 +206,7 @@ pub fn nginx(work: &Path, up: u16, cpus: Option<&str>, probe: &str) -> Result<Ta
         "-c".into(),
         conf.display().to_string(),
     ];
-    start("nginx", argv, Vec::new(), cpus, &dir.join("stdout.log"), (p1, Some(p2)), probe)
+    start(name, argv, Vec::new(), cpus, &dir.join("stdout.log"), (p1, Some(p2)), probe)
 }
 
 pub fn haproxy_conf(p1: u16, p2: u16, up: u16) -> String {
@@ -328,6 +364,22 @@ pub fn sluice(
     sluice_with(&format!("sluice-{workers}w"), bin, work, workers, cpus, probe, |port| sluice_conf(port, up))
 }
 
+/// Sluice, one worker thread, with `routes` path-prefix HTTPRoutes (P6): `sluice-r10`, `sluice-r10k`.
+pub fn sluice_routes(bin: &Path, work: &Path, up: u16, routes: usize, cpus: Option<&str>) -> Result<Target, String> {
+    let name = if routes == config_scale::FEW { "sluice-r10" } else { "sluice-r10k" };
+    sluice_with(name, bin, work, 1, cpus, config_scale::PATH, |port| {
+        config_scale::sluice_conf(&sluice_gateway(port), up, routes)
+    })
+}
+
+/// The 10k-route configuration file for `sluice check` (P6 load time).
+pub fn sluice_routes_file(work: &Path, up: u16, routes: usize) -> Result<PathBuf, String> {
+    let file = work.join(format!("sluice-routes-{routes}.yaml"));
+    std::fs::write(&file, config_scale::sluice_conf(&sluice_gateway(free_port()?), up, routes))
+        .map_err(|e| e.to_string())?;
+    Ok(file)
+}
+
 /// Sluice, one worker thread, with an AI route to the bench upstream's fake provider.
 pub fn sluice_ai(bin: &Path, work: &Path, up: u16, provider: AiProvider, cpus: Option<&str>) -> Result<Target, String> {
     let name = match provider {
@@ -444,7 +496,9 @@ pub fn litellm(bin: &Path, work: &Path, up: u16, cpus: Option<&str>) -> Result<T
 /// Whether the programs a target needs are installed.
 pub fn available(name: &str) -> Result<(), String> {
     match name {
-        "nginx" | "haproxy" if !have(name) => Err(format!("`{name}` is not installed (run bench/install.sh)")),
+        "nginx" | "haproxy" | "nginx-r10" | "nginx-r10k" if !have(name.split('-').next().unwrap_or(name)) => {
+            Err(format!("`{name}` is not installed (run bench/install.sh)"))
+        }
         _ => Ok(()),
     }
 }

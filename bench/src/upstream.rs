@@ -145,6 +145,13 @@ pub fn respond(req: Request<Incoming>, buf: &Bytes, default_size: usize) -> Resu
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return Ok(resp);
     }
+    // P6's routes are `/r<i>/…`: the route prefix is not part of what is asked for.
+    let path = match path.strip_prefix("/r") {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
+            rest.trim_start_matches(|c: char| c.is_ascii_digit())
+        }
+        _ => path,
+    };
     let size = path.strip_prefix("/bytes/").and_then(|n| n.parse().ok()).unwrap_or(default_size).min(MAX_BODY);
     let mut resp = Response::new(UpBody::Full(Some(buf.slice(..size))));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));

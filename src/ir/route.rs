@@ -13,6 +13,7 @@ use super::ObjectKey;
 use super::backend::Backend;
 use super::filter::Filter;
 use super::hostname;
+use super::route_index::{MIN_INDEXED, PathIndex};
 
 /// The routes of one listener. Hostname groups are tried from the most specific to the least;
 /// the first group whose hostname covers the request host is the only one consulted (like a
@@ -29,6 +30,25 @@ pub struct HostGroup {
     /// `None`: the routes that accept any host the listener accepts.
     pub hostname: Option<String>,
     pub entries: Vec<RouteEntry>,
+    /// Built for large groups: finds the entry without scanning them all.
+    #[serde(skip)]
+    index: Option<PathIndex>,
+}
+
+impl HostGroup {
+    /// A group of entries in precedence order.
+    pub fn new(hostname: Option<String>, entries: Vec<RouteEntry>) -> HostGroup {
+        let index = (entries.len() >= MIN_INDEXED).then(|| PathIndex::new(&entries));
+        HostGroup { hostname, entries, index }
+    }
+
+    /// The first entry whose match holds for `req`.
+    pub fn find(&self, req: &RequestView<'_>) -> Option<&RouteEntry> {
+        match &self.index {
+            Some(ix) => ix.find(&self.entries, req).map(|i| &self.entries[i]),
+            None => self.entries.iter().find(|e| e.matcher.matches(req)),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -72,7 +92,7 @@ impl RouteTable {
 
     /// The entry that serves a request, if any.
     pub fn find(&self, host: &str, req: &RequestView<'_>) -> Option<&RouteEntry> {
-        self.group_for(host)?.entries.iter().find(|e| e.matcher.matches(req))
+        self.group_for(host)?.find(req)
     }
 }
 

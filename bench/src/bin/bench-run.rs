@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use sluice_bench::config_scale;
 use sluice_bench::load::Load;
 use sluice_bench::machine;
 use sluice_bench::procs::{Proc, Spawn, first_line, have, kill_children_on_signal};
@@ -15,11 +16,24 @@ use sluice_bench::scenarios::{self, Proto};
 use sluice_bench::streaming::{self, P3_TARGETS};
 use sluice_bench::targets::{self, AiProvider, Target};
 
-const ALL_TARGETS: &[&str] =
-    &["direct", "nginx", "haproxy", "sluice-1w", "sluice-2w", "sluice-ai-openai", "sluice-ai-anthropic", "litellm"];
+const ALL_TARGETS: &[&str] = &[
+    "direct",
+    "nginx",
+    "haproxy",
+    "sluice-1w",
+    "sluice-2w",
+    "sluice-ai-openai",
+    "sluice-ai-anthropic",
+    "litellm",
+    "nginx-r10",
+    "nginx-r10k",
+    "sluice-r10",
+    "sluice-r10k",
+];
 const USAGE: &str =
     "usage: bench-run [--quick] [--duration SECS] [--rounds N] [--warmup SECS] (whole seconds) [--out FILE]
-                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,litellm]
+                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,litellm,
+                            nginx-r10,nginx-r10k,sluice-r10,sluice-r10k]
                  [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep]";
 
 struct Opts {
@@ -141,6 +155,12 @@ fn start_target(
     match name {
         "direct" => Ok(targets::direct(up)),
         "nginx" => targets::nginx(work, up, cpus, probe),
+        "nginx-r10" => targets::nginx_routes(work, up, config_scale::FEW, cpus),
+        "nginx-r10k" => targets::nginx_routes(work, up, config_scale::MANY, cpus),
+        "sluice-r10" => need_sluice().and_then(|()| targets::sluice_routes(sluice, work, up, config_scale::FEW, cpus)),
+        "sluice-r10k" => {
+            need_sluice().and_then(|()| targets::sluice_routes(sluice, work, up, config_scale::MANY, cpus))
+        }
         "haproxy" => targets::haproxy(work, up, cpus, probe),
         "litellm" => {
             if !litellm.is_file() {
@@ -302,7 +322,8 @@ fn run(o: &Opts) -> Result<(), String> {
         })
         .collect();
     let p3 = Some(streaming::p3(o.quick)).filter(|sc| selected(sc.id));
-    if scenarios.is_empty() && p3.is_none() {
+    let p6_load = selected("p6-load");
+    if scenarios.is_empty() && p3.is_none() && !p6_load {
         return Err("no scenario to run".into());
     }
 
@@ -368,6 +389,19 @@ fn run(o: &Opts) -> Result<(), String> {
         None => streaming::StreamResults::default(),
     };
 
+    // P6: load time of 10k routes (no proxy running is needed; the run is short).
+    let load_times = if p6_load && sluice.is_file() {
+        let rounds = o.rounds.max(3);
+        let sluice_file = targets::sluice_routes_file(&work, up_port, config_scale::MANY)?;
+        let nginx_files =
+            if have("nginx") { Some(targets::nginx_routes_files(&work, up_port, config_scale::MANY)?) } else { None };
+        let nginx_ref = nginx_files.as_ref().map(|(d, c)| (d.as_path(), c.as_path()));
+        eprintln!("P6: timing the load of {} routes, {rounds} rounds", config_scale::MANY);
+        Some(config_scale::load_times(&sluice, &sluice_file, nginx_ref, rounds))
+    } else {
+        None
+    };
+
     let mut examples = Vec::new();
     for (kind, chat) in [(Proto::H1, false), (Proto::H2 { streams: 8 }, false), (Proto::H1, true)] {
         let disc = std::mem::discriminant(&kind);
@@ -407,6 +441,7 @@ fn run(o: &Opts) -> Result<(), String> {
     }
     let mut extra = String::new();
     streaming::render(&mut extra, &p3_results);
+    config_scale::render(&mut extra, &results, load_times.as_ref());
     std::fs::write(&out, report::render(&ctx, &results, &extra)).map_err(|e| format!("{}: {e}", out.display()))?;
     let csv = out.with_extension("csv");
     std::fs::write(&csv, report::csv(&results)).map_err(|e| format!("{}: {e}", csv.display()))?;
@@ -419,7 +454,9 @@ fn run(o: &Opts) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&work);
     }
     eprintln!("wrote {} and {}", out.display(), csv.display());
-    let failed = results.failures.values().map(Vec::len).sum::<usize>() + p3_results.failures.len();
+    let failed = results.failures.values().map(Vec::len).sum::<usize>()
+        + p3_results.failures.len()
+        + load_times.as_ref().map_or(0, |l| l.failures.len());
     if o.quick && (failed > 0 || (results.samples.is_empty() && p3_results.runs.is_empty())) {
         return Err(format!("{failed} run(s) failed"));
     }

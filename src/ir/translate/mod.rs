@@ -217,7 +217,7 @@ fn build_table(entries: Vec<(Option<String>, SortKey, RouteEntry)>) -> RouteTabl
         .into_iter()
         .map(|(hostname, mut v)| {
             v.sort_by_key(|a| a.0);
-            HostGroup { hostname, entries: v.into_iter().map(|(_, e)| e).collect() }
+            HostGroup::new(hostname, v.into_iter().map(|(_, e)| e).collect())
         })
         .collect();
     RouteTable::new(groups)
