@@ -85,7 +85,7 @@ mod tests {
         RouteEntry {
             matcher: RouteMatch { path, path_len: 0, method, headers: Vec::new(), query: Vec::new() },
             rule: Arc::new(RouteRule {
-                route: ObjectKey::new("default", &format!("r{n}")),
+                route: ObjectKey::new("default", format!("r{n}")),
                 name: n.to_string(),
                 filters: Vec::new(),
                 backends: Vec::new(),
