@@ -139,7 +139,8 @@ worker_processes 1;
 daemon off;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
-events {{ worker_connections 8192; }}
+worker_rlimit_nofile 19000;
+events {{ worker_connections 16384; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
@@ -213,7 +214,7 @@ pub fn haproxy_conf(p1: u16, p2: u16, up: u16) -> String {
     format!(
         r#"global
     nbthread 1
-    maxconn 4096
+    maxconn 9000
 defaults
     mode http
     option http-keep-alive

@@ -50,7 +50,10 @@ async fn serve_http<I>(io: TokioIo<I>, conn: Arc<ConnInfo>, shared: Arc<Shared>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| handler::handle(shared.clone(), conn.clone(), req));
+    // Boxed: an HTTP/2 stream's task holds the service future inline for as long as the stream
+    // lives, body included; boxed, the handler's state is freed as soon as the response head
+    // is ready (P4: the resident memory of 10k open streams).
+    let service = service_fn(move |req| Box::pin(handler::handle(shared.clone(), conn.clone(), req)));
     let builder = auto::Builder::new(TokioExecutor::new());
     if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
         tracing::debug!(error = %e, "downstream connection ended with an error");

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use sluice_bench::config_scale;
 use sluice_bench::load::Load;
-use sluice_bench::machine;
 use sluice_bench::procs::{Proc, Spawn, first_line, have, kill_children_on_signal};
 use sluice_bench::report::{self, Context};
 use sluice_bench::run::{self, Plan, load_for, run_all, warm_up};
 use sluice_bench::scenarios::{self, Proto};
 use sluice_bench::streaming::{self, P3_TARGETS};
 use sluice_bench::targets::{self, AiProvider, Target};
+use sluice_bench::{machine, memory};
 
 const ALL_TARGETS: &[&str] = &[
     "direct",
@@ -323,7 +323,8 @@ fn run(o: &Opts) -> Result<(), String> {
         .collect();
     let p3 = Some(streaming::p3(o.quick)).filter(|sc| selected(sc.id));
     let p6_load = selected("p6-load");
-    if scenarios.is_empty() && p3.is_none() && !p6_load {
+    let p4 = selected("p4-hold");
+    if scenarios.is_empty() && p3.is_none() && !p6_load && !p4 {
         return Err("no scenario to run".into());
     }
 
@@ -334,6 +335,7 @@ fn run(o: &Opts) -> Result<(), String> {
         .filter(|t| {
             scenarios.iter().any(|s| s.targets.contains(&t.as_str()))
                 || (p3.is_some() && P3_TARGETS.contains(&t.as_str()))
+                || (p4 && memory::P4_TARGETS.contains(&t.as_str()))
         })
         .collect();
 
@@ -369,6 +371,9 @@ fn run(o: &Opts) -> Result<(), String> {
         return Err("no target could be started".into());
     }
 
+    // P4's idle figures: the targets as they are right after starting.
+    let mut mem = if p4 { memory::MemResults::idle(&targets) } else { memory::MemResults::default() };
+
     let chat_script = work.join("chat.lua");
     std::fs::write(&chat_script, scenarios::wrk_chat_script())
         .map_err(|e| format!("{}: {e}", chat_script.display()))?;
@@ -388,6 +393,11 @@ fn run(o: &Opts) -> Result<(), String> {
         }
         None => streaming::StreamResults::default(),
     };
+
+    if p4 {
+        let hold_bin = sibling("bench-hold");
+        memory::run(&mut mem, &targets, &hold_bin, plan.load_cpus.as_deref(), o.rounds, o.quick);
+    }
 
     // P6: load time of 10k routes (no proxy running is needed; the run is short).
     let load_times = if p6_load && sluice.is_file() {
@@ -441,6 +451,7 @@ fn run(o: &Opts) -> Result<(), String> {
     }
     let mut extra = String::new();
     streaming::render(&mut extra, &p3_results);
+    memory::render(&mut extra, &mem);
     config_scale::render(&mut extra, &results, load_times.as_ref());
     std::fs::write(&out, report::render(&ctx, &results, &extra)).map_err(|e| format!("{}: {e}", out.display()))?;
     let csv = out.with_extension("csv");
@@ -456,8 +467,13 @@ fn run(o: &Opts) -> Result<(), String> {
     eprintln!("wrote {} and {}", out.display(), csv.display());
     let failed = results.failures.values().map(Vec::len).sum::<usize>()
         + p3_results.failures.len()
-        + load_times.as_ref().map_or(0, |l| l.failures.len());
-    if o.quick && (failed > 0 || (results.samples.is_empty() && p3_results.runs.is_empty())) {
+        + load_times.as_ref().map_or(0, |l| l.failures.len())
+        + mem.failures.len();
+    let measured = !results.samples.is_empty()
+        || !p3_results.runs.is_empty()
+        || !mem.held_kib.is_empty()
+        || load_times.as_ref().is_some_and(|l| !l.sluice_ms.is_empty());
+    if o.quick && (failed > 0 || !measured) {
         return Err(format!("{failed} run(s) failed"));
     }
     Ok(())
