@@ -4,6 +4,7 @@
 pub mod config_scale;
 pub mod load;
 pub mod machine;
+pub mod mcp_load;
 pub mod memory;
 pub mod procs;
 pub mod report;

@@ -381,6 +381,15 @@ pub fn sluice_routes_file(work: &Path, up: u16, routes: usize) -> Result<PathBuf
     Ok(file)
 }
 
+/// Sluice, one worker thread, with an MCPBackend of ten upstream MCP servers on `/mcp` (P5).
+pub fn sluice_mcp(bin: &Path, work: &Path, up: u16, cpus: Option<&str>) -> Result<Target, String> {
+    let mut t = sluice_with("sluice-mcp", bin, work, 1, cpus, "/bytes/16", |port| {
+        crate::mcp_load::sluice_conf(&sluice_gateway(port), up)
+    })?;
+    t.notes.push("MCPBackend `fed`: ten streamable-HTTP targets on the bench upstream, tools prefixed `t<i>_`".into());
+    Ok(t)
+}
+
 /// Sluice, one worker thread, with an AI route to the bench upstream's fake provider.
 pub fn sluice_ai(bin: &Path, work: &Path, up: u16, provider: AiProvider, cpus: Option<&str>) -> Result<Target, String> {
     let name = match provider {

@@ -19,6 +19,7 @@ use http::{HeaderValue, Request, Response, header};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 pub mod chat;
+pub mod mcp;
 
 /// The largest fixed body served.
 pub const MAX_BODY: usize = 16 << 20;
@@ -120,6 +121,9 @@ pub async fn respond_any(
 ) -> Result<Response<UpBody>, Infallible> {
     if let Some(api) = chat::Api::of(&req) {
         return Ok(chat::respond(api, req, opts).await);
+    }
+    if mcp::is_mcp(req.uri().path()) {
+        return Ok(mcp::respond(req).await);
     }
     respond(req, &buf, default_size)
 }

@@ -387,6 +387,11 @@ impl Federation<'_> {
         self.pool.complete(target, params).await.map_err(|e| upstream_error(backend, target, e))
     }
 
+    /// The owners of every name of `kind` the targets offer now (every page).
+    pub async fn owners(&self, kind: ListKind) -> Result<HashMap<String, Owner>, RpcError> {
+        Ok(self.list_all(kind).await?.owners)
+    }
+
     /// The owner of a tool or prompt the client knows as `name`.
     async fn route(&self, kind: ListKind, known: Option<Owner>, name: &str) -> Result<Found<'_>, RpcError> {
         let cached = known.and_then(|o| self.resolve(&o));

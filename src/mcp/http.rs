@@ -193,10 +193,19 @@ async fn request(
                 Some(Value::Object(a)) => Some(a.clone()),
                 Some(_) => return Err(RpcError::invalid_params("params.arguments must be an object")),
             };
-            if method == "tools/call" {
-                fed.call(session.route(ListKind::Tools, name), name, arguments).await
+            let kind = if method == "tools/call" { ListKind::Tools } else { ListKind::Prompts };
+            let mut known = session.route(kind, name);
+            if known.is_none() {
+                // A client that calls without listing first: learn every name once, for this
+                // call and the next ones, instead of listing every target on each call.
+                let owners = fed.owners(kind).await?;
+                known = owners.get(name).cloned();
+                session.remember(kind, owners, true);
+            }
+            if kind == ListKind::Tools {
+                fed.call(known, name, arguments).await
             } else {
-                fed.get_prompt(session.route(ListKind::Prompts, name), name, arguments).await
+                fed.get_prompt(known, name, arguments).await
             }
         }
         "resources/read" => {

@@ -14,7 +14,7 @@ use sluice_bench::run::{self, Plan, load_for, run_all, warm_up};
 use sluice_bench::scenarios::{self, Proto};
 use sluice_bench::streaming::{self, P3_TARGETS};
 use sluice_bench::targets::{self, AiProvider, Target};
-use sluice_bench::{machine, memory};
+use sluice_bench::{machine, mcp_load, memory};
 
 const ALL_TARGETS: &[&str] = &[
     "direct",
@@ -29,11 +29,12 @@ const ALL_TARGETS: &[&str] = &[
     "nginx-r10k",
     "sluice-r10",
     "sluice-r10k",
+    "sluice-mcp",
 ];
 const USAGE: &str =
     "usage: bench-run [--quick] [--duration SECS] [--rounds N] [--warmup SECS] (whole seconds) [--out FILE]
                  [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,litellm,
-                            nginx-r10,nginx-r10k,sluice-r10,sluice-r10k]
+                            nginx-r10,nginx-r10k,sluice-r10,sluice-r10k,sluice-mcp]
                  [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep]";
 
 struct Opts {
@@ -157,6 +158,7 @@ fn start_target(
         "nginx" => targets::nginx(work, up, cpus, probe),
         "nginx-r10" => targets::nginx_routes(work, up, config_scale::FEW, cpus),
         "nginx-r10k" => targets::nginx_routes(work, up, config_scale::MANY, cpus),
+        "sluice-mcp" => need_sluice().and_then(|()| targets::sluice_mcp(sluice, work, up, cpus)),
         "sluice-r10" => need_sluice().and_then(|()| targets::sluice_routes(sluice, work, up, config_scale::FEW, cpus)),
         "sluice-r10k" => {
             need_sluice().and_then(|()| targets::sluice_routes(sluice, work, up, config_scale::MANY, cpus))
@@ -324,7 +326,8 @@ fn run(o: &Opts) -> Result<(), String> {
     let p3 = Some(streaming::p3(o.quick)).filter(|sc| selected(sc.id));
     let p6_load = selected("p6-load");
     let p4 = selected("p4-hold");
-    if scenarios.is_empty() && p3.is_none() && !p6_load && !p4 {
+    let p5 = selected("p5-mcp");
+    if scenarios.is_empty() && p3.is_none() && !p6_load && !p4 && !p5 {
         return Err("no scenario to run".into());
     }
 
@@ -336,6 +339,7 @@ fn run(o: &Opts) -> Result<(), String> {
             scenarios.iter().any(|s| s.targets.contains(&t.as_str()))
                 || (p3.is_some() && P3_TARGETS.contains(&t.as_str()))
                 || (p4 && memory::P4_TARGETS.contains(&t.as_str()))
+                || (p5 && t.as_str() == "sluice-mcp")
         })
         .collect();
 
@@ -399,6 +403,13 @@ fn run(o: &Opts) -> Result<(), String> {
         memory::run(&mut mem, &targets, &hold_bin, plan.load_cpus.as_deref(), o.rounds, o.quick);
     }
 
+    let mcp = if p5 {
+        let port = targets.iter().find(|t| t.name == "sluice-mcp").map(|t| t.h1_port);
+        mcp_load::run(up_port, port, o.rounds, o.quick)
+    } else {
+        mcp_load::McpResults::default()
+    };
+
     // P6: load time of 10k routes (no proxy running is needed; the run is short).
     let load_times = if p6_load && sluice.is_file() {
         let rounds = o.rounds.max(3);
@@ -452,6 +463,7 @@ fn run(o: &Opts) -> Result<(), String> {
     let mut extra = String::new();
     streaming::render(&mut extra, &p3_results);
     memory::render(&mut extra, &mem);
+    mcp_load::render(&mut extra, &mcp);
     config_scale::render(&mut extra, &results, load_times.as_ref());
     std::fs::write(&out, report::render(&ctx, &results, &extra)).map_err(|e| format!("{}: {e}", out.display()))?;
     let csv = out.with_extension("csv");
@@ -468,10 +480,12 @@ fn run(o: &Opts) -> Result<(), String> {
     let failed = results.failures.values().map(Vec::len).sum::<usize>()
         + p3_results.failures.len()
         + load_times.as_ref().map_or(0, |l| l.failures.len())
-        + mem.failures.len();
+        + mem.failures.len()
+        + mcp.failures.len();
     let measured = !results.samples.is_empty()
         || !p3_results.runs.is_empty()
         || !mem.held_kib.is_empty()
+        || !mcp.rounds.is_empty()
         || load_times.as_ref().is_some_and(|l| !l.sluice_ms.is_empty());
     if o.quick && (failed > 0 || !measured) {
         return Err(format!("{failed} run(s) failed"));
