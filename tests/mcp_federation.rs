@@ -215,6 +215,44 @@ async fn python_sdk_sees_the_federated_tools_and_calls_each() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_client_over_http_sse_sees_and_calls_the_tools() {
+    if !servers_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &everything_target();
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    let out = run_client("legacy_sse", addr, &[]).await;
+    assert_eq!(out["server"], "sluice");
+    assert_eq!(out["session_ids"].as_array().map(Vec::len), Some(1), "the endpoint event named the session: {out}");
+    let tools = strings(&out["tools"]);
+    for want in ["time_get_current_time", "everything_echo"] {
+        assert!(tools.contains(&want.to_string()), "{want} missing from {tools:?}");
+    }
+    assert!(out["time"]["text"].as_str().unwrap_or_default().contains("Europe/Paris"), "{}", out["time"]);
+    assert!(out["echo"]["text"].as_str().unwrap_or_default().contains("hello over SSE"), "{}", out["echo"]);
+    assert_eq!(out["unknown"]["error"]["code"], -32602, "{}", out["unknown"]);
+    // A message for a session that does not exist, or whose stream is gone: 404.
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec();
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        let head = format!(
+            "POST /mcp?session_id=0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: mcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(&body).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        let status: u16 = out.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
+        (status, (), out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    })
+    .await
+    .expect("join");
+    assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_target_fails_open_and_heals() {
     if !servers_present() {
         return;
@@ -515,4 +553,81 @@ async fn fail_closed_names_the_target_that_is_down() {
     assert!(body.contains("broken"), "{body}");
     let v: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["error"]["data"]["sluice.dev/unavailableTargets"][0]["target"], "broken", "{body}");
+}
+
+// ---- portable sessions -----------------------------------------------------------------------
+
+/// A `sluice run` configuration: the listener on `port`, the time server as the only target,
+/// and session ids sealed with `key`.
+fn portable_config(port: u16, key: &str, targets: &str) -> String {
+    let base = config(targets, "FailClosed").replace("port: 80}", &format!("port: {port}}}"));
+    format!(
+        "{base}  sessions: {{keySecretRef: {{name: mcp-sessions}}}}\n---\napiVersion: v1\nkind: Secret\n\
+         metadata: {{name: mcp-sessions, namespace: default}}\nstringData: {{sessionKey: {key:?}}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_with_the_key_serves_the_session() {
+    if !servers_present() {
+        return;
+    }
+    use support::process::{Gateway, free_port};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets = time_target(&dir.path().join("pid"), &dir.path().join("down"));
+    let key = "one key for every replica, 32 bytes+";
+    let start = |name: &str, key: &str| {
+        let port = free_port();
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, portable_config(port, key, &targets)).expect("write config");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        (Gateway::start(&path), addr)
+    };
+    let (_a, first) = start("first", key);
+    let (_b, second) = start("second", key);
+    let (_c, foreign) = start("foreign", "another deployment's own session key");
+
+    let (status, headers, body) = post(first, None, INITIALIZE.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    let session = header(&headers, "mcp-session-id").expect("a session id").to_string();
+    assert!(session.starts_with("s1."), "a sealed id: {session}");
+
+    // The second process never saw the session: it opens the id and serves it.
+    let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec();
+    let (status, _, body) = post(second, Some(&session), initialized).await;
+    assert_eq!(status, 202, "{body}");
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "time_get_current_time", "arguments": {"timezone": "UTC"}}});
+    let (status, _, body) = post(second, Some(&session), call.to_string().into_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert!(v["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("UTC"), "{body}");
+    // And the first goes on serving it too.
+    let list = br#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#.to_vec();
+    let (status, _, body) = post(first, Some(&session), list.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("time_get_current_time"), "{body}");
+
+    // Another key, a changed byte, a made-up id: unknown sessions (404), answered in JSON-RPC.
+    let (status, _, body) = post(foreign, Some(&session), list.clone()).await;
+    assert_eq!((status, rpc_code(&body)), (404, -32600), "{body}");
+    let mut tampered = session.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ASCII");
+    for forged in [tampered.as_str(), "s1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "0123456789abcdef0123456789abcdef"]
+    {
+        let (status, _, body) = post(second, Some(forged), list.clone()).await;
+        assert_eq!((status, rpc_code(&body)), (404, -32600), "{forged}: {body}");
+    }
+
+    // Ended on the second process: gone there.
+    let s = session.clone();
+    let (status, _, _) =
+        tokio::task::spawn_blocking(move || request(second, "DELETE", &[("Mcp-Session-Id", s.as_str())], b""))
+            .await
+            .expect("join");
+    assert_eq!(status, 204);
+    let (status, _, body) = post(second, Some(&session), list).await;
+    assert_eq!(status, 404, "{body}");
 }

@@ -33,6 +33,29 @@ pub struct McpBackendSpec {
     /// What happens when a target is unavailable (default `FailOpen`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_mode: Option<McpFailureMode>,
+    /// Downstream sessions: the key that seals their ids, so that any replica holding it can
+    /// serve them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<McpSessions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpSessions {
+    /// A Secret in the backend's namespace holding at least 16 bytes (32 random bytes are
+    /// advised). Without it, session ids are random and only the process that issued one
+    /// serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret_ref: Option<McpSecretKeyRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpSecretKeyRef {
+    pub name: String,
+    /// The Secret's data key (default `sessionKey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// One MCP server. Exactly one of `stdio`, `sse` and `streamableHttp`.

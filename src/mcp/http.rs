@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::federation::ListKind;
 use super::jsonrpc::{self, INVALID_REQUEST, METHOD_NOT_FOUND, Message, RpcError};
+use super::legacy;
 use super::session::Session;
 use super::{Ctx, MAX_MESSAGE_BYTES, SESSION_HEADER, SUPPORTED_VERSIONS};
 use crate::proxy::body::{self, ProxyBody};
@@ -22,10 +23,18 @@ const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 
 pub async fn serve(ctx: &Ctx<'_>, parts: &Parts, body: Incoming) -> Response<ProxyBody> {
     match parts.method {
+        // A legacy HTTP+SSE client's message, to the endpoint its stream named.
+        Method::POST if parts.headers.get(SESSION_HEADER).is_none() && legacy::session_param(parts).is_some() => {
+            let id = legacy::session_param(parts).unwrap_or_default().to_string();
+            legacy::message(ctx, &id, body).await
+        }
         Method::POST => post(ctx, parts, body).await,
+        // A legacy HTTP+SSE client opening its stream (a streamable HTTP client would send its
+        // session id: it is offered no stream).
+        Method::GET if parts.headers.get(SESSION_HEADER).is_none() && accepts_sse(parts) => legacy::open(ctx, parts),
         Method::DELETE => delete(ctx, parts),
         _ => {
-            // GET offers no stream yet; other methods are not part of the transport.
+            // GET within a session offers no stream yet; other methods are not part of the transport.
             let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "this MCP endpoint takes POST and DELETE\n");
             resp.headers_mut().insert(ALLOW, HeaderValue::from_static("POST, DELETE"));
             resp
@@ -37,11 +46,19 @@ fn delete(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
     match session_header(parts) {
         Err(e) => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e),
         Ok(None) => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
-        Ok(Some(id)) if ctx.state.sessions.remove(id, &ctx.owner) => {
+        Ok(Some(id)) if ctx.state.sessions.remove(id, &ctx.owner, ctx.session_key()) => {
             Response::builder().status(StatusCode::NO_CONTENT).body(body::empty()).unwrap_or_else(|_| internal())
         }
         Ok(Some(_)) => rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
     }
+}
+
+fn accepts_sse(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.to_ascii_lowercase().contains("text/event-stream"))
 }
 
 /// What the client accepts: JSON, SSE, or (answered 406) neither.
@@ -106,7 +123,7 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
         Message::Request { id, method, params } => (id, method, params),
         // Notifications and responses need a session, and get no answer.
         Message::Notification { .. } | Message::Response => {
-            return match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner)) {
+            return match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner, ctx.session_key())) {
                 None => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
                 Some(None) => rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
                 Some(Some(_)) => {
@@ -122,7 +139,7 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
         }
         return initialize(ctx, &id, params.as_ref(), answer).await;
     }
-    let session = match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner)) {
+    let session = match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner, ctx.session_key())) {
         None => return rpc_status(StatusCode::BAD_REQUEST, &id, &missing_session()),
         Some(None) => return rpc_status(StatusCode::NOT_FOUND, &id, &unknown_session()),
         Some(Some(s)) => s,
@@ -135,33 +152,44 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
     reply(StatusCode::OK, answer, &payload, None)
 }
 
+/// The version agreed on and the `initialize` result.
+pub(super) async fn initialize_result(
+    ctx: &Ctx<'_>,
+    params: Option<&serde_json::Map<String, Value>>,
+) -> Result<(&'static str, Value), RpcError> {
+    let Some(requested) = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str) else {
+        return Err(RpcError::invalid_params("initialize needs params.protocolVersion (a string)"));
+    };
+    let version = SUPPORTED_VERSIONS.iter().copied().find(|v| *v == requested).unwrap_or(SUPPORTED_VERSIONS[0]);
+    let capabilities = ctx.federation().capabilities().await;
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": capabilities,
+        "serverInfo": {"name": "sluice", "version": env!("CARGO_PKG_VERSION")},
+    });
+    Ok((version, result))
+}
+
 async fn initialize(
     ctx: &Ctx<'_>,
     id: &Value,
     params: Option<&serde_json::Map<String, Value>>,
     answer: Answer,
 ) -> Response<ProxyBody> {
-    let Some(requested) = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str) else {
-        let e = RpcError::invalid_params("initialize needs params.protocolVersion (a string)");
-        return reply(StatusCode::OK, answer, &jsonrpc::error(id, &e), None);
+    // Answered before the session exists, so that a refused initialize leaves nothing behind.
+    let (version, result) = match initialize_result(ctx, params).await {
+        Ok(x) => x,
+        Err(e) => return reply(StatusCode::OK, answer, &jsonrpc::error(id, &e), None),
     };
-    let version = if SUPPORTED_VERSIONS.contains(&requested) { requested } else { SUPPORTED_VERSIONS[0] };
-    // Asked before the session exists, so that a refused initialize leaves nothing behind.
-    let capabilities = ctx.federation().capabilities().await;
-    let Some(session) = ctx.state.sessions.create(&ctx.owner, version) else {
+    let Some(session) = ctx.state.sessions.create(&ctx.owner, version, ctx.session_key()) else {
         let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
         return rpc_status(StatusCode::SERVICE_UNAVAILABLE, id, &e);
     };
-    let result = json!({
-        "protocolVersion": version,
-        "capabilities": capabilities,
-        "serverInfo": {"name": "sluice", "version": env!("CARGO_PKG_VERSION")},
-    });
     reply(StatusCode::OK, answer, &jsonrpc::result(id, result), Some(&session.id))
 }
 
 /// A request within a session.
-async fn request(
+pub(super) async fn request(
     ctx: &Ctx<'_>,
     session: &Session,
     method: &str,
@@ -227,7 +255,7 @@ async fn request(
     }
 }
 
-async fn read_limited(incoming: Incoming) -> Result<Bytes, Response<ProxyBody>> {
+pub(super) async fn read_limited(incoming: Incoming) -> Result<Bytes, Response<ProxyBody>> {
     match http_body_util::Limited::new(incoming, MAX_MESSAGE_BYTES).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -256,12 +284,12 @@ fn missing_session() -> RpcError {
     RpcError::new(INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required (send initialize first)")
 }
 
-fn unknown_session() -> RpcError {
+pub(super) fn unknown_session() -> RpcError {
     RpcError::new(INVALID_REQUEST, "Session not found: initialize a new session")
 }
 
 /// A JSON-RPC error with an HTTP status other than 200, always as JSON.
-fn rpc_status(status: StatusCode, id: &Value, e: &RpcError) -> Response<ProxyBody> {
+pub(super) fn rpc_status(status: StatusCode, id: &Value, e: &RpcError) -> Response<ProxyBody> {
     reply(status, Answer::Json, &jsonrpc::error(id, e), None)
 }
 

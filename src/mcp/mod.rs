@@ -3,19 +3,22 @@
 //! [`McpState`], outside the snapshot.
 //!
 //! - [`http`]: the downstream transport (status codes, session header, JSON or SSE answers);
+//!   [`legacy`]: the HTTP+SSE transport of old clients on the same path;
 //! - [`jsonrpc`]: reading and writing JSON-RPC messages;
 //! - [`federation`]: fan-out, merging, routing, and the per-request [`federation::ItemFilter`];
 //! - [`cursor`]: pagination cursors that span targets;
 //! - [`naming`]: prefixes, clashes and rewritten resource URIs;
-//! - [`session`]: downstream sessions;
+//! - [`session`]: downstream sessions; [`session_token`]: their portable, sealed ids;
 //! - [`upstream`]: upstream sessions behind small traits (rmcp in one file).
 
 pub mod cursor;
 pub mod federation;
 pub mod http;
 pub mod jsonrpc;
+pub mod legacy;
 pub mod naming;
 pub mod session;
+pub mod session_token;
 pub mod upstream;
 
 #[cfg(test)]
@@ -45,11 +48,17 @@ pub const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-
 pub struct McpState {
     pub pool: UpstreamPool,
     pub sessions: Sessions,
+    /// The event streams of legacy HTTP+SSE sessions.
+    pub legacy: legacy::Streams,
 }
 
 impl McpState {
     pub fn new(connector: Arc<dyn upstream::Connector>) -> Self {
-        McpState { pool: UpstreamPool::new(connector, Timeouts::default()), sessions: Sessions::default() }
+        McpState {
+            pool: UpstreamPool::new(connector, Timeouts::default()),
+            sessions: Sessions::default(),
+            legacy: legacy::Streams::default(),
+        }
     }
 
     /// Ends the upstream sessions of targets the new snapshot no longer has (or has changed).
@@ -89,6 +98,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The key that seals the route's session ids: the first backend's (they are routed by
+    /// the owner, which names every backend).
+    fn session_key(&self) -> Option<&session_token::SessionKey> {
+        self.backends.first().and_then(|b| b.session_key.as_deref())
+    }
+
     fn federation(&self) -> Federation<'_> {
         Federation { pool: &self.state.pool, backends: self.backends, filter: &AllowAll }
     }

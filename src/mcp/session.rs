@@ -1,14 +1,28 @@
 //! Downstream sessions: the `Mcp-Session-Id` handed out at `initialize`, bound to the route's
 //! backends, with idle expiry and a cap on how many live at once.
+//!
+//! With a session key ([`SessionKey`]) the id is sealed (see `session_token`): a process that
+//! does not hold the session (a second replica, or this one after a restart) opens the id and
+//! takes the session up, for at most [`MAX_AGE`] after it was issued. Without a key ids are
+//! random and live only in the process that issued them. Ending a session (DELETE) is known to
+//! the process that received the DELETE: replicas share no state.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::federation::{ListKind, Owner};
+use super::session_token::{Claims, SessionKey};
 
 pub const MAX_SESSIONS: usize = 10_000;
 pub const IDLE_EXPIRY: Duration = Duration::from_secs(30 * 60);
+/// How long after it was issued a sealed session id is taken up by a process that does not
+/// hold the session.
+pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
 
 pub struct Session {
     pub id: String,
@@ -45,25 +59,37 @@ impl Session {
 }
 
 #[derive(Default)]
+struct Table {
+    live: HashMap<String, Arc<Session>>,
+    /// Sealed ids ended here (DELETE) or expired, which must not be taken up again.
+    ended: HashMap<String, Instant>,
+}
+
+#[derive(Default)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, Arc<Session>>>,
+    table: Mutex<Table>,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new session; `None` when too many are live.
-    pub fn create(&self, owner: &str, protocol_version: &str) -> Option<Arc<Session>> {
-        let mut map = self.lock();
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, s| s.idle() < IDLE_EXPIRY);
-            if map.len() >= MAX_SESSIONS {
+    fn insert(t: &mut Table, id: String, owner: &str, protocol_version: &str) -> Option<Arc<Session>> {
+        if t.live.len() >= MAX_SESSIONS {
+            let expired: Vec<String> =
+                t.live.iter().filter(|(_, s)| s.idle() >= IDLE_EXPIRY).map(|(k, _)| k.clone()).collect();
+            for k in expired {
+                t.live.remove(&k);
+                t.ended.insert(k, Instant::now());
+            }
+            if t.live.len() >= MAX_SESSIONS {
                 return None;
             }
         }
-        let id = format!("{:032x}", rand::random::<u128>());
+        if t.ended.len() > 4 * MAX_SESSIONS {
+            t.ended.retain(|_, at| at.elapsed() < MAX_AGE);
+        }
         let session = Arc::new(Session {
             id: id.clone(),
             owner: owner.to_string(),
@@ -71,30 +97,60 @@ impl Sessions {
             routes: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
         });
-        map.insert(id, session.clone());
+        t.live.insert(id, session.clone());
         Some(session)
     }
 
-    /// The live session `id` of `owner`, marked as used.
-    pub fn get(&self, id: &str, owner: &str) -> Option<Arc<Session>> {
-        let mut map = self.lock();
-        let s = map.get(id)?.clone();
-        if s.idle() >= IDLE_EXPIRY {
-            map.remove(id);
+    /// A new session, its id sealed with `key` when there is one; `None` when too many are live.
+    pub fn create(&self, owner: &str, protocol_version: &str, key: Option<&SessionKey>) -> Option<Arc<Session>> {
+        let id = match key {
+            Some(k) => k.seal(&Claims {
+                owner: owner.to_string(),
+                protocol_version: protocol_version.to_string(),
+                issued: unix_now(),
+                nonce: rand::random(),
+            })?,
+            None => format!("{:032x}", rand::random::<u128>()),
+        };
+        Sessions::insert(&mut self.lock(), id, owner, protocol_version)
+    }
+
+    /// The session `id` of `owner`, marked as used: a live one, or one sealed with `key` that
+    /// this process takes up.
+    pub fn get(&self, id: &str, owner: &str, key: Option<&SessionKey>) -> Option<Arc<Session>> {
+        let mut t = self.lock();
+        if let Some(s) = t.live.get(id).cloned() {
+            if s.idle() >= IDLE_EXPIRY {
+                t.live.remove(id);
+                t.ended.insert(id.to_string(), Instant::now());
+                return None;
+            }
+            if s.owner != owner {
+                return None;
+            }
+            *s.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            return Some(s);
+        }
+        if t.ended.contains_key(id) {
             return None;
         }
-        if s.owner != owner {
+        let claims = key?.open(id)?;
+        let young = unix_now().saturating_sub(claims.issued) < MAX_AGE.as_secs();
+        if claims.owner != owner || !young {
             return None;
         }
-        *s.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        Some(s)
+        Sessions::insert(&mut t, id.to_string(), owner, &claims.protocol_version)
     }
 
     /// Ends a session; whether it existed (for `owner`).
-    pub fn remove(&self, id: &str, owner: &str) -> bool {
-        let mut map = self.lock();
-        if map.get(id).is_some_and(|s| s.owner == owner) {
-            map.remove(id);
+    pub fn remove(&self, id: &str, owner: &str, key: Option<&SessionKey>) -> bool {
+        let mut t = self.lock();
+        let live = t.live.get(id).is_some_and(|s| s.owner == owner);
+        let sealed =
+            !live && !t.ended.contains_key(id) && key.and_then(|k| k.open(id)).is_some_and(|c| c.owner == owner);
+        if live || sealed {
+            t.live.remove(id);
+            t.ended.insert(id.to_string(), Instant::now());
             return true;
         }
         false
@@ -108,13 +164,33 @@ mod tests {
     #[test]
     fn sessions_belong_to_their_route() {
         let sessions = Sessions::default();
-        let Some(s) = sessions.create("default/tools", "2025-11-25") else { panic!("created") };
+        let Some(s) = sessions.create("default/tools", "2025-11-25", None) else { panic!("created") };
         assert_eq!(s.id.len(), 32);
-        assert!(sessions.get(&s.id, "default/tools").is_some());
-        assert!(sessions.get(&s.id, "default/other").is_none());
-        assert!(sessions.get("nope", "default/tools").is_none());
-        assert!(!sessions.remove(&s.id, "default/other"));
-        assert!(sessions.remove(&s.id, "default/tools"));
-        assert!(sessions.get(&s.id, "default/tools").is_none());
+        assert!(sessions.get(&s.id, "default/tools", None).is_some());
+        assert!(sessions.get(&s.id, "default/other", None).is_none());
+        assert!(sessions.get("nope", "default/tools", None).is_none());
+        assert!(!sessions.remove(&s.id, "default/other", None));
+        assert!(sessions.remove(&s.id, "default/tools", None));
+        assert!(sessions.get(&s.id, "default/tools", None).is_none());
+    }
+
+    #[test]
+    fn sealed_sessions_are_taken_up_by_another_process() {
+        let key = SessionKey::new(b"a key shared by every replica!!!").expect("key");
+        let first = Sessions::default();
+        let Some(s) = first.create("default/tools", "2025-06-18", Some(&key)) else { panic!("created") };
+        // A second process: no state, the same key.
+        let second = Sessions::default();
+        let taken = second.get(&s.id, "default/tools", Some(&key)).expect("taken up");
+        assert_eq!(taken.protocol_version, "2025-06-18");
+        assert!(second.get(&s.id, "default/other", Some(&key)).is_none(), "bound to its route");
+        let other_key = SessionKey::new(b"a key of another deployment!!!!!").expect("key");
+        assert!(Sessions::default().get(&s.id, "default/tools", Some(&other_key)).is_none());
+        assert!(Sessions::default().get(&s.id, "default/tools", None).is_none(), "no key, no take-up");
+        // Ended where the DELETE arrived: not taken up there again.
+        let third = Sessions::default();
+        assert!(third.remove(&s.id, "default/tools", Some(&key)));
+        assert!(third.get(&s.id, "default/tools", Some(&key)).is_none());
+        assert!(!third.remove(&s.id, "default/tools", Some(&key)));
     }
 }

@@ -163,6 +163,7 @@ fn backend(failure_mode: FailureMode, targets: Vec<Arc<McpTargetIr>>) -> Arc<Mcp
         prefix: PrefixMode::Always,
         separator: "_".into(),
         failure_mode,
+        session_key: None,
     })
 }
 

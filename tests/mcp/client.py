@@ -172,7 +172,37 @@ async def resources_and_prompts():
         return out
 
 
+async def legacy_sse():
+    """The HTTP+SSE transport of protocol 2024-11-05 (`sse_client`): old clients' way in."""
+    from mcp import ClientSession
+    from mcp.client.sse import sse_client
+
+    session_ids = []
+    async with sse_client(url(), on_session_created=session_ids.append) as (read, write):
+        async with ClientSession(read, write, read_timeout_seconds=60) as s:
+            init = await s.initialize()
+            listing = await s.list_tools()
+
+            async def legacy_call(name, args):
+                try:
+                    result = await s.call_tool(name, args)
+                    return {"text": text_of(result), "is_error": bool(result.is_error)}
+                except MCPError as err:
+                    return {"error": error_json(err)}
+
+            return {
+                "protocol_version": init.protocol_version,
+                "server": init.server_info.name,
+                "session_ids": session_ids,
+                "tools": sorted(t.name for t in listing.tools),
+                "time": await legacy_call("time_get_current_time", {"timezone": "Europe/Paris"}),
+                "echo": await legacy_call("everything_echo", {"message": "hello over SSE"}),
+                "unknown": await legacy_call("nobody_has_this", {}),
+            }
+
+
 SCENARIOS = {
+    "legacy_sse": legacy_sse,
     "resources_and_prompts": resources_and_prompts,
     "list_and_call": lambda: list_and_call("legacy"),
     "list_and_call_auto": lambda: list_and_call("auto"),

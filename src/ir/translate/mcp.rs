@@ -9,6 +9,7 @@ use super::index::Index;
 use crate::api::{McpBackend, McpFailureMode, McpPrefixMode, McpTarget};
 use crate::ir::ObjectKey;
 use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, McpTransport, PrefixMode, ToolRules};
+use crate::mcp::session_token::SessionKey;
 
 fn invalid(msg: impl Into<String>) -> RefFailure {
     ("UnsupportedValue".to_string(), msg.into())
@@ -18,7 +19,24 @@ pub fn resolve(ix: &Index<'_>, ns: &str, name: &str) -> Result<Arc<McpBackendIr>
     let b = ix
         .mcp_backend(ns, name)
         .ok_or_else(|| ("BackendNotFound".to_string(), format!("MCPBackend {ns}/{name} not found")))?;
-    build(b).map(Arc::new).map_err(|(r, m)| (r, format!("MCPBackend {ns}/{name}: {m}")))
+    let mut ir = build(b).map_err(|(r, m)| (r, format!("MCPBackend {ns}/{name}: {m}")))?;
+    ir.session_key = session_key(ix, b).map_err(|(r, m)| (r, format!("MCPBackend {ns}/{name}: {m}")))?;
+    Ok(Arc::new(ir))
+}
+
+/// The session key from `spec.sessions.keySecretRef`, if set.
+fn session_key(ix: &Index<'_>, b: &McpBackend) -> Result<Option<Arc<SessionKey>>, RefFailure> {
+    let Some(r) = b.spec.sessions.as_ref().and_then(|s| s.key_secret_ref.as_ref()) else { return Ok(None) };
+    let ns = b.metadata.namespace();
+    let key_name = r.key.as_deref().unwrap_or("sessionKey");
+    let secret = ix
+        .secret(ns, &r.name)
+        .ok_or_else(|| ("BackendNotFound".to_string(), format!("Secret {ns}/{} not found", r.name)))?;
+    let bytes = secret
+        .get(key_name)
+        .map_err(|e| invalid(format!("Secret {ns}/{}: {e:?}", r.name)))?
+        .ok_or_else(|| invalid(format!("Secret {ns}/{} has no key {key_name:?}", r.name)))?;
+    SessionKey::new(&bytes).map(|k| Some(Arc::new(k))).map_err(|e| invalid(format!("spec.sessions.keySecretRef: {e}")))
 }
 
 pub fn build(b: &McpBackend) -> Result<McpBackendIr, RefFailure> {
@@ -54,6 +72,7 @@ pub fn build(b: &McpBackend) -> Result<McpBackendIr, RefFailure> {
             McpFailureMode::FailClosed => FailureMode::FailClosed,
             McpFailureMode::FailOpen => FailureMode::FailOpen,
         },
+        session_key: None,
     })
 }
 

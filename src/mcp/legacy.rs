@@ -1,0 +1,151 @@
+//! The legacy HTTP+SSE transport (protocol 2024-11-05) for old clients, on the same route path
+//! as streamable HTTP:
+//! - `GET` without `Mcp-Session-Id`, accepting `text/event-stream`, opens a session and its
+//!   event stream, whose first event (`endpoint`) names where to POST: the same path with
+//!   `?session_id=<id>`;
+//! - `POST ?session_id=<id>` takes one JSON-RPC message and answers `202 Accepted`; the
+//!   JSON-RPC response goes down the session's stream as a `message` event.
+//!
+//! The session ends when its stream closes (the client went away): the next POST for it gets
+//! 404. Malformed messages are answered on the POST itself (400 with a JSON-RPC error), as
+//! streamable HTTP does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt as _, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::Ctx;
+use super::http::{initialize_result, read_limited, request, rpc_status, unknown_session};
+use super::jsonrpc::{self, Message};
+use super::session::MAX_SESSIONS;
+use crate::proxy::body::{BoxError, ProxyBody};
+
+/// The query parameter of the message endpoint.
+pub const SESSION_PARAM: &str = "session_id";
+/// Events a slow client may have pending before its stream counts as gone.
+const QUEUE: usize = 64;
+
+/// The open event streams, by session id.
+#[derive(Default)]
+pub struct Streams {
+    map: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
+}
+
+impl Streams {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Bytes>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sender(&self, id: &str) -> Option<mpsc::Sender<Bytes>> {
+        let mut map = self.lock();
+        match map.get(id) {
+            Some(s) if s.is_closed() => {
+                map.remove(id);
+                None
+            }
+            other => other.cloned(),
+        }
+    }
+}
+
+/// The session of a legacy message POST (`?session_id=`), if it is one.
+pub fn session_param(parts: &Parts) -> Option<&str> {
+    parts.uri.query()?.split('&').find_map(|kv| kv.strip_prefix(SESSION_PARAM)?.strip_prefix('='))
+}
+
+fn event(name: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// `GET`: a new session and its stream.
+pub fn open(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
+    let Some(session) = ctx.state.sessions.create(&ctx.owner, "2024-11-05", ctx.session_key()) else {
+        let e =
+            super::jsonrpc::RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
+        return rpc_status(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &e);
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
+    let endpoint = format!("{}?{SESSION_PARAM}={}", parts.uri.path(), session.id);
+    // The channel has room: the endpoint event goes first.
+    let _ = tx.try_send(event("endpoint", &endpoint));
+    {
+        let mut map = ctx.state.legacy.lock();
+        if map.len() >= MAX_SESSIONS {
+            map.retain(|_, s| !s.is_closed());
+        }
+        map.insert(session.id.clone(), tx);
+    }
+    let stream = tokio_stream_from(rx).map(|b| Ok::<_, BoxError>(Frame::data(b)));
+    let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
+    let h = resp.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn tokio_stream_from(mut rx: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Bytes> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// `POST ?session_id=`: one message of a legacy session.
+pub async fn message(ctx: &Ctx<'_>, id: &str, incoming: Incoming) -> Response<ProxyBody> {
+    let Some(session) = ctx.state.sessions.get(id, &ctx.owner, ctx.session_key()) else {
+        return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session());
+    };
+    let Some(stream) = ctx.state.legacy.sender(id) else {
+        // The stream is gone: so is the session.
+        ctx.state.sessions.remove(id, &ctx.owner, ctx.session_key());
+        return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session());
+    };
+    let bytes = match read_limited(incoming).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let (rid, method, params) = match jsonrpc::parse(&bytes) {
+        Err(rejected) => return rpc_status(StatusCode::BAD_REQUEST, &rejected.id, &rejected.error),
+        Ok(Message::Notification { .. } | Message::Response) => return accepted(),
+        Ok(Message::Request { id, method, params }) => (id, method, params),
+    };
+    let payload = if method == "initialize" {
+        match initialize_result(ctx, params.as_ref()).await {
+            Ok((_, result)) => jsonrpc::result(&rid, result),
+            Err(e) => jsonrpc::error(&rid, &e),
+        }
+    } else {
+        match request(ctx, &session, &method, params).await {
+            Ok(result) => jsonrpc::result(&rid, result),
+            Err(e) => jsonrpc::error(&rid, &e),
+        }
+    };
+    if stream.send(event("message", &payload.to_string())).await.is_err() {
+        ctx.state.sessions.remove(id, &ctx.owner, ctx.session_key());
+        return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session());
+    }
+    accepted()
+}
+
+fn accepted() -> Response<ProxyBody> {
+    let mut resp = Response::new(crate::proxy::body::full("Accepted"));
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_session_comes_from_the_query() {
+        let parts = |uri: &str| http::Request::post(uri).body(()).expect("request").into_parts().0;
+        assert_eq!(super::session_param(&parts("/mcp?session_id=s1.abc")), Some("s1.abc"));
+        assert_eq!(super::session_param(&parts("/mcp?x=1&session_id=42")), Some("42"));
+        assert_eq!(super::session_param(&parts("/mcp")), None);
+        assert_eq!(super::session_param(&parts("/mcp?session=1")), None);
+    }
+}
