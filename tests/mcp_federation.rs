@@ -190,8 +190,11 @@ async fn python_sdk_sees_the_federated_tools_and_calls_each() {
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &everything_target();
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
-    for scenario in ["list_and_call", "list_and_call_auto"] {
+    // `legacy`: the initialize handshake of the session era; `auto`: the SDK probes
+    // `server/discover` and, finding the stateless era, speaks it (no session at all).
+    for (scenario, era) in [("list_and_call", "2025-11-25"), ("list_and_call_auto", "2026-07-28")] {
         let out = run_client(scenario, addr, &[]).await;
+        assert_eq!(out["protocol_version"], era, "{scenario}: {out}");
         assert_eq!(out["server"], "sluice");
         let tools = strings(&out["tools"]);
         // Both targets, prefixed with their names; the filters applied.
@@ -526,6 +529,44 @@ async fn bad_input_gets_the_right_error_and_starts_no_upstream() {
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-type"), Some("text/event-stream"));
     assert!(body.starts_with("event: message\ndata: {"), "{body}");
+
+    // The stateless era (2026-07-28): headers that disagree with the body, a missing envelope,
+    // an unsupported version, a method that does not exist. None reaches the target.
+    let modern = |method: &str, name: Option<&str>, version: &str, params: Value| {
+        // `method` is `body method[>header method]`.
+        let (body_method, header_method) = method.split_once('>').unwrap_or((method, method));
+        let body = json!({"jsonrpc": "2.0", "id": 20, "method": body_method, "params": params}).to_string();
+        let (method, name, version) = (header_method.to_string(), name.map(str::to_string), version.to_string());
+        tokio::task::spawn_blocking(move || {
+            let mut h = JSON_HEADERS.to_vec();
+            h.push(("MCP-Protocol-Version", &version));
+            h.push(("Mcp-Method", &method));
+            if let Some(n) = &name {
+                h.push(("Mcp-Name", n));
+            }
+            request(addr, "POST", &h, body.as_bytes())
+        })
+    };
+    let envelope = |v: &str| json!({"io.modelcontextprotocol/protocolVersion": v, "io.modelcontextprotocol/clientCapabilities": {}});
+    let call = |v: &str| json!({"name": "probe_echo", "arguments": {}, "_meta": envelope(v)});
+    let (status, _, body) =
+        modern("tools/call", Some("probe_other"), "2026-07-28", call("2026-07-28")).await.expect("join");
+    assert_eq!((status, rpc_code(&body)), (400, -32020), "Mcp-Name disagrees: {body}");
+    let (status, _, body) =
+        modern("tools/call>tools/list", Some("probe_echo"), "2026-07-28", call("2026-07-28")).await.expect("join");
+    assert_eq!((status, rpc_code(&body)), (400, -32020), "Mcp-Method disagrees: {body}");
+    let (status, _, body) =
+        modern("tools/call", Some("probe_echo"), "2026-07-28", json!({"name": "probe_echo"})).await.expect("join");
+    assert_eq!((status, rpc_code(&body)), (400, -32602), "no envelope: {body}");
+    let (status, _, body) =
+        modern("tools/call", Some("probe_echo"), "2099-01-01", call("2099-01-01")).await.expect("join");
+    assert_eq!((status, rpc_code(&body)), (400, -32022), "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["error"]["data"]["requested"], "2099-01-01");
+    assert!(v["error"]["data"]["supported"].as_array().is_some_and(|s| s.contains(&json!("2026-07-28"))), "{body}");
+    let (status, _, body) =
+        modern("nope/nothing", None, "2026-07-28", json!({"_meta": envelope("2026-07-28")})).await.expect("join");
+    assert_eq!((status, rpc_code(&body)), (404, -32601), "{body}");
 
     assert!(!marker.exists(), "bad input reached the upstream");
 

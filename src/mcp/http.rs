@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use super::federation::ListKind;
 use super::jsonrpc::{self, INVALID_REQUEST, METHOD_NOT_FOUND, Message, RpcError};
-use super::legacy;
 use super::session::Session;
 use super::{Ctx, MAX_MESSAGE_BYTES, SESSION_HEADER, SUPPORTED_VERSIONS};
+use super::{legacy, modern};
 use crate::proxy::body::{self, ProxyBody};
 
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
@@ -63,7 +63,7 @@ fn accepts_sse(parts: &Parts) -> bool {
 
 /// What the client accepts: JSON, SSE, or (answered 406) neither.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Answer {
+pub(super) enum Answer {
     Json,
     Sse,
 }
@@ -101,6 +101,27 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
         Ok(m) => m,
         Err(rejected) => return rpc_status(StatusCode::BAD_REQUEST, &rejected.id, &rejected.error),
     };
+    if parts.headers.get(SESSION_HEADER).is_none() {
+        match &message {
+            Message::Request { id, method, params } if modern::applies(parts, params.as_ref()) => {
+                return modern::serve(ctx, parts, id, method, params.clone(), answer).await;
+            }
+            // The stateless era defines no client notifications: taken and dropped.
+            Message::Notification { .. } | Message::Response
+                if parts
+                    .headers
+                    .get(PROTOCOL_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| modern::VERSIONS.contains(&v)) =>
+            {
+                return Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .body(body::empty())
+                    .unwrap_or_else(|_| internal());
+            }
+            _ => {}
+        }
+    }
     if let Some(v) = parts.headers.get(PROTOCOL_HEADER) {
         let v = v.to_str().unwrap_or_default();
         if !SUPPORTED_VERSIONS.contains(&v) {
@@ -293,7 +314,7 @@ pub(super) fn rpc_status(status: StatusCode, id: &Value, e: &RpcError) -> Respon
     reply(status, Answer::Json, &jsonrpc::error(id, e), None)
 }
 
-fn reply(status: StatusCode, answer: Answer, payload: &Value, session: Option<&str>) -> Response<ProxyBody> {
+pub(super) fn reply(status: StatusCode, answer: Answer, payload: &Value, session: Option<&str>) -> Response<ProxyBody> {
     let (content_type, bytes) = match answer {
         Answer::Json => ("application/json", payload.to_string()),
         Answer::Sse => ("text/event-stream", format!("event: message\ndata: {payload}\n\n")),

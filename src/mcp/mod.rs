@@ -3,7 +3,8 @@
 //! [`McpState`], outside the snapshot.
 //!
 //! - [`http`]: the downstream transport (status codes, session header, JSON or SSE answers);
-//!   [`legacy`]: the HTTP+SSE transport of old clients on the same path;
+//!   [`legacy`]: the HTTP+SSE transport of old clients on the same path; [`modern`]: the
+//!   stateless era (2026-07-28) on the same path;
 //! - [`jsonrpc`]: reading and writing JSON-RPC messages;
 //! - [`federation`]: fan-out, merging, routing, and the per-request [`federation::ItemFilter`];
 //! - [`cursor`]: pagination cursors that span targets;
@@ -16,6 +17,7 @@ pub mod federation;
 pub mod http;
 pub mod jsonrpc;
 pub mod legacy;
+pub mod modern;
 pub mod naming;
 pub mod session;
 pub mod session_token;
@@ -50,6 +52,8 @@ pub struct McpState {
     pub sessions: Sessions,
     /// The event streams of legacy HTTP+SSE sessions.
     pub legacy: legacy::Streams,
+    /// What the stateless requests of each route share.
+    pub modern: modern::Shared,
 }
 
 impl McpState {
@@ -58,6 +62,7 @@ impl McpState {
             pool: UpstreamPool::new(connector, Timeouts::default()),
             sessions: Sessions::default(),
             legacy: legacy::Streams::default(),
+            modern: modern::Shared::default(),
         }
     }
 

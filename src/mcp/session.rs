@@ -36,6 +36,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session kept outside the table (the stateless era's per-route memory of names).
+    pub fn detached(owner: &str, protocol_version: &str) -> Arc<Session> {
+        Arc::new(Session {
+            id: String::new(),
+            owner: owner.to_string(),
+            protocol_version: protocol_version.to_string(),
+            routes: Mutex::new(HashMap::new()),
+            last_used: Mutex::new(Instant::now()),
+        })
+    }
+
     /// The owner of the name `name` of `kind` as the client's listings gave it.
     pub fn route(&self, kind: ListKind, name: &str) -> Option<Owner> {
         self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&kind).and_then(|r| r.get(name)).cloned()
