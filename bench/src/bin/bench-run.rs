@@ -278,6 +278,29 @@ fn context(
     ctx
 }
 
+/// Runs `bench-tokens` (next to this binary) and returns its markdown table.
+fn token_counting(quick: bool, cpus: Option<&str>) -> Result<String, String> {
+    let bin = sibling("bench-tokens");
+    let mut cmd = match cpus {
+        Some(c) => {
+            let mut t = std::process::Command::new("taskset");
+            t.args(["-c", c]).arg(&bin);
+            t
+        }
+        None => std::process::Command::new(&bin),
+    };
+    if quick {
+        cmd.arg("--quick");
+    }
+    let out = cmd.output().map_err(|e| format!("{}: {e}", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    eprintln!("tokens:\n{text}");
+    Ok(text)
+}
+
 fn main() -> ExitCode {
     let o = match parse_opts() {
         Ok(o) => o,
@@ -327,7 +350,8 @@ fn run(o: &Opts) -> Result<(), String> {
     let p6_load = selected("p6-load");
     let p4 = selected("p4-hold");
     let p5 = selected("p5-mcp");
-    if scenarios.is_empty() && p3.is_none() && !p6_load && !p4 && !p5 {
+    let tokens = selected("tokens");
+    if scenarios.is_empty() && p3.is_none() && !p6_load && !p4 && !p5 && !tokens {
         return Err("no scenario to run".into());
     }
 
@@ -349,6 +373,7 @@ fn run(o: &Opts) -> Result<(), String> {
     let (upstream, up_port) = start_upstream(&upstream_bin, proxy_cpus, interval)?;
     eprintln!("bench-upstream on 127.0.0.1:{up_port}; work dir {}", work.display());
 
+    let wanted_names: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
     let mut targets = Vec::new();
     for name in wanted {
         if name == "litellm" && o.quick && !litellm.is_file() {
@@ -371,7 +396,7 @@ fn run(o: &Opts) -> Result<(), String> {
             }
         }
     }
-    if targets.is_empty() {
+    if targets.is_empty() && !wanted_names.is_empty() {
         return Err("no target could be started".into());
     }
 
@@ -423,6 +448,9 @@ fn run(o: &Opts) -> Result<(), String> {
         None
     };
 
+    // Token counting: bench-tokens, on the load CPU (no proxy involved).
+    let token_section = if tokens { Some(token_counting(o.quick, plan.load_cpus.as_deref())) } else { None };
+
     let mut examples = Vec::new();
     for (kind, chat) in [(Proto::H1, false), (Proto::H2 { streams: 8 }, false), (Proto::H1, true)] {
         let disc = std::mem::discriminant(&kind);
@@ -464,6 +492,20 @@ fn run(o: &Opts) -> Result<(), String> {
     streaming::render(&mut extra, &p3_results);
     memory::render(&mut extra, &mem);
     mcp_load::render(&mut extra, &mcp);
+    let mut token_failed = false;
+    if let Some(section) = &token_section {
+        match section {
+            Ok(table) => {
+                extra.push_str("### Token counting\n\n`bench-tokens`: `bpe-openai` (what Sluice counts with, src/ai/tokens.rs) beside `tiktoken-rs` (the reference port of OpenAI's tiktoken), o200k_base, on the same texts; both must give the same token ids before anything is timed. Medians of 3 rounds of 1 s (quick: 1 of 0.1 s).\n\n");
+                extra.push_str(table);
+                extra.push('\n');
+            }
+            Err(e) => {
+                token_failed = true;
+                extra.push_str(&format!("### Token counting\n\nbench-tokens failed: {e}\n\n"));
+            }
+        }
+    }
     config_scale::render(&mut extra, &results, load_times.as_ref());
     std::fs::write(&out, report::render(&ctx, &results, &extra)).map_err(|e| format!("{}: {e}", out.display()))?;
     let csv = out.with_extension("csv");
@@ -481,11 +523,13 @@ fn run(o: &Opts) -> Result<(), String> {
         + p3_results.failures.len()
         + load_times.as_ref().map_or(0, |l| l.failures.len())
         + mem.failures.len()
-        + mcp.failures.len();
+        + mcp.failures.len()
+        + usize::from(token_failed);
     let measured = !results.samples.is_empty()
         || !p3_results.runs.is_empty()
         || !mem.held_kib.is_empty()
         || !mcp.rounds.is_empty()
+        || token_section.as_ref().is_some_and(Result::is_ok)
         || load_times.as_ref().is_some_and(|l| !l.sluice_ms.is_empty());
     if o.quick && (failed > 0 || !measured) {
         return Err(format!("{failed} run(s) failed"));
