@@ -169,29 +169,11 @@ fn provider_base_url(port: u16) -> String {
 }
 
 fn gateway_config(openai_port: u16, anthropic_port: u16) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-    - backendRefs:
-        - {{group: sluice.dev, kind: AIBackend, name: openai}}
-        - {{group: sluice.dev, kind: AIBackend, name: anthropic}}
----
+    let refs =
+        ["{group: sluice.dev, kind: AIBackend, name: openai}", "{group: sluice.dev, kind: AIBackend, name: anthropic}"];
+    support::yaml::gateway_route(80, "llm", &refs)
+        + &format!(
+            r#"---
 apiVersion: v1
 kind: Secret
 metadata: {{name: openai-key, namespace: default}}
@@ -222,9 +204,9 @@ spec:
     auth: {{secretRef: {{name: anthropic-key}}}}
   models: [{{name: claude-sonnet-4-6}}, {{name: claude-haiku-4-5}}]
 "#,
-        openai_url = provider_base_url(openai_port),
-        anthropic_url = provider_base_url(anthropic_port),
-    )
+            openai_url = provider_base_url(openai_port),
+            anthropic_url = provider_base_url(anthropic_port),
+        )
 }
 
 /// One route, four OpenAI providers in four failover groups.
@@ -239,26 +221,9 @@ fn failover_config(ports: &[u16]) -> String {
             )
         })
         .collect();
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules: [{{backendRefs: [{{group: sluice.dev, kind: AIBackend, name: chain}}]}}]
----
+    support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: chain}"])
+        + &format!(
+            r#"---
 apiVersion: v1
 kind: Secret
 metadata: {{name: openai-key, namespace: default}}
@@ -270,7 +235,7 @@ metadata: {{name: chain, namespace: default}}
 spec:
   groups:
 {groups}"#
-    )
+        )
 }
 
 /// Loads `config` into a new in-process Sluice; returns it and its listener's base URL.

@@ -11,6 +11,7 @@ use sluice::runtime::Runtime;
 
 use super::support::fake_llm::bedrock::{self, Behaviour, FakeBedrock, Keys, Part, Reply, Script};
 use super::support::fake_llm::{RecordedRequest, anthropic, openai};
+use super::support::yaml::gateway_route;
 use super::{
     CLIENT_KEY, Sdk, assert_anthropic_usage, assert_no_error, assert_openai_usage, calls_of, run_script, sdks_present,
     start_sluice, uses_of, weather_calls,
@@ -47,29 +48,13 @@ fn as_anthropic(u: bedrock::Usage) -> anthropic::Usage {
 }
 
 fn config(port: u16) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-    - backendRefs:
-        - {{group: sluice.dev, kind: AIBackend, name: bedrock}}
-        - {{group: sluice.dev, kind: AIBackend, name: bedrock-bad-keys}}
----
+    let refs = [
+        "{group: sluice.dev, kind: AIBackend, name: bedrock}",
+        "{group: sluice.dev, kind: AIBackend, name: bedrock-bad-keys}",
+    ];
+    gateway_route(80, "llm", &refs)
+        + &format!(
+            r#"---
 apiVersion: v1
 kind: Secret
 metadata: {{name: aws, namespace: default}}
@@ -102,7 +87,7 @@ spec:
     auth: {{secretRef: {{name: aws-wrong}}}}
   models: [{{name: {BAD_KEYS}, target: "{CLAUDE}"}}]
 "#
-    )
+        )
 }
 
 struct Env {

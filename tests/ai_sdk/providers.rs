@@ -9,6 +9,7 @@ use sluice::runtime::Runtime;
 use super::support::fake_llm::RecordedRequest;
 use super::support::fake_llm::gemini::{self, FakeGemini};
 use super::support::fake_llm::openai::{self, Azure, FakeOpenAi};
+use super::support::yaml::gateway_route;
 use super::{CLIENT_KEY, Sdk, run_script, sdks_present, start_sluice};
 
 pub const GEMINI_UPSTREAM_KEY: &str = "AIza-fake-upstream-gemini-89";
@@ -27,30 +28,14 @@ pub const AZURE_EMBEDDING_DEPLOYMENT: &str = "my-embeddings";
 pub const AZURE_FIXED_MODEL: &str = "azure-fixed";
 
 fn config(gemini_port: u16, azure_port: u16) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-    - backendRefs:
-        - {{group: sluice.dev, kind: AIBackend, name: gemini}}
-        - {{group: sluice.dev, kind: AIBackend, name: azure}}
-        - {{group: sluice.dev, kind: AIBackend, name: azure-fixed}}
----
+    let refs = [
+        "{group: sluice.dev, kind: AIBackend, name: gemini}",
+        "{group: sluice.dev, kind: AIBackend, name: azure}",
+        "{group: sluice.dev, kind: AIBackend, name: azure-fixed}",
+    ];
+    gateway_route(80, "llm", &refs)
+        + &format!(
+            r#"---
 apiVersion: v1
 kind: Secret
 metadata: {{name: gemini-key, namespace: default}}
@@ -95,7 +80,7 @@ spec:
     settings: {{deployment: {AZURE_DEPLOYMENT}}}
   models: [{{name: {AZURE_FIXED_MODEL}}}]
 "#
-    )
+        )
 }
 
 /// The fakes and Sluice; `None` when the scenario cannot run here (see `Env::start` in

@@ -10,6 +10,7 @@ use sluice::runtime::Runtime;
 
 use super::support::fake_llm::vertex::{self, FakeVertex, LOCATION, PROJECT};
 use super::support::fake_llm::{RecordedRequest, anthropic, gemini};
+use super::support::yaml::gateway_route;
 use super::{
     CLIENT_KEY, Sdk, assert_anthropic_usage, assert_no_error, assert_openai_usage, calls_of, run_script, sdks_present,
     start_sluice, weather_calls,
@@ -36,27 +37,9 @@ const CLAUDE_USAGE: anthropic::Usage = anthropic::Usage {
 fn config(port: u16) -> String {
     // The key file goes into the Secret as YAML block text, indented.
     let key: String = vertex::key_file(port).lines().map(|l| format!("    {l}\n")).collect();
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-    - backendRefs: [{{group: sluice.dev, kind: AIBackend, name: vertex}}]
----
+    gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: vertex}"])
+        + &format!(
+            r#"---
 apiVersion: v1
 kind: Secret
 metadata: {{name: gcp, namespace: default}}
@@ -73,7 +56,7 @@ spec:
     settings: {{project: {PROJECT}, location: {LOCATION}}}
     auth: {{secretRef: {{name: gcp}}}}
 "#
-    )
+        )
 }
 
 struct Env {

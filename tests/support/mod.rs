@@ -12,3 +12,4 @@ pub mod fake_llm;
 pub mod pem;
 pub mod process;
 pub mod tls;
+pub mod yaml;

@@ -1,0 +1,31 @@
+//! Configuration text the end-to-end tests share.
+
+/// A GatewayClass `sluice`, a Gateway `default/gw` with one HTTP listener on `port`, and an
+/// HTTPRoute `default/<route>` whose one rule sends to `backend_refs` (YAML flow maps, such as
+/// `{group: sluice.dev, kind: AIBackend, name: openai}`). Ends with a newline; add resources
+/// after a `---` line.
+pub fn gateway_route(port: u16, route: &str, backend_refs: &[&str]) -> String {
+    let refs: String = backend_refs.iter().map(|r| format!("        - {r}\n")).collect();
+    format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: sluice}}
+spec: {{controllerName: sluice.dev/gateway-controller}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  gatewayClassName: sluice
+  listeners: [{{name: http, protocol: HTTP, port: {port}}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {route}, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+    - backendRefs:
+{refs}"#
+    )
+}
