@@ -256,7 +256,7 @@ fn context(
     }
     ctx.commands = vec![
         "# reproduce (from the repository root)".into(),
-        "cargo build --release -p sluice -p sluice-bench && cargo run --release -p sluice-bench --bin bench-run".into(),
+        "sudo bash bench/run.sh   # installs, builds, then: target/release/bench-run".into(),
         "# targets".into(),
     ];
     ctx.commands.extend(targets.iter().map(|t| format!("{}: {}", t.name, t.command)));
