@@ -32,6 +32,9 @@ use crate::proxy::body::{BoxError, ProxyBody};
 pub const SESSION_PARAM: &str = "session_id";
 /// Events a slow client may have pending before its stream counts as gone.
 const QUEUE: usize = 64;
+/// A comment line goes down an idle stream this often, so that clients and proxies with an
+/// idle-read timeout keep it open (the Python SDK gives up after 300 s of silence).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The open event streams, by session id.
 #[derive(Default)]
@@ -83,7 +86,7 @@ pub fn open(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
         }
         map.insert(session.id.clone(), tx);
     }
-    let stream = tokio_stream_from(rx).map(|b| Ok::<_, BoxError>(Frame::data(b)));
+    let stream = with_keep_alive(rx, KEEP_ALIVE).map(|b| Ok::<_, BoxError>(Frame::data(b)));
     let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
     let h = resp.headers_mut();
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -91,8 +94,26 @@ pub fn open(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
     resp
 }
 
-fn tokio_stream_from(mut rx: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Bytes> + Send {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+/// The events of `rx`, and a `: keep-alive` comment after every `period` without one; ends
+/// when the sending side is gone.
+fn with_keep_alive(
+    mut rx: mpsc::Receiver<Bytes>,
+    period: std::time::Duration,
+) -> impl futures_util::Stream<Item = Bytes> + Send {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    futures_util::stream::poll_fn(move |cx| {
+        if let std::task::Poll::Ready(item) = rx.poll_recv(cx) {
+            if item.is_some() {
+                tick.reset();
+            }
+            return std::task::Poll::Ready(item);
+        }
+        match tick.poll_tick(cx) {
+            std::task::Poll::Ready(_) => std::task::Poll::Ready(Some(Bytes::from_static(b": keep-alive\n\n"))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    })
 }
 
 /// `POST ?session_id=`: one message of a legacy session.
@@ -140,6 +161,20 @@ fn accepted() -> Response<ProxyBody> {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::StreamExt as _;
+
+    #[tokio::test]
+    async fn idle_streams_get_keep_alive_comments_and_end_with_their_sender() {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let mut s = Box::pin(super::with_keep_alive(rx, std::time::Duration::from_millis(20)));
+        tx.send(bytes::Bytes::from_static(b"event: endpoint\ndata: /mcp\n\n")).await.expect("send");
+        assert_eq!(s.next().await.as_deref(), Some(&b"event: endpoint\ndata: /mcp\n\n"[..]));
+        let idle = tokio::time::timeout(std::time::Duration::from_secs(2), s.next()).await.expect("in time");
+        assert_eq!(idle.as_deref(), Some(&b": keep-alive\n\n"[..]));
+        drop(tx);
+        assert_eq!(tokio::time::timeout(std::time::Duration::from_secs(2), s.next()).await.expect("ends"), None);
+    }
+
     #[test]
     fn the_session_comes_from_the_query() {
         let parts = |uri: &str| http::Request::post(uri).body(()).expect("request").into_parts().0;
