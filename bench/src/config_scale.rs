@@ -23,14 +23,7 @@ pub const PATH: &str = "/r0/bytes/1024";
 pub fn sluice_conf(gateway: &str, up: u16, routes: usize) -> String {
     let mut s = String::with_capacity(routes * 260 + 1024);
     s.push_str(gateway);
-    let _ = write!(
-        s,
-        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: upstream, namespace: default}}\n\
-         spec:\n  ports: [{{name: http, port: 80, targetPort: {up}}}]\n---\n\
-         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: upstream-1\n  namespace: default\n\
-         \x20 labels: {{kubernetes.io/service-name: upstream}}\naddressType: IPv4\n\
-         endpoints: [{{addresses: [\"127.0.0.1\"]}}]\nports: [{{name: http, port: {up}}}]\n"
-    );
+    s.push_str(&crate::targets::upstream_service(up));
     for i in 0..routes {
         let _ = write!(
             s,
@@ -45,17 +38,7 @@ pub fn sluice_conf(gateway: &str, up: u16, routes: usize) -> String {
 
 /// nginx's `location` blocks for `routes` prefixes, each proxying like the P1 nginx.
 pub fn nginx_locations(routes: usize) -> String {
-    let mut s = String::with_capacity(routes * 300);
-    for i in 0..routes {
-        let _ = write!(
-            s,
-            "        location /r{i}/ {{\n            proxy_pass http://up;\n            proxy_http_version 1.1;\n\
-             \x20           proxy_set_header Connection \"\";\n            proxy_set_header Host $http_host;\n\
-             \x20           proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-             \x20           proxy_set_header X-Forwarded-Proto $scheme;\n        }}\n"
-        );
-    }
-    s
+    (0..routes).map(|i| crate::targets::nginx_location(&format!("/r{i}/"))).collect()
 }
 
 /// Wall times of loading the 10k-route configuration, in milliseconds.

@@ -27,14 +27,10 @@ pub const ROUTE: &str = "/mcp";
 /// the upstream (the readiness probe).
 pub fn sluice_conf(gateway: &str, up: u16) -> String {
     let mut s = String::from(gateway);
+    s.push_str(&crate::targets::upstream_service(up));
     let _ = write!(
         s,
-        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: upstream, namespace: default}}\n\
-         spec:\n  ports: [{{name: http, port: 80, targetPort: {up}}}]\n---\n\
-         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: upstream-1\n  namespace: default\n\
-         \x20 labels: {{kubernetes.io/service-name: upstream}}\naddressType: IPv4\n\
-         endpoints: [{{addresses: [\"127.0.0.1\"]}}]\nports: [{{name: http, port: {up}}}]\n---\n\
-         apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: mcp, namespace: default}}\n\
+        "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: mcp, namespace: default}}\n\
          spec:\n  parentRefs: [{{name: bench}}]\n  rules:\n\
          \x20   - matches: [{{path: {{type: PathPrefix, value: {ROUTE}}}}}]\n\
          \x20     backendRefs: [{{group: sluice.dev, kind: MCPBackend, name: fed}}]\n\

@@ -115,19 +115,23 @@ pub fn direct(upstream_port: u16) -> Target {
     }
 }
 
-/// The one `location` of the P1 nginx: everything to the upstream.
-const NGINX_ROOT_LOCATION: &str = r#"        location / {
+/// One nginx `location` proxying `prefix` to the upstream as every nginx target does.
+pub fn nginx_location(prefix: &str) -> String {
+    format!(
+        r#"        location {prefix} {{
             proxy_pass http://up;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
-        }
-"#;
+        }}
+"#
+    )
+}
 
 pub fn nginx_conf(dir: &Path, p1: u16, p2: u16, up: u16) -> String {
-    nginx_conf_with(dir, p1, p2, up, NGINX_ROOT_LOCATION)
+    nginx_conf_with(dir, p1, p2, up, &nginx_location("/"))
 }
 
 /// nginx's configuration with these `location` blocks.
@@ -166,7 +170,7 @@ http {{
 
 /// nginx, one worker process, upstream keep-alive, no access log; h2c on a second port.
 pub fn nginx(work: &Path, up: u16, cpus: Option<&str>, probe: &str) -> Result<Target, String> {
-    nginx_with("nginx", work, up, cpus, probe, NGINX_ROOT_LOCATION)
+    nginx_with("nginx", work, up, cpus, probe, &nginx_location("/"))
 }
 
 /// nginx with `routes` path-prefix locations (P6): `nginx-r10`, `nginx-r10k`.
@@ -263,10 +267,11 @@ spec:
     )
 }
 
-pub fn sluice_conf(port: u16, up: u16) -> String {
-    sluice_gateway(port)
-        + &format!(
-            r#"---
+/// The Service `default/upstream` (port 80) and its EndpointSlice: the bench upstream on `up`.
+/// Starts with `---`.
+pub fn upstream_service(up: u16) -> String {
+    format!(
+        r#"---
 apiVersion: v1
 kind: Service
 metadata: {{name: upstream, namespace: default}}
@@ -282,16 +287,22 @@ metadata:
 addressType: IPv4
 endpoints: [{{addresses: ["127.0.0.1"]}}]
 ports: [{{name: http, port: {up}}}]
----
+"#
+    )
+}
+
+pub fn sluice_conf(port: u16, up: u16) -> String {
+    sluice_gateway(port)
+        + &upstream_service(up)
+        + r#"---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: {{name: all, namespace: default}}
+metadata: {name: all, namespace: default}
 spec:
-  parentRefs: [{{name: bench}}]
+  parentRefs: [{name: bench}]
   rules:
-    - backendRefs: [{{name: upstream, port: 80}}]
+    - backendRefs: [{name: upstream, port: 80}]
 "#
-        )
 }
 
 /// The wire format of the provider behind Sluice's AI route.

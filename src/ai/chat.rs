@@ -145,7 +145,24 @@ fn same_format(format: ClientFormat, p: &AiProviderIr, model: &str) -> bool {
         (ClientFormat::OpenAi, ProviderKind::OpenAi | ProviderKind::AzureOpenAi)
         | (ClientFormat::Anthropic, ProviderKind::Anthropic) => true,
         (ClientFormat::Anthropic, ProviderKind::Vertex) => vertex_p::publisher(model) == Publisher::Anthropic,
-        (ClientFormat::OpenAi | ClientFormat::Anthropic | ClientFormat::Responses, _) => false,
+        // Responses requests are always translated, to OpenAI providers too.
+        (ClientFormat::Responses, _) => false,
+        (
+            ClientFormat::OpenAi,
+            ProviderKind::Anthropic
+            | ProviderKind::Gemini
+            | ProviderKind::Vertex
+            | ProviderKind::Bedrock
+            | ProviderKind::Mock,
+        )
+        | (
+            ClientFormat::Anthropic,
+            ProviderKind::OpenAi
+            | ProviderKind::AzureOpenAi
+            | ProviderKind::Gemini
+            | ProviderKind::Bedrock
+            | ProviderKind::Mock,
+        ) => false,
     }
 }
 

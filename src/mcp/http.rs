@@ -22,17 +22,17 @@ use crate::proxy::body::{self, ProxyBody};
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 
 pub async fn serve(ctx: &Ctx<'_>, parts: &Parts, body: Incoming) -> Response<ProxyBody> {
-    match parts.method {
-        // A legacy HTTP+SSE client's message, to the endpoint its stream named.
-        Method::POST if parts.headers.get(SESSION_HEADER).is_none() && legacy::session_param(parts).is_some() => {
-            let id = legacy::session_param(parts).unwrap_or_default().to_string();
-            legacy::message(ctx, &id, body).await
-        }
-        Method::POST => post(ctx, parts, body).await,
+    // Without `Mcp-Session-Id`: possibly a legacy HTTP+SSE client (its messages carry
+    // `?session_id=` from the endpoint its stream named).
+    let sessionless = parts.headers.get(SESSION_HEADER).is_none();
+    let legacy_session = if sessionless { legacy::session_param(parts) } else { None };
+    match (&parts.method, legacy_session) {
+        (&Method::POST, Some(id)) => legacy::message(ctx, id, body).await,
+        (&Method::POST, None) => post(ctx, parts, body).await,
         // A legacy HTTP+SSE client opening its stream (a streamable HTTP client would send its
         // session id: it is offered no stream).
-        Method::GET if parts.headers.get(SESSION_HEADER).is_none() && accepts_sse(parts) => legacy::open(ctx, parts),
-        Method::DELETE => delete(ctx, parts),
+        (&Method::GET, _) if sessionless && accepts_sse(parts) => legacy::open(ctx, parts),
+        (&Method::DELETE, _) => delete(ctx, parts),
         _ => {
             // GET within a session offers no stream yet; other methods are not part of the transport.
             let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "this MCP endpoint takes POST and DELETE\n");

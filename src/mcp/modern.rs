@@ -45,6 +45,9 @@ pub struct Shared {
 impl Shared {
     fn session(&self, owner: &str) -> Arc<Session> {
         let mut map = self.by_owner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = map.get(owner) {
+            return s.clone();
+        }
         map.entry(owner.to_string()).or_insert_with(|| Session::detached(owner, VERSIONS[0])).clone()
     }
 }
@@ -145,13 +148,13 @@ pub(super) async fn serve(
         Err(e) => Err(e),
         Ok(()) => {
             // The envelope is ours: targets get the request without it.
-            if let Some(Value::Object(meta)) = params.as_mut().and_then(|p| p.get_mut("_meta")) {
-                meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
-            }
-            if params.as_ref().and_then(|p| p.get("_meta")).and_then(Value::as_object).is_some_and(Map::is_empty)
-                && let Some(p) = params.as_mut()
+            if let Some(p) = params.as_mut()
+                && let Some(Value::Object(meta)) = p.get_mut("_meta")
             {
-                p.remove("_meta");
+                meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+                if meta.is_empty() {
+                    p.remove("_meta");
+                }
             }
             match method {
                 "server/discover" => Ok(discover(ctx).await),

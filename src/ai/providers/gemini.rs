@@ -25,15 +25,7 @@ pub fn path(template: Option<&str>, model: &str, stream: bool) -> String {
         (None, true) => STREAM_PATH,
     };
     let model = model.strip_prefix("models/").unwrap_or(model);
-    let mut encoded = String::with_capacity(model.len());
-    for b in model.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    let mut out = template.replace("{model}", &encoded);
+    let mut out = template.replace("{model}", &super::path_segment(model, b""));
     // Server-sent events are asked for with `alt=sse`; without it the API streams a JSON array.
     if stream && !out.contains("alt=sse") {
         out.push_str(if out.contains('?') { "&alt=sse" } else { "?alt=sse" });

@@ -22,6 +22,21 @@ use crate::proxy::body;
 use crate::proxy::forward::{self, OutboundHead};
 use crate::proxy::upstream::Pools;
 
+/// `s` percent-encoded to stay within one path segment: RFC 3986's unreserved characters
+/// (letters, digits, `-`, `.`, `_`, `~`) and those of `also` are kept, every other byte is
+/// `%XX`. Model names chosen by clients go through this before they reach a provider's path.
+pub fn path_segment(s: &str, also: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || also.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Largest provider response read whole (non-streamed answers and error bodies).
 pub const MAX_RESPONSE: usize = 32 * 1024 * 1024;
 

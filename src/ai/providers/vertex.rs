@@ -53,14 +53,7 @@ pub fn publisher(model: &str) -> Publisher {
 /// The path under the base URL (`…/projects/{p}/locations/{l}`) for `model`.
 pub fn path(model: &str, stream: bool) -> String {
     // `@` (model versions: `claude-sonnet-4-5@20250929`) is a valid path character and stays.
-    let mut encoded = String::with_capacity(model.len());
-    for b in model.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let encoded = super::path_segment(model, b"@");
     match (publisher(model), stream) {
         (Publisher::Google, false) => format!("/publishers/google/models/{encoded}:generateContent"),
         (Publisher::Google, true) => format!("/publishers/google/models/{encoded}:streamGenerateContent?alt=sse"),
@@ -98,7 +91,9 @@ pub struct ServiceAccount {
     pub token_uri: String,
     /// Where `token_uri` is reached; built with the configuration.
     pub token_endpoint: AiEndpoint,
-    cache_key: String,
+    /// This key's token cache, shared by every provider and reload that uses the key; found
+    /// once, with the configuration.
+    slot: Slot,
 }
 
 impl std::fmt::Debug for ServiceAccount {
@@ -120,8 +115,10 @@ pub fn service_account(
     let der = pem_body(&f.private_key).ok_or("private_key is not a PEM \"PRIVATE KEY\"")?;
     let key = RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("private_key is not a PKCS#8 RSA key: {e}"))?;
     let token_endpoint = endpoint(&f.token_uri)?;
+    let cache_key = format!("{}|{}|{}", f.client_email, f.private_key_id.as_deref().unwrap_or(""), f.token_uri);
+    let slot = TOKENS.lock().unwrap_or_else(|p| p.into_inner()).entry(cache_key).or_default().clone();
     Ok(ServiceAccount {
-        cache_key: format!("{}|{}|{}", f.client_email, f.private_key_id.as_deref().unwrap_or(""), f.token_uri),
+        slot,
         client_email: f.client_email,
         key_id: f.private_key_id,
         key,
@@ -177,8 +174,7 @@ static TOKENS: LazyLock<Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::d
 
 /// `Authorization: Bearer <token>` for the account: cached, or minted now.
 pub async fn authorization(pools: &Pools, sa: &ServiceAccount) -> Result<HeaderValue, AiError> {
-    let slot = TOKENS.lock().unwrap_or_else(|p| p.into_inner()).entry(sa.cache_key.clone()).or_default().clone();
-    let mut cached = slot.lock().await;
+    let mut cached = sa.slot.lock().await;
     if let Some(c) = cached.as_ref().filter(|c| c.renew_at > Instant::now()) {
         return Ok(c.token.clone());
     }

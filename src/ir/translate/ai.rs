@@ -233,8 +233,8 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
 /// The base URL of Vertex AI's `global` location.
 const VERTEX_GLOBAL_BASE: &str = "https://aiplatform.googleapis.com/v1/projects/{project}/locations/global";
 
-/// The bytes of one key of a Secret named by `r`, and the key's name.
-fn secret_value(ix: &Index<'_>, ns: &str, name: &str, key: &str) -> Result<Option<Vec<u8>>, RefFailure> {
+/// The bytes of the data key `key` of the Secret `ns/name`; `None` when the Secret lacks it.
+pub(super) fn secret_value(ix: &Index<'_>, ns: &str, name: &str, key: &str) -> Result<Option<Vec<u8>>, RefFailure> {
     let secret =
         ix.secret(ns, name).ok_or_else(|| ("BackendNotFound".to_string(), format!("Secret {ns}/{name} not found")))?;
     secret.get(key).map_err(|e| invalid(format!("Secret {ns}/{name}: {e:?}")))
@@ -259,12 +259,12 @@ fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: ProviderKind) ->
                 let secret = secret_value(ix, ns, name, "secretAccessKey")?
                     .ok_or_else(|| invalid(format!("Secret {ns}/{name} has accessKeyId but no secretAccessKey")))?;
                 let token = secret_value(ix, ns, name, "sessionToken")?.map(|t| utf8(t, "sessionToken")).transpose()?;
-                return Ok(AiAuth::AwsSigV4(Arc::new(AwsKeys {
-                    access_key_id: utf8(id, "accessKeyId")?,
-                    secret_access_key: utf8(secret, "secretAccessKey")?,
-                    session_token: token,
-                    region: region.clone(),
-                })));
+                return Ok(AiAuth::AwsSigV4(Arc::new(AwsKeys::new(
+                    &utf8(id, "accessKeyId")?,
+                    &utf8(secret, "secretAccessKey")?,
+                    token,
+                    region,
+                ))));
             }
             // A Bedrock API key (bearer token) instead of AWS keys.
             let key = secret_value(ix, ns, name, r.key.as_deref().unwrap_or("apiKey"))?.ok_or_else(|| {
@@ -306,15 +306,10 @@ fn plain_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, d: &TypeDefaults) -> Res
             None => AiAuth::None,
             Some(r) => {
                 let key_name = r.key.as_deref().unwrap_or("apiKey");
-                let secret = ix
-                    .secret(ns, &r.name)
-                    .ok_or_else(|| ("BackendNotFound".to_string(), format!("Secret {ns}/{} not found", r.name)))?;
-                let key = secret
-                    .get(key_name)
-                    .map_err(|e| invalid(format!("Secret {ns}/{}: {e:?}", r.name)))?
+                let key = secret_value(ix, ns, &r.name, key_name)?
                     .ok_or_else(|| invalid(format!("Secret {ns}/{} has no key {key_name:?}", r.name)))?;
-                let key = String::from_utf8(key).map_err(|_| invalid("the API key is not UTF-8"))?;
-                let key = key.trim();
+                let key = utf8(key, "the API key")?;
+                let key = key.as_str();
                 match &d.key_header {
                     None => AiAuth::Bearer(
                         HeaderValue::from_str(&format!("Bearer {key}"))

@@ -29,12 +29,7 @@ fn session_key(ix: &Index<'_>, b: &McpBackend) -> Result<Option<Arc<SessionKey>>
     let Some(r) = b.spec.sessions.as_ref().and_then(|s| s.key_secret_ref.as_ref()) else { return Ok(None) };
     let ns = b.metadata.namespace();
     let key_name = r.key.as_deref().unwrap_or("sessionKey");
-    let secret = ix
-        .secret(ns, &r.name)
-        .ok_or_else(|| ("BackendNotFound".to_string(), format!("Secret {ns}/{} not found", r.name)))?;
-    let bytes = secret
-        .get(key_name)
-        .map_err(|e| invalid(format!("Secret {ns}/{}: {e:?}", r.name)))?
+    let bytes = super::ai::secret_value(ix, ns, &r.name, key_name)?
         .ok_or_else(|| invalid(format!("Secret {ns}/{} has no key {key_name:?}", r.name)))?;
     SessionKey::new(&bytes).map(|k| Some(Arc::new(k))).map_err(|e| invalid(format!("spec.sessions.keySecretRef: {e}")))
 }
