@@ -119,6 +119,57 @@ fn everything_target() -> String {
     )
 }
 
+/// server-everything with the tools that ask the client things (sampling, elicitation, roots)
+/// and report progress.
+fn interactive_everything_target() -> String {
+    format!(
+        "    - name: everything\n      stdio: {{command: node, args: [{script}, stdio]}}\n      tools: {{exclude: [\"get-env\", \"toggle-*\"]}}\n",
+        script = json!(everything_script().display().to_string())
+    )
+}
+
+/// server-everything over streamable HTTP, on a loopback port (tests/mcp/loopback.cjs keeps its
+/// `listen(PORT)` off every other interface); killed when dropped.
+struct RemoteEverything {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RemoteEverything {
+    fn start() -> RemoteEverything {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let child = Command::new("node")
+            .arg("-r")
+            .arg(Path::new(MANIFEST).join("tests/mcp/loopback.cjs"))
+            .arg(everything_script())
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server-everything over streamable HTTP");
+        let remote = RemoteEverything { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "server-everything did not listen on 127.0.0.1:{port} within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        remote
+    }
+
+    fn target(&self) -> String {
+        format!("    - name: remote\n      streamableHttp: {{url: \"http://127.0.0.1:{}/mcp\"}}\n", self.port)
+    }
+}
+
+impl Drop for RemoteEverything {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A stdlib-only Python server whose listings come in pages of three (tests/mcp/paged_server.py).
 fn paged_target(env: &str) -> String {
     let script = Path::new(MANIFEST).join("tests/mcp/paged_server.py");
@@ -214,6 +265,73 @@ async fn python_sdk_sees_the_federated_tools_and_calls_each() {
         assert!(out["echo"]["text"].as_str().unwrap_or_default().contains("hello through sluice"), "{}", out["echo"]);
         assert!(out["sum"]["text"].as_str().unwrap_or_default().contains("42"), "{}", out["sum"]);
         assert_eq!(out["unknown"]["error"]["code"], -32602, "{}", out["unknown"]);
+    }
+}
+
+/// Targets asking the client mid-call, through Sluice, in both eras: in the session era the
+/// requests go down the call's SSE answer and the client POSTs its answers; in the stateless
+/// era the call is answered `input_required` and the client retries it with its responses.
+/// Three real targets: time (stdio), everything (stdio) and everything over streamable HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_ask_the_client_through_sluice_in_both_eras() {
+    if !servers_present() {
+        return;
+    }
+    let remote = RemoteEverything::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets = time_target(&dir.path().join("pid"), &dir.path().join("down"))
+        + &interactive_everything_target()
+        + &remote.target();
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    for (scenario, era) in [("interactive", "2025-11-25"), ("interactive_auto", "2026-07-28")] {
+        let out = run_client(scenario, addr, &[]).await;
+        assert_eq!(out["protocol_version"], era, "{scenario}: {out}");
+        let tools = strings(&out["tools"]);
+        for want in [
+            "time_get_current_time",
+            "everything_trigger-sampling-request",
+            "everything_trigger-elicitation-request",
+            "everything_get-roots-list",
+            "remote_echo",
+            "remote_trigger-sampling-request",
+        ] {
+            assert!(tools.contains(&want.to_string()), "{scenario}: {want} missing from {tools:?}");
+        }
+        assert!(
+            tools.iter().all(|t| ["time_", "everything_", "remote_"].iter().any(|p| t.starts_with(p))),
+            "{scenario}: {tools:?}"
+        );
+        // Sampling: the target's request reached the client's callback, whose answer reached the
+        // target (which quotes it in its result).
+        let asked = &out["asked"];
+        let prompt = "Resource trigger-sampling-request context: name a river";
+        assert_eq!(asked["sampling"][0]["prompt"], prompt, "{scenario}: {out}");
+        assert_eq!(asked["sampling"][0]["max_tokens"], 33, "{scenario}: {out}");
+        let sampled = out["sampling"]["text"].as_str().unwrap_or_default();
+        assert!(sampled.contains(&format!("sampled answer to <{prompt}>")), "{scenario}: {}", out["sampling"]);
+        assert!(sampled.contains("client-side-model"), "{scenario}: {}", out["sampling"]);
+        // Elicitation: the form reached the client; what it filled in reached the target.
+        assert_eq!(asked["elicitation"][0], "Please provide inputs for the following fields:", "{scenario}: {out}");
+        let elicited = out["elicitation"]["text"].as_str().unwrap_or_default();
+        assert!(elicited.contains("Ada Lovelace") && elicited.contains("accept"), "{scenario}: {}", out["elicitation"]);
+        // Roots: asked of the client, listed by the target.
+        assert!(asked["roots"].as_i64().unwrap_or(0) >= 1, "{scenario}: {out}");
+        let roots = out["roots"]["text"].as_str().unwrap_or_default();
+        assert!(roots.contains("file:///work/project"), "{scenario}: {}", out["roots"]);
+        // Over streamable HTTP too, and the other targets as usual.
+        assert!(out["remote_echo"]["text"].as_str().unwrap_or_default().contains("over streamable HTTP"), "{out}");
+        let remote_sampled = out["remote_sampling"]["text"].as_str().unwrap_or_default();
+        assert!(remote_sampled.contains("sampled answer to <"), "{scenario}: {}", out["remote_sampling"]);
+        assert_eq!(out["time"]["is_error"], false, "{scenario}: {}", out["time"]);
+        assert_eq!(out["long"]["is_error"], false, "{scenario}: {}", out["long"]);
+        if era == "2025-11-25" {
+            // Progress: every step of the operation, under the client's own token.
+            let steps: Vec<f64> = out["progress"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|p| p["progress"].as_f64()).collect())
+                .unwrap_or_default();
+            assert_eq!(steps, vec![1.0, 2.0, 3.0, 4.0], "{scenario}: {}", out["progress"]);
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use super::naming::{self, Listed};
 pub use super::upstream::ListKind;
 use super::upstream::UpstreamError;
 use super::upstream::pool::UpstreamPool;
+use super::upstream::relay::ClientPeer;
 use crate::ir::ObjectKey;
 use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, PrefixMode};
 
@@ -327,9 +328,10 @@ impl Federation<'_> {
         known: Option<Owner>,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, RpcError> {
         let (backend, target, upstream) = self.route(ListKind::Tools, known, name).await?;
-        self.pool.call_tool(target, upstream, arguments).await.map_err(|e| upstream_error(backend, target, e))
+        self.pool.call_tool(target, upstream, arguments, client).await.map_err(|e| upstream_error(backend, target, e))
     }
 
     /// Gets the prompt the client knows as `name`, like [`Federation::call`].
@@ -338,16 +340,17 @@ impl Federation<'_> {
         known: Option<Owner>,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, RpcError> {
         let (backend, target, upstream) = self.route(ListKind::Prompts, known, name).await?;
-        self.pool.get_prompt(target, upstream, arguments).await.map_err(|e| upstream_error(backend, target, e))
+        self.pool.get_prompt(target, upstream, arguments, client).await.map_err(|e| upstream_error(backend, target, e))
     }
 
     /// Reads a resource by its rewritten URI; the URIs of the contents are rewritten too.
-    pub async fn read_resource(&self, uri: &str) -> Result<Value, RpcError> {
+    pub async fn read_resource(&self, uri: &str, client: Option<Arc<dyn ClientPeer>>) -> Result<Value, RpcError> {
         let (backend, target, original) = self.route_uri(ListKind::Resources, uri)?;
         let mut result =
-            self.pool.read_resource(target, original).await.map_err(|e| upstream_error(backend, target, e))?;
+            self.pool.read_resource(target, original, client).await.map_err(|e| upstream_error(backend, target, e))?;
         if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
             for c in contents {
                 if let Some(u) = c.get("uri").and_then(Value::as_str) {

@@ -4,6 +4,8 @@
 //!
 //! Every wrong method, header or body is answered here, before any upstream is involved.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use http::request::Parts;
@@ -15,13 +17,15 @@ use serde_json::{Value, json};
 use super::federation::ListKind;
 use super::jsonrpc::{self, INVALID_REQUEST, METHOD_NOT_FOUND, Message, RpcError};
 use super::session::Session;
+use super::stream_peer::{self, StreamPeer};
+use super::upstream::relay::ClientPeer;
 use super::{Ctx, MAX_MESSAGE_BYTES, SESSION_HEADER, SUPPORTED_VERSIONS};
 use super::{legacy, modern};
 use crate::proxy::body::{self, ProxyBody};
 
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 
-pub async fn serve(ctx: &Ctx<'_>, parts: &Parts, body: Incoming) -> Response<ProxyBody> {
+pub async fn serve(ctx: &Ctx, parts: &Parts, body: Incoming) -> Response<ProxyBody> {
     // Without `Mcp-Session-Id`: possibly a legacy HTTP+SSE client (its messages carry
     // `?session_id=` from the endpoint its stream named).
     let sessionless = parts.headers.get(SESSION_HEADER).is_none();
@@ -42,7 +46,7 @@ pub async fn serve(ctx: &Ctx<'_>, parts: &Parts, body: Incoming) -> Response<Pro
     }
 }
 
-fn delete(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
+fn delete(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
     match session_header(parts) {
         Err(e) => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e),
         Ok(None) => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
@@ -53,7 +57,7 @@ fn delete(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
     }
 }
 
-fn accepts_sse(parts: &Parts) -> bool {
+pub(super) fn accepts_sse(parts: &Parts) -> bool {
     parts
         .headers
         .get(ACCEPT)
@@ -81,7 +85,7 @@ fn negotiate(parts: &Parts) -> Option<Answer> {
     }
 }
 
-async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<ProxyBody> {
+async fn post(ctx: &Ctx, parts: &Parts, incoming: Incoming) -> Response<ProxyBody> {
     let Some(answer) = negotiate(parts) else {
         let e = RpcError::new(INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream");
         return rpc_status(StatusCode::NOT_ACCEPTABLE, &Value::Null, &e);
@@ -107,7 +111,7 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
                 return modern::serve(ctx, parts, id, method, params.clone(), answer).await;
             }
             // The stateless era defines no client notifications: taken and dropped.
-            Message::Notification { .. } | Message::Response
+            Message::Notification { .. } | Message::Response { .. }
                 if parts
                     .headers
                     .get(PROTOCOL_HEADER)
@@ -127,7 +131,7 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
         if !SUPPORTED_VERSIONS.contains(&v) {
             let id = match &message {
                 Message::Request { id, .. } => id.clone(),
-                Message::Notification { .. } | Message::Response => Value::Null,
+                Message::Notification { .. } | Message::Response { .. } => Value::Null,
             };
             let e = RpcError::new(
                 INVALID_REQUEST,
@@ -142,12 +146,18 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
     };
     let (id, method, params) = match message {
         Message::Request { id, method, params } => (id, method, params),
-        // Notifications and responses need a session, and get no answer.
-        Message::Notification { .. } | Message::Response => {
+        // Notifications and responses need a session, and get no answer; a response goes to
+        // the call that relayed the request it answers.
+        other @ (Message::Notification { .. } | Message::Response { .. }) => {
             return match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner, ctx.session_key())) {
                 None => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
                 Some(None) => rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
-                Some(Some(_)) => {
+                Some(Some(session)) => {
+                    if let Message::Response { id, outcome } = other
+                        && !session.answer(&id, outcome)
+                    {
+                        tracing::debug!(id = %id, "MCP client answered a request nobody waits for");
+                    }
                     Response::builder().status(StatusCode::ACCEPTED).body(body::empty()).unwrap_or_else(|_| internal())
                 }
             };
@@ -165,7 +175,13 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
         Some(None) => return rpc_status(StatusCode::NOT_FOUND, &id, &unknown_session()),
         Some(Some(s)) => s,
     };
-    let outcome = request(ctx, &session, &method, params).await;
+    if stream_peer::interactive(&method)
+        && accepts_sse(parts)
+        && (session.takes_requests() || stream_peer::progress_token(params.as_ref()).is_some())
+    {
+        return relaying(ctx, session, id, method, params);
+    }
+    let outcome = request(ctx, &session, &method, params, None).await;
     let payload = match outcome {
         Ok(result) => jsonrpc::result(&id, result),
         Err(e) => jsonrpc::error(&id, &e),
@@ -173,9 +189,37 @@ async fn post(ctx: &Ctx<'_>, parts: &Parts, incoming: Incoming) -> Response<Prox
     reply(StatusCode::OK, answer, &payload, None)
 }
 
+/// A call whose client takes server requests: answered as an SSE stream carrying the target's
+/// requests and notifications, then the call's response. The call goes on in a task of its own
+/// (the client's answers to those requests come in other POSTs).
+fn relaying(
+    ctx: &Ctx,
+    session: Arc<Session>,
+    id: Value,
+    method: String,
+    params: Option<serde_json::Map<String, Value>>,
+) -> Response<ProxyBody> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(legacy::QUEUE);
+    let peer = StreamPeer {
+        stream: tx.clone(),
+        session: session.clone(),
+        progress_token: stream_peer::progress_token(params.as_ref()),
+    };
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let outcome = request(&ctx, &session, &method, params, Some(Arc::new(peer))).await;
+        let payload = match outcome {
+            Ok(result) => jsonrpc::result(&id, result),
+            Err(e) => jsonrpc::error(&id, &e),
+        };
+        let _ = tx.send(stream_peer::event(&payload)).await;
+    });
+    legacy::event_stream(rx, None)
+}
+
 /// The version agreed on and the `initialize` result.
 pub(super) async fn initialize_result(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     params: Option<&serde_json::Map<String, Value>>,
 ) -> Result<(&'static str, Value), RpcError> {
     let Some(requested) = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str) else {
@@ -192,7 +236,7 @@ pub(super) async fn initialize_result(
 }
 
 async fn initialize(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     id: &Value,
     params: Option<&serde_json::Map<String, Value>>,
     answer: Answer,
@@ -202,7 +246,8 @@ async fn initialize(
         Ok(x) => x,
         Err(e) => return reply(StatusCode::OK, answer, &jsonrpc::error(id, &e), None),
     };
-    let Some(session) = ctx.state.sessions.create(&ctx.owner, version, ctx.session_key()) else {
+    let takes_requests = super::session::declares_requests(params.and_then(|p| p.get("capabilities")));
+    let Some(session) = ctx.state.sessions.create(&ctx.owner, version, takes_requests, ctx.session_key()) else {
         let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
         return rpc_status(StatusCode::SERVICE_UNAVAILABLE, id, &e);
     };
@@ -211,10 +256,11 @@ async fn initialize(
 
 /// A request within a session.
 pub(super) async fn request(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     session: &Session,
     method: &str,
     params: Option<serde_json::Map<String, Value>>,
+    client: Option<Arc<dyn ClientPeer>>,
 ) -> Result<Value, RpcError> {
     let fed = ctx.federation();
     match method {
@@ -252,16 +298,16 @@ pub(super) async fn request(
                 session.remember(kind, owners, true);
             }
             if kind == ListKind::Tools {
-                fed.call(known, name, arguments).await
+                fed.call(known, name, arguments, client).await
             } else {
-                fed.get_prompt(known, name, arguments).await
+                fed.get_prompt(known, name, arguments, client).await
             }
         }
         "resources/read" => {
             let Some(uri) = params.as_ref().and_then(|p| p.get("uri")).and_then(Value::as_str) else {
                 return Err(RpcError::invalid_params("resources/read needs params.uri (a string)"));
             };
-            fed.read_resource(uri).await
+            fed.read_resource(uri, client).await
         }
         "completion/complete" => {
             let params = params.unwrap_or_default();

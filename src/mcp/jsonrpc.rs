@@ -52,7 +52,11 @@ pub enum Message {
         method: String,
     },
     /// A response to a request of ours (none are sent yet; accepted and ignored).
-    Response,
+    /// A client's answer to a request Sluice relayed to it.
+    Response {
+        id: Value,
+        outcome: Result<Value, RpcError>,
+    },
 }
 
 /// A message that could not be read, with the id to answer when it had a usable one.
@@ -98,10 +102,23 @@ pub fn parse(body: &[u8]) -> Result<Message, Rejected> {
             })
         }
         Some(_) => Err(invalid(answer_id, "`method` must be a string")),
-        None if id.is_some() && (object.contains_key("result") || object.contains_key("error")) => {
-            Ok(Message::Response)
-        }
-        None => Err(invalid(answer_id, "`method` is missing")),
+        None => match (id, object.get("result"), object.get("error")) {
+            (Some(id), Some(result), None) => Ok(Message::Response { id, outcome: Ok(result.clone()) }),
+            (Some(id), None, Some(error)) => {
+                let code = error.get("code").and_then(Value::as_i64);
+                let message = error.get("message").and_then(Value::as_str);
+                match (code, message) {
+                    (Some(code), Some(message)) => {
+                        let mut e = RpcError::new(code, message);
+                        e.data = error.get("data").cloned();
+                        Ok(Message::Response { id, outcome: Err(e) })
+                    }
+                    _ => Err(invalid(id, "`error` needs a numeric `code` and a string `message`")),
+                }
+            }
+            (Some(id), Some(_), Some(_)) => Err(invalid(id, "a response has `result` or `error`, not both")),
+            (id, _, _) => Err(invalid(id.unwrap_or(Value::Null), "`method` is missing")),
+        },
     }
 }
 
@@ -127,7 +144,13 @@ mod tests {
         assert_eq!(m, Ok(Message::Request { id: json!(7), method: "tools/list".into(), params: Some(Map::new()) }));
         let m = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         assert_eq!(m, Ok(Message::Notification { method: "notifications/initialized".into() }));
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#), Ok(Message::Response));
+        let m = parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#);
+        assert_eq!(m, Ok(Message::Response { id: json!("a"), outcome: Ok(json!({})) }));
+        let m = parse(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no","data":[1]}}"#);
+        let e = RpcError::new(-1, "no").with_data(json!([1]));
+        assert_eq!(m, Ok(Message::Response { id: json!(3), outcome: Err(e) }));
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":3,"error":{"code":"x"}}"#), INVALID_REQUEST);
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":3,"result":1,"error":{"code":1,"message":""}}"#), INVALID_REQUEST);
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //! - `POST ?session_id=<id>` takes one JSON-RPC message and answers `202 Accepted`; the
 //!   JSON-RPC response goes down the session's stream as a `message` event.
 //!
+//! Messages are handled in a task of their own, after the 202: a call may send the target's
+//! requests (sampling, elicitation, roots) down the stream, and the client answers them in
+//! later POSTs, which must not wait behind the call.
+//!
 //! The session ends when its stream closes (the client went away): the next POST for it gets
 //! 404. Malformed messages are answered on the POST itself (400 with a JSON-RPC error), as
 //! streamable HTTP does.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -26,12 +30,14 @@ use super::Ctx;
 use super::http::{initialize_result, read_limited, request, rpc_status, unknown_session};
 use super::jsonrpc::{self, Message};
 use super::session::MAX_SESSIONS;
+use super::stream_peer::{self, StreamPeer};
+use super::upstream::relay::ClientPeer;
 use crate::proxy::body::{BoxError, ProxyBody};
 
 /// The query parameter of the message endpoint.
 pub const SESSION_PARAM: &str = "session_id";
 /// Events a slow client may have pending before its stream counts as gone.
-const QUEUE: usize = 64;
+pub(super) const QUEUE: usize = 64;
 /// A comment line goes down an idle stream this often, so that clients and proxies with an
 /// idle-read timeout keep it open (the Python SDK gives up after 300 s of silence).
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -69,8 +75,8 @@ fn event(name: &str, data: &str) -> Bytes {
 }
 
 /// `GET`: a new session and its stream.
-pub fn open(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
-    let Some(session) = ctx.state.sessions.create(&ctx.owner, "2024-11-05", ctx.session_key()) else {
+pub fn open(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
+    let Some(session) = ctx.state.sessions.create(&ctx.owner, "2024-11-05", false, ctx.session_key()) else {
         let e =
             super::jsonrpc::RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
         return rpc_status(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &e);
@@ -86,11 +92,19 @@ pub fn open(ctx: &Ctx<'_>, parts: &Parts) -> Response<ProxyBody> {
         }
         map.insert(session.id.clone(), tx);
     }
+    event_stream(rx, None)
+}
+
+/// An SSE answer carrying what goes down `rx`, with keep-alive comments while idle.
+pub(super) fn event_stream(rx: mpsc::Receiver<Bytes>, session: Option<&str>) -> Response<ProxyBody> {
     let stream = with_keep_alive(rx, KEEP_ALIVE).map(|b| Ok::<_, BoxError>(Frame::data(b)));
     let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
     let h = resp.headers_mut();
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(id) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        h.insert(super::SESSION_HEADER, id);
+    }
     resp
 }
 
@@ -117,7 +131,7 @@ fn with_keep_alive(
 }
 
 /// `POST ?session_id=`: one message of a legacy session.
-pub async fn message(ctx: &Ctx<'_>, id: &str, incoming: Incoming) -> Response<ProxyBody> {
+pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyBody> {
     let Some(session) = ctx.state.sessions.get(id, &ctx.owner, ctx.session_key()) else {
         return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session());
     };
@@ -132,24 +146,41 @@ pub async fn message(ctx: &Ctx<'_>, id: &str, incoming: Incoming) -> Response<Pr
     };
     let (rid, method, params) = match jsonrpc::parse(&bytes) {
         Err(rejected) => return rpc_status(StatusCode::BAD_REQUEST, &rejected.id, &rejected.error),
-        Ok(Message::Notification { .. } | Message::Response) => return accepted(),
+        Ok(Message::Notification { .. }) => return accepted(),
+        Ok(Message::Response { id, outcome }) => {
+            session.answer(&id, outcome);
+            return accepted();
+        }
         Ok(Message::Request { id, method, params }) => (id, method, params),
     };
-    let payload = if method == "initialize" {
-        match initialize_result(ctx, params.as_ref()).await {
-            Ok((_, result)) => jsonrpc::result(&rid, result),
-            Err(e) => jsonrpc::error(&rid, &e),
+    let ctx = ctx.clone();
+    let id = id.to_string();
+    tokio::spawn(async move {
+        let payload = if method == "initialize" {
+            let caps = params.as_ref().and_then(|p| p.get("capabilities"));
+            session.set_takes_requests(super::session::declares_requests(caps));
+            match initialize_result(&ctx, params.as_ref()).await {
+                Ok((_, result)) => jsonrpc::result(&rid, result),
+                Err(e) => jsonrpc::error(&rid, &e),
+            }
+        } else {
+            let relays = stream_peer::interactive(&method)
+                && (session.takes_requests() || stream_peer::progress_token(params.as_ref()).is_some());
+            let client = relays.then(|| {
+                let progress_token = stream_peer::progress_token(params.as_ref());
+                Arc::new(StreamPeer { stream: stream.clone(), session: session.clone(), progress_token })
+                    as Arc<dyn ClientPeer>
+            });
+            match request(&ctx, &session, &method, params, client).await {
+                Ok(result) => jsonrpc::result(&rid, result),
+                Err(e) => jsonrpc::error(&rid, &e),
+            }
+        };
+        if stream.send(stream_peer::event(&payload)).await.is_err() {
+            // The client went away: so did its session.
+            ctx.state.sessions.remove(&id, &ctx.owner, ctx.session_key());
         }
-    } else {
-        match request(ctx, &session, &method, params).await {
-            Ok(result) => jsonrpc::result(&rid, result),
-            Err(e) => jsonrpc::error(&rid, &e),
-        }
-    };
-    if stream.send(event("message", &payload.to_string())).await.is_err() {
-        ctx.state.sessions.remove(id, &ctx.owner, ctx.session_key());
-        return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session());
-    }
+    });
     accepted()
 }
 

@@ -10,17 +10,21 @@
 //! - [`cursor`]: pagination cursors that span targets;
 //! - [`naming`]: prefixes, clashes and rewritten resource URIs;
 //! - [`session`]: downstream sessions; [`session_token`]: their portable, sealed ids;
+//! - [`stream_peer`]: what targets ask of the client, relayed down an SSE stream (session era);
+//!   [`modern`] turns the same into input-required results (stateless era);
 //! - [`upstream`]: upstream sessions behind small traits (rmcp in one file).
 
 pub mod cursor;
 pub mod federation;
 pub mod http;
+pub mod input_required;
 pub mod jsonrpc;
 pub mod legacy;
 pub mod modern;
 pub mod naming;
 pub mod session;
 pub mod session_token;
+pub mod stream_peer;
 pub mod upstream;
 
 #[cfg(test)]
@@ -54,6 +58,8 @@ pub struct McpState {
     pub legacy: legacy::Streams,
     /// What the stateless requests of each route share.
     pub modern: modern::Shared,
+    /// Stateless calls waiting for their client's input.
+    pub parking: input_required::Parking,
 }
 
 impl McpState {
@@ -63,6 +69,7 @@ impl McpState {
             sessions: Sessions::default(),
             legacy: legacy::Streams::default(),
             modern: modern::Shared::default(),
+            parking: input_required::Parking::default(),
         }
     }
 
@@ -94,15 +101,17 @@ impl Default for McpState {
     }
 }
 
-/// What one MCP request works with.
-pub struct Ctx<'a> {
-    pub state: &'a McpState,
-    pub backends: &'a [Arc<McpBackendIr>],
+/// What one MCP request works with (owned: a call that relays the target's requests to its
+/// client goes on in a task of its own).
+#[derive(Clone)]
+pub struct Ctx {
+    pub state: Arc<McpState>,
+    pub backends: Arc<[Arc<McpBackendIr>]>,
     /// Sessions are bound to this: the backends' keys.
-    pub owner: String,
+    pub owner: Arc<str>,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     /// The key that seals the route's session ids: the first backend's (they are routed by
     /// the owner, which names every backend).
     fn session_key(&self) -> Option<&session_token::SessionKey> {
@@ -110,18 +119,18 @@ impl Ctx<'_> {
     }
 
     fn federation(&self) -> Federation<'_> {
-        Federation { pool: &self.state.pool, backends: self.backends, filter: &AllowAll }
+        Federation { pool: &self.state.pool, backends: &self.backends, filter: &AllowAll }
     }
 }
 
 /// Serves a request routed to MCPBackends.
 pub async fn serve(
-    state: &McpState,
-    backends: &[Arc<McpBackendIr>],
+    state: &Arc<McpState>,
+    backends: Vec<Arc<McpBackendIr>>,
     parts: &Parts,
     body: Incoming,
 ) -> Response<ProxyBody> {
     let owner = backends.iter().map(|b| b.key.to_string()).collect::<Vec<_>>().join(",");
-    let ctx = Ctx { state, backends, owner };
+    let ctx = Ctx { state: state.clone(), backends: backends.into(), owner: owner.into() };
     http::serve(&ctx, parts, body).await
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::http::{Answer, reply};
 use super::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError};
 use super::session::Session;
-use super::{Ctx, SUPPORTED_VERSIONS};
+use super::{Ctx, SUPPORTED_VERSIONS, input_required, stream_peer};
 use crate::proxy::body::ProxyBody;
 
 pub const VERSIONS: [&str; 1] = ["2026-07-28"];
@@ -137,7 +137,7 @@ fn supported() -> Vec<&'static str> {
 
 /// One stateless request.
 pub(super) async fn serve(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     parts: &Parts,
     id: &Value,
     method: &str,
@@ -147,6 +147,8 @@ pub(super) async fn serve(
     let outcome = match check(parts, method, params.as_ref()) {
         Err(e) => Err(e),
         Ok(()) => {
+            let caps = params.as_ref().and_then(|p| p.get("_meta")).and_then(|m| m.get(CAPABILITIES_META));
+            let takes_requests = super::session::declares_requests(caps);
             // The envelope is ours: targets get the request without it.
             if let Some(p) = params.as_mut()
                 && let Some(Value::Object(meta)) = p.get_mut("_meta")
@@ -161,9 +163,16 @@ pub(super) async fn serve(
                 "initialize" => {
                     Err(RpcError::new(METHOD_NOT_FOUND, "initialize belongs to the session era; use server/discover"))
                 }
+                _ if stream_peer::interactive(method) && input_required::is_retry(params.as_ref()) => {
+                    input_required::resume(ctx, method, params).await
+                }
                 _ => {
                     let session = ctx.state.modern.session(&ctx.owner);
-                    super::http::request(ctx, &session, method, params).await
+                    if stream_peer::interactive(method) && takes_requests {
+                        input_required::start(ctx, session, method, params).await
+                    } else {
+                        super::http::request(ctx, &session, method, params, None).await
+                    }
                 }
             }
         }
@@ -175,22 +184,24 @@ pub(super) async fn serve(
     reply(status, answer, &payload, None)
 }
 
-/// A result in this era's shape: `resultType` (always `complete`: Sluice asks clients for no
-/// input), and for listings, reads and discovery the caching hints: `cacheScope: private`,
-/// `ttlMs: 0` (targets and their answers can change at any time, and what a caller sees will
-/// depend on who it is).
+/// A result in this era's shape: `resultType` (`complete` unless the call asks the client for
+/// input), and for complete listings, reads and discovery the caching hints:
+/// `cacheScope: private`, `ttlMs: 0` (targets and their answers can change at any time, and
+/// what a caller sees will depend on who it is).
 fn complete(method: &str, mut result: Value) -> Value {
     if let Some(o) = result.as_object_mut() {
-        o.entry("resultType").or_insert(json!("complete"));
-        if matches!(
-            method,
-            "server/discover"
-                | "tools/list"
-                | "prompts/list"
-                | "resources/list"
-                | "resources/templates/list"
-                | "resources/read"
-        ) {
+        let kind = o.entry("resultType").or_insert(json!("complete"));
+        if kind == "complete"
+            && matches!(
+                method,
+                "server/discover"
+                    | "tools/list"
+                    | "prompts/list"
+                    | "resources/list"
+                    | "resources/templates/list"
+                    | "resources/read"
+            )
+        {
             o.entry("cacheScope").or_insert(json!("private"));
             o.entry("ttlMs").or_insert(json!(0));
         }
@@ -198,7 +209,7 @@ fn complete(method: &str, mut result: Value) -> Value {
     result
 }
 
-async fn discover(ctx: &Ctx<'_>) -> Value {
+async fn discover(ctx: &Ctx) -> Value {
     json!({
         "supportedVersions": supported(),
         "capabilities": ctx.federation().capabilities().await,

@@ -8,10 +8,15 @@
 //! the process that received the DELETE: replicas share no state.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+use tokio::sync::oneshot;
+
 use super::federation::{ListKind, Owner};
+use super::jsonrpc::RpcError;
 use super::session_token::{Claims, SessionKey};
 
 pub const MAX_SESSIONS: usize = 10_000;
@@ -33,18 +38,60 @@ pub struct Session {
     /// them): calls are routed by the names they gave.
     routes: Mutex<HashMap<ListKind, HashMap<String, Owner>>>,
     last_used: Mutex<Instant>,
+    /// Whether the client declared at `initialize` that it answers server requests (sampling,
+    /// elicitation or roots).
+    takes_requests: AtomicBool,
+    /// Requests relayed to the client and not yet answered, by the id Sluice gave them.
+    pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, RpcError>>>>,
+}
+
+/// Whether client capabilities declare that it answers server requests.
+pub fn declares_requests(capabilities: Option<&Value>) -> bool {
+    ["sampling", "elicitation", "roots"]
+        .iter()
+        .any(|c| capabilities.and_then(|caps| caps.get(c)).is_some_and(Value::is_object))
 }
 
 impl Session {
     /// A session kept outside the table (the stateless era's per-route memory of names).
-    pub fn detached(owner: &str, protocol_version: &str) -> Arc<Session> {
-        Arc::new(Session {
-            id: String::new(),
+    fn new(id: String, owner: &str, protocol_version: &str, takes_requests: bool) -> Session {
+        Session {
+            id,
             owner: owner.to_string(),
             protocol_version: protocol_version.to_string(),
             routes: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
-        })
+            takes_requests: AtomicBool::new(takes_requests),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn detached(owner: &str, protocol_version: &str) -> Arc<Session> {
+        Arc::new(Session::new(String::new(), owner, protocol_version, false))
+    }
+
+    pub fn takes_requests(&self) -> bool {
+        self.takes_requests.load(Ordering::Relaxed)
+    }
+
+    /// Set at `initialize` when the session exists before it (legacy HTTP+SSE).
+    pub fn set_takes_requests(&self, yes: bool) {
+        self.takes_requests.store(yes, Ordering::Relaxed);
+    }
+
+    /// Waits for the client's answer to the request Sluice sends it as `id`.
+    pub fn expect(&self, id: &Value) -> oneshot::Receiver<Result<Value, RpcError>> {
+        let (tx, rx) = oneshot::channel();
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|_, s| !s.is_closed());
+        pending.insert(id.to_string(), tx);
+        rx
+    }
+
+    /// Hands the client's answer to whoever waits for it; `false` when nobody does.
+    pub fn answer(&self, id: &Value, outcome: Result<Value, RpcError>) -> bool {
+        let waiting = self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.to_string());
+        waiting.is_some_and(|w| w.send(outcome).is_ok())
     }
 
     /// The owner of the name `name` of `kind` as the client's listings gave it.
@@ -86,7 +133,13 @@ impl Sessions {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn insert(t: &mut Table, id: String, owner: &str, protocol_version: &str) -> Option<Arc<Session>> {
+    fn insert(
+        t: &mut Table,
+        id: String,
+        owner: &str,
+        protocol_version: &str,
+        takes_requests: bool,
+    ) -> Option<Arc<Session>> {
         if t.live.len() >= MAX_SESSIONS {
             let expired: Vec<String> =
                 t.live.iter().filter(|(_, s)| s.idle() >= IDLE_EXPIRY).map(|(k, _)| k.clone()).collect();
@@ -101,29 +154,30 @@ impl Sessions {
         if t.ended.len() > 4 * MAX_SESSIONS {
             t.ended.retain(|_, at| at.elapsed() < MAX_AGE);
         }
-        let session = Arc::new(Session {
-            id: id.clone(),
-            owner: owner.to_string(),
-            protocol_version: protocol_version.to_string(),
-            routes: Mutex::new(HashMap::new()),
-            last_used: Mutex::new(Instant::now()),
-        });
+        let session = Arc::new(Session::new(id.clone(), owner, protocol_version, takes_requests));
         t.live.insert(id, session.clone());
         Some(session)
     }
 
     /// A new session, its id sealed with `key` when there is one; `None` when too many are live.
-    pub fn create(&self, owner: &str, protocol_version: &str, key: Option<&SessionKey>) -> Option<Arc<Session>> {
+    pub fn create(
+        &self,
+        owner: &str,
+        protocol_version: &str,
+        takes_requests: bool,
+        key: Option<&SessionKey>,
+    ) -> Option<Arc<Session>> {
         let id = match key {
             Some(k) => k.seal(&Claims {
                 owner: owner.to_string(),
                 protocol_version: protocol_version.to_string(),
                 issued: unix_now(),
                 nonce: rand::random(),
+                takes_requests,
             })?,
             None => format!("{:032x}", rand::random::<u128>()),
         };
-        Sessions::insert(&mut self.lock(), id, owner, protocol_version)
+        Sessions::insert(&mut self.lock(), id, owner, protocol_version, takes_requests)
     }
 
     /// The session `id` of `owner`, marked as used: a live one, or one sealed with `key` that
@@ -150,7 +204,7 @@ impl Sessions {
         if claims.owner != owner || !young {
             return None;
         }
-        Sessions::insert(&mut t, id.to_string(), owner, &claims.protocol_version)
+        Sessions::insert(&mut t, id.to_string(), owner, &claims.protocol_version, claims.takes_requests)
     }
 
     /// Ends a session; whether it existed (for `owner`).
@@ -175,7 +229,7 @@ mod tests {
     #[test]
     fn sessions_belong_to_their_route() {
         let sessions = Sessions::default();
-        let Some(s) = sessions.create("default/tools", "2025-11-25", None) else { panic!("created") };
+        let Some(s) = sessions.create("default/tools", "2025-11-25", false, None) else { panic!("created") };
         assert_eq!(s.id.len(), 32);
         assert!(sessions.get(&s.id, "default/tools", None).is_some());
         assert!(sessions.get(&s.id, "default/other", None).is_none());
@@ -189,11 +243,12 @@ mod tests {
     fn sealed_sessions_are_taken_up_by_another_process() {
         let key = SessionKey::new(b"a key shared by every replica!!!").expect("key");
         let first = Sessions::default();
-        let Some(s) = first.create("default/tools", "2025-06-18", Some(&key)) else { panic!("created") };
+        let Some(s) = first.create("default/tools", "2025-06-18", true, Some(&key)) else { panic!("created") };
         // A second process: no state, the same key.
         let second = Sessions::default();
         let taken = second.get(&s.id, "default/tools", Some(&key)).expect("taken up");
         assert_eq!(taken.protocol_version, "2025-06-18");
+        assert!(taken.takes_requests(), "what the client declared travels with the id");
         assert!(second.get(&s.id, "default/other", Some(&key)).is_none(), "bound to its route");
         let other_key = SessionKey::new(b"a key of another deployment!!!!!").expect("key");
         assert!(Sessions::default().get(&s.id, "default/tools", Some(&other_key)).is_none());

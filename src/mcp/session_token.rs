@@ -4,7 +4,8 @@
 //! session; a forged, altered or foreign id fails to open and is answered as unknown.
 //!
 //! Format: `s1.` + base64url(96-bit random nonce ‖ ciphertext ‖ 128-bit tag) of the JSON
-//! `{"o": owner, "p": protocol version, "t": issued (Unix seconds), "n": random}`, with the
+//! `{"o": owner, "p": protocol version, "t": issued (Unix seconds), "n": random, "r": whether the
+//! client answers server requests}`, with the
 //! associated data `sluice-mcp-session/1`.
 
 use base64::Engine as _;
@@ -29,6 +30,9 @@ pub struct Claims {
     pub issued: u64,
     #[serde(rename = "n")]
     pub nonce: u64,
+    /// The client declared it answers server requests.
+    #[serde(rename = "r", default)]
+    pub takes_requests: bool,
 }
 
 /// The sealing key: SHA-256 of the Secret's bytes (any length from [`MIN_KEY_BYTES`]).
@@ -86,7 +90,13 @@ mod tests {
     use super::*;
 
     fn claims() -> Claims {
-        Claims { owner: "default/tools".into(), protocol_version: "2025-11-25".into(), issued: 1_800_000_000, nonce: 7 }
+        Claims {
+            owner: "default/tools".into(),
+            protocol_version: "2025-11-25".into(),
+            issued: 1_800_000_000,
+            nonce: 7,
+            takes_requests: true,
+        }
     }
 
     #[test]

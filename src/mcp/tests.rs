@@ -32,7 +32,11 @@ struct FakeSession {
 }
 
 impl Connector for Fake {
-    fn connect(&self, target: Arc<McpTargetIr>) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
+    fn connect(
+        &self,
+        target: Arc<McpTargetIr>,
+        _: Arc<crate::mcp::upstream::relay::Relay>,
+    ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
         let calls = self.calls.clone();
         Box::pin(async move {
             let McpTransport::Stdio { command, args, .. } = &target.transport else {
@@ -210,20 +214,20 @@ async fn lists_in_parallel_merges_filters_and_routes() {
     assert_eq!(result["_meta"][UNAVAILABLE_META][0]["target"], "c");
     assert!(result.get("nextCursor").is_none(), "one page: {result}");
 
-    let out = fed.call(listing.owners.get("b_echo").cloned(), "b_echo", None).await.expect("routed");
+    let out = fed.call(listing.owners.get("b_echo").cloned(), "b_echo", None, None).await.expect("routed");
     assert_eq!(out["content"][0]["text"], "b:echo");
-    fed.call(None, "a_add", None).await.expect("routed through a fresh listing");
+    fed.call(None, "a_add", None, None).await.expect("routed through a fresh listing");
     assert_eq!(*calls.lock().unwrap(), [("b".to_string(), "echo".to_string()), ("a".to_string(), "add".to_string())]);
-    let err = fed.call(None, "a_secret_x", None).await.expect_err("filtered");
+    let err = fed.call(None, "a_secret_x", None, None).await.expect_err("filtered");
     assert_eq!(err.code, -32602);
-    let err = fed.call(None, "c_anything", None).await.expect_err("down");
+    let err = fed.call(None, "c_anything", None, None).await.expect_err("down");
     assert_eq!((err.code, err.data.as_ref().map(|d| d["target"].clone())), (-32603, Some(json!("c"))));
 
     // A per-request filter applies at list and call time.
     let fed = Federation { pool: &pool, backends: &backends, filter: &DenyEcho };
     let listing = fed.list(ListKind::Tools, None).await.expect("fail open");
     assert_eq!(names(&listing.items, "name"), ["a_add"]);
-    let err = fed.call(None, "a_echo", None).await.expect_err("denied");
+    let err = fed.call(None, "a_echo", None, None).await.expect_err("denied");
     assert_eq!(err.code, -32602);
 }
 
@@ -319,20 +323,21 @@ async fn resources_prompts_and_completion_route_to_the_owner() {
     assert_eq!(templates.items[0]["_meta"]["mine"], 1, "the target's own _meta is kept");
     assert_eq!(templates.items[0]["_meta"][ORIGINAL_URI_META], "test://r/{id}");
 
-    let read = fed.read_resource("sluice:a:test://r/7").await.expect("read");
+    let read = fed.read_resource("sluice:a:test://r/7", None).await.expect("read");
     assert_eq!(read["contents"][0]["uri"], "sluice:a:test://r/7");
     assert_eq!(read["contents"][0]["text"], "a:test://r/7");
     for bad in ["test://r/7", "sluice:zz:test://r/7", "sluice:a"] {
-        assert_eq!(fed.read_resource(bad).await.expect_err(bad).code, -32602, "{bad}");
+        assert_eq!(fed.read_resource(bad, None).await.expect_err(bad).code, -32602, "{bad}");
     }
 
     let prompts = fed.list(ListKind::Prompts, None).await.expect("prompts");
     assert_eq!(names(&prompts.items, "name"), ["a_greet", "a_echo", "b_greet"]);
     let mut args = Map::new();
     args.insert("who".into(), json!("you"));
-    let got = fed.get_prompt(prompts.owners.get("b_greet").cloned(), "b_greet", Some(args)).await.expect("prompt");
+    let got =
+        fed.get_prompt(prompts.owners.get("b_greet").cloned(), "b_greet", Some(args), None).await.expect("prompt");
     assert_eq!(got["messages"][0]["content"]["text"], r#"b:greet:{"who":"you"}"#);
-    let err = fed.get_prompt(None, "nope", None).await.expect_err("unknown");
+    let err = fed.get_prompt(None, "nope", None, None).await.expect_err("unknown");
     assert!(err.message.contains("Unknown prompt"), "{}", err.message);
 
     let params = |r: Value| {
@@ -362,9 +367,9 @@ async fn resources_prompts_and_completion_route_to_the_owner() {
     let fed = Federation { pool: &pool, backends: &backends, filter: &DenyEcho };
     let resources = fed.list(ListKind::Resources, None).await.expect("resources");
     assert_eq!(names(&resources.items, "uri"), ["sluice:a:test://r/0"]);
-    assert_eq!(fed.read_resource("sluice:a:test://r/1").await.expect_err("denied").code, -32602);
+    assert_eq!(fed.read_resource("sluice:a:test://r/1", None).await.expect_err("denied").code, -32602);
     assert!(fed.list(ListKind::ResourceTemplates, None).await.expect("templates").items.is_empty());
     let prompts = fed.list(ListKind::Prompts, None).await.expect("prompts");
     assert_eq!(names(&prompts.items, "name"), ["a_greet", "b_greet"]);
-    assert_eq!(fed.get_prompt(None, "a_echo", None).await.expect_err("denied").code, -32602);
+    assert_eq!(fed.get_prompt(None, "a_echo", None, None).await.expect_err("denied").code, -32602);
 }

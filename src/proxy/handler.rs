@@ -221,7 +221,7 @@ async fn serve<'s>(
         .collect();
     if !ai_backends.is_empty() || !mcp_backends.is_empty() {
         let resp = if ai_backends.is_empty() {
-            crate::mcp::serve(&shared.mcp, &mcp_backends, &parts, incoming).await
+            crate::mcp::serve(&shared.mcp, mcp_backends, &parts, incoming).await
         } else {
             crate::ai::serve(shared, &ai_backends, &parts, incoming).await
         };

@@ -201,7 +201,70 @@ async def legacy_sse():
             }
 
 
+async def interactive(mode):
+    """What targets ask of the client mid-call: sampling and elicitation answered by this
+    client's callbacks (through Sluice, in the era `mode` negotiates), roots, and progress
+    notifications of a long-running operation; plus one call to each of the three targets."""
+    from mcp_types import CreateMessageResult, ElicitResult, ListRootsResult, Root, TextContent
+
+    asked = {"sampling": [], "elicitation": [], "roots": 0}
+
+    async def sampling(context, params):
+        prompt = params.messages[0].content.text
+        asked["sampling"].append({"prompt": prompt, "max_tokens": params.max_tokens})
+        return CreateMessageResult(
+            role="assistant",
+            content=TextContent(type="text", text=f"sampled answer to <{prompt}>"),
+            model="client-side-model",
+            stop_reason="endTurn",
+        )
+
+    async def elicitation(context, params):
+        asked["elicitation"].append(params.message)
+        return ElicitResult(action="accept", content={"name": "Ada Lovelace", "check": True, "integer": 7})
+
+    async def roots(context):
+        asked["roots"] += 1
+        return ListRootsResult(roots=[Root(uri="file:///work/project", name="project")])
+
+    progress = []
+
+    async def on_progress(value, total, message):
+        progress.append({"progress": value, "total": total})
+
+    c = Client(
+        url(),
+        mode=mode,
+        cache=None,
+        read_timeout_seconds=60,
+        sampling_callback=sampling,
+        elicitation_callback=elicitation,
+        list_roots_callback=roots,
+    )
+    async with c:
+        tools = sorted(t.name for t in (await c.list_tools()).tools)
+        out = {"protocol_version": c.protocol_version, "tools": tools}
+        out["sampling"] = await call(c, "everything_trigger-sampling-request", {"prompt": "name a river", "maxTokens": 33})
+        out["elicitation"] = await call(c, "everything_trigger-elicitation-request", {})
+        out["roots"] = await call(c, "everything_get-roots-list", {})
+        try:
+            result = await c.call_tool(
+                "everything_trigger-long-running-operation", {"duration": 1, "steps": 4}, progress_callback=on_progress
+            )
+            out["long"] = {"text": text_of(result), "is_error": bool(result.is_error)}
+        except MCPError as err:
+            out["long"] = {"error": error_json(err)}
+        out["progress"] = progress
+        out["remote_echo"] = await call(c, "remote_echo", {"message": "over streamable HTTP"})
+        out["remote_sampling"] = await call(c, "remote_trigger-sampling-request", {"prompt": "via http", "maxTokens": 5})
+        out["time"] = await call(c, "time_get_current_time", {"timezone": "UTC"})
+        out["asked"] = asked
+        return out
+
+
 SCENARIOS = {
+    "interactive": lambda: interactive("legacy"),
+    "interactive_auto": lambda: interactive("auto"),
     "legacy_sse": legacy_sse,
     "resources_and_prompts": resources_and_prompts,
     "list_and_call": lambda: list_and_call("legacy"),

@@ -7,6 +7,7 @@
 //! rewrites names and URIs without knowing the library's types.
 
 pub mod pool;
+pub mod relay;
 pub mod rmcp_client;
 
 use std::future::Future;
@@ -114,7 +115,12 @@ pub trait McpUpstream: Send + Sync {
 
 /// Opens sessions to targets.
 pub trait Connector: Send + Sync {
-    fn connect(&self, target: Arc<McpTargetIr>) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>>;
+    /// Opens a session whose requests and notifications to the client go to `relay`.
+    fn connect(
+        &self,
+        target: Arc<McpTargetIr>,
+        relay: Arc<relay::Relay>,
+    ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>>;
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -3,6 +3,12 @@
 //!
 //! A session found closed is replaced at once, transparently; a target that cannot be reached
 //! is retried no sooner than after a back-off (1 s, doubling to 30 s), and fails fast meanwhile.
+//!
+//! A call whose client takes server requests (sampling, elicitation, roots, progress) holds a
+//! session of its own for its length instead (see [`super::relay`]): at most
+//! [`EXCLUSIVE_PER_TARGET`] at once per target, each kept afterwards for the same client's next
+//! such call while idle for less than [`SPARE_IDLE`] (at most [`EXCLUSIVE_PER_TARGET`] kept). A
+//! stdio target thus runs at most `1 + 2 × EXCLUSIVE_PER_TARGET` processes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,11 +16,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::relay::{ClientPeer, Relay};
 use super::{Connector, ListKind, McpUpstream, Page, UpstreamError};
 use crate::ir::mcp::McpTargetIr;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Sessions held by calls that take server requests, at most, per target.
+pub const EXCLUSIVE_PER_TARGET: usize = 8;
+/// How long such a session is kept for the next such call.
+pub const SPARE_IDLE: Duration = Duration::from_secs(300);
 
 /// How long each kind of exchange may take.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +55,18 @@ struct Slot {
     known: Mutex<HashMap<ListKind, Known>>,
     /// The capabilities of the last session (what the target offers while it is down).
     capabilities: Mutex<Option<Value>>,
+    /// Permits for sessions held by one call each.
+    exclusive: Arc<tokio::sync::Semaphore>,
+    /// Such sessions between calls.
+    spare: Mutex<Vec<Spare>>,
+}
+
+struct Spare {
+    /// The client it served ([`ClientPeer::affinity`]).
+    affinity: String,
+    session: Arc<dyn McpUpstream>,
+    relay: Arc<Relay>,
+    since: Instant,
 }
 
 /// The names of one listing of one target.
@@ -78,6 +101,8 @@ impl UpstreamPool {
                     state: tokio::sync::Mutex::new(SlotState::default()),
                     known: Mutex::new(HashMap::new()),
                     capabilities: Mutex::new(None),
+                    exclusive: Arc::new(tokio::sync::Semaphore::new(EXCLUSIVE_PER_TARGET)),
+                    spare: Mutex::new(Vec::new()),
                 });
                 // A changed target replaces the old slot; its session ends with the last user.
                 slots.insert(target.id.clone(), slot.clone());
@@ -102,7 +127,8 @@ impl UpstreamPool {
         {
             return Err(UpstreamError::Unavailable(why.clone()));
         }
-        let connect = self.connector.connect(target.clone());
+        // Nobody answers this session's requests: its calls are those of clients that take none.
+        let connect = self.connector.connect(target.clone(), Arc::new(Relay::default()));
         let result = match tokio::time::timeout(self.timeouts.connect, connect).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout(self.timeouts.connect)),
@@ -144,8 +170,12 @@ impl UpstreamPool {
         &self,
         target: &Arc<McpTargetIr>,
         limit: Duration,
+        client: Option<Arc<dyn ClientPeer>>,
         f: impl FnOnce(Arc<dyn McpUpstream>) -> super::BoxFuture<'static, Result<T, UpstreamError>>,
     ) -> Result<T, UpstreamError> {
+        if let Some(client) = client {
+            return self.exclusive(target, limit, client, f).await;
+        }
         let session = self.session(target).await?;
         let result = match tokio::time::timeout(limit, f(session.clone())).await {
             Ok(r) => r,
@@ -153,6 +183,67 @@ impl UpstreamPool {
         };
         if let Err(e) = &result {
             self.failed(target, &session, e).await;
+        }
+        result
+    }
+
+    /// Runs one exchange on a session held for it alone, its requests relayed to `client`.
+    async fn exclusive<T>(
+        &self,
+        target: &Arc<McpTargetIr>,
+        limit: Duration,
+        client: Arc<dyn ClientPeer>,
+        f: impl FnOnce(Arc<dyn McpUpstream>) -> super::BoxFuture<'static, Result<T, UpstreamError>>,
+    ) -> Result<T, UpstreamError> {
+        let slot = self.slot(target);
+        let Ok(Ok(_permit)) = tokio::time::timeout(limit, slot.exclusive.clone().acquire_owned()).await else {
+            return Err(UpstreamError::Unavailable(format!(
+                "all {EXCLUSIVE_PER_TARGET} sessions for calls that take server requests are busy"
+            )));
+        };
+        if let Some((at, why, wait)) = &slot.state.lock().await.failure
+            && at.elapsed() < *wait
+        {
+            return Err(UpstreamError::Unavailable(why.clone()));
+        }
+        let spare = {
+            let mut spares = slot.spare.lock().unwrap_or_else(|p| p.into_inner());
+            spares.retain(|s| !s.session.is_closed() && s.since.elapsed() < SPARE_IDLE);
+            let mine = spares.iter().position(|s| s.affinity == client.affinity());
+            mine.map(|i| spares.swap_remove(i))
+        };
+        let (session, relay) = match spare {
+            Some(s) => (s.session, s.relay),
+            None => {
+                let relay = Arc::new(Relay::default());
+                let connect = self.connector.connect(target.clone(), relay.clone());
+                match tokio::time::timeout(self.timeouts.connect, connect).await {
+                    Ok(Ok(s)) => (s, relay),
+                    Ok(Err(e)) => return Err(UpstreamError::Unavailable(format!("cannot connect: {e}"))),
+                    Err(_) => return Err(UpstreamError::Timeout(self.timeouts.connect)),
+                }
+            }
+        };
+        let affinity = client.affinity().to_string();
+        relay.attach(client);
+        let result = match tokio::time::timeout(limit, f(session.clone())).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Timeout(limit)),
+        };
+        relay.detach();
+        // A session whose call timed out may still be working on it: not reused.
+        let reusable = match &result {
+            Ok(_) => true,
+            Err(e) => !e.breaks_session() && !matches!(e, UpstreamError::Timeout(_)),
+        };
+        if reusable && !session.is_closed() {
+            let mut spares = slot.spare.lock().unwrap_or_else(|p| p.into_inner());
+            if spares.len() >= EXCLUSIVE_PER_TARGET
+                && let Some(oldest) = spares.iter().enumerate().min_by_key(|(_, s)| s.since).map(|(i, _)| i)
+            {
+                spares.swap_remove(oldest);
+            }
+            spares.push(Spare { affinity, session, relay, since: Instant::now() });
         }
         result
     }
@@ -166,7 +257,7 @@ impl UpstreamPool {
         cursor: Option<String>,
     ) -> Result<Page, UpstreamError> {
         let result = self
-            .exchange(target, self.timeouts.list, |s| {
+            .exchange(target, self.timeouts.list, None, |s| {
                 Box::pin(async move {
                     if s.capabilities().get(kind.capability()).is_none_or(Value::is_null) {
                         return Ok(Page::default());
@@ -188,12 +279,21 @@ impl UpstreamPool {
         target: &Arc<McpTargetIr>,
         name: String,
         arguments: Option<Map<String, Value>>,
+        client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.call, |s| Box::pin(async move { s.call_tool(name, arguments).await })).await
+        self.exchange(target, self.timeouts.call, client, |s| {
+            Box::pin(async move { s.call_tool(name, arguments).await })
+        })
+        .await
     }
 
-    pub async fn read_resource(&self, target: &Arc<McpTargetIr>, uri: String) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.call, |s| Box::pin(async move { s.read_resource(uri).await })).await
+    pub async fn read_resource(
+        &self,
+        target: &Arc<McpTargetIr>,
+        uri: String,
+        client: Option<Arc<dyn ClientPeer>>,
+    ) -> Result<Value, UpstreamError> {
+        self.exchange(target, self.timeouts.call, client, |s| Box::pin(async move { s.read_resource(uri).await })).await
     }
 
     pub async fn get_prompt(
@@ -201,9 +301,12 @@ impl UpstreamPool {
         target: &Arc<McpTargetIr>,
         name: String,
         arguments: Option<Map<String, Value>>,
+        client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.call, |s| Box::pin(async move { s.get_prompt(name, arguments).await }))
-            .await
+        self.exchange(target, self.timeouts.call, client, |s| {
+            Box::pin(async move { s.get_prompt(name, arguments).await })
+        })
+        .await
     }
 
     pub async fn complete(
@@ -211,7 +314,7 @@ impl UpstreamPool {
         target: &Arc<McpTargetIr>,
         params: Map<String, Value>,
     ) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.list, |s| Box::pin(async move { s.complete(params).await })).await
+        self.exchange(target, self.timeouts.list, None, |s| Box::pin(async move { s.complete(params).await })).await
     }
 
     /// The target's capabilities: its live session's (started when needed), else those of its

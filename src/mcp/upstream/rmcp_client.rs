@@ -1,32 +1,110 @@
 //! The one file that names `rmcp`: sessions over stdio (a child process) and streamable HTTP,
+#![allow(deprecated)] // sampling, roots and logging: deprecated by SEP-2577, still spoken by targets we relay
 //! driven by rmcp's client, seen by the rest of Sluice as [`McpUpstream`].
 
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, ClientConfig, CompleteRequestParams, GetPromptRequestParams, Implementation,
-    PaginatedRequestParams, ReadResourceRequestParams,
+    CallToolRequestParams, ClientConfig, CompleteRequestParams, CreateMessageRequestParams, CreateMessageResult,
+    ElicitRequestParams, ElicitResult, ErrorCode, GetPromptRequestParams, Implementation, ListRootsResult,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ResourceUpdatedNotificationParam,
 };
-use rmcp::service::{RoleClient, RunningService, ServiceError};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, serve_client};
 use serde_json::{Map, Value, json};
 
+use super::relay::Relay;
 use super::{BoxFuture, Connector, ListKind, McpUpstream, Page, UpstreamError};
 use crate::ir::mcp::{McpTargetIr, McpTransport};
 
-/// Answers the target's requests to the client with rmcp's defaults (none are forwarded yet)
-/// and introduces Sluice at `initialize`.
-struct Handler;
+/// Introduces Sluice at `initialize`, declaring what a client of Sluice may answer (sampling,
+/// elicitation, roots), and hands whatever the target asks or tells the client to the session's
+/// [`Relay`].
+struct Handler {
+    relay: Arc<Relay>,
+}
+
+impl Handler {
+    async fn relay<P: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: P,
+    ) -> Result<R, McpError> {
+        let params = serde_json::to_value(params).map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        let result = self.relay.request(method, params).await.map_err(|e| {
+            let code = i32::try_from(e.code).unwrap_or(crate::mcp::jsonrpc::INTERNAL_ERROR as i32);
+            McpError::new(ErrorCode(code), e.message, e.data)
+        })?;
+        serde_json::from_value(result).map_err(|e| {
+            McpError::invalid_params(format!("the client's answer to {method} is not a valid result: {e}"), None)
+        })
+    }
+
+    fn tell<P: serde::Serialize>(&self, method: &str, params: P) {
+        if let Ok(params) = serde_json::to_value(params) {
+            self.relay.notify(method, params);
+        }
+    }
+}
 
 impl ClientHandler for Handler {
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("sluice", env!("CARGO_PKG_VERSION"));
+        info.capabilities =
+            serde_json::from_value(json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}, "roots": {}}))
+                .unwrap_or_default();
         info
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        self.relay("sampling/createMessage", params).await
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        self.relay("elicitation/create", params).await
+    }
+
+    async fn list_roots(&self, _: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
+        self.relay("roots/list", json!({})).await
+    }
+
+    async fn on_progress(&self, params: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+        self.tell("notifications/progress", params);
+    }
+
+    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, _: NotificationContext<RoleClient>) {
+        self.tell("notifications/message", params);
+    }
+
+    async fn on_resource_updated(&self, params: ResourceUpdatedNotificationParam, _: NotificationContext<RoleClient>) {
+        self.tell("notifications/resources/updated", params);
+    }
+
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.tell("notifications/tools/list_changed", json!({}));
+    }
+
+    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.tell("notifications/resources/list_changed", json!({}));
+    }
+
+    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.tell("notifications/prompts/list_changed", json!({}));
     }
 }
 
@@ -38,8 +116,13 @@ struct Session {
 pub struct RmcpConnector;
 
 impl Connector for RmcpConnector {
-    fn connect(&self, target: Arc<McpTargetIr>) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
+    fn connect(
+        &self,
+        target: Arc<McpTargetIr>,
+        relay: Arc<Relay>,
+    ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
         Box::pin(async move {
+            let handler = Handler { relay };
             let service = match &target.transport {
                 McpTransport::Stdio { command, args, env } => {
                     let mut cmd = tokio::process::Command::new(command);
@@ -48,7 +131,7 @@ impl Connector for RmcpConnector {
                         .stderr(Stdio::inherit())
                         .spawn()
                         .map_err(|e| UpstreamError::Unavailable(format!("cannot start {command:?}: {e}")))?;
-                    serve_client(Handler, process).await
+                    serve_client(handler, process).await
                 }
                 McpTransport::StreamableHttp { url } => {
                     let mut headers = HashMap::new();
@@ -61,7 +144,7 @@ impl Connector for RmcpConnector {
                     }
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
                     let transport = StreamableHttpClientTransport::with_client(reqwest_client(), config);
-                    serve_client(Handler, transport).await
+                    serve_client(handler, transport).await
                 }
                 McpTransport::Sse { url } => {
                     return Err(UpstreamError::Unavailable(format!(
@@ -118,14 +201,14 @@ impl McpUpstream for Session {
         Box::pin(async move {
             let mut params = CallToolRequestParams::new(name);
             params.arguments = arguments;
-            to_json(self.service.peer().call_tool(params).await.map_err(service_error)?)
+            to_json(self.service.call_tool(params).await.map_err(service_error)?)
         })
     }
 
     fn read_resource(&self, uri: String) -> BoxFuture<'_, Result<Value, UpstreamError>> {
         Box::pin(async move {
             let params: ReadResourceRequestParams = from_json(json!({ "uri": uri }))?;
-            to_json(self.service.peer().read_resource(params).await.map_err(service_error)?)
+            to_json(self.service.read_resource(params).await.map_err(service_error)?)
         })
     }
 
@@ -140,7 +223,7 @@ impl McpUpstream for Session {
                 params["arguments"] = Value::Object(a);
             }
             let params: GetPromptRequestParams = from_json(params)?;
-            to_json(self.service.peer().get_prompt(params).await.map_err(service_error)?)
+            to_json(self.service.get_prompt(params).await.map_err(service_error)?)
         })
     }
 

@@ -1,0 +1,70 @@
+//! The downstream end of a call in the session era: an SSE stream to the client (the POST's
+//! own answer in streamable HTTP, the session's stream in legacy HTTP+SSE). The target's
+//! requests go down it as JSON-RPC requests with ids Sluice assigns (`sluice-<n>`); the client
+//! POSTs its answers within the session and [`Session::answer`] hands them back. Progress
+//! notifications carry the client's own progress token (none given: not sent).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use super::jsonrpc::{INTERNAL_ERROR, RpcError};
+use super::session::Session;
+use super::upstream::BoxFuture;
+use super::upstream::relay::ClientPeer;
+
+/// Ids of relayed requests, unique within the process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The methods whose calls may take server requests.
+pub fn interactive(method: &str) -> bool {
+    matches!(method, "tools/call" | "prompts/get" | "resources/read")
+}
+
+/// The client's progress token of a request (`params._meta.progressToken`).
+pub fn progress_token(params: Option<&Map<String, Value>>) -> Option<Value> {
+    params?.get("_meta")?.get("progressToken").filter(|t| t.is_string() || t.is_number()).cloned()
+}
+
+/// One SSE `message` event.
+pub fn event(payload: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {payload}\n\n"))
+}
+
+pub struct StreamPeer {
+    pub stream: mpsc::Sender<Bytes>,
+    pub session: Arc<Session>,
+    pub progress_token: Option<Value>,
+}
+
+impl ClientPeer for StreamPeer {
+    fn affinity(&self) -> &str {
+        &self.session.id
+    }
+
+    fn request(&self, method: &str, params: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
+        let id = json!(format!("sluice-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
+        let answer = self.session.expect(&id);
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let stream = self.stream.clone();
+        let method = method.to_string();
+        Box::pin(async move {
+            let gone = || RpcError::new(INTERNAL_ERROR, format!("{method}: the client went away before answering"));
+            stream.send(event(&message)).await.map_err(|_| gone())?;
+            answer.await.map_err(|_| gone())?
+        })
+    }
+
+    fn notify(&self, method: &str, mut params: Value) {
+        if method == "notifications/progress" {
+            let Some(token) = &self.progress_token else { return };
+            params["progressToken"] = token.clone();
+        }
+        let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        // A client too slow to take notifications misses some rather than stalling the target.
+        let _ = self.stream.try_send(event(&message));
+    }
+}
