@@ -128,28 +128,30 @@ fn interactive_everything_target() -> String {
     )
 }
 
-/// server-everything over streamable HTTP, on a loopback port (tests/mcp/loopback.cjs keeps its
-/// `listen(PORT)` off every other interface); killed when dropped.
+/// server-everything over HTTP (`streamableHttp`, or `sse`: the legacy HTTP+SSE transport), on
+/// a loopback port (tests/mcp/loopback.cjs keeps its `listen(PORT)` off every other
+/// interface); killed when dropped.
 struct RemoteEverything {
     child: std::process::Child,
     port: u16,
+    mode: &'static str,
 }
 
 impl RemoteEverything {
-    fn start() -> RemoteEverything {
+    fn start(mode: &'static str) -> RemoteEverything {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
         let child = Command::new("node")
             .arg("-r")
             .arg(Path::new(MANIFEST).join("tests/mcp/loopback.cjs"))
             .arg(everything_script())
-            .arg("streamableHttp")
+            .arg(mode)
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start server-everything over streamable HTTP");
-        let remote = RemoteEverything { child, port };
+            .expect("start server-everything over HTTP");
+        let remote = RemoteEverything { child, port, mode };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "server-everything did not listen on 127.0.0.1:{port} within 30 s");
@@ -158,8 +160,10 @@ impl RemoteEverything {
         remote
     }
 
-    fn target(&self) -> String {
-        format!("    - name: remote\n      streamableHttp: {{url: \"http://127.0.0.1:{}/mcp\"}}\n", self.port)
+    /// The target `name` on this server.
+    fn target(&self, name: &str) -> String {
+        let (kind, path) = if self.mode == "sse" { ("sse", "sse") } else { ("streamableHttp", "mcp") };
+        format!("    - name: {name}\n      {kind}: {{url: \"http://127.0.0.1:{}/{path}\"}}\n", self.port)
     }
 }
 
@@ -271,17 +275,20 @@ async fn python_sdk_sees_the_federated_tools_and_calls_each() {
 /// Targets asking the client mid-call, through Sluice, in both eras: in the session era the
 /// requests go down the call's SSE answer and the client POSTs its answers; in the stateless
 /// era the call is answered `input_required` and the client retries it with its responses.
-/// Three real targets: time (stdio), everything (stdio) and everything over streamable HTTP.
+/// Four real targets: time (stdio), everything (stdio), everything over streamable HTTP
+/// (`remote`) and everything over the legacy HTTP+SSE transport (`legacy`, our own client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_ask_the_client_through_sluice_in_both_eras() {
     if !servers_present() {
         return;
     }
-    let remote = RemoteEverything::start();
+    let remote = RemoteEverything::start("streamableHttp");
+    let legacy = RemoteEverything::start("sse");
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = time_target(&dir.path().join("pid"), &dir.path().join("down"))
         + &interactive_everything_target()
-        + &remote.target();
+        + &remote.target("remote")
+        + &legacy.target("legacy");
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
     for (scenario, era) in [("interactive", "2025-11-25"), ("interactive_auto", "2026-07-28")] {
         let out = run_client(scenario, addr, &[]).await;
@@ -294,11 +301,13 @@ async fn targets_ask_the_client_through_sluice_in_both_eras() {
             "everything_get-roots-list",
             "remote_echo",
             "remote_trigger-sampling-request",
+            "legacy_echo",
+            "legacy_trigger-elicitation-request",
         ] {
             assert!(tools.contains(&want.to_string()), "{scenario}: {want} missing from {tools:?}");
         }
         assert!(
-            tools.iter().all(|t| ["time_", "everything_", "remote_"].iter().any(|p| t.starts_with(p))),
+            tools.iter().all(|t| ["time_", "everything_", "remote_", "legacy_"].iter().any(|p| t.starts_with(p))),
             "{scenario}: {tools:?}"
         );
         // Sampling: the target's request reached the client's callback, whose answer reached the
@@ -322,16 +331,25 @@ async fn targets_ask_the_client_through_sluice_in_both_eras() {
         assert!(out["remote_echo"]["text"].as_str().unwrap_or_default().contains("over streamable HTTP"), "{out}");
         let remote_sampled = out["remote_sampling"]["text"].as_str().unwrap_or_default();
         assert!(remote_sampled.contains("sampled answer to <"), "{scenario}: {}", out["remote_sampling"]);
+        assert!(out["legacy_echo"]["text"].as_str().unwrap_or_default().contains("over HTTP+SSE"), "{out}");
+        let legacy_sampled = out["legacy_sampling"]["text"].as_str().unwrap_or_default();
+        assert!(legacy_sampled.contains("sampled answer to <"), "{scenario}: {}", out["legacy_sampling"]);
+        let legacy_elicited = out["legacy_elicitation"]["text"].as_str().unwrap_or_default();
+        assert!(legacy_elicited.contains("Ada Lovelace"), "{scenario}: {}", out["legacy_elicitation"]);
         assert_eq!(out["time"]["is_error"], false, "{scenario}: {}", out["time"]);
         assert_eq!(out["long"]["is_error"], false, "{scenario}: {}", out["long"]);
-        if era == "2025-11-25" {
-            // Progress: every step of the operation, under the client's own token.
-            let steps: Vec<f64> = out["progress"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|p| p["progress"].as_f64()).collect())
-                .unwrap_or_default();
-            assert_eq!(steps, vec![1.0, 2.0, 3.0, 4.0], "{scenario}: {}", out["progress"]);
-        }
+        // Progress: every step of the operation, under the client's own token (in the stateless era,
+        // down the SSE answer of the round under way).
+        let steps: Vec<f64> = out["progress"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p["progress"].as_f64()).collect())
+            .unwrap_or_default();
+        assert_eq!(steps, vec![1.0, 2.0, 3.0, 4.0], "{scenario}: {}", out["progress"]);
+        let steps: Vec<f64> = out["legacy_progress"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p["progress"].as_f64()).collect())
+            .unwrap_or_default();
+        assert_eq!(steps, vec![1.0, 2.0], "{scenario}: {}", out["legacy_progress"]);
     }
 }
 

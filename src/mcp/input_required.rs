@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -33,6 +34,8 @@ type Reply = oneshot::Sender<Result<Value, RpcError>>;
 enum Event {
     /// The target asks the client something.
     Ask { method: String, params: Value, reply: Reply },
+    /// The target tells the client something (progress, logging).
+    Note { method: String, params: Value },
     /// The call is over.
     Done(Result<Value, RpcError>),
 }
@@ -73,7 +76,8 @@ impl Parking {
     }
 }
 
-/// The client end of a call in this era: what the target asks becomes an event of the call.
+/// The client end of a call in this era: what the target asks or tells becomes an event of
+/// the call.
 struct InputPeer {
     events: mpsc::Sender<Event>,
 }
@@ -95,8 +99,11 @@ impl ClientPeer for InputPeer {
         })
     }
 
-    /// Answers in this era carry no notifications: progress and logging are not relayed.
-    fn notify(&self, _: &str, _: Value) {}
+    /// Goes down the answer under way if it is a stream; missed otherwise (or when the client
+    /// is slow to read).
+    fn notify(&self, method: &str, params: Value) {
+        let _ = self.events.try_send(Event::Note { method: method.to_string(), params });
+    }
 }
 
 /// Whether a request's params carry a `requestState` (a retry).
@@ -104,14 +111,22 @@ pub fn is_retry(params: Option<&Map<String, Value>>) -> bool {
     params.is_some_and(|p| p.contains_key("requestState"))
 }
 
+/// Where a round's notifications go: the SSE answer of the request under way.
+pub struct Notes {
+    pub stream: mpsc::Sender<Bytes>,
+    /// The request's progress token (none: progress is not sent).
+    pub progress_token: Option<Value>,
+}
+
+/// A call in progress, between two of its rounds.
+pub struct Call {
+    events: mpsc::Receiver<Event>,
+    method: String,
+}
+
 /// Starts a call whose target may ask the client for input.
-pub async fn start(
-    ctx: &Ctx,
-    session: Arc<Session>,
-    method: &str,
-    params: Option<Map<String, Value>>,
-) -> Result<Value, RpcError> {
-    let (tx, rx) = mpsc::channel(4);
+pub fn start(ctx: &Ctx, session: Arc<Session>, method: &str, params: Option<Map<String, Value>>) -> Call {
+    let (tx, rx) = mpsc::channel(16);
     let task_ctx = ctx.clone();
     let task_method = method.to_string();
     tokio::spawn(async move {
@@ -119,22 +134,21 @@ pub async fn start(
         let outcome = super::http::request(&task_ctx, &session, &task_method, params, Some(peer)).await;
         let _ = tx.send(Event::Done(outcome)).await;
     });
-    next(ctx, rx, method).await
+    Call { events: rx, method: method.to_string() }
 }
 
-/// A retry: the client's responses go to the waiting target; answered with what comes next.
-pub async fn resume(ctx: &Ctx, method: &str, params: Option<Map<String, Value>>) -> Result<Value, RpcError> {
-    let params = params.unwrap_or_default();
+/// A retry: the client's responses go to the waiting target; the call goes on.
+pub fn resume(ctx: &Ctx, method: &str, params: Option<&Map<String, Value>>) -> Result<Call, RpcError> {
     let invalid = || {
         RpcError::new(INVALID_PARAMS, "Invalid or expired requestState")
             .with_data(json!({"reason": "invalid_request_state"}))
     };
-    let state = params.get("requestState").and_then(Value::as_str).ok_or_else(invalid)?;
+    let state = params.and_then(|p| p.get("requestState")).and_then(Value::as_str).ok_or_else(invalid)?;
     let parked = ctx.state.parking.take(state).ok_or_else(invalid)?;
     if parked.method != method {
         return Err(invalid());
     }
-    let responses = params.get("inputResponses").and_then(Value::as_object);
+    let responses = params.and_then(|p| p.get("inputResponses")).and_then(Value::as_object);
     for (key, reply) in parked.replies {
         let answer = match responses.and_then(|r| r.get(&key)) {
             Some(v) => Ok(v.clone()),
@@ -142,25 +156,42 @@ pub async fn resume(ctx: &Ctx, method: &str, params: Option<Map<String, Value>>)
         };
         let _ = reply.send(answer);
     }
-    next(ctx, parked.events, method).await
+    Ok(Call { events: parked.events, method: parked.method })
 }
 
-/// What the call does next: its result, or a request for the client (the call parked).
-async fn next(ctx: &Ctx, mut events: mpsc::Receiver<Event>, method: &str) -> Result<Value, RpcError> {
-    match events.recv().await {
-        None => Err(RpcError::new(INTERNAL_ERROR, "the call ended without an answer")),
-        Some(Event::Done(outcome)) => outcome,
-        Some(Event::Ask { method: asked, params, reply }) => {
-            let key = "input-1".to_string();
-            let request = json!({"method": asked, "params": params});
-            let replies = HashMap::from([(key.clone(), reply)]);
-            let state = ctx.state.parking.park(Parked {
-                events,
-                replies,
-                method: method.to_string(),
-                since: Instant::now(),
-            })?;
-            Ok(json!({"resultType": "input_required", "inputRequests": {key: request}, "requestState": state}))
+impl Call {
+    /// What the call does next: its result, or a request for the client (the call parked).
+    pub async fn next(mut self, ctx: &Ctx, notes: Option<&Notes>) -> Result<Value, RpcError> {
+        loop {
+            match self.events.recv().await {
+                None => return Err(RpcError::new(INTERNAL_ERROR, "the call ended without an answer")),
+                Some(Event::Done(outcome)) => return outcome,
+                Some(Event::Note { method, mut params }) => {
+                    let Some(notes) = notes else { continue };
+                    if method == "notifications/progress" {
+                        let Some(token) = &notes.progress_token else { continue };
+                        params["progressToken"] = token.clone();
+                    }
+                    let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
+                    let _ = notes.stream.try_send(super::stream_peer::event(&message));
+                }
+                Some(Event::Ask { method: asked, params, reply }) => {
+                    let key = "input-1".to_string();
+                    let request = json!({"method": asked, "params": params});
+                    let replies = HashMap::from([(key.clone(), reply)]);
+                    let state = ctx.state.parking.park(Parked {
+                        events: self.events,
+                        replies,
+                        method: self.method,
+                        since: Instant::now(),
+                    })?;
+                    return Ok(json!({
+                        "resultType": "input_required",
+                        "inputRequests": {key: request},
+                        "requestState": state,
+                    }));
+                }
+            }
         }
     }
 }

@@ -163,13 +163,23 @@ pub(super) async fn serve(
                 "initialize" => {
                     Err(RpcError::new(METHOD_NOT_FOUND, "initialize belongs to the session era; use server/discover"))
                 }
-                _ if stream_peer::interactive(method) && input_required::is_retry(params.as_ref()) => {
-                    input_required::resume(ctx, method, params).await
-                }
                 _ => {
                     let session = ctx.state.modern.session(&ctx.owner);
-                    if stream_peer::interactive(method) && takes_requests {
-                        input_required::start(ctx, session, method, params).await
+                    let progress_token = stream_peer::progress_token(params.as_ref());
+                    let retry = input_required::is_retry(params.as_ref());
+                    if stream_peer::interactive(method) && (retry || takes_requests || progress_token.is_some()) {
+                        let call = if retry {
+                            input_required::resume(ctx, method, params.as_ref())
+                        } else {
+                            Ok(input_required::start(ctx, session, method, params))
+                        };
+                        match call {
+                            Err(e) => Err(e),
+                            Ok(call) if super::http::accepts_sse(parts) => {
+                                return streamed(ctx, id, method, call, progress_token);
+                            }
+                            Ok(call) => call.next(ctx, None).await,
+                        }
                     } else {
                         super::http::request(ctx, &session, method, params, None).await
                     }
@@ -182,6 +192,28 @@ pub(super) async fn serve(
         Err(e) => (status_of(e.code), jsonrpc::error(id, &e)),
     };
     reply(status, answer, &payload, None)
+}
+
+/// One round of an interactive call, answered as an SSE stream: the target's notifications
+/// (progress under the request's own token) as they come, then the round's result.
+fn streamed(
+    ctx: &Ctx,
+    id: &Value,
+    method: &str,
+    call: input_required::Call,
+    progress_token: Option<Value>,
+) -> http::Response<ProxyBody> {
+    let (tx, rx) = tokio::sync::mpsc::channel(super::legacy::QUEUE);
+    let (ctx, id, method) = (ctx.clone(), id.clone(), method.to_string());
+    tokio::spawn(async move {
+        let notes = input_required::Notes { stream: tx.clone(), progress_token };
+        let payload = match call.next(&ctx, Some(&notes)).await {
+            Ok(result) => jsonrpc::result(&id, complete(&method, result)),
+            Err(e) => jsonrpc::error(&id, &e),
+        };
+        let _ = tx.send(stream_peer::event(&payload)).await;
+    });
+    super::legacy::event_stream(rx, None)
 }
 
 /// A result in this era's shape: `resultType` (`complete` unless the call asks the client for

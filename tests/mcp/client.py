@@ -257,6 +257,23 @@ async def interactive(mode):
         out["progress"] = progress
         out["remote_echo"] = await call(c, "remote_echo", {"message": "over streamable HTTP"})
         out["remote_sampling"] = await call(c, "remote_trigger-sampling-request", {"prompt": "via http", "maxTokens": 5})
+        out["legacy_echo"] = await call(c, "legacy_echo", {"message": "over HTTP+SSE"})
+        out["legacy_sampling"] = await call(c, "legacy_trigger-sampling-request", {"prompt": "via sse", "maxTokens": 5})
+        out["legacy_elicitation"] = await call(c, "legacy_trigger-elicitation-request", {})
+        legacy_progress = []
+
+        async def on_legacy_progress(value, total, message):
+            legacy_progress.append({"progress": value, "total": total})
+
+        try:
+            await c.call_tool(
+                "legacy_trigger-long-running-operation",
+                {"duration": 1, "steps": 2},
+                progress_callback=on_legacy_progress,
+            )
+        except MCPError as err:
+            out["legacy_long_error"] = error_json(err)
+        out["legacy_progress"] = legacy_progress
         out["time"] = await call(c, "time_get_current_time", {"timezone": "UTC"})
         out["asked"] = asked
         return out

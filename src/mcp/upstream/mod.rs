@@ -1,6 +1,7 @@
 //! Upstream MCP sessions, behind two small traits so that the MCP client library stays in one
-//! file ([`rmcp_client`]): a [`Connector`] opens a session to a target, an [`McpUpstream`] is
-//! that session. [`pool::UpstreamPool`] keeps one session per target across requests and
+//! file ([`rmcp_client`]; [`sse_client`] is our own, for legacy HTTP+SSE targets): a
+//! [`Connector`] opens a session to a target, an [`McpUpstream`] is that session; [`relay`]
+//! takes what the target asks of the client. [`pool::UpstreamPool`] keeps one session per target across requests and
 //! reloads.
 //!
 //! Results are plain JSON (`serde_json::Value`) as the target sent them, so that federation
@@ -9,6 +10,7 @@
 pub mod pool;
 pub mod relay;
 pub mod rmcp_client;
+pub mod sse_client;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,8 +1,8 @@
 //! The one file that names `rmcp`: sessions over stdio (a child process) and streamable HTTP,
+//! driven by rmcp's client, seen by the rest of Sluice as [`McpUpstream`]; legacy HTTP+SSE
+//! targets (no rmcp client exists for them) are opened by [`super::sse_client`].
 #![allow(deprecated)] // sampling, roots and logging: deprecated by SEP-2577, still spoken by targets we relay
-//! driven by rmcp's client, seen by the rest of Sluice as [`McpUpstream`].
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -134,28 +134,34 @@ impl Connector for RmcpConnector {
                     serve_client(handler, process).await
                 }
                 McpTransport::StreamableHttp { url } => {
-                    let mut headers = HashMap::new();
-                    for (k, v) in &target.headers {
-                        let name = http::HeaderName::from_bytes(k.as_bytes())
-                            .map_err(|e| UpstreamError::Unavailable(format!("header {k:?}: {e}")))?;
-                        let value = http::HeaderValue::from_str(v)
-                            .map_err(|e| UpstreamError::Unavailable(format!("header {k:?}: {e}")))?;
-                        headers.insert(name, value);
-                    }
+                    let headers = header_map(&target.headers)?.into_iter().filter_map(|(k, v)| Some((k?, v))).collect();
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
                     let transport = StreamableHttpClientTransport::with_client(reqwest_client(), config);
                     serve_client(handler, transport).await
                 }
                 McpTransport::Sse { url } => {
-                    return Err(UpstreamError::Unavailable(format!(
-                        "legacy SSE targets are not supported yet ({url})"
-                    )));
+                    let headers = header_map(&target.headers)?;
+                    let session = super::sse_client::connect(reqwest_client(), url, headers, handler.relay).await?;
+                    return Ok(Arc::new(session) as Arc<dyn McpUpstream>);
                 }
             };
             let service = service.map_err(|e| UpstreamError::Unavailable(format!("initialize failed: {e}")))?;
             Ok(Arc::new(Session { service }) as Arc<dyn McpUpstream>)
         })
     }
+}
+
+/// The target's configured headers.
+fn header_map(headers: &[(String, String)]) -> Result<http::HeaderMap, UpstreamError> {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| UpstreamError::Unavailable(format!("header {k:?}: {e}")))?;
+        let value =
+            http::HeaderValue::from_str(v).map_err(|e| UpstreamError::Unavailable(format!("header {k:?}: {e}")))?;
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 /// Plain HTTP only (https targets are refused at translation until TLS is wired in).
