@@ -140,6 +140,17 @@ struct RemoteEverything {
 impl RemoteEverything {
     fn start(mode: &'static str) -> RemoteEverything {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        RemoteEverything { child: RemoteEverything::spawn(mode, port), port, mode }
+    }
+
+    /// Stops the server and starts a new one on the same port (which knows no session).
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = RemoteEverything::spawn(self.mode, self.port);
+    }
+
+    fn spawn(mode: &str, port: u16) -> std::process::Child {
         let child = Command::new("node")
             .arg("-r")
             .arg(Path::new(MANIFEST).join("tests/mcp/loopback.cjs"))
@@ -151,13 +162,12 @@ impl RemoteEverything {
             .stderr(Stdio::null())
             .spawn()
             .expect("start server-everything over HTTP");
-        let remote = RemoteEverything { child, port, mode };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "server-everything did not listen on 127.0.0.1:{port} within 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        remote
+        child
     }
 
     /// The target `name` on this server.
@@ -350,6 +360,39 @@ async fn targets_ask_the_client_through_sluice_in_both_eras() {
             .map(|a| a.iter().filter_map(|p| p["progress"].as_f64()).collect())
             .unwrap_or_default();
         assert_eq!(steps, vec![1.0, 2.0], "{scenario}: {}", out["legacy_progress"]);
+    }
+}
+
+/// HTTP targets restarted mid-session (so they know the upstream sessions no more): the next
+/// call in the same downstream session is served by a new upstream session, without the
+/// client noticing (streamable HTTP: re-initialized on the target's 404; HTTP+SSE: the ended
+/// event stream closes the session, and the next call opens another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_http_targets_are_taken_up_again_within_the_session() {
+    if !servers_present() {
+        return;
+    }
+    let mut remote = RemoteEverything::start("streamableHttp");
+    let mut legacy = RemoteEverything::start("sse");
+    let (_rt, addr) = start(&config(&(remote.target("remote") + &legacy.target("legacy")), "FailOpen")).await;
+    let (status, headers, body) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    let session = header(&headers, "mcp-session-id").expect("a session").to_string();
+    let echo = |target: &str, n: u32| {
+        let call = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+            "params": {"name": format!("{target}_echo"), "arguments": {"message": format!("round {n}")}}});
+        serde_json::to_vec(&call).expect("json")
+    };
+    for round in [1, 2] {
+        for target in ["remote", "legacy"] {
+            let (status, _, body) = post(addr, Some(&session), echo(target, round)).await;
+            let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            assert_eq!(status, 200, "{target} round {round}: {body}");
+            let text = v["result"]["content"][0]["text"].as_str().unwrap_or_default();
+            assert_eq!(text, format!("Echo: round {round}"), "{target} round {round}: {body}");
+        }
+        remote.restart();
+        legacy.restart();
     }
 }
 

@@ -3,9 +3,11 @@
 //! targets (no rmcp client exists for them) are opened by [`super::sse_client`].
 #![allow(deprecated)] // sampling, roots and logging: deprecated by SEP-2577, still spoken by targets we relay
 
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use http::{HeaderName, HeaderValue};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolRequestParams, ClientConfig, CompleteRequestParams, CreateMessageRequestParams, CreateMessageResult,
@@ -13,8 +15,12 @@ use rmcp::model::{
     LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
     ResourceUpdatedNotificationParam,
 };
+use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage};
 use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService, ServiceError};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_client::{
+    SseError, StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
+    StreamableHttpPostResponse, StreamableHttpResponseLimits,
+};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, serve_client};
 use serde_json::{Map, Value, json};
@@ -136,7 +142,7 @@ impl Connector for RmcpConnector {
                 McpTransport::StreamableHttp { url } => {
                     let headers = header_map(&target.headers)?.into_iter().filter_map(|(k, v)| Some((k?, v))).collect();
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
-                    let transport = StreamableHttpClientTransport::with_client(reqwest_client(), config);
+                    let transport = StreamableHttpClientTransport::with_client(Lenient(reqwest_client()), config);
                     serve_client(handler, transport).await
                 }
                 McpTransport::Sse { url } => {
@@ -265,5 +271,111 @@ fn service_error(e: ServiceError) -> UpstreamError {
         }
         ServiceError::Timeout { timeout } => UpstreamError::Timeout(timeout),
         other => UpstreamError::Unavailable(other.to_string()),
+    }
+}
+
+/// rmcp's reqwest client, lenient with one peer bug: a target that no longer knows the session
+/// should answer 404, which rmcp meets by initializing a new session and sending the message
+/// again; some (server-everything among them) answer 400 with a JSON-RPC error that has no
+/// id, which rmcp can tie to no request, so the call would wait until it timed out. An id-less
+/// error answering a message sent within a session is taken as the session having expired.
+#[derive(Clone)]
+struct Lenient(reqwest::Client);
+
+type HttpResult<T> = Result<T, StreamableHttpError<reqwest::Error>>;
+type Events = futures_util::stream::BoxStream<'static, Result<sse_stream::Sse, SseError>>;
+
+impl StreamableHttpClient for Lenient {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> HttpResult<StreamableHttpPostResponse> {
+        let limits = StreamableHttpResponseLimits::default();
+        self.post_message_with_response_limits(uri, message, session_id, auth_header, custom_headers, limits).await
+    }
+
+    async fn post_message_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> HttpResult<StreamableHttpPostResponse> {
+        let mut limits = StreamableHttpResponseLimits::default();
+        limits.max_sse_event_size = max_sse_event_size;
+        self.post_message_with_response_limits(uri, message, session_id, auth_header, custom_headers, limits).await
+    }
+
+    async fn post_message_with_response_limits(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        limits: StreamableHttpResponseLimits,
+    ) -> HttpResult<StreamableHttpPostResponse> {
+        let within_session = session_id.is_some();
+        let answer = self
+            .0
+            .post_message_with_response_limits(uri, message, session_id, auth_header, custom_headers, limits)
+            .await;
+        match answer {
+            Ok(StreamableHttpPostResponse::Json(JsonRpcMessage::Error(e), _)) if within_session && e.id.is_none() => {
+                tracing::debug!(error = %e.error.message, "an MCP target refused its session; starting a new one");
+                Err(StreamableHttpError::SessionExpired)
+            }
+            other => other,
+        }
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> HttpResult<()> {
+        self.0.delete_session(uri, session_id, auth_header, custom_headers).await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> HttpResult<Events> {
+        self.0.get_stream(uri, session_id, last_event_id, auth_header, custom_headers).await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> HttpResult<Events> {
+        self.0
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
     }
 }
