@@ -851,3 +851,91 @@ async fn a_second_process_with_the_key_serves_the_session() {
     let (status, _, body) = post(second, Some(&session), list).await;
     assert_eq!(status, 404, "{body}");
 }
+
+// ---- an rmcp client ---------------------------------------------------------------------------
+
+/// Answers sampling like a client-side model would, and counts the requests.
+#[derive(Clone, Default)]
+struct Sampler {
+    asked: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[allow(deprecated)] // sampling: deprecated by SEP-2577, still what server-everything asks for
+impl rmcp::ClientHandler for Sampler {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let mut info = rmcp::model::ClientConfig::default();
+        info.capabilities = serde_json::from_value(json!({"sampling": {}})).expect("capabilities");
+        info.client_info = rmcp::model::Implementation::new("rmcp-test-client", "0");
+        info
+    }
+
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _: rmcp::service::RequestContext<rmcp::service::RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
+        let asked = serde_json::to_value(&params.messages).expect("messages").to_string();
+        self.asked.lock().expect("lock").push(asked);
+        serde_json::from_value(json!({
+            "role": "assistant",
+            "content": {"type": "text", "text": "rmcp sampled this"},
+            "model": "rmcp-side-model",
+            "stopReason": "endTurn",
+        }))
+        .map_err(|e| rmcp::ErrorData::internal_error(e.to_string(), None))
+    }
+}
+
+/// rmcp's own client (the library Sluice uses upstream) against Sluice: it lists the federated
+/// tools, calls one on each target, and answers a target's sampling request through Sluice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rmcp_client_lists_calls_and_answers_sampling() {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    if !servers_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &interactive_everything_target();
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    let http = reqwest::Client::builder().no_proxy().build().expect("reqwest");
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
+    let transport = StreamableHttpClientTransport::with_client(http, config);
+    let sampler = Sampler::default();
+    let client = rmcp::serve_client(sampler.clone(), transport).await.expect("rmcp connects through Sluice");
+    let server = client.peer().peer_info().and_then(|i| i.server_info.as_ref().map(|s| s.name.clone()));
+    assert_eq!(server.as_deref(), Some("sluice"));
+    // rmcp 3.11 opens with `initialize`: the session era.
+    let era = client.peer().peer_info().map(|i| i.protocol_version.to_string());
+    assert_eq!(era.as_deref(), Some("2025-11-25"));
+
+    let tools = client.peer().list_all_tools().await.expect("tools/list");
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    for want in ["time_get_current_time", "everything_echo", "everything_trigger-sampling-request"] {
+        assert!(names.contains(&want.to_string()), "{want} missing from {names:?}");
+    }
+    let call = |name: &str, args: Value| {
+        let mut p = CallToolRequestParams::new(name.to_string());
+        p.arguments = args.as_object().cloned();
+        p
+    };
+    let echo = client.call_tool(call("everything_echo", json!({"message": "from rmcp"}))).await.expect("echo");
+    let echo = serde_json::to_value(&echo).expect("json");
+    assert_eq!(echo["content"][0]["text"], "Echo: from rmcp", "{echo}");
+    let time = client.call_tool(call("time_get_current_time", json!({"timezone": "UTC"}))).await.expect("time");
+    assert_ne!(time.is_error, Some(true), "{time:?}");
+
+    let sampled = client
+        .call_tool(call("everything_trigger-sampling-request", json!({"prompt": "rmcp prompt", "maxTokens": 9})))
+        .await
+        .expect("the sampling round trip");
+    let text =
+        serde_json::to_value(&sampled).expect("json")["content"][0]["text"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains("rmcp sampled this") && text.contains("rmcp-side-model"), "{text}");
+    let asked = sampler.asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].contains("rmcp prompt"), "{asked:?}");
+    client.cancel().await.expect("close");
+}
