@@ -123,7 +123,7 @@ fn everything_target() -> String {
 /// and report progress.
 fn interactive_everything_target() -> String {
     format!(
-        "    - name: everything\n      stdio: {{command: node, args: [{script}, stdio]}}\n      tools: {{exclude: [\"get-env\", \"toggle-*\"]}}\n",
+        "    - name: everything\n      stdio: {{command: node, args: [{script}, stdio]}}\n      tools: {{exclude: [\"get-env\"]}}\n",
         script = json!(everything_script().display().to_string())
     )
 }
@@ -669,7 +669,7 @@ async fn bad_input_gets_the_right_error_and_starts_no_upstream() {
     // Wrong methods and headers.
     let (status, headers, _) = tokio::task::spawn_blocking(move || request(addr, "GET", &[], b"")).await.expect("join");
     assert_eq!(status, 405);
-    assert_eq!(header(&headers, "allow"), Some("POST, DELETE"));
+    assert_eq!(header(&headers, "allow"), Some("GET, POST, DELETE"));
     let (status, _, body) = tokio::task::spawn_blocking(move || {
         request(addr, "POST", &[("Content-Type", "text/plain"), ("Accept", "application/json")], INITIALIZE.as_bytes())
     })
@@ -938,4 +938,140 @@ async fn an_rmcp_client_lists_calls_and_answers_sampling() {
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert!(asked[0].contains("rmcp prompt"), "{asked:?}");
     client.cancel().await.expect("close");
+}
+
+// ---- the GET stream ---------------------------------------------------------------------------
+
+/// Opens a session's GET stream and reads its events (`id`, message) until `want` came or
+/// `within` passed; then the connection is dropped.
+fn read_events(
+    addr: SocketAddr,
+    session: &str,
+    last_event_id: Option<u64>,
+    want: usize,
+    within: Duration,
+) -> (u16, Vec<(u64, Value)>) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let mut head =
+        format!("GET /mcp HTTP/1.1\r\nHost: mcp\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n");
+    if let Some(id) = last_event_id {
+        head.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    s.write_all(format!("{head}\r\n").as_bytes()).expect("write");
+    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let deadline = Instant::now() + within;
+    let mut raw = Vec::new();
+    let parse = |raw: &[u8]| -> Vec<(u64, Value)> {
+        let text = String::from_utf8_lossy(raw);
+        let mut out = Vec::new();
+        let mut id = None;
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("data: ")
+                && let Some(n) = id.take()
+            {
+                out.push((n, serde_json::from_str(v).unwrap_or(Value::Null)));
+            }
+        }
+        out
+    };
+    while Instant::now() < deadline && parse(&raw).len() < want {
+        let mut buf = [0u8; 4096];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, parse(&raw))
+}
+
+async fn events(addr: SocketAddr, session: String, last: Option<u64>, want: usize) -> (u16, Vec<(u64, Value)>) {
+    tokio::task::spawn_blocking(move || read_events(addr, &session, last, want, Duration::from_secs(15)))
+        .await
+        .expect("join")
+}
+
+fn initialize_with(capabilities: Value) -> Vec<u8> {
+    let msg = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "raw", "version": "0"}}});
+    serde_json::to_vec(&msg).expect("json")
+}
+
+fn tool_call(id: u32, name: &str) -> Vec<u8> {
+    let msg = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": {}}});
+    serde_json::to_vec(&msg).expect("json")
+}
+
+/// The session era's GET stream: a target's list change reaches the stream of every session
+/// of the route; events missed while the stream was closed come back with `Last-Event-ID`;
+/// what a client's own target session sends between its calls (server-everything's simulated
+/// logging, started by a call) reaches that client's stream alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_get_stream_carries_what_targets_send_between_calls_and_resumes() {
+    if !servers_present() {
+        return;
+    }
+    let targets = paged_target("PAGED_GROWS: \"1\"") + &interactive_everything_target();
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    let (_, headers, body) = post(addr, None, initialize_with(json!({"sampling": {}}))).await;
+    let a = header(&headers, "mcp-session-id").unwrap_or_else(|| panic!("{body}")).to_string();
+    let (_, headers, body) = post(addr, None, initialize_with(json!({}))).await;
+    let b = header(&headers, "mcp-session-id").unwrap_or_else(|| panic!("{body}")).to_string();
+    let (status, _, body) = post(addr, Some(&b), br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_vec()).await;
+    assert!(status == 200 && body.contains("paged_grow"), "{body}");
+
+    // A list change while A's stream is open: it comes live.
+    let reader = tokio::spawn(events(addr, a.clone(), None, 1));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _, body) = post(addr, Some(&b), tool_call(3, "paged_grow")).await;
+    assert!(status == 200 && body.contains("1 grown"), "{body}");
+    let (status, live) = reader.await.expect("join");
+    assert_eq!(status, 200);
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].1["method"], "notifications/tools/list_changed", "{live:?}");
+    let first = live[0].0;
+
+    // Another while it is closed: kept, and replayed after the last event A saw.
+    let (status, _, body) = post(addr, Some(&b), tool_call(4, "paged_grow")).await;
+    assert!(status == 200 && body.contains("2 grown"), "{body}");
+    let (status, replayed) = events(addr, a.clone(), Some(first), 1).await;
+    assert_eq!(status, 200);
+    assert_eq!(replayed.first().map(|(id, _)| *id), Some(first + 1), "{replayed:?}");
+    assert_eq!(replayed[0].1["method"], "notifications/tools/list_changed");
+    // B got the list changes too (server-everything's own among them: it announces the tools
+    // it registers once a session's client capabilities are known).
+    let (_, b_replayed) = events(addr, b.clone(), Some(0), 2).await;
+    assert!(b_replayed.len() >= 2, "{b_replayed:?}");
+    assert!(b_replayed.iter().all(|(_, m)| m["method"] == "notifications/tools/list_changed"), "{b_replayed:?}");
+
+    // A starts simulated logging in a call (answered as a stream: A takes server requests);
+    // the logging that follows the call goes down A's GET stream, and not B's.
+    let call = tool_call(5, "everything_toggle-simulated-logging");
+    let (status, _, body) = post(addr, Some(&a), call).await;
+    assert!(status == 200 && body.contains("Started simulated"), "{body}");
+    // (server-everything may also ask A for its roots there: A is that session's client now.)
+    let (status, logs) = events(addr, a.clone(), None, 2).await;
+    assert_eq!(status, 200);
+    assert!(logs.iter().any(|(_, m)| m["method"] == "notifications/message"), "{logs:?}");
+    let (_, b_logs) = tokio::task::spawn_blocking({
+        let b = b.clone();
+        move || read_events(addr, &b, None, 1, Duration::from_secs(6))
+    })
+    .await
+    .expect("join");
+    assert!(!b_logs.iter().any(|(_, m)| m["method"] == "notifications/message"), "B saw A's logging: {b_logs:?}");
+
+    // Wrong GETs.
+    let (status, _) = events(addr, "not-a-session".to_string(), None, 1).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = tokio::task::spawn_blocking(move || {
+        request(addr, "GET", &[("Mcp-Session-Id", a.as_str()), ("Accept", "application/json")], b"")
+    })
+    .await
+    .expect("join");
+    assert_eq!(status, 406);
 }

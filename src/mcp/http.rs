@@ -1,6 +1,8 @@
 //! The downstream streamable HTTP transport (the 2025-11-25 era): JSON-RPC over POST, answered
 //! as JSON or as a one-event SSE stream; `Mcp-Session-Id` issued at `initialize` and required
-//! after; DELETE ends a session; no GET stream is offered (405).
+//! after; DELETE ends a session; GET within a session opens its event stream (resumable with
+//! `Last-Event-ID`). Calls of a client that takes server requests are answered as SSE streams
+//! carrying the target's requests and notifications before the response.
 //!
 //! Every wrong method, header or body is answered here, before any upstream is involved.
 
@@ -17,7 +19,7 @@ use serde_json::{Value, json};
 use super::federation::ListKind;
 use super::jsonrpc::{self, INVALID_REQUEST, METHOD_NOT_FOUND, Message, RpcError};
 use super::session::Session;
-use super::stream_peer::{self, StreamPeer};
+use super::stream_peer::{self, SessionPeer, StreamPeer};
 use super::upstream::relay::ClientPeer;
 use super::{Ctx, MAX_MESSAGE_BYTES, SESSION_HEADER, SUPPORTED_VERSIONS};
 use super::{legacy, modern};
@@ -36,14 +38,44 @@ pub async fn serve(ctx: &Ctx, parts: &Parts, body: Incoming) -> Response<ProxyBo
         // A legacy HTTP+SSE client opening its stream (a streamable HTTP client would send its
         // session id: it is offered no stream).
         (&Method::GET, _) if sessionless && accepts_sse(parts) => legacy::open(ctx, parts),
+        (&Method::GET, _) if !sessionless => get_stream(ctx, parts),
         (&Method::DELETE, _) => delete(ctx, parts),
         _ => {
-            // GET within a session offers no stream yet; other methods are not part of the transport.
-            let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "this MCP endpoint takes POST and DELETE\n");
-            resp.headers_mut().insert(ALLOW, HeaderValue::from_static("POST, DELETE"));
+            let mut resp = plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this MCP endpoint takes POST, DELETE, and GET within a session (its event stream)\n",
+            );
+            resp.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
             resp
         }
     }
+}
+
+/// GET within a session: its event stream, carrying what targets send between calls (their
+/// requests, logging, list changes); with `Last-Event-ID`, the kept events after that one
+/// come first.
+fn get_stream(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
+    let session = match session_header(parts) {
+        Err(e) => return rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e),
+        Ok(None) => return rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
+        Ok(Some(id)) => match ctx.state.sessions.get(id, &ctx.owner, ctx.session_key()) {
+            None => return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
+            Some(s) => s,
+        },
+    };
+    if !accepts_sse(parts) {
+        let e = RpcError::new(INVALID_REQUEST, "Not Acceptable: the event stream needs Accept: text/event-stream");
+        return rpc_status(StatusCode::NOT_ACCEPTABLE, &Value::Null, &e);
+    }
+    let last = match parts.headers.get("last-event-id").map(|v| v.to_str().ok().and_then(|s| s.trim().parse().ok())) {
+        None => None,
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            let e = RpcError::new(INVALID_REQUEST, "Last-Event-ID must be an event id this endpoint sent (a number)");
+            return rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e);
+        }
+    };
+    legacy::event_stream(session.open_stream(last), None)
 }
 
 fn delete(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
@@ -204,6 +236,7 @@ fn relaying(
         stream: tx.clone(),
         session: session.clone(),
         progress_token: stream_peer::progress_token(params.as_ref()),
+        background: Some(Arc::new(SessionPeer { session: session.clone() })),
     };
     let ctx = ctx.clone();
     tokio::spawn(async move {

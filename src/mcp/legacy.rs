@@ -168,7 +168,15 @@ pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyB
                 && (session.takes_requests() || stream_peer::progress_token(params.as_ref()).is_some());
             let client = relays.then(|| {
                 let progress_token = stream_peer::progress_token(params.as_ref());
-                Arc::new(StreamPeer { stream: stream.clone(), session: session.clone(), progress_token })
+                // Between calls, the same stream (without progress: that belongs to calls).
+                let background = StreamPeer {
+                    stream: stream.clone(),
+                    session: session.clone(),
+                    progress_token: None,
+                    background: None,
+                };
+                let background = Some(Arc::new(background) as Arc<dyn ClientPeer>);
+                Arc::new(StreamPeer { stream: stream.clone(), session: session.clone(), progress_token, background })
                     as Arc<dyn ClientPeer>
             });
             match request(&ctx, &session, &method, params, client).await {

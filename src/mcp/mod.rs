@@ -40,7 +40,8 @@ use hyper::body::Incoming;
 use self::federation::{AllowAll, Federation};
 use self::session::Sessions;
 use self::upstream::pool::{Timeouts, UpstreamPool};
-use crate::ir::mcp::McpBackendIr;
+use self::upstream::relay::ClientPeer;
+use crate::ir::mcp::{McpBackendIr, McpTargetIr};
 use crate::ir::{BackendTarget, Snapshot};
 use crate::proxy::body::ProxyBody;
 
@@ -53,7 +54,7 @@ pub const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-
 /// What outlives a reload: upstream sessions per target, downstream sessions.
 pub struct McpState {
     pub pool: UpstreamPool,
-    pub sessions: Sessions,
+    pub sessions: Arc<Sessions>,
     /// The event streams of legacy HTTP+SSE sessions.
     pub legacy: legacy::Streams,
     /// What the stateless requests of each route share.
@@ -64,9 +65,15 @@ pub struct McpState {
 
 impl McpState {
     pub fn new(connector: Arc<dyn upstream::Connector>) -> Self {
+        let sessions = Arc::new(Sessions::default());
+        let to_sessions = sessions.clone();
+        let background: upstream::pool::Background = Arc::new(move |target: &McpTargetIr| {
+            let backend = target.id.rsplit_once('/').map_or("", |(b, _)| b).to_string();
+            Arc::new(ListChanges { sessions: to_sessions.clone(), backend }) as Arc<dyn ClientPeer>
+        });
         McpState {
-            pool: UpstreamPool::new(connector, Timeouts::default()),
-            sessions: Sessions::default(),
+            pool: UpstreamPool::new(connector, Timeouts::default()).with_background(background),
+            sessions,
             legacy: legacy::Streams::default(),
             modern: modern::Shared::default(),
             parking: input_required::Parking::default(),
@@ -92,6 +99,35 @@ impl McpState {
             }
         }
         self.pool.retain(&|id, fingerprint| live.get(id).is_some_and(|f| f == fingerprint));
+    }
+}
+
+/// What a target's shared session sends between calls: its list changes go to every session
+/// of the routes that include its backend (their GET streams); nothing else has a client.
+struct ListChanges {
+    sessions: Arc<Sessions>,
+    /// The target's backend key.
+    backend: String,
+}
+
+impl ClientPeer for ListChanges {
+    fn affinity(&self) -> &str {
+        ""
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        _: serde_json::Value,
+    ) -> upstream::BoxFuture<'static, Result<serde_json::Value, jsonrpc::RpcError>> {
+        upstream::relay::unanswered(method)
+    }
+
+    fn notify(&self, method: &str, params: serde_json::Value) {
+        if method.ends_with("/list_changed") {
+            let message = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params});
+            self.sessions.push_to_backend(&self.backend, &message);
+        }
     }
 }
 

@@ -7,13 +7,14 @@
 //! random and live only in the process that issued them. Ending a session (DELETE) is known to
 //! the process that received the DELETE: replicas share no state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::federation::{ListKind, Owner};
 use super::jsonrpc::RpcError;
@@ -24,6 +25,8 @@ pub const IDLE_EXPIRY: Duration = Duration::from_secs(30 * 60);
 /// How long after it was issued a sealed session id is taken up by a process that does not
 /// hold the session.
 pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Events of a session's GET stream kept for a client that reconnects with `Last-Event-ID`.
+pub const REPLAY_EVENTS: usize = 256;
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -43,6 +46,17 @@ pub struct Session {
     takes_requests: AtomicBool,
     /// Requests relayed to the client and not yet answered, by the id Sluice gave them.
     pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, RpcError>>>>,
+    /// The GET stream and what was sent on it.
+    outbox: Mutex<Outbox>,
+}
+
+/// The session's GET stream: the target's messages between calls, numbered, the last
+/// [`REPLAY_EVENTS`] kept for a reconnecting client.
+#[derive(Default)]
+struct Outbox {
+    stream: Option<mpsc::Sender<Bytes>>,
+    kept: VecDeque<(u64, Bytes)>,
+    last_id: u64,
 }
 
 /// Whether client capabilities declare that it answers server requests.
@@ -63,6 +77,48 @@ impl Session {
             last_used: Mutex::new(Instant::now()),
             takes_requests: AtomicBool::new(takes_requests),
             pending: Mutex::new(HashMap::new()),
+            outbox: Mutex::new(Outbox::default()),
+        }
+    }
+
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens the GET stream (the one open before ends), first replaying the kept events after
+    /// `last_event_id`.
+    pub fn open_stream(&self, last_event_id: Option<u64>) -> mpsc::Receiver<Bytes> {
+        let (tx, rx) = mpsc::channel(REPLAY_EVENTS + 64);
+        let mut out = self.outbox();
+        if let Some(last) = last_event_id {
+            for (_, event) in out.kept.iter().filter(|(id, _)| *id > last) {
+                let _ = tx.try_send(event.clone());
+            }
+        }
+        out.stream = Some(tx);
+        rx
+    }
+
+    /// Whether a GET stream is open.
+    pub fn has_stream(&self) -> bool {
+        self.outbox().stream.as_ref().is_some_and(|s| !s.is_closed())
+    }
+
+    /// Sends a message down the GET stream as a numbered event, kept for replay.
+    pub fn push(&self, message: &Value) {
+        let mut out = self.outbox();
+        out.last_id += 1;
+        let event = Bytes::from(format!("id: {}\nevent: message\ndata: {message}\n\n", out.last_id));
+        let id = out.last_id;
+        out.kept.push_back((id, event.clone()));
+        if out.kept.len() > REPLAY_EVENTS {
+            out.kept.pop_front();
+        }
+        if let Some(stream) = &out.stream
+            && stream.try_send(event).is_err()
+            && stream.is_closed()
+        {
+            out.stream = None;
         }
     }
 
@@ -208,6 +264,16 @@ impl Sessions {
     }
 
     /// Ends a session; whether it existed (for `owner`).
+    /// Pushes `message` down the GET stream of every live session of the routes that include
+    /// `backend` (a backend key).
+    pub fn push_to_backend(&self, backend: &str, message: &Value) {
+        let sessions: Vec<Arc<Session>> =
+            self.lock().live.values().filter(|s| s.owner.split(',').any(|k| k == backend)).cloned().collect();
+        for s in sessions {
+            s.push(message);
+        }
+    }
+
     pub fn remove(&self, id: &str, owner: &str, key: Option<&SessionKey>) -> bool {
         let mut t = self.lock();
         let live = t.live.get(id).is_some_and(|s| s.owner == owner);
@@ -237,6 +303,31 @@ mod tests {
         assert!(!sessions.remove(&s.id, "default/other", None));
         assert!(sessions.remove(&s.id, "default/tools", None));
         assert!(sessions.get(&s.id, "default/tools", None).is_none());
+    }
+
+    #[test]
+    fn the_get_stream_replays_what_followed_the_last_event_seen() {
+        let s = Session::detached("default/tools", "2025-11-25");
+        s.push(&serde_json::json!({"n": 1}));
+        let mut first = s.open_stream(None);
+        assert!(first.try_recv().is_err(), "a fresh stream replays nothing");
+        s.push(&serde_json::json!({"n": 2}));
+        s.push(&serde_json::json!({"n": 3}));
+        let got = first.try_recv().expect("live event");
+        assert!(String::from_utf8_lossy(&got).starts_with("id: 2\n"), "{got:?}");
+        drop(first);
+        s.push(&serde_json::json!({"n": 4}));
+        let mut again = s.open_stream(Some(2));
+        let replayed: Vec<String> =
+            std::iter::from_fn(|| again.try_recv().ok()).map(|b| String::from_utf8_lossy(&b).into_owned()).collect();
+        assert_eq!(replayed.len(), 2, "{replayed:?}");
+        assert!(replayed[0].starts_with("id: 3\n") && replayed[0].contains(r#"{"n":3}"#), "{replayed:?}");
+        assert!(replayed[1].starts_with("id: 4\n"), "{replayed:?}");
+        for n in 0..REPLAY_EVENTS + 10 {
+            s.push(&serde_json::json!({"n": n}));
+        }
+        let mut late = s.open_stream(Some(0));
+        assert_eq!(std::iter::from_fn(|| late.try_recv().ok()).count(), REPLAY_EVENTS, "only the last are kept");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! own answer in streamable HTTP, the session's stream in legacy HTTP+SSE). The target's
 //! requests go down it as JSON-RPC requests with ids Sluice assigns (`sluice-<n>`); the client
 //! POSTs its answers within the session and [`Session::answer`] hands them back. Progress
-//! notifications carry the client's own progress token (none given: not sent).
+//! notifications carry the client's own progress token (none given: not sent). Between calls,
+//! the target's messages go down the session's GET stream ([`SessionPeer`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +39,60 @@ pub struct StreamPeer {
     pub stream: mpsc::Sender<Bytes>,
     pub session: Arc<Session>,
     pub progress_token: Option<Value>,
+    /// Where the target's messages go after the call.
+    pub background: Option<Arc<dyn ClientPeer>>,
+}
+
+/// Sends `message` (a relayed request) by `send` and waits for the client's answer.
+fn ask(
+    session: &Session,
+    method: &str,
+    params: Value,
+    send: impl FnOnce(Value) -> BoxFuture<'static, bool> + Send + 'static,
+) -> BoxFuture<'static, Result<Value, RpcError>> {
+    let id = json!(format!("sluice-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
+    let answer = session.expect(&id);
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let method = method.to_string();
+    Box::pin(async move {
+        let gone = || RpcError::new(INTERNAL_ERROR, format!("{method}: the client went away before answering"));
+        if !send(message).await {
+            return Err(gone());
+        }
+        answer.await.map_err(|_| gone())?
+    })
+}
+
+/// A session's GET stream (session era) as the client between calls.
+pub struct SessionPeer {
+    pub session: Arc<Session>,
+}
+
+impl ClientPeer for SessionPeer {
+    fn affinity(&self) -> &str {
+        &self.session.id
+    }
+
+    fn request(&self, method: &str, params: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
+        if !self.session.has_stream() {
+            let e = RpcError::new(INTERNAL_ERROR, format!("{method}: the client has no stream open to take it"));
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let session = self.session.clone();
+        ask(&self.session, method, params, move |message| {
+            Box::pin(async move {
+                session.push(&message);
+                true
+            })
+        })
+    }
+
+    /// Progress belongs to calls: none is sent here.
+    fn notify(&self, method: &str, params: Value) {
+        if method != "notifications/progress" {
+            self.session.push(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+        }
+    }
 }
 
 impl ClientPeer for StreamPeer {
@@ -46,16 +101,14 @@ impl ClientPeer for StreamPeer {
     }
 
     fn request(&self, method: &str, params: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
-        let id = json!(format!("sluice-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
-        let answer = self.session.expect(&id);
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let stream = self.stream.clone();
-        let method = method.to_string();
-        Box::pin(async move {
-            let gone = || RpcError::new(INTERNAL_ERROR, format!("{method}: the client went away before answering"));
-            stream.send(event(&message)).await.map_err(|_| gone())?;
-            answer.await.map_err(|_| gone())?
+        ask(&self.session, method, params, move |message| {
+            Box::pin(async move { stream.send(event(&message)).await.is_ok() })
         })
+    }
+
+    fn background(&self) -> Option<Arc<dyn ClientPeer>> {
+        self.background.clone()
     }
 
     fn notify(&self, method: &str, mut params: Value) {

@@ -2,6 +2,9 @@
 seven resources `paged://item/<i>`, one template, four prompts. Used by tests/mcp_federation.rs
 to page through a target that paginates.
 
+With PAGED_GROWS=1 it offers a tool, `grow`, that adds a tool `grown<n>` and tells the client
+with `notifications/tools/list_changed` (to test what Sluice does with list changes).
+
 With SLUICE_PROBE_MARKER set, any request other than `initialize` or `ping` writes that file:
 the bad-input test proves that nothing but the handshake reached the target.
 """
@@ -18,6 +21,21 @@ TEMPLATES = [{"uriTemplate": "paged://item/{n}", "name": "item by number"}]
 PROMPTS = [
     {"name": f"p{i}", "arguments": [{"name": "who", "required": False}]} for i in range(4)
 ]
+
+
+GROWN = []
+
+
+def tools():
+    if os.environ.get("PAGED_GROWS") != "1":
+        return []
+    listed = [{"name": "grow", "inputSchema": {"type": "object"}}]
+    return listed + [{"name": name, "inputSchema": {"type": "object"}} for name in GROWN]
+
+
+def notify(method):
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "method": method}) + "\n")
+    sys.stdout.flush()
 
 
 def page(items, field, params):
@@ -42,7 +60,11 @@ def answer(method, params):
         with open(marker, "w") as f:
             f.write(method + "\n")
     if method == "tools/list":
-        return {"tools": []}
+        return {"tools": tools()}
+    if method == "tools/call" and params.get("name") == "grow" and tools():
+        GROWN.append(f"grown{len(GROWN)}")
+        notify("notifications/tools/list_changed")
+        return {"content": [{"type": "text", "text": f"{len(GROWN)} grown"}]}
     if method == "resources/list":
         return page(RESOURCES, "resources", params)
     if method == "resources/templates/list":

@@ -41,9 +41,13 @@ impl Default for Timeouts {
     }
 }
 
+/// Where what a shared session's target sends goes, per target (no client is attached to it).
+pub type Background = Arc<dyn Fn(&McpTargetIr) -> Arc<dyn ClientPeer> + Send + Sync>;
+
 pub struct UpstreamPool {
     connector: Arc<dyn Connector>,
     timeouts: Timeouts,
+    background: Option<Background>,
     slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
 }
 
@@ -87,7 +91,13 @@ struct SlotState {
 
 impl UpstreamPool {
     pub fn new(connector: Arc<dyn Connector>, timeouts: Timeouts) -> Self {
-        UpstreamPool { connector, timeouts, slots: Mutex::new(HashMap::new()) }
+        UpstreamPool { connector, timeouts, background: None, slots: Mutex::new(HashMap::new()) }
+    }
+
+    /// Sends what the targets' shared sessions send to `background`.
+    pub fn with_background(mut self, background: Background) -> Self {
+        self.background = Some(background);
+        self
     }
 
     fn slot(&self, target: &McpTargetIr) -> Arc<Slot> {
@@ -127,8 +137,13 @@ impl UpstreamPool {
         {
             return Err(UpstreamError::Unavailable(why.clone()));
         }
-        // Nobody answers this session's requests: its calls are those of clients that take none.
-        let connect = self.connector.connect(target.clone(), Arc::new(Relay::default()));
+        // No call's client answers this session's requests: its calls are those of clients that
+        // take none. What it sends between calls goes to the background, if any.
+        let relay = match &self.background {
+            Some(b) => Relay::with_background(b(target)),
+            None => Relay::default(),
+        };
+        let connect = self.connector.connect(target.clone(), Arc::new(relay));
         let result = match tokio::time::timeout(self.timeouts.connect, connect).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout(self.timeouts.connect)),
