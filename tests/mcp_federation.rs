@@ -1075,3 +1075,81 @@ async fn the_get_stream_carries_what_targets_send_between_calls_and_resumes() {
     .expect("join");
     assert_eq!(status, 406);
 }
+
+// ---- cancellation ------------------------------------------------------------------------------
+
+/// Waits up to `wait` for `file` to hold `lines` JSON lines.
+fn cancel_log(file: &Path, lines: usize, wait: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let got: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        if got.len() >= lines || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A call the client cancels (`notifications/cancelled`), or whose SSE answer it hangs up on,
+/// is dropped, and the target is told with `notifications/cancelled` of its own request.
+/// (The target is our stdlib server: it logs the cancellations it gets.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_is_cancelled_at_the_target() {
+    if !servers_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("cancelled.jsonl");
+    let targets = paged_target(&format!("PAGED_CANCEL_LOG: {}", json!(log.display().to_string())));
+    let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+
+    // The client cancels: the POST is answered at once with the cancellation error.
+    let (_, headers, body) = post(addr, None, initialize_with(json!({}))).await;
+    let session = header(&headers, "mcp-session-id").unwrap_or_else(|| panic!("{body}")).to_string();
+    let slow = {
+        let session = session.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut h = JSON_HEADERS.to_vec();
+            h.push(("Mcp-Session-Id", &session));
+            request(addr, "POST", &h, &tool_call(7, "paged_slow"))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cancel =
+        br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"changed my mind"}}"#;
+    let (status, _, _) = post(addr, Some(&session), cancel.to_vec()).await;
+    assert_eq!(status, 202);
+    let (status, _, body) = slow.await.expect("join");
+    assert_eq!((status, rpc_code(&body)), (200, -32800), "{body}");
+    let told = cancel_log(&log, 1, Duration::from_secs(10));
+    assert_eq!(told.len(), 1, "the target was not told: {told:?}");
+    assert!(told[0]["requestId"].is_number(), "the target's own request id: {told:?}");
+
+    // A client that takes server requests gets the call as a stream; it hangs up mid-call.
+    let (_, headers, body) = post(addr, None, initialize_with(json!({"elicitation": {}}))).await;
+    let session = header(&headers, "mcp-session-id").unwrap_or_else(|| panic!("{body}")).to_string();
+    let head = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        let body = tool_call(8, "paged_slow");
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nHost: mcp\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(&body).expect("write");
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).expect("the answer's head");
+        std::thread::sleep(Duration::from_millis(1000));
+        // The client goes away abruptly (a reset, as when it crashes).
+        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).expect("linger");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .expect("join");
+    assert!(head.contains("text/event-stream"), "{head}");
+    // (Noticed when the stream is next written, at the latest by its keep-alive comment 15 s
+    // after the last event.)
+    let told = cancel_log(&log, 2, Duration::from_secs(25));
+    assert_eq!(told.len(), 2, "the target was not told of the hang-up: {told:?}");
+}

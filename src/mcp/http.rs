@@ -185,10 +185,17 @@ async fn post(ctx: &Ctx, parts: &Parts, incoming: Incoming) -> Response<ProxyBod
                 None => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
                 Some(None) => rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
                 Some(Some(session)) => {
-                    if let Message::Response { id, outcome } = other
-                        && !session.answer(&id, outcome)
-                    {
-                        tracing::debug!(id = %id, "MCP client answered a request nobody waits for");
+                    match other {
+                        Message::Response { id, outcome } => {
+                            let waited = session.answer(&id, outcome);
+                            if !waited {
+                                tracing::debug!(id = %id, "MCP client answered a request nobody waits for");
+                            }
+                        }
+                        Message::Notification { method, params } if method == "notifications/cancelled" => {
+                            session.cancel_request(params.as_ref());
+                        }
+                        _ => {}
                     }
                     Response::builder().status(StatusCode::ACCEPTED).body(body::empty()).unwrap_or_else(|_| internal())
                 }
@@ -213,12 +220,24 @@ async fn post(ctx: &Ctx, parts: &Parts, incoming: Incoming) -> Response<ProxyBod
     {
         return relaying(ctx, session, id, method, params);
     }
-    let outcome = request(ctx, &session, &method, params, None).await;
+    let cancelled = session.start_request(&id);
+    let outcome = tokio::select! {
+        outcome = request(ctx, &session, &method, params, None) => outcome,
+        // The client cancelled: the call is dropped (the target is told) and the POST gets an
+        // error the client will not wait for.
+        Ok(()) = cancelled => Err(cancelled_error()),
+    };
+    session.finish_request(&id);
     let payload = match outcome {
         Ok(result) => jsonrpc::result(&id, result),
         Err(e) => jsonrpc::error(&id, &e),
     };
     reply(StatusCode::OK, answer, &payload, None)
+}
+
+/// The answer to a request the client cancelled (if it still reads one).
+pub(super) fn cancelled_error() -> RpcError {
+    RpcError::new(jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client")
 }
 
 /// A call whose client takes server requests: answered as an SSE stream carrying the target's
@@ -240,10 +259,19 @@ fn relaying(
     };
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let outcome = request(&ctx, &session, &method, params, Some(Arc::new(peer))).await;
+        let cancelled = session.start_request(&id);
+        let outcome = tokio::select! {
+            outcome = request(&ctx, &session, &method, params, Some(Arc::new(peer))) => Some(outcome),
+            // Cancelled, or the client hung up: the call is dropped (the target is told) and
+            // the stream ends without a response.
+            Ok(()) = cancelled => None,
+            () = tx.closed() => None,
+        };
+        session.finish_request(&id);
         let payload = match outcome {
-            Ok(result) => jsonrpc::result(&id, result),
-            Err(e) => jsonrpc::error(&id, &e),
+            Some(Ok(result)) => jsonrpc::result(&id, result),
+            Some(Err(e)) => jsonrpc::error(&id, &e),
+            None => return,
         };
         let _ = tx.send(stream_peer::event(&payload)).await;
     });

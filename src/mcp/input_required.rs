@@ -131,8 +131,14 @@ pub fn start(ctx: &Ctx, session: Arc<Session>, method: &str, params: Option<Map<
     let task_method = method.to_string();
     tokio::spawn(async move {
         let peer = Arc::new(InputPeer { events: tx.clone() });
-        let outcome = super::http::request(&task_ctx, &session, &task_method, params, Some(peer)).await;
-        let _ = tx.send(Event::Done(outcome)).await;
+        tokio::select! {
+            outcome = super::http::request(&task_ctx, &session, &task_method, params, Some(peer)) => {
+                let _ = tx.send(Event::Done(outcome)).await;
+            }
+            // Nobody waits for the call any more (the client hung up, or never retried in
+            // time): it is dropped, and the target told.
+            () = tx.closed() => {}
+        }
     });
     Call { events: rx, method: method.to_string() }
 }

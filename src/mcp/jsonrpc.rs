@@ -8,6 +8,8 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
+/// A request the client cancelled (the code LSP and several MCP SDKs use).
+pub const REQUEST_CANCELLED: i64 = -32800;
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,8 +52,8 @@ pub enum Message {
     },
     Notification {
         method: String,
+        params: Option<Map<String, Value>>,
     },
-    /// A response to a request of ours (none are sent yet; accepted and ignored).
     /// A client's answer to a request Sluice relayed to it.
     Response {
         id: Value,
@@ -98,7 +100,7 @@ pub fn parse(body: &[u8]) -> Result<Message, Rejected> {
             };
             Ok(match id {
                 Some(id) => Message::Request { id, method: method.clone(), params },
-                None => Message::Notification { method: method.clone() },
+                None => Message::Notification { method: method.clone(), params },
             })
         }
         Some(_) => Err(invalid(answer_id, "`method` must be a string")),
@@ -143,7 +145,7 @@ mod tests {
         let m = parse(br#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}"#);
         assert_eq!(m, Ok(Message::Request { id: json!(7), method: "tools/list".into(), params: Some(Map::new()) }));
         let m = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        assert_eq!(m, Ok(Message::Notification { method: "notifications/initialized".into() }));
+        assert_eq!(m, Ok(Message::Notification { method: "notifications/initialized".into(), params: None }));
         let m = parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#);
         assert_eq!(m, Ok(Message::Response { id: json!("a"), outcome: Ok(json!({})) }));
         let m = parse(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no","data":[1]}}"#);

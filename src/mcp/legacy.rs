@@ -146,7 +146,12 @@ pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyB
     };
     let (rid, method, params) = match jsonrpc::parse(&bytes) {
         Err(rejected) => return rpc_status(StatusCode::BAD_REQUEST, &rejected.id, &rejected.error),
-        Ok(Message::Notification { .. }) => return accepted(),
+        Ok(Message::Notification { method, params }) => {
+            if method == "notifications/cancelled" {
+                session.cancel_request(params.as_ref());
+            }
+            return accepted();
+        }
         Ok(Message::Response { id, outcome }) => {
             session.answer(&id, outcome);
             return accepted();
@@ -179,9 +184,17 @@ pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyB
                 Arc::new(StreamPeer { stream: stream.clone(), session: session.clone(), progress_token, background })
                     as Arc<dyn ClientPeer>
             });
-            match request(&ctx, &session, &method, params, client).await {
-                Ok(result) => jsonrpc::result(&rid, result),
-                Err(e) => jsonrpc::error(&rid, &e),
+            let cancelled = session.start_request(&rid);
+            let outcome = tokio::select! {
+                outcome = request(&ctx, &session, &method, params, client) => Some(outcome),
+                Ok(()) = cancelled => None,
+            };
+            session.finish_request(&rid);
+            match outcome {
+                Some(Ok(result)) => jsonrpc::result(&rid, result),
+                Some(Err(e)) => jsonrpc::error(&rid, &e),
+                // Cancelled: the call is dropped (the target is told); no response is sent.
+                None => return,
             }
         };
         if stream.send(stream_peer::event(&payload)).await.is_err() {

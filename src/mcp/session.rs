@@ -48,6 +48,8 @@ pub struct Session {
     pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, RpcError>>>>,
     /// The GET stream and what was sent on it.
     outbox: Mutex<Outbox>,
+    /// The client's requests under way, each with what tells it the client cancelled it.
+    running: Mutex<HashMap<String, oneshot::Sender<()>>>,
 }
 
 /// The session's GET stream: the target's messages between calls, numbered, the last
@@ -78,6 +80,28 @@ impl Session {
             takes_requests: AtomicBool::new(takes_requests),
             pending: Mutex::new(HashMap::new()),
             outbox: Mutex::new(Outbox::default()),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a client request under way; the receiver fires if the client cancels it.
+    pub fn start_request(&self, id: &Value) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|_, s| !s.is_closed());
+        running.insert(id.to_string(), tx);
+        rx
+    }
+
+    pub fn finish_request(&self, id: &Value) {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.to_string());
+    }
+
+    /// The client's `notifications/cancelled`: the request it names stops.
+    pub fn cancel_request(&self, params: Option<&serde_json::Map<String, Value>>) {
+        let Some(id) = params.and_then(|p| p.get("requestId")) else { return };
+        if let Some(stop) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.to_string()) {
+            let _ = stop.send(());
         }
     }
 

@@ -5,6 +5,9 @@ to page through a target that paginates.
 With PAGED_GROWS=1 it offers a tool, `grow`, that adds a tool `grown<n>` and tells the client
 with `notifications/tools/list_changed` (to test what Sluice does with list changes).
 
+With PAGED_CANCEL_LOG set it also offers `slow`, which answers after 30 s unless cancelled,
+and appends every `notifications/cancelled` it gets to that file (one JSON line each).
+
 With SLUICE_PROBE_MARKER set, any request other than `initialize` or `ping` writes that file:
 the bad-input test proves that nothing but the handshake reached the target.
 """
@@ -12,6 +15,7 @@ the bad-input test proves that nothing but the handshake reached the target.
 import json
 import os
 import sys
+import threading
 
 PAGE = 3
 RESOURCES = [
@@ -26,16 +30,36 @@ PROMPTS = [
 GROWN = []
 
 
+OUT = threading.Lock()
+SLOW = {}
+
+
 def tools():
-    if os.environ.get("PAGED_GROWS") != "1":
-        return []
-    listed = [{"name": "grow", "inputSchema": {"type": "object"}}]
-    return listed + [{"name": name, "inputSchema": {"type": "object"}} for name in GROWN]
+    listed = []
+    if os.environ.get("PAGED_CANCEL_LOG"):
+        listed.append({"name": "slow", "inputSchema": {"type": "object"}})
+    if os.environ.get("PAGED_GROWS") == "1":
+        listed.append({"name": "grow", "inputSchema": {"type": "object"}})
+        listed += [{"name": name, "inputSchema": {"type": "object"}} for name in GROWN]
+    return listed
+
+
+def send(message):
+    with OUT:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+
+def slow(request_id):
+    """Answers after 30 s unless `notifications/cancelled` names the request first."""
+    stop = threading.Event()
+    SLOW[json.dumps(request_id)] = stop
+    if not stop.wait(30):
+        send({"jsonrpc": "2.0", "id": request_id, "result": {"content": [{"type": "text", "text": "slow done"}]}})
 
 
 def notify(method):
-    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "method": method}) + "\n")
-    sys.stdout.flush()
+    send({"jsonrpc": "2.0", "method": method})
 
 
 def page(items, field, params):
@@ -86,7 +110,19 @@ for line in sys.stdin:
         message = json.loads(line)
     except ValueError:
         continue
+    if message.get("method") == "notifications/cancelled" and os.environ.get("PAGED_CANCEL_LOG"):
+        params = message.get("params") or {}
+        with open(os.environ["PAGED_CANCEL_LOG"], "a") as f:
+            f.write(json.dumps(params) + "\n")
+        stop = SLOW.pop(json.dumps(params.get("requestId")), None)
+        if stop:
+            stop.set()
+        continue
     if "id" not in message or "method" not in message:
+        continue
+    params = message.get("params") or {}
+    if message["method"] == "tools/call" and params.get("name") == "slow" and os.environ.get("PAGED_CANCEL_LOG"):
+        threading.Thread(target=slow, args=(message["id"],), daemon=True).start()
         continue
     reply = {"jsonrpc": "2.0", "id": message["id"]}
     try:
@@ -95,5 +131,4 @@ for line in sys.stdin:
         reply["error"] = {"code": -32601, "message": f"Method not found: {e}"}
     except (KeyError, ValueError) as e:
         reply["error"] = {"code": -32602, "message": f"Invalid params: {e}"}
-    sys.stdout.write(json.dumps(reply) + "\n")
-    sys.stdout.flush()
+    send(reply)

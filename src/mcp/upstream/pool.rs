@@ -65,6 +65,31 @@ struct Slot {
     spare: Mutex<Vec<Spare>>,
 }
 
+/// A session held by one call. When the call ends, also when it is dropped midway (its client
+/// cancelled or hung up: the target is told), the session goes back among the spares, unless
+/// it was found unfit.
+struct Held<'a> {
+    slot: &'a Slot,
+    session: Option<Arc<dyn McpUpstream>>,
+    relay: Arc<Relay>,
+    affinity: String,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.relay.detach();
+        let Some(session) = self.session.take().filter(|s| !s.is_closed()) else { return };
+        let mut spares = self.slot.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spares.len() >= EXCLUSIVE_PER_TARGET
+            && let Some(oldest) = spares.iter().enumerate().min_by_key(|(_, s)| s.since).map(|(i, _)| i)
+        {
+            spares.swap_remove(oldest);
+        }
+        let affinity = std::mem::take(&mut self.affinity);
+        spares.push(Spare { affinity, session, relay: self.relay.clone(), since: Instant::now() });
+    }
+}
+
 struct Spare {
     /// The client it served ([`ClientPeer::affinity`]).
     affinity: String,
@@ -241,24 +266,19 @@ impl UpstreamPool {
         };
         let affinity = client.affinity().to_string();
         relay.attach(client);
-        let result = match tokio::time::timeout(limit, f(session.clone())).await {
+        let mut held = Held { slot: &slot, session: Some(session.clone()), relay, affinity };
+        let result = match tokio::time::timeout(limit, f(session)).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout(limit)),
         };
-        relay.detach();
-        // A session whose call timed out may still be working on it: not reused.
+        // A session whose call timed out may be stuck on it: not reused (a stdio target's
+        // process ends with it).
         let reusable = match &result {
             Ok(_) => true,
             Err(e) => !e.breaks_session() && !matches!(e, UpstreamError::Timeout(_)),
         };
-        if reusable && !session.is_closed() {
-            let mut spares = slot.spare.lock().unwrap_or_else(|p| p.into_inner());
-            if spares.len() >= EXCLUSIVE_PER_TARGET
-                && let Some(oldest) = spares.iter().enumerate().min_by_key(|(_, s)| s.since).map(|(i, _)| i)
-            {
-                spares.swap_remove(oldest);
-            }
-            spares.push(Spare { affinity, session, relay, since: Instant::now() });
+        if !reusable {
+            held.session = None;
         }
         result
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
 use rmcp::ErrorData as McpError;
+use rmcp::model::{CallToolRequest, CancelledNotificationParam, ClientRequest, GetPromptRequest, ReadResourceRequest};
 use rmcp::model::{
     CallToolRequestParams, ClientConfig, CompleteRequestParams, CreateMessageRequestParams, CreateMessageResult,
     ElicitRequestParams, ElicitResult, ErrorCode, GetPromptRequestParams, Implementation, ListRootsResult,
@@ -16,7 +17,9 @@ use rmcp::model::{
     ResourceUpdatedNotificationParam,
 };
 use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage};
-use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService, ServiceError};
+use rmcp::service::{
+    NotificationContext, PeerRequestOptions, RequestContext, RoleClient, RunningService, ServiceError,
+};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
     StreamableHttpPostResponse, StreamableHttpResponseLimits,
@@ -175,6 +178,42 @@ fn reqwest_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap_or_default()
 }
 
+impl Session {
+    /// Sends a request whose caller may give up (the client cancelled it, hung up, or a
+    /// deadline passed): the target is then told, with `notifications/cancelled`.
+    async fn cancellable(&self, request: ClientRequest) -> Result<Value, UpstreamError> {
+        let peer = self.service.peer();
+        let handle =
+            peer.send_cancellable_request(request, PeerRequestOptions::no_options()).await.map_err(service_error)?;
+        let mut pending = CancelOnDrop { peer: Some(peer.clone()), id: handle.id.clone() };
+        let result = handle.await_response().await;
+        pending.peer = None;
+        to_json(result.map_err(service_error)?)
+    }
+}
+
+/// Tells the target a request was cancelled if dropped before its answer came.
+struct CancelOnDrop {
+    peer: Option<rmcp::service::Peer<RoleClient>>,
+    id: rmcp::model::RequestId,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(peer) = self.peer.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let params = CancelledNotificationParam::new(
+                Some(self.id.clone()),
+                Some("the caller gave up the request".to_string()),
+            );
+            rt.spawn(async move {
+                let _ = peer.notify_cancelled(params).await;
+            });
+        }
+    }
+}
+
 impl McpUpstream for Session {
     fn capabilities(&self) -> Value {
         self.service
@@ -213,14 +252,14 @@ impl McpUpstream for Session {
         Box::pin(async move {
             let mut params = CallToolRequestParams::new(name);
             params.arguments = arguments;
-            to_json(self.service.call_tool(params).await.map_err(service_error)?)
+            self.cancellable(ClientRequest::CallToolRequest(CallToolRequest::new(params))).await
         })
     }
 
     fn read_resource(&self, uri: String) -> BoxFuture<'_, Result<Value, UpstreamError>> {
         Box::pin(async move {
             let params: ReadResourceRequestParams = from_json(json!({ "uri": uri }))?;
-            to_json(self.service.read_resource(params).await.map_err(service_error)?)
+            self.cancellable(ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params))).await
         })
     }
 
@@ -235,7 +274,7 @@ impl McpUpstream for Session {
                 params["arguments"] = Value::Object(a);
             }
             let params: GetPromptRequestParams = from_json(params)?;
-            to_json(self.service.get_prompt(params).await.map_err(service_error)?)
+            self.cancellable(ClientRequest::GetPromptRequest(GetPromptRequest::new(params))).await
         })
     }
 

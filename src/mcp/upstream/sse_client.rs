@@ -197,7 +197,31 @@ impl SseSession {
             self.shared.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.to_string());
             return Err(e);
         }
-        rx.await.map_err(|_| unavailable("the target's event stream ended before it answered"))?
+        let mut pending = CancelOnDrop { shared: Some(self.shared.clone()), id };
+        let answer = rx.await;
+        pending.shared = None;
+        answer.map_err(|_| unavailable("the target's event stream ended before it answered"))?
+    }
+}
+
+/// Tells the target a request was cancelled if dropped before its answer came (the caller
+/// gave up: the client cancelled or hung up, or a deadline passed).
+struct CancelOnDrop {
+    shared: Option<Arc<Shared>>,
+    id: Value,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else { return };
+        shared.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id.to_string());
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": self.id, "reason": "the caller gave up the request"}});
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = shared.post(&cancel).await;
+            });
+        }
     }
 }
 
