@@ -363,7 +363,8 @@ async fn targets_ask_the_client_through_sluice_in_both_eras() {
     }
 }
 
-/// HTTP targets restarted mid-session (so they know the upstream sessions no more): the next
+/// HTTP targets restarted mid-session (so they know the upstream sessions no more; one of them
+/// reached through a Service): the next
 /// call in the same downstream session is served by a new upstream session, without the
 /// client noticing (streamable HTTP: re-initialized on the target's 404; HTTP+SSE: the ended
 /// event stream closes the session, and the next call opens another).
@@ -374,7 +375,17 @@ async fn restarted_http_targets_are_taken_up_again_within_the_session() {
     }
     let mut remote = RemoteEverything::start("streamableHttp");
     let mut legacy = RemoteEverything::start("sse");
-    let (_rt, addr) = start(&config(&(remote.target("remote") + &legacy.target("legacy")), "FailOpen")).await;
+    // `remote` is reached through a Service and its EndpointSlice (as in a cluster).
+    let service = format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: everything, namespace: default}}\n\
+         spec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: everything-1, namespace: default, labels: {{kubernetes.io/service-name: everything}}}}\n\
+         addressType: IPv4\nendpoints: [{{addresses: [127.0.0.1]}}]\nports: [{{name: http, port: {}}}]\n",
+        remote.port
+    );
+    let remote_target = "    - name: remote\n      streamableHttp: {backendRef: {name: everything, port: 80}}\n";
+    let (_rt, addr) =
+        start(&(config(&(remote_target.to_string() + &legacy.target("legacy")), "FailOpen") + &service)).await;
     let (status, headers, body) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;
     assert_eq!(status, 200, "{body}");
     let session = header(&headers, "mcp-session-id").expect("a session").to_string();

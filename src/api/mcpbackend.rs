@@ -73,9 +73,13 @@ pub struct McpTarget {
     /// A server of the streamable HTTP transport.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streamable_http: Option<McpUrl>,
-    /// Headers sent with every HTTP request to the target (credentials, routing).
+    /// Headers sent with every HTTP request to the target (routing, non-secret values).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// Headers whose values come from Secrets in the backend's namespace (credentials), by
+    /// header name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers_from_secrets: BTreeMap<String, McpSecretValueRef>,
     /// Which of the target's tools are offered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<McpToolFilter>,
@@ -91,10 +95,39 @@ pub struct McpStdio {
     pub env: BTreeMap<String, String>,
 }
 
+/// Where an HTTP target listens: exactly one of `url` and `backendRef`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpUrl {
-    pub url: String,
+    /// An `http://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A Service port, reached at one of its ready endpoints (from its EndpointSlices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<McpServiceRef>,
+    /// The path on the Service (with `backendRef`; default `/mcp`, or `/sse` for `sse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// A Service port; another namespace's needs a ReferenceGrant there allowing MCPBackends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpServiceRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub port: u16,
+}
+
+/// One value of a Secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpSecretValueRef {
+    /// The Secret, in the backend's namespace.
+    pub name: String,
+    /// The Secret's data key.
+    pub key: String,
 }
 
 /// Tool names (as the target names them) or patterns with `*`; `exclude` wins over `include`,

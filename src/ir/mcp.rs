@@ -80,6 +80,10 @@ pub enum McpTransport {
     StreamableHttp {
         url: String,
     },
+    /// An HTTP target whose Service has no ready endpoint yet: unavailable until one is.
+    Unresolved {
+        reason: String,
+    },
 }
 
 /// Tool filters of one target, over the names the target gives its tools.

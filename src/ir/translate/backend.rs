@@ -143,37 +143,8 @@ impl BackendResolver<'_, '_> {
         Ok(Upstream::new(key, endpoints, protocol, tls))
     }
 
-    /// Endpoint addresses of the Service port, from its EndpointSlices.
     fn endpoints(&self, svc: &Service, sp: &ServicePort) -> Vec<Endpoint> {
-        let mut out = Vec::new();
-        for slice in self.ix.slices(svc.metadata.namespace(), svc.metadata.name()) {
-            let port = slice
-                .ports
-                .iter()
-                .find(|p| p.name.as_deref().unwrap_or("") == sp.name.as_deref().unwrap_or(""))
-                .and_then(|p| p.port)
-                .or({
-                    // A slice without named ports: a numeric targetPort still maps.
-                    match &sp.target_port {
-                        Some(IntOrString::Int(n)) if slice.ports.is_empty() => Some(*n),
-                        _ => None,
-                    }
-                });
-            let Some(port) = port.and_then(|p| u16::try_from(p).ok()) else {
-                continue;
-            };
-            for ep in &slice.endpoints {
-                if !ep.is_ready() {
-                    continue;
-                }
-                for a in &ep.addresses {
-                    if let Ok(ip) = a.parse::<IpAddr>() {
-                        out.push(Endpoint::Addr(SocketAddr::new(ip, port)));
-                    }
-                }
-            }
-        }
-        out
+        service_endpoints(self.ix, svc, sp)
     }
 
     /// TLS towards the Service when a BackendTLSPolicy targets it (or the port's section).
@@ -242,4 +213,37 @@ impl BackendResolver<'_, '_> {
 
 fn pool_key(ns: &str, name: &str, port: u16, protocol: UpstreamProtocol, tls: Option<&UpstreamTls>) -> String {
     format!("{ns}/{name}:{port}/{protocol:?}/{}", tls.map_or("plain", |t| t.fingerprint.as_str()))
+}
+
+/// The ready endpoint addresses of a Service port, from its EndpointSlices.
+pub fn service_endpoints(ix: &Index<'_>, svc: &Service, sp: &ServicePort) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    for slice in ix.slices(svc.metadata.namespace(), svc.metadata.name()) {
+        let port = slice
+            .ports
+            .iter()
+            .find(|p| p.name.as_deref().unwrap_or("") == sp.name.as_deref().unwrap_or(""))
+            .and_then(|p| p.port)
+            .or({
+                // A slice without named ports: a numeric targetPort still maps.
+                match &sp.target_port {
+                    Some(IntOrString::Int(n)) if slice.ports.is_empty() => Some(*n),
+                    _ => None,
+                }
+            });
+        let Some(port) = port.and_then(|p| u16::try_from(p).ok()) else {
+            continue;
+        };
+        for ep in &slice.endpoints {
+            if !ep.is_ready() {
+                continue;
+            }
+            for a in &ep.addresses {
+                if let Ok(ip) = a.parse::<IpAddr>() {
+                    out.push(Endpoint::Addr(SocketAddr::new(ip, port)));
+                }
+            }
+        }
+    }
+    out
 }

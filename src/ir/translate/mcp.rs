@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::backend::RefFailure;
 use super::index::Index;
-use crate::api::{McpBackend, McpFailureMode, McpPrefixMode, McpTarget};
-use crate::ir::ObjectKey;
+use crate::api::{McpBackend, McpFailureMode, McpPrefixMode, McpTarget, McpUrl, SLUICE_GROUP};
 use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, McpTransport, PrefixMode, ToolRules};
+use crate::ir::{Endpoint, ObjectKey};
 use crate::mcp::session_token::SessionKey;
 
 fn invalid(msg: impl Into<String>) -> RefFailure {
@@ -19,7 +19,7 @@ pub fn resolve(ix: &Index<'_>, ns: &str, name: &str) -> Result<Arc<McpBackendIr>
     let b = ix
         .mcp_backend(ns, name)
         .ok_or_else(|| ("BackendNotFound".to_string(), format!("MCPBackend {ns}/{name} not found")))?;
-    let mut ir = build(b).map_err(|(r, m)| (r, format!("MCPBackend {ns}/{name}: {m}")))?;
+    let mut ir = build(ix, b).map_err(|(r, m)| (r, format!("MCPBackend {ns}/{name}: {m}")))?;
     ir.session_key = session_key(ix, b).map_err(|(r, m)| (r, format!("MCPBackend {ns}/{name}: {m}")))?;
     Ok(Arc::new(ir))
 }
@@ -34,7 +34,7 @@ fn session_key(ix: &Index<'_>, b: &McpBackend) -> Result<Option<Arc<SessionKey>>
     SessionKey::new(&bytes).map(|k| Some(Arc::new(k))).map_err(|e| invalid(format!("spec.sessions.keySecretRef: {e}")))
 }
 
-pub fn build(b: &McpBackend) -> Result<McpBackendIr, RefFailure> {
+pub fn build(ix: &Index<'_>, b: &McpBackend) -> Result<McpBackendIr, RefFailure> {
     let ns = b.metadata.namespace();
     let name = b.metadata.name();
     if b.spec.targets.is_empty() {
@@ -48,7 +48,7 @@ pub fn build(b: &McpBackend) -> Result<McpBackendIr, RefFailure> {
     let mut seen = HashSet::new();
     let mut targets = Vec::new();
     for (i, t) in b.spec.targets.iter().enumerate() {
-        let target = target(ns, name, t).map_err(|(r, m)| (r, format!("spec.targets[{i}]: {m}")))?;
+        let target = target(ix, ns, name, t).map_err(|(r, m)| (r, format!("spec.targets[{i}]: {m}")))?;
         if !seen.insert(target.name.clone()) {
             return Err(invalid(format!("spec.targets[{i}]: target name {:?} is used twice", target.name)));
         }
@@ -71,7 +71,7 @@ pub fn build(b: &McpBackend) -> Result<McpBackendIr, RefFailure> {
     })
 }
 
-fn target(ns: &str, backend: &str, t: &McpTarget) -> Result<McpTargetIr, RefFailure> {
+fn target(ix: &Index<'_>, ns: &str, backend: &str, t: &McpTarget) -> Result<McpTargetIr, RefFailure> {
     let name_ok = !t.name.is_empty() && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !name_ok {
         return Err(invalid(format!("target name {:?} must be letters, digits, '-' or '_'", t.name)));
@@ -87,8 +87,14 @@ fn target(ns: &str, backend: &str, t: &McpTarget) -> Result<McpTargetIr, RefFail
                 env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             }
         }
-        (None, Some(u), None) => McpTransport::Sse { url: http_url(&t.name, &u.url)? },
-        (None, None, Some(u)) => McpTransport::StreamableHttp { url: http_url(&t.name, &u.url)? },
+        (None, Some(u), None) => match where_to(ix, ns, &t.name, u, "/sse")? {
+            Ok(url) => McpTransport::Sse { url },
+            Err(reason) => McpTransport::Unresolved { reason },
+        },
+        (None, None, Some(u)) => match where_to(ix, ns, &t.name, u, "/mcp")? {
+            Ok(url) => McpTransport::StreamableHttp { url },
+            Err(reason) => McpTransport::Unresolved { reason },
+        },
         _ => {
             return Err(invalid(format!("target {:?} needs exactly one of stdio, sse and streamableHttp", t.name)));
         }
@@ -98,13 +104,76 @@ fn target(ns: &str, backend: &str, t: &McpTarget) -> Result<McpTargetIr, RefFail
             return Err(invalid(format!("target {:?}: header {k:?} is not a valid HTTP header", t.name)));
         }
     }
+    let mut headers: Vec<(String, String)> = t.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (k, r) in &t.headers_from_secrets {
+        let bytes = super::ai::secret_value(ix, ns, &r.name, &r.key)?
+            .ok_or_else(|| invalid(format!("target {:?}: Secret {ns}/{} has no key {:?}", t.name, r.name, r.key)))?;
+        let value = String::from_utf8(bytes)
+            .ok()
+            .filter(|v| http::HeaderName::from_bytes(k.as_bytes()).is_ok() && http::HeaderValue::from_str(v).is_ok())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "target {:?}: header {k:?} from Secret {ns}/{} is not a valid HTTP header",
+                    t.name, r.name
+                ))
+            })?;
+        headers.push((k.clone(), value));
+    }
     let filter = t.tools.clone().unwrap_or_default();
     Ok(McpTargetIr {
         name: t.name.clone(),
         id: Arc::from(format!("{ns}/{backend}/{}", t.name)),
         transport,
-        headers: t.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        headers,
         tools: ToolRules { include: filter.include, exclude: filter.exclude },
+    })
+}
+
+/// The URL of an HTTP target: its `url`, or a ready endpoint of its Service (`Ok(Err(why))`
+/// while the Service has none: the target is unavailable until one is ready).
+fn where_to(
+    ix: &Index<'_>,
+    ns: &str,
+    target: &str,
+    u: &McpUrl,
+    default_path: &str,
+) -> Result<Result<String, String>, RefFailure> {
+    let r = match (&u.url, &u.backend_ref) {
+        (Some(url), None) => return http_url(target, url).map(Ok),
+        (None, Some(r)) => r,
+        _ => return Err(invalid(format!("target {target:?} needs exactly one of url and backendRef"))),
+    };
+    let svc_ns = r.namespace.as_deref().unwrap_or(ns);
+    if !ix.grant_allows((SLUICE_GROUP, "MCPBackend", ns), ("", "Service", svc_ns, &r.name)) {
+        return Err((
+            "RefNotPermitted".into(),
+            format!(
+                "target {target:?}: no ReferenceGrant in {svc_ns} allows MCPBackends from {ns} to use Service {}",
+                r.name
+            ),
+        ));
+    }
+    let svc = ix.service(svc_ns, &r.name).ok_or_else(|| {
+        ("BackendNotFound".to_string(), format!("target {target:?}: Service {svc_ns}/{} not found", r.name))
+    })?;
+    let sp = svc
+        .spec
+        .ports
+        .iter()
+        .find(|p| p.port == i32::from(r.port))
+        .ok_or_else(|| invalid(format!("target {target:?}: Service {svc_ns}/{} has no port {}", r.name, r.port)))?;
+    let path = u.path.as_deref().unwrap_or(default_path);
+    if !path.starts_with('/') {
+        return Err(invalid(format!("target {target:?}: path {path:?} must start with '/'")));
+    }
+    // The first ready endpoint, in EndpointSlice order: an upstream session stays with one.
+    let endpoint = super::backend::service_endpoints(ix, svc, sp).into_iter().find_map(|e| match e {
+        Endpoint::Addr(a) => Some(a),
+        Endpoint::Dns { .. } => None,
+    });
+    Ok(match endpoint {
+        Some(addr) => Ok(format!("http://{addr}{path}")),
+        None => Err(format!("Service {svc_ns}/{} port {} has no ready endpoint", r.name, r.port)),
     })
 }
 
@@ -139,7 +208,7 @@ mod tests {
     }
 
     fn built(spec: &str) -> Result<McpBackendIr, String> {
-        build(&backend(spec)?).map_err(|(_, m)| m)
+        build(&Index::new(&[]), &backend(spec)?).map_err(|(_, m)| m)
     }
 
     #[test]
@@ -169,6 +238,60 @@ mod tests {
     }
 
     #[test]
+    fn http_targets_at_a_service_with_headers_from_secrets() {
+        let text = "\
+apiVersion: v1
+kind: Service
+metadata: {name: mcp, namespace: ns}
+spec: {ports: [{name: http, port: 80, targetPort: 3001}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: mcp-1, namespace: ns, labels: {kubernetes.io/service-name: mcp}}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.7], conditions: {ready: false}}, {addresses: [127.0.0.8]}]
+ports: [{name: http, port: 3001}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: ns}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: ns}
+stringData: {token: Bearer s3cret}
+";
+        let loaded = crate::config::parse_text("svc.yaml", text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let resources: Vec<Resource> = loaded.resources.into_iter().map(|l| l.resource).collect();
+        let ix = Index::new(&resources);
+        let b = backend(
+            "  targets:\n    - {name: a, streamableHttp: {backendRef: {name: mcp, port: 80}}, headersFromSecrets: {authorization: {name: creds, key: token}}}\n    \
+             - {name: b, sse: {backendRef: {name: mcp, port: 80}, path: /events}}\n    \
+             - {name: c, streamableHttp: {backendRef: {name: empty, port: 80}}}\n",
+        )
+        .expect("parses");
+        let ir = build(&ix, &b).expect("valid");
+        assert_eq!(ir.targets[0].transport, McpTransport::StreamableHttp { url: "http://127.0.0.8:3001/mcp".into() });
+        assert_eq!(ir.targets[0].headers, [("authorization".to_string(), "Bearer s3cret".to_string())]);
+        assert_eq!(ir.targets[1].transport, McpTransport::Sse { url: "http://127.0.0.8:3001/events".into() });
+        assert!(
+            matches!(&ir.targets[2].transport, McpTransport::Unresolved { reason } if reason.contains("no ready endpoint")),
+            "{:?}",
+            ir.targets[2].transport
+        );
+        let wrong_port = backend("  targets: [{name: a, streamableHttp: {backendRef: {name: mcp, port: 81}}}]\n");
+        let err = build(&ix, &wrong_port.expect("parses")).err().map(|e| e.1).unwrap_or_default();
+        assert!(err.contains("has no port 81"), "{err}");
+        let no_key = backend(
+            "  targets: [{name: a, stdio: {command: x}, headersFromSecrets: {x-key: {name: creds, key: nope}}}]\n",
+        );
+        let err = build(&ix, &no_key.expect("parses")).err().map(|e| e.1).unwrap_or_default();
+        assert!(err.contains("no key \"nope\""), "{err}");
+    }
+
+    #[test]
     fn refuses_what_cannot_work() {
         let cases = [
             ("  targets: []\n", "at least one target"),
@@ -178,6 +301,16 @@ mod tests {
             ("  targets: [{name: \"a b\", stdio: {command: x}}]\n", "letters, digits"),
             ("  targets: [{name: a, streamableHttp: {url: \"https://h/mcp\"}}]\n", "https"),
             ("  targets: [{name: a, streamableHttp: {url: \"ftp://h/mcp\"}}]\n", "http:// URL"),
+            ("  targets: [{name: a, streamableHttp: {}}]\n", "exactly one of url and backendRef"),
+            ("  targets: [{name: a, sse: {backendRef: {name: s, port: 80}}}]\n", "Service ns/s not found"),
+            (
+                "  targets: [{name: a, sse: {backendRef: {name: s, namespace: other, port: 80}}}]\n",
+                "no ReferenceGrant in other",
+            ),
+            (
+                "  targets: [{name: a, stdio: {command: x}, headersFromSecrets: {authorization: {name: s, key: k}}}]\n",
+                "Secret",
+            ),
             ("  naming: {separator: \"\"}\n  targets: [{name: a, stdio: {command: x}}]\n", "separator"),
         ];
         for (spec, needle) in cases {

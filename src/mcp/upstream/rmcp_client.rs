@@ -148,6 +148,7 @@ impl Connector for RmcpConnector {
                     let transport = StreamableHttpClientTransport::with_client(Lenient(reqwest_client()), config);
                     serve_client(handler, transport).await
                 }
+                McpTransport::Unresolved { reason } => return Err(UpstreamError::Unavailable(reason.clone())),
                 McpTransport::Sse { url } => {
                     let headers = header_map(&target.headers)?;
                     let session = super::sse_client::connect(reqwest_client(), url, headers, handler.relay).await?;
