@@ -911,6 +911,9 @@ async fn an_rmcp_client_lists_calls_and_answers_sampling() {
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &interactive_everything_target();
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
+    // reqwest is built without a crypto provider of its own (Sluice hands it a rustls
+    // configuration on ring); this plain client needs the process default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().no_proxy().build().expect("reqwest");
     let config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
     let transport = StreamableHttpClientTransport::with_client(http, config);
@@ -1163,4 +1166,79 @@ async fn a_cancelled_call_is_cancelled_at_the_target() {
     // after the last event.)
     let told = cancel_log(&log, 2, Duration::from_secs(25));
     assert_eq!(told.len(), 2, "the target was not told of the hang-up: {told:?}");
+}
+
+// ---- https targets -----------------------------------------------------------------------------
+
+/// YAML of a block scalar (`|`) holding `text`, indented by `indent` spaces.
+fn block(text: &str, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    text.lines().map(|l| format!("{pad}{l}\n")).collect()
+}
+
+/// An `https://` target: server-everything behind a second Sluice that terminates TLS with a
+/// certificate for 127.0.0.1 from a test CA. Trusting that CA (a ConfigMap), the federating
+/// Sluice lists and calls through it; trusting the well-known roots instead, the target is
+/// unavailable and the error says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_target_is_verified_against_its_ca() {
+    if !servers_present() {
+        return;
+    }
+    let remote = RemoteEverything::start("streamableHttp");
+    let (ca, cert, key) = support::tls::loopback_server_cert();
+    let front = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {{name: sluice}}\n\
+         spec: {{controllerName: sluice.dev/gateway-controller}}\n---\n\
+         apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: front, namespace: default}}\n\
+         spec:\n  gatewayClassName: sluice\n  listeners:\n    - name: https\n      protocol: HTTPS\n      port: 443\n      \
+         tls: {{mode: Terminate, certificateRefs: [{{name: front-cert}}]}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: front-cert, namespace: default}}\ntype: kubernetes.io/tls\n\
+         stringData:\n  tls.crt: |\n{}  tls.key: |\n{}---\n\
+         apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: to-everything, namespace: default}}\n\
+         spec:\n  parentRefs: [{{name: front}}]\n  rules: [{{backendRefs: [{{name: everything, port: 80}}]}}]\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {{name: everything, namespace: default}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: everything-1, namespace: default, labels: {{kubernetes.io/service-name: everything}}}}\n\
+         addressType: IPv4\nendpoints: [{{addresses: [127.0.0.1]}}]\nports: [{{name: http, port: {}}}]\n",
+        block(&cert, 4),
+        block(&key, 4),
+        remote.port
+    );
+    let loaded = sluice::config::parse_text("front.yaml", &front);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let front_rt = Runtime::new(BindMode::Ephemeral("127.0.0.1".parse().expect("ip")));
+    let snapshot = front_rt.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
+    assert!(snapshot.status.problems().is_empty(), "{:?}", snapshot.status.problems());
+    let front_addr = front_rt.listener_addr("default", "front", 443).expect("the TLS listener is bound");
+
+    let targets = format!(
+        "    - name: secure\n      streamableHttp: {{url: \"https://{front_addr}/mcp\"}}\n      \
+         tls: {{caCertificateRefs: [{{name: test-ca}}]}}\n    \
+         - name: untrusted\n      streamableHttp: {{url: \"https://{front_addr}/mcp\"}}\n"
+    );
+    let ca_map = format!(
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: test-ca, namespace: default}}\ndata:\n  ca.crt: |\n{}",
+        block(&ca, 4)
+    );
+    let (_rt, addr) = start(&(config(&targets, "FailOpen") + &ca_map)).await;
+    let (status, headers, body) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    let session = header(&headers, "mcp-session-id").expect("a session").to_string();
+    let list = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_vec();
+    let (_, _, body) = post(addr, Some(&session), list).await;
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let names: Vec<&str> =
+        v["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"secure_echo"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("untrusted_")), "{names:?}");
+    let missing = &v["result"]["_meta"]["sluice.dev/unavailableTargets"];
+    assert_eq!(missing[0]["target"], "untrusted", "{body}");
+    let why = missing[0]["error"].as_str().unwrap_or_default().to_ascii_lowercase();
+    assert!(why.contains("certificate") || why.contains("unknownissuer"), "{why}");
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "secure_echo", "arguments": {"message": "over TLS"}}});
+    let (_, _, body) = post(addr, Some(&session), serde_json::to_vec(&call).expect("json")).await;
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(v["result"]["content"][0]["text"], "Echo: over TLS", "{body}");
 }

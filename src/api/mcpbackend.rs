@@ -83,6 +83,25 @@ pub struct McpTarget {
     /// Which of the target's tools are offered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<McpToolFilter>,
+    /// TLS towards an `https://` `url` (without it: verified against the well-known roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<McpTargetTls>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpTargetTls {
+    /// ConfigMaps in the backend's namespace whose `ca.crt` holds the CA certificates to
+    /// trust instead of the well-known roots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca_certificate_refs: Vec<McpLocalRef>,
+}
+
+/// An object in the backend's namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpLocalRef {
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

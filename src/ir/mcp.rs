@@ -55,13 +55,24 @@ pub struct McpTargetIr {
     #[serde(skip)]
     pub headers: Vec<(String, String)>,
     pub tools: ToolRules,
+    /// TLS towards an `https://` target.
+    pub tls: Option<McpTls>,
+}
+
+/// TLS towards a target: the roots it is verified against.
+#[derive(Debug, Serialize)]
+pub struct McpTls {
+    /// What the roots are (`well-known`, or the CA ConfigMaps with a digest of their PEM).
+    pub roots: String,
+    #[serde(skip)]
+    pub config: Arc<rustls::ClientConfig>,
 }
 
 impl McpTargetIr {
     /// Everything that makes an upstream session: when it changes across a reload, the old
     /// session is closed and a new one started.
     pub fn fingerprint(&self) -> String {
-        format!("{:?}|{:?}", self.transport, self.headers)
+        format!("{:?}|{:?}|{:?}", self.transport, self.headers, self.tls.as_ref().map(|t| &t.roots))
     }
 }
 

@@ -157,6 +157,7 @@ fn rich(name: &str, tools: &str, rules: ToolRules, args: &[&str]) -> Arc<McpTarg
         },
         headers: vec![],
         tools: rules,
+        tls: None,
     })
 }
 

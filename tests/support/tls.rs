@@ -193,3 +193,29 @@ fn config_map_yaml(namespace: &str, name: &str, ca_pem: &str, key_pem: &str) -> 
         block(key_pem),
     )
 }
+
+/// A fresh CA and a server certificate for `127.0.0.1` signed by it, as PEM:
+/// `(CA certificate, server certificate, server key)`.
+pub fn loopback_server_cert() -> (String, String, String) {
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name = distinguished_name(&[(DnType::CommonName, "sluice test CA")]);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+    set_one_year(&mut ca);
+    let ca_key = new_key();
+    let ca_cert = ca.self_signed(&ca_key).expect("self-sign CA certificate");
+    let mut leaf = CertificateParams::default();
+    leaf.distinguished_name = distinguished_name(&[(DnType::CommonName, "127.0.0.1")]);
+    leaf.subject_alt_names = vec![host_san("127.0.0.1")];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    set_one_year(&mut leaf);
+    let key = new_key();
+    let cert = leaf.signed_by(&key, &Issuer::from_params(&ca, &ca_key)).expect("sign server certificate");
+    (
+        pem::encode("CERTIFICATE", ca_cert.der()),
+        pem::encode("CERTIFICATE", cert.der()),
+        pem::encode("PRIVATE KEY", &key.serialize_der()),
+    )
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::backend::RefFailure;
 use super::index::Index;
 use crate::api::{McpBackend, McpFailureMode, McpPrefixMode, McpTarget, McpUrl, SLUICE_GROUP};
-use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, McpTransport, PrefixMode, ToolRules};
+use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, McpTls, McpTransport, PrefixMode, ToolRules};
 use crate::ir::{Endpoint, ObjectKey};
 use crate::mcp::session_token::SessionKey;
 
@@ -119,6 +119,7 @@ fn target(ix: &Index<'_>, ns: &str, backend: &str, t: &McpTarget) -> Result<McpT
             })?;
         headers.push((k.clone(), value));
     }
+    let tls = target_tls(ix, ns, t, &transport)?;
     let filter = t.tools.clone().unwrap_or_default();
     Ok(McpTargetIr {
         name: t.name.clone(),
@@ -126,7 +127,43 @@ fn target(ix: &Index<'_>, ns: &str, backend: &str, t: &McpTarget) -> Result<McpT
         transport,
         headers,
         tools: ToolRules { include: filter.include, exclude: filter.exclude },
+        tls,
     })
+}
+
+/// TLS for an `https://` target: the CA ConfigMaps of `tls`, or the well-known roots.
+fn target_tls(ix: &Index<'_>, ns: &str, t: &McpTarget, transport: &McpTransport) -> Result<Option<McpTls>, RefFailure> {
+    let https = match transport {
+        McpTransport::Sse { url } | McpTransport::StreamableHttp { url } => url.starts_with("https://"),
+        McpTransport::Stdio { .. } | McpTransport::Unresolved { .. } => false,
+    };
+    let refs = t.tls.as_ref().map(|x| x.ca_certificate_refs.as_slice()).unwrap_or_default();
+    if !https {
+        if t.tls.is_some() {
+            return Err(invalid(format!("target {:?}: tls needs an https:// url", t.name)));
+        }
+        return Ok(None);
+    }
+    let (roots, what) = if refs.is_empty() {
+        (super::tls::system_roots(), "well-known".to_string())
+    } else {
+        let mut maps = Vec::new();
+        for r in refs {
+            let cm = ix.config_map(ns, &r.name).ok_or_else(|| {
+                ("BackendNotFound".to_string(), format!("target {:?}: ConfigMap {ns}/{} not found", t.name, r.name))
+            })?;
+            maps.push(cm);
+        }
+        let roots =
+            super::tls::roots_from_config_maps(&maps).map_err(|e| invalid(format!("target {:?}: {e}", t.name)))?;
+        let pem: String = maps.iter().filter_map(|m| m.data.get("ca.crt")).map(String::as_str).collect();
+        let digest = ring::digest::digest(&ring::digest::SHA256, pem.as_bytes());
+        let short: String = digest.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+        (roots, format!("{} ({short})", names.join(",")))
+    };
+    let config = super::tls::client_config(roots, None).map_err(|e| invalid(format!("target {:?}: {e}", t.name)))?;
+    Ok(Some(McpTls { roots: what, config: Arc::new(config) }))
 }
 
 /// The URL of an HTTP target: its `url`, or a ready endpoint of its Service (`Ok(Err(why))`
@@ -181,10 +218,8 @@ fn http_url(target: &str, url: &str) -> Result<String, RefFailure> {
     let uri: http::Uri = url.parse().map_err(|e| invalid(format!("target {target:?}: url {url:?}: {e}")))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http"), Some(_)) => Ok(url.to_string()),
-        (Some("https"), Some(_)) => {
-            Err(invalid(format!("target {target:?}: https targets are not supported yet (url {url:?})")))
-        }
-        _ => Err(invalid(format!("target {target:?}: url {url:?} must be an http:// URL"))),
+        (Some("https"), Some(_)) => Ok(url.to_string()),
+        _ => Err(invalid(format!("target {target:?}: url {url:?} must be an http:// or https:// URL"))),
     }
 }
 
@@ -299,8 +334,15 @@ stringData: {token: Bearer s3cret}
             ("  targets: [{name: a, stdio: {command: x}, sse: {url: \"http://h\"}}]\n", "exactly one of"),
             ("  targets: [{name: a, stdio: {command: x}}, {name: a, stdio: {command: y}}]\n", "used twice"),
             ("  targets: [{name: \"a b\", stdio: {command: x}}]\n", "letters, digits"),
-            ("  targets: [{name: a, streamableHttp: {url: \"https://h/mcp\"}}]\n", "https"),
-            ("  targets: [{name: a, streamableHttp: {url: \"ftp://h/mcp\"}}]\n", "http:// URL"),
+            ("  targets: [{name: a, streamableHttp: {url: \"ftp://h/mcp\"}}]\n", "http:// or https:// URL"),
+            (
+                "  targets: [{name: a, streamableHttp: {url: \"http://h/mcp\"}, tls: {caCertificateRefs: [{name: c}]}}]\n",
+                "tls needs an https:// url",
+            ),
+            (
+                "  targets: [{name: a, streamableHttp: {url: \"https://h/mcp\"}, tls: {caCertificateRefs: [{name: c}]}}]\n",
+                "ConfigMap ns/c not found",
+            ),
             ("  targets: [{name: a, streamableHttp: {}}]\n", "exactly one of url and backendRef"),
             ("  targets: [{name: a, sse: {backendRef: {name: s, port: 80}}}]\n", "Service ns/s not found"),
             (

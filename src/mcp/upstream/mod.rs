@@ -125,6 +125,22 @@ pub trait Connector: Send + Sync {
     ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>>;
 }
 
+/// An error with its causes (`a: b: c`): transport errors keep the reason (a refused
+/// certificate, a reset connection) in their sources.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UpstreamError {
     /// The target answered with a JSON-RPC error.

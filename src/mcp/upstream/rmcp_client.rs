@@ -132,6 +132,8 @@ impl Connector for RmcpConnector {
     ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
         Box::pin(async move {
             let handler = Handler { relay };
+            // What the HTTP client last failed with, in full (rmcp keeps only the outer message).
+            let last_error = Arc::new(std::sync::Mutex::new(None));
             let service = match &target.transport {
                 McpTransport::Stdio { command, args, env } => {
                     let mut cmd = tokio::process::Command::new(command);
@@ -145,17 +147,23 @@ impl Connector for RmcpConnector {
                 McpTransport::StreamableHttp { url } => {
                     let headers = header_map(&target.headers)?.into_iter().filter_map(|(k, v)| Some((k?, v))).collect();
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
-                    let transport = StreamableHttpClientTransport::with_client(Lenient(reqwest_client()), config);
+                    let client = Lenient { client: reqwest_client(&target)?, last_error: last_error.clone() };
+                    let transport = StreamableHttpClientTransport::with_client(client, config);
                     serve_client(handler, transport).await
                 }
                 McpTransport::Unresolved { reason } => return Err(UpstreamError::Unavailable(reason.clone())),
                 McpTransport::Sse { url } => {
                     let headers = header_map(&target.headers)?;
-                    let session = super::sse_client::connect(reqwest_client(), url, headers, handler.relay).await?;
+                    let session =
+                        super::sse_client::connect(reqwest_client(&target)?, url, headers, handler.relay).await?;
                     return Ok(Arc::new(session) as Arc<dyn McpUpstream>);
                 }
             };
-            let service = service.map_err(|e| UpstreamError::Unavailable(format!("initialize failed: {e}")))?;
+            let service = service.map_err(|e| {
+                let cause = last_error.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let why = cause.unwrap_or_else(|| super::with_causes(&e));
+                UpstreamError::Unavailable(format!("initialize failed: {why}"))
+            })?;
             Ok(Arc::new(Session { service }) as Arc<dyn McpUpstream>)
         })
     }
@@ -174,9 +182,27 @@ fn header_map(headers: &[(String, String)]) -> Result<http::HeaderMap, UpstreamE
     Ok(map)
 }
 
-/// Plain HTTP only (https targets are refused at translation until TLS is wired in).
-fn reqwest_client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap_or_default()
+/// The target's HTTP client: no proxy from the environment; for `https://`, rustls as the
+/// target's TLS settings say.
+fn reqwest_client(target: &McpTargetIr) -> Result<reqwest::Client, UpstreamError> {
+    // reqwest wants a TLS setup even for plain HTTP; ours is rustls on ring, never a
+    // process-wide default provider.
+    static PLAIN: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> = std::sync::OnceLock::new();
+    let config = match &target.tls {
+        Some(tls) => Some(tls.config.clone()),
+        None => PLAIN
+            .get_or_init(|| {
+                let roots = crate::ir::translate::tls::system_roots();
+                crate::ir::translate::tls::client_config(roots, None).ok().map(Arc::new)
+            })
+            .clone(),
+    };
+    let config = config.ok_or_else(|| UpstreamError::Unavailable("no TLS configuration".into()))?;
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_backend_preconfigured((*config).clone())
+        .build()
+        .map_err(|e| UpstreamError::Unavailable(format!("HTTP client: {e}")))
 }
 
 impl Session {
@@ -310,7 +336,7 @@ fn service_error(e: ServiceError) -> UpstreamError {
             UpstreamError::Rpc { code: i64::from(err.code.0), message: err.message.into_owned(), data: err.data }
         }
         ServiceError::Timeout { timeout } => UpstreamError::Timeout(timeout),
-        other => UpstreamError::Unavailable(other.to_string()),
+        other => UpstreamError::Unavailable(super::with_causes(&other)),
     }
 }
 
@@ -319,8 +345,13 @@ fn service_error(e: ServiceError) -> UpstreamError {
 /// again; some (server-everything among them) answer 400 with a JSON-RPC error that has no
 /// id, which rmcp can tie to no request, so the call would wait until it timed out. An id-less
 /// error answering a message sent within a session is taken as the session having expired.
+/// It also keeps its last transport failure with every cause (rmcp reports only the outer
+/// message, which never says why: a refused certificate, a refused connection).
 #[derive(Clone)]
-struct Lenient(reqwest::Client);
+struct Lenient {
+    client: reqwest::Client,
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
+}
 
 type HttpResult<T> = Result<T, StreamableHttpError<reqwest::Error>>;
 type Events = futures_util::stream::BoxStream<'static, Result<sse_stream::Sse, SseError>>;
@@ -365,9 +396,16 @@ impl StreamableHttpClient for Lenient {
     ) -> HttpResult<StreamableHttpPostResponse> {
         let within_session = session_id.is_some();
         let answer = self
-            .0
+            .client
             .post_message_with_response_limits(uri, message, session_id, auth_header, custom_headers, limits)
             .await;
+        if let Err(e) = &answer {
+            let why = match e {
+                StreamableHttpError::Client(inner) => super::with_causes(inner),
+                other => super::with_causes(other),
+            };
+            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        }
         match answer {
             Ok(StreamableHttpPostResponse::Json(JsonRpcMessage::Error(e), _)) if within_session && e.id.is_none() => {
                 tracing::debug!(error = %e.error.message, "an MCP target refused its session; starting a new one");
@@ -384,7 +422,7 @@ impl StreamableHttpClient for Lenient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<()> {
-        self.0.delete_session(uri, session_id, auth_header, custom_headers).await
+        self.client.delete_session(uri, session_id, auth_header, custom_headers).await
     }
 
     async fn get_stream(
@@ -395,7 +433,7 @@ impl StreamableHttpClient for Lenient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<Events> {
-        self.0.get_stream(uri, session_id, last_event_id, auth_header, custom_headers).await
+        self.client.get_stream(uri, session_id, last_event_id, auth_header, custom_headers).await
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -407,7 +445,7 @@ impl StreamableHttpClient for Lenient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> HttpResult<Events> {
-        self.0
+        self.client
             .get_stream_with_max_sse_event_size(
                 uri,
                 session_id,

@@ -63,7 +63,7 @@ pub async fn connect(
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .send()
         .await
-        .map_err(|e| unavailable(format!("GET {url}: {e}")))?;
+        .map_err(|e| unavailable(format!("GET {url}: {}", super::with_causes(&e))))?;
     if !resp.status().is_success() {
         return Err(unavailable(format!("GET {url}: HTTP {}", resp.status())));
     }
@@ -170,7 +170,7 @@ impl Shared {
             .body(message.to_string())
             .send()
             .await
-            .map_err(|e| unavailable(format!("POST {}: {e}", self.endpoint)))?;
+            .map_err(|e| unavailable(format!("POST {}: {}", self.endpoint, super::with_causes(&e))))?;
         match resp.status() {
             s if s.is_success() => Ok(()),
             reqwest::StatusCode::NOT_FOUND => {
