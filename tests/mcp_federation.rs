@@ -1242,3 +1242,21 @@ async fn an_https_target_is_verified_against_its_ca() {
     let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(v["result"]["content"][0]["text"], "Echo: over TLS", "{body}");
 }
+
+/// A target that asks for input as 2026-07-28 servers do (`input_required`, here our stdlib
+/// server): Sluice relays the question to the client — as an `elicitation/create` request to a
+/// session-era client, as `input_required` again to a stateless one — and sends the call again
+/// with the answer and the target's `requestState`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targets_input_required_reaches_clients_of_both_eras() {
+    if !servers_present() {
+        return;
+    }
+    let (_rt, addr) = start(&config(&paged_target("PAGED_ASKS: \"1\""), "FailOpen")).await;
+    for (scenario, era) in [("input_required", "2025-11-25"), ("input_required_auto", "2026-07-28")] {
+        let out = run_client(scenario, addr, &[]).await;
+        assert_eq!(out["protocol_version"], era, "{scenario}: {out}");
+        assert_eq!(out["asked"], json!(["Who is asking?"]), "{scenario}: {out}");
+        assert_eq!(out["ask"]["text"], "hello Grace Hopper", "{scenario}: {out}");
+    }
+}

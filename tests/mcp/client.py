@@ -279,7 +279,29 @@ async def interactive(mode):
         return out
 
 
+async def input_required(mode):
+    """A target that asks for input the 2026-07-28 way (`input_required`): through Sluice the
+    client's elicitation callback answers it, whatever era the client speaks."""
+    from mcp_types import ElicitResult
+
+    asked = []
+
+    async def elicitation(context, params):
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"name": "Grace Hopper"})
+
+    c = Client(url(), mode=mode, cache=None, read_timeout_seconds=60, elicitation_callback=elicitation)
+    async with c:
+        return {
+            "protocol_version": c.protocol_version,
+            "ask": await call(c, "paged_ask", {}),
+            "asked": asked,
+        }
+
+
 SCENARIOS = {
+    "input_required": lambda: input_required("legacy"),
+    "input_required_auto": lambda: input_required("auto"),
     "interactive": lambda: interactive("legacy"),
     "interactive_auto": lambda: interactive("auto"),
     "legacy_sse": legacy_sse,

@@ -8,6 +8,10 @@ with `notifications/tools/list_changed` (to test what Sluice does with list chan
 With PAGED_CANCEL_LOG set it also offers `slow`, which answers after 30 s unless cancelled,
 and appends every `notifications/cancelled` it gets to that file (one JSON line each).
 
+With PAGED_ASKS=1 it offers `ask`, which answers the way 2026-07-28 servers ask for input:
+`resultType: input_required` with an elicitation, and once retried with the answer and its
+`requestState`, a greeting.
+
 With SLUICE_PROBE_MARKER set, any request other than `initialize` or `ping` writes that file:
 the bad-input test proves that nothing but the handshake reached the target.
 """
@@ -34,8 +38,25 @@ OUT = threading.Lock()
 SLOW = {}
 
 
+def ask(params):
+    answers = params.get("inputResponses") or {}
+    if params.get("requestState") == "asked-once" and "who" in answers:
+        name = (answers["who"].get("content") or {}).get("name", "nobody")
+        return {"content": [{"type": "text", "text": f"hello {name}"}]}
+    question = {
+        "method": "elicitation/create",
+        "params": {
+            "message": "Who is asking?",
+            "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        },
+    }
+    return {"resultType": "input_required", "inputRequests": {"who": question}, "requestState": "asked-once"}
+
+
 def tools():
     listed = []
+    if os.environ.get("PAGED_ASKS") == "1":
+        listed.append({"name": "ask", "inputSchema": {"type": "object"}})
     if os.environ.get("PAGED_CANCEL_LOG"):
         listed.append({"name": "slow", "inputSchema": {"type": "object"}})
     if os.environ.get("PAGED_GROWS") == "1":
@@ -85,6 +106,8 @@ def answer(method, params):
             f.write(method + "\n")
     if method == "tools/list":
         return {"tools": tools()}
+    if method == "tools/call" and params.get("name") == "ask" and os.environ.get("PAGED_ASKS") == "1":
+        return ask(params)
     if method == "tools/call" and params.get("name") == "grow" and tools():
         GROWN.append(f"grown{len(GROWN)}")
         notify("notifications/tools/list_changed")

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
 use rmcp::ErrorData as McpError;
-use rmcp::model::{CallToolRequest, CancelledNotificationParam, ClientRequest, GetPromptRequest, ReadResourceRequest};
+use rmcp::model::{
+    CallToolRequest, CancelledNotificationParam, ClientRequest, GetPromptRequest, InputResponses, ReadResourceRequest,
+};
 use rmcp::model::{
     CallToolRequestParams, ClientConfig, CompleteRequestParams, CreateMessageRequestParams, CreateMessageResult,
     ElicitRequestParams, ElicitResult, ErrorCode, GetPromptRequestParams, Implementation, ListRootsResult,
@@ -205,7 +207,71 @@ fn reqwest_client(target: &McpTargetIr) -> Result<reqwest::Client, UpstreamError
         .map_err(|e| UpstreamError::Unavailable(format!("HTTP client: {e}")))
 }
 
+/// Rounds of `input_required` a call may take before Sluice gives up on it.
+const INPUT_ROUNDS: usize = 10;
+
+/// A call that a target may answer `input_required` (SEP-2322): sent again with the client's
+/// answers until it completes.
+#[derive(Clone)]
+enum Call {
+    Tool(CallToolRequestParams),
+    Resource(ReadResourceRequestParams),
+    Prompt(GetPromptRequestParams),
+}
+
+impl Call {
+    fn request(&self) -> ClientRequest {
+        match self.clone() {
+            Call::Tool(p) => ClientRequest::CallToolRequest(CallToolRequest::new(p)),
+            Call::Resource(p) => ClientRequest::ReadResourceRequest(ReadResourceRequest::new(p)),
+            Call::Prompt(p) => ClientRequest::GetPromptRequest(GetPromptRequest::new(p)),
+        }
+    }
+
+    fn answered(&mut self, responses: Option<InputResponses>, state: Option<String>) {
+        match self {
+            Call::Tool(p) => (p.input_responses, p.request_state) = (responses, state),
+            Call::Resource(p) => (p.input_responses, p.request_state) = (responses, state),
+            Call::Prompt(p) => (p.input_responses, p.request_state) = (responses, state),
+        }
+    }
+}
+
 impl Session {
+    /// Runs a call to completion. A target answering `input_required` has its input requests
+    /// relayed to the client (as the requests of a session-era client, or again as
+    /// `input_required` for a stateless one) and the call is sent again with the answers and
+    /// the target's `requestState`.
+    async fn call(&self, mut call: Call) -> Result<Value, UpstreamError> {
+        for _ in 0..INPUT_ROUNDS {
+            let result = self.cancellable(call.request()).await?;
+            if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+                return Ok(result);
+            }
+            let relay = &self.service.service().relay;
+            let mut responses = InputResponses::new();
+            if let Some(Value::Object(asks)) = result.get("inputRequests") {
+                for (key, ask) in asks {
+                    let method = ask.get("method").and_then(Value::as_str).unwrap_or_default();
+                    let params = ask.get("params").cloned().unwrap_or_else(|| json!({}));
+                    let answer = relay.request(method, params).await.map_err(|e| UpstreamError::Rpc {
+                        code: e.code,
+                        message: e.message,
+                        data: e.data,
+                    })?;
+                    responses.insert(key.clone(), answer);
+                }
+            }
+            let state = result.get("requestState").and_then(Value::as_str).map(str::to_string);
+            call.answered((!responses.is_empty()).then_some(responses), state);
+        }
+        Err(UpstreamError::Rpc {
+            code: crate::mcp::jsonrpc::INTERNAL_ERROR,
+            message: format!("the target still asked for input after {INPUT_ROUNDS} rounds"),
+            data: None,
+        })
+    }
+
     /// Sends a request whose caller may give up (the client cancelled it, hung up, or a
     /// deadline passed): the target is then told, with `notifications/cancelled`.
     async fn cancellable(&self, request: ClientRequest) -> Result<Value, UpstreamError> {
@@ -279,14 +345,14 @@ impl McpUpstream for Session {
         Box::pin(async move {
             let mut params = CallToolRequestParams::new(name);
             params.arguments = arguments;
-            self.cancellable(ClientRequest::CallToolRequest(CallToolRequest::new(params))).await
+            self.call(Call::Tool(params)).await
         })
     }
 
     fn read_resource(&self, uri: String) -> BoxFuture<'_, Result<Value, UpstreamError>> {
         Box::pin(async move {
             let params: ReadResourceRequestParams = from_json(json!({ "uri": uri }))?;
-            self.cancellable(ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params))).await
+            self.call(Call::Resource(params)).await
         })
     }
 
@@ -301,7 +367,7 @@ impl McpUpstream for Session {
                 params["arguments"] = Value::Object(a);
             }
             let params: GetPromptRequestParams = from_json(params)?;
-            self.cancellable(ClientRequest::GetPromptRequest(GetPromptRequest::new(params))).await
+            self.call(Call::Prompt(params)).await
         })
     }
 
