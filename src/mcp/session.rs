@@ -53,10 +53,12 @@ pub struct Session {
 }
 
 /// The session's GET stream: the target's messages between calls, numbered, the last
-/// [`REPLAY_EVENTS`] kept for a reconnecting client.
+/// [`REPLAY_EVENTS`] kept for a reconnecting client — once the client has opened a stream (a
+/// client that never did cannot name an event to resume after, and keeps no memory here).
 #[derive(Default)]
 struct Outbox {
     stream: Option<mpsc::Sender<Bytes>>,
+    opened: bool,
     kept: VecDeque<(u64, Bytes)>,
     last_id: u64,
 }
@@ -120,6 +122,7 @@ impl Session {
             }
         }
         out.stream = Some(tx);
+        out.opened = true;
         rx
     }
 
@@ -131,6 +134,9 @@ impl Session {
     /// Sends a message down the GET stream as a numbered event, kept for replay.
     pub fn push(&self, message: &Value) {
         let mut out = self.outbox();
+        if !out.opened {
+            return;
+        }
         out.last_id += 1;
         let event = Bytes::from(format!("id: {}\nevent: message\ndata: {message}\n\n", out.last_id));
         let id = out.last_id;
@@ -332,7 +338,12 @@ mod tests {
     #[test]
     fn the_get_stream_replays_what_followed_the_last_event_seen() {
         let s = Session::detached("default/tools", "2025-11-25");
+        s.push(&serde_json::json!({"n": 0}));
+        assert!(s.open_stream(Some(0)).try_recv().is_err(), "nothing is kept before a stream was opened");
+        let mut first = s.open_stream(None);
         s.push(&serde_json::json!({"n": 1}));
+        assert!(first.try_recv().is_ok(), "live");
+        drop(first);
         let mut first = s.open_stream(None);
         assert!(first.try_recv().is_err(), "a fresh stream replays nothing");
         s.push(&serde_json::json!({"n": 2}));
