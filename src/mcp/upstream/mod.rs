@@ -7,6 +7,7 @@
 //! Results are plain JSON (`serde_json::Value`) as the target sent them, so that federation
 //! rewrites names and URIs without knowing the library's types.
 
+pub mod http_client;
 pub mod pool;
 pub mod relay;
 pub mod rmcp_client;
@@ -87,6 +88,18 @@ pub struct Page {
     pub items: Vec<Value>,
     /// The target's cursor for the next page; `None` on the last.
     pub next_cursor: Option<String>,
+}
+
+impl Page {
+    /// The page in a listing result as the target sent it.
+    pub fn from_result(kind: ListKind, result: &Value) -> Page {
+        let items = match result.get(kind.field()) {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        let next_cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
+        Page { items, next_cursor }
+    }
 }
 
 /// One live session with a target.

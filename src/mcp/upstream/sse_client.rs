@@ -241,12 +241,7 @@ impl McpUpstream for SseSession {
         Box::pin(async move {
             let params = cursor.map_or_else(|| json!({}), |c| json!({"cursor": c}));
             let result = self.request(kind.method(), params).await?;
-            let items = match result.get(kind.field()) {
-                Some(Value::Array(items)) => items.clone(),
-                _ => Vec::new(),
-            };
-            let next_cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
-            Ok(Page { items, next_cursor })
+            Ok(Page::from_result(kind, &result))
         })
     }
 
