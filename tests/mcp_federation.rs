@@ -1261,3 +1261,21 @@ async fn a_targets_input_required_reaches_clients_of_both_eras() {
         assert_eq!(out["ask"]["text"], "hello Grace Hopper", "{scenario}: {out}");
     }
 }
+
+/// `subscriptions/listen` (2026-07-28) with the SDK's own listener: acknowledged with what
+/// Sluice honors (tool list changes; resource subscriptions are not offered), then a target's
+/// tool list change arrives on the stream, and the client's next listing has the new tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_client_listens_for_list_changes() {
+    if !servers_present() {
+        return;
+    }
+    let (_rt, addr) = start(&config(&paged_target("PAGED_GROWS: \"1\""), "FailOpen")).await;
+    let out = run_client("listen_changes", addr, &[]).await;
+    assert_eq!(out["protocol_version"], "2026-07-28", "{out}");
+    assert_eq!(out["honored"], json!({"toolsListChanged": true}), "{out}");
+    assert_eq!(out["grown"]["text"], "1 grown", "{out}");
+    assert_eq!(out["event"], "ToolsListChanged", "{out}");
+    assert!(!strings(&out["before"]).contains(&"paged_grown0".to_string()), "{out}");
+    assert!(strings(&out["after"]).contains(&"paged_grown0".to_string()), "{out}");
+}

@@ -139,12 +139,14 @@ impl Federation<'_> {
         }))
         .await;
         let has = |k: &str| caps.iter().flatten().any(|c| c.get(k).is_some_and(|v| !v.is_null()));
-        let mut out = json!({"tools": {"listChanged": false}});
+        // List changes of targets are passed on (the GET stream, `subscriptions/listen`).
+        let changes = |k: &str| caps.iter().flatten().any(|c| c[k]["listChanged"] == json!(true));
+        let mut out = json!({"tools": {"listChanged": changes("tools")}});
         if has("resources") {
-            out["resources"] = json!({"subscribe": false, "listChanged": false});
+            out["resources"] = json!({"subscribe": false, "listChanged": changes("resources")});
         }
         if has("prompts") {
-            out["prompts"] = json!({"listChanged": false});
+            out["prompts"] = json!({"listChanged": changes("prompts")});
         }
         if has("completions") {
             out["completions"] = json!({});

@@ -11,7 +11,8 @@
 //! - [`naming`]: prefixes, clashes and rewritten resource URIs;
 //! - [`session`]: downstream sessions; [`session_token`]: their portable, sealed ids;
 //! - [`stream_peer`]: what targets ask of the client, relayed down an SSE stream (session era);
-//!   [`modern`] turns the same into input-required results (stateless era);
+//!   [`input_required`] turns the same into input-required results (stateless era);
+//!   [`listen`]: the stateless era's `subscriptions/listen` streams;
 //! - [`upstream`]: upstream sessions behind small traits (rmcp in one file).
 
 pub mod cursor;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod input_required;
 pub mod jsonrpc;
 pub mod legacy;
+pub mod listen;
 pub mod modern;
 pub mod naming;
 pub mod session;
@@ -61,15 +63,19 @@ pub struct McpState {
     pub modern: modern::Shared,
     /// Stateless calls waiting for their client's input.
     pub parking: input_required::Parking,
+    /// Stateless clients' `subscriptions/listen` streams.
+    pub listeners: Arc<listen::Listeners>,
 }
 
 impl McpState {
     pub fn new(connector: Arc<dyn upstream::Connector>) -> Self {
         let sessions = Arc::new(Sessions::default());
-        let to_sessions = sessions.clone();
+        let listeners = Arc::new(listen::Listeners::default());
+        let (to_sessions, to_listeners) = (sessions.clone(), listeners.clone());
         let background: upstream::pool::Background = Arc::new(move |target: &McpTargetIr| {
             let backend = target.id.rsplit_once('/').map_or("", |(b, _)| b).to_string();
-            Arc::new(ListChanges { sessions: to_sessions.clone(), backend }) as Arc<dyn ClientPeer>
+            let changes = ListChanges { sessions: to_sessions.clone(), listeners: to_listeners.clone(), backend };
+            Arc::new(changes) as Arc<dyn ClientPeer>
         });
         McpState {
             pool: UpstreamPool::new(connector, Timeouts::default()).with_background(background),
@@ -77,6 +83,7 @@ impl McpState {
             legacy: legacy::Streams::default(),
             modern: modern::Shared::default(),
             parking: input_required::Parking::default(),
+            listeners,
         }
     }
 
@@ -103,9 +110,11 @@ impl McpState {
 }
 
 /// What a target's shared session sends between calls: its list changes go to every session
-/// of the routes that include its backend (their GET streams); nothing else has a client.
+/// of the routes that include its backend (their GET streams) and to the listeners of those
+/// routes that asked for them; nothing else has a client.
 struct ListChanges {
     sessions: Arc<Sessions>,
+    listeners: Arc<listen::Listeners>,
     /// The target's backend key.
     backend: String,
 }
@@ -127,6 +136,7 @@ impl ClientPeer for ListChanges {
         if method.ends_with("/list_changed") {
             let message = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params});
             self.sessions.push_to_backend(&self.backend, &message);
+            self.listeners.notify(&self.backend, method);
         }
     }
 }

@@ -160,6 +160,14 @@ pub(super) async fn serve(
             }
             match method {
                 "server/discover" => Ok(discover(ctx).await),
+                "subscriptions/listen" if !super::http::accepts_sse(parts) => Err(RpcError::new(
+                    INVALID_REQUEST,
+                    "subscriptions/listen answers with a stream: send Accept: text/event-stream",
+                )),
+                "subscriptions/listen" => match ctx.state.listeners.listen(&ctx.owner, id, params.as_ref()) {
+                    Ok(rx) => return super::legacy::event_stream(rx, None),
+                    Err(e) => Err(e),
+                },
                 "initialize" => {
                     Err(RpcError::new(METHOD_NOT_FOUND, "initialize belongs to the session era; use server/discover"))
                 }

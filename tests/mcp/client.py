@@ -299,7 +299,30 @@ async def input_required(mode):
         }
 
 
+async def listen_changes():
+    """`subscriptions/listen` (2026-07-28): the acknowledgment, then a target's list change."""
+    import anyio
+
+    async with client("auto") as c:
+        before = sorted(t.name for t in (await c.list_tools()).tools)
+        async with c.listen(tools_list_changed=True, resource_subscriptions=["sluice:paged:paged://item/1"]) as sub:
+            honored = sub.honored.model_dump(by_alias=True, exclude_none=True)
+            grown = await call(c, "paged_grow", {})
+            with anyio.fail_after(10):
+                event = await sub.__anext__()
+        after = sorted(t.name for t in (await c.list_tools()).tools)
+        return {
+            "protocol_version": c.protocol_version,
+            "honored": honored,
+            "event": type(event).__name__,
+            "grown": grown,
+            "before": before,
+            "after": after,
+        }
+
+
 SCENARIOS = {
+    "listen_changes": listen_changes,
     "input_required": lambda: input_required("legacy"),
     "input_required_auto": lambda: input_required("auto"),
     "interactive": lambda: interactive("legacy"),
