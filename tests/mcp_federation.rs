@@ -1279,3 +1279,66 @@ async fn a_stateless_client_listens_for_list_changes() {
     assert!(!strings(&out["before"]).contains(&"paged_grown0".to_string()), "{out}");
     assert!(strings(&out["after"]).contains(&"paged_grown0".to_string()), "{out}");
 }
+
+/// Reads from `s` until `needle` has come (or 10 s passed); returns what was read.
+fn read_until(s: &mut std::net::TcpStream, needle: &str) -> String {
+    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut raw = Vec::new();
+    while Instant::now() < deadline && !String::from_utf8_lossy(&raw).contains(needle) {
+        let mut buf = [0u8; 4096];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// A target's list change reaches an old client's HTTP+SSE stream too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_changes_reach_legacy_sse_streams() {
+    if !servers_present() {
+        return;
+    }
+    let (_rt, addr) = start(&config(&paged_target("PAGED_GROWS: \"1\""), "FailOpen")).await;
+    let (mut stream, endpoint) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /mcp HTTP/1.1\r\nHost: mcp\r\nAccept: text/event-stream\r\n\r\n").expect("write");
+        let head = read_until(&mut s, "session_id=");
+        let endpoint = head
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no endpoint event: {head}"));
+        (s, endpoint)
+    })
+    .await
+    .expect("join");
+    let init = initialize_with(json!({}));
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        let head = format!(
+            "POST {endpoint} HTTP/1.1\r\nHost: mcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            init.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(&init).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        (out.split(' ').nth(1).and_then(|c| c.parse::<u16>().ok()).unwrap_or(0), out)
+    })
+    .await
+    .expect("join");
+    assert_eq!(status, 202);
+    // Another client (session era) makes the target's tools change.
+    let (_, headers, body) = post(addr, None, initialize_with(json!({}))).await;
+    let other = header(&headers, "mcp-session-id").unwrap_or_else(|| panic!("{body}")).to_string();
+    let (status, _, body) = post(addr, Some(&other), tool_call(2, "paged_grow")).await;
+    assert!(status == 200 && body.contains("1 grown"), "{body}");
+    let seen = tokio::task::spawn_blocking(move || read_until(&mut stream, "notifications/tools/list_changed"))
+        .await
+        .expect("join");
+    assert!(seen.contains("notifications/tools/list_changed"), "{seen}");
+}

@@ -53,6 +53,13 @@ impl Streams {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sends a notification down the session's stream, if it has one (missed if it is full).
+    pub fn notify(&self, id: &str, message: &Value) {
+        if let Some(stream) = self.lock().get(id) {
+            let _ = stream.try_send(stream_peer::event(message));
+        }
+    }
+
     fn sender(&self, id: &str) -> Option<mpsc::Sender<Bytes>> {
         let mut map = self.lock();
         match map.get(id) {

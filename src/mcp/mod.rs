@@ -58,7 +58,7 @@ pub struct McpState {
     pub pool: UpstreamPool,
     pub sessions: Arc<Sessions>,
     /// The event streams of legacy HTTP+SSE sessions.
-    pub legacy: legacy::Streams,
+    pub legacy: Arc<legacy::Streams>,
     /// What the stateless requests of each route share.
     pub modern: modern::Shared,
     /// Stateless calls waiting for their client's input.
@@ -71,16 +71,22 @@ impl McpState {
     pub fn new(connector: Arc<dyn upstream::Connector>) -> Self {
         let sessions = Arc::new(Sessions::default());
         let listeners = Arc::new(listen::Listeners::default());
-        let (to_sessions, to_listeners) = (sessions.clone(), listeners.clone());
+        let legacy = Arc::new(legacy::Streams::default());
+        let (to_sessions, to_listeners, to_legacy) = (sessions.clone(), listeners.clone(), legacy.clone());
         let background: upstream::pool::Background = Arc::new(move |target: &McpTargetIr| {
             let backend = target.id.rsplit_once('/').map_or("", |(b, _)| b).to_string();
-            let changes = ListChanges { sessions: to_sessions.clone(), listeners: to_listeners.clone(), backend };
+            let changes = ListChanges {
+                sessions: to_sessions.clone(),
+                listeners: to_listeners.clone(),
+                legacy: to_legacy.clone(),
+                backend,
+            };
             Arc::new(changes) as Arc<dyn ClientPeer>
         });
         McpState {
             pool: UpstreamPool::new(connector, Timeouts::default()).with_background(background),
             sessions,
-            legacy: legacy::Streams::default(),
+            legacy,
             modern: modern::Shared::default(),
             parking: input_required::Parking::default(),
             listeners,
@@ -110,11 +116,12 @@ impl McpState {
 }
 
 /// What a target's shared session sends between calls: its list changes go to every session
-/// of the routes that include its backend (their GET streams) and to the listeners of those
-/// routes that asked for them; nothing else has a client.
+/// of the routes that include its backend (their GET streams, or legacy HTTP+SSE streams) and
+/// to the listeners of those routes that asked for them; nothing else has a client.
 struct ListChanges {
     sessions: Arc<Sessions>,
     listeners: Arc<listen::Listeners>,
+    legacy: Arc<legacy::Streams>,
     /// The target's backend key.
     backend: String,
 }
@@ -135,7 +142,10 @@ impl ClientPeer for ListChanges {
     fn notify(&self, method: &str, params: serde_json::Value) {
         if method.ends_with("/list_changed") {
             let message = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params});
-            self.sessions.push_to_backend(&self.backend, &message);
+            for s in self.sessions.of_backend(&self.backend) {
+                s.push(&message);
+                self.legacy.notify(&s.id, &message);
+            }
             self.listeners.notify(&self.backend, method);
         }
     }

@@ -293,17 +293,12 @@ impl Sessions {
         Sessions::insert(&mut t, id.to_string(), owner, &claims.protocol_version, claims.takes_requests)
     }
 
-    /// Ends a session; whether it existed (for `owner`).
-    /// Pushes `message` down the GET stream of every live session of the routes that include
-    /// `backend` (a backend key).
-    pub fn push_to_backend(&self, backend: &str, message: &Value) {
-        let sessions: Vec<Arc<Session>> =
-            self.lock().live.values().filter(|s| s.owner.split(',').any(|k| k == backend)).cloned().collect();
-        for s in sessions {
-            s.push(message);
-        }
+    /// The live sessions of the routes that include `backend` (a backend key).
+    pub fn of_backend(&self, backend: &str) -> Vec<Arc<Session>> {
+        self.lock().live.values().filter(|s| s.owner.split(',').any(|k| k == backend)).cloned().collect()
     }
 
+    /// Ends a session; whether it existed (for `owner`).
     pub fn remove(&self, id: &str, owner: &str, key: Option<&SessionKey>) -> bool {
         let mut t = self.lock();
         let live = t.live.get(id).is_some_and(|s| s.owner == owner);
