@@ -398,3 +398,134 @@ impl UpstreamPool {
         slots.retain(|id, slot| live(id, &slot.fingerprint));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::ir::mcp::{McpTransport, ToolRules};
+    use crate::mcp::jsonrpc::RpcError;
+    use crate::mcp::upstream::BoxFuture;
+
+    /// Counts the sessions it opens; a session's `ask` tool asks the client for sampling
+    /// through its relay, `slow` never answers, anything else echoes its name.
+    #[derive(Default)]
+    struct Counting {
+        opened: Arc<AtomicUsize>,
+    }
+
+    struct Asking {
+        relay: Arc<Relay>,
+    }
+
+    impl Connector for Counting {
+        fn connect(
+            &self,
+            _: Arc<McpTargetIr>,
+            relay: Arc<Relay>,
+        ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
+            self.opened.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move { Ok(Arc::new(Asking { relay }) as Arc<dyn McpUpstream>) })
+        }
+    }
+
+    impl McpUpstream for Asking {
+        fn capabilities(&self) -> Value {
+            json!({"tools": {}})
+        }
+        fn list_page(&self, _: ListKind, _: Option<String>) -> BoxFuture<'_, Result<Page, UpstreamError>> {
+            Box::pin(async { Ok(Page::default()) })
+        }
+        fn call_tool(
+            &self,
+            name: String,
+            _: Option<Map<String, Value>>,
+        ) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+            Box::pin(async move {
+                match name.as_str() {
+                    "ask" => self
+                        .relay
+                        .request("sampling/createMessage", json!({}))
+                        .await
+                        .map_err(|e| UpstreamError::Rpc { code: e.code, message: e.message, data: None }),
+                    "slow" => std::future::pending().await,
+                    _ => Ok(json!(name)),
+                }
+            })
+        }
+        fn read_resource(&self, _: String) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+            Box::pin(async { Ok(json!({})) })
+        }
+        fn get_prompt(&self, _: String, _: Option<Map<String, Value>>) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+            Box::pin(async { Ok(json!({})) })
+        }
+        fn complete(&self, _: Map<String, Value>) -> BoxFuture<'_, Result<Value, UpstreamError>> {
+            Box::pin(async { Ok(json!({})) })
+        }
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+
+    /// A client that answers every request with its own name.
+    struct Client(&'static str);
+
+    impl ClientPeer for Client {
+        fn affinity(&self) -> &str {
+            self.0
+        }
+        fn request(&self, _: &str, _: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
+            let me = self.0;
+            Box::pin(async move { Ok(json!(format!("answered by {me}"))) })
+        }
+        fn notify(&self, _: &str, _: Value) {}
+    }
+
+    fn target() -> Arc<McpTargetIr> {
+        Arc::new(McpTargetIr {
+            name: "t".into(),
+            id: Arc::from("ns/b/t"),
+            transport: McpTransport::Stdio { command: "x".into(), args: vec![], env: vec![] },
+            headers: vec![],
+            tools: ToolRules::default(),
+            tls: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn calls_that_take_requests_hold_a_session_kept_for_their_client() {
+        let connector = Counting::default();
+        let opened = connector.opened.clone();
+        let pool = UpstreamPool::new(Arc::new(connector), Timeouts::default());
+        let t = target();
+        let a: Arc<dyn ClientPeer> = Arc::new(Client("a"));
+        let b: Arc<dyn ClientPeer> = Arc::new(Client("b"));
+
+        let got = pool.call_tool(&t, "ask".into(), None, Some(a.clone())).await;
+        assert_eq!(got, Ok(json!("answered by a")), "the target's request reached the call's client");
+        assert_eq!(opened.load(Ordering::Relaxed), 1);
+        let got = pool.call_tool(&t, "ask".into(), None, Some(a.clone())).await;
+        assert_eq!(got, Ok(json!("answered by a")));
+        assert_eq!(opened.load(Ordering::Relaxed), 1, "a's session is kept for a");
+        let got = pool.call_tool(&t, "ask".into(), None, Some(b.clone())).await;
+        assert_eq!(got, Ok(json!("answered by b")));
+        assert_eq!(opened.load(Ordering::Relaxed), 2, "b gets a session of its own");
+
+        // A client that takes no requests: the shared session, where nobody answers.
+        let got = pool.call_tool(&t, "ask".into(), None, None).await;
+        assert!(matches!(got, Err(UpstreamError::Rpc { code: -32601, .. })), "{got:?}");
+        assert_eq!(opened.load(Ordering::Relaxed), 3);
+
+        // A call dropped midway (its client cancelled): the session goes back to a's spares.
+        let dropped =
+            tokio::time::timeout(Duration::from_millis(50), pool.call_tool(&t, "slow".into(), None, Some(a.clone())))
+                .await;
+        assert!(dropped.is_err(), "the slow call never answers");
+        let got = pool.call_tool(&t, "echo".into(), None, Some(a)).await;
+        assert_eq!(got, Ok(json!("echo")));
+        assert_eq!(opened.load(Ordering::Relaxed), 3, "the cancelled call's session was kept");
+    }
+}
