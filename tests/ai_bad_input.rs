@@ -12,26 +12,9 @@ use sluice::runtime::{BindMode, Runtime};
 use support::fake_llm::openai::{FakeOpenAi, Reply, Script};
 
 fn config(port: u16) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules: [{{backendRefs: [{{group: sluice.dev, kind: AIBackend, name: llm}}]}}]
----
+    support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: llm}"])
+        + &format!(
+            r#"---
 apiVersion: sluice.dev/v1alpha1
 kind: AIBackend
 metadata: {{name: llm, namespace: default}}
@@ -44,7 +27,7 @@ kind: Secret
 metadata: {{name: key, namespace: default}}
 stringData: {{apiKey: sk-upstream}}
 "#
-    )
+        )
 }
 
 /// A raw HTTP/1.1 POST; returns status and body.

@@ -63,30 +63,17 @@ fn servers_present() -> bool {
 
 // ---- configuration ---------------------------------------------------------------------------
 
-/// A Gateway, a route at /mcp, and an MCPBackend whose targets are `targets` (YAML list items).
+/// A Gateway, a route to the MCPBackend `tools` (the tests use `/mcp`), whose targets are
+/// `targets` (YAML list items).
 fn config(targets: &str, failure_mode: &str) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: mcp, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-    - matches: [{{path: {{type: Exact, value: /mcp}}}}]
-      backendRefs: [{{group: sluice.dev, kind: MCPBackend, name: tools}}]
----
+    config_on(80, targets, failure_mode)
+}
+
+/// [`config`] with the listener on `port`.
+fn config_on(port: u16, targets: &str, failure_mode: &str) -> String {
+    support::yaml::gateway_route(port, "mcp", &["{group: sluice.dev, kind: MCPBackend, name: tools}"])
+        + &format!(
+            r#"---
 apiVersion: sluice.dev/v1alpha1
 kind: MCPBackend
 metadata: {{name: tools, namespace: default}}
@@ -94,7 +81,7 @@ spec:
   failureMode: {failure_mode}
   targets:
 {targets}"#
-    )
+        )
 }
 
 /// The time server, started through `sh` so that the test knows its pid (`pidfile`) and can
@@ -791,7 +778,7 @@ async fn fail_closed_names_the_target_that_is_down() {
 /// A `sluice run` configuration: the listener on `port`, the time server as the only target,
 /// and session ids sealed with `key`.
 fn portable_config(port: u16, key: &str, targets: &str) -> String {
-    let base = config(targets, "FailClosed").replace("port: 80}", &format!("port: {port}}}"));
+    let base = config_on(port, targets, "FailClosed");
     format!(
         "{base}  sessions: {{keySecretRef: {{name: mcp-sessions}}}}\n---\napiVersion: v1\nkind: Secret\n\
          metadata: {{name: mcp-sessions, namespace: default}}\nstringData: {{sessionKey: {key:?}}}\n"

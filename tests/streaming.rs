@@ -36,26 +36,9 @@ mod tokio_stream_shim {
 }
 
 fn config(upstream_port: u16) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: sluice}}
-spec: {{controllerName: sluice.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: sluice
-  listeners: [{{name: http, protocol: HTTP, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: r, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules: [{{backendRefs: [{{name: up, port: 80}}]}}]
----
+    support::yaml::gateway_route(80, "r", &["{name: up, port: 80}"])
+        + &format!(
+            r#"---
 apiVersion: v1
 kind: Service
 metadata: {{name: up, namespace: default}}
@@ -68,7 +51,7 @@ addressType: IPv4
 endpoints: [{{addresses: ["127.0.0.1"]}}]
 ports: [{{name: http, port: {upstream_port}}}]
 "#
-    )
+        )
 }
 
 /// An upstream that forwards each request-body chunk to `seen` as it arrives, and answers with

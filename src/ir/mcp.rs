@@ -7,6 +7,35 @@ use serde::Serialize;
 
 use super::ObjectKey;
 
+/// One MCP endpoint: the MCPBackends of a rule (weight > 0), federated together.
+#[derive(Debug)]
+pub struct McpRoute {
+    pub backends: Arc<[Arc<McpBackendIr>]>,
+    /// Downstream sessions are bound to this: the backends' keys, joined with `,`.
+    pub owner: Arc<str>,
+}
+
+impl McpRoute {
+    /// The endpoint of a rule's backends, if any is an MCPBackend of weight > 0.
+    pub fn of(backends: &[super::Backend]) -> Option<Arc<McpRoute>> {
+        let mcp: Vec<Arc<McpBackendIr>> = backends
+            .iter()
+            .filter_map(|b| match &b.target {
+                super::BackendTarget::Mcp(m) if b.weight > 0 => Some(m.clone()),
+                super::BackendTarget::Mcp(_)
+                | super::BackendTarget::Upstream(_)
+                | super::BackendTarget::Ai(_)
+                | super::BackendTarget::Invalid { .. } => None,
+            })
+            .collect();
+        if mcp.is_empty() {
+            return None;
+        }
+        let owner = mcp.iter().map(|b| b.key.to_string()).collect::<Vec<_>>().join(",");
+        Some(Arc::new(McpRoute { backends: mcp.into(), owner: owner.into() }))
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct McpBackendIr {
     pub key: ObjectKey,

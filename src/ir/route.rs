@@ -9,6 +9,7 @@ use http::{HeaderMap, Method};
 use regex::Regex;
 use serde::Serialize;
 
+use super::BackendTarget;
 use super::ObjectKey;
 use super::backend::Backend;
 use super::filter::Filter;
@@ -270,6 +271,25 @@ pub struct RouteRule {
     /// The metric series of requests this rule answers without a backend.
     #[serde(skip)]
     pub metrics: super::RuntimeSlot,
+    /// The AIBackends among `backends`, picked out at config time.
+    #[serde(skip)]
+    pub ai: Vec<Arc<super::ai::AiBackendIr>>,
+    /// The MCP endpoint the rule's MCPBackends (of weight > 0) make, built at config time.
+    #[serde(skip)]
+    pub mcp: Option<Arc<super::mcp::McpRoute>>,
+}
+
+impl RouteRule {
+    /// The AIBackends of a rule's backends.
+    pub fn ai_of(backends: &[Backend]) -> Vec<Arc<super::ai::AiBackendIr>> {
+        backends
+            .iter()
+            .filter_map(|b| match &b.target {
+                BackendTarget::Ai(a) => Some(a.clone()),
+                BackendTarget::Upstream(_) | BackendTarget::Mcp(_) | BackendTarget::Invalid { .. } => None,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize)]

@@ -93,6 +93,8 @@ mod tests {
                 retry: None,
                 label: Arc::from(n.to_string()),
                 metrics: Default::default(),
+                ai: Vec::new(),
+                mcp: None,
             }),
         }
     }

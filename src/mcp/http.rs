@@ -75,7 +75,7 @@ fn get_stream(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
             return rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e);
         }
     };
-    legacy::event_stream(session.open_stream(last), None)
+    legacy::event_stream(session.open_stream(last))
 }
 
 fn delete(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
@@ -214,20 +214,12 @@ async fn post(ctx: &Ctx, parts: &Parts, incoming: Incoming) -> Response<ProxyBod
         Some(None) => return rpc_status(StatusCode::NOT_FOUND, &id, &unknown_session()),
         Some(Some(s)) => s,
     };
-    if stream_peer::interactive(&method)
-        && accepts_sse(parts)
-        && (session.takes_requests() || stream_peer::progress_token(params.as_ref()).is_some())
-    {
+    if accepts_sse(parts) && stream_peer::relays(&method, session.takes_requests(), params.as_ref()) {
         return relaying(ctx, session, id, method, params);
     }
-    let cancelled = session.start_request(&id);
-    let outcome = tokio::select! {
-        outcome = request(ctx, &session, &method, params, None) => outcome,
-        // The client cancelled: the call is dropped (the target is told) and the POST gets an
-        // error the client will not wait for.
-        Ok(()) = cancelled => Err(cancelled_error()),
-    };
-    session.finish_request(&id);
+    // A cancelled request's POST gets an error the client will not wait for.
+    let work = request(ctx, &session, &method, params, None);
+    let outcome = session.cancellable(&id, work).await.unwrap_or_else(|| Err(cancelled_error()));
     let payload = match outcome {
         Ok(result) => jsonrpc::result(&id, result),
         Err(e) => jsonrpc::error(&id, &e),
@@ -259,23 +251,22 @@ fn relaying(
     };
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let cancelled = session.start_request(&id);
-        let outcome = tokio::select! {
-            outcome = request(&ctx, &session, &method, params, Some(Arc::new(peer))) => Some(outcome),
-            // Cancelled, or the client hung up: the call is dropped (the target is told) and
-            // the stream ends without a response.
-            Ok(()) = cancelled => None,
-            () = tx.closed() => None,
+        // Cancelled, or the client hung up: the call is dropped (the target is told) and the
+        // stream ends without a response.
+        let work = async {
+            tokio::select! {
+                outcome = request(&ctx, &session, &method, params, Some(Arc::new(peer))) => Some(outcome),
+                () = tx.closed() => None,
+            }
         };
-        session.finish_request(&id);
-        let payload = match outcome {
+        let payload = match session.cancellable(&id, work).await.flatten() {
             Some(Ok(result)) => jsonrpc::result(&id, result),
             Some(Err(e)) => jsonrpc::error(&id, &e),
             None => return,
         };
         let _ = tx.send(stream_peer::event(&payload)).await;
     });
-    legacy::event_stream(rx, None)
+    legacy::event_stream(rx)
 }
 
 /// The version agreed on and the `initialize` result.
@@ -423,8 +414,8 @@ pub(super) fn rpc_status(status: StatusCode, id: &Value, e: &RpcError) -> Respon
 
 pub(super) fn reply(status: StatusCode, answer: Answer, payload: &Value, session: Option<&str>) -> Response<ProxyBody> {
     let (content_type, bytes) = match answer {
-        Answer::Json => ("application/json", payload.to_string()),
-        Answer::Sse => ("text/event-stream", format!("event: message\ndata: {payload}\n\n")),
+        Answer::Json => ("application/json", bytes::Bytes::from(payload.to_string())),
+        Answer::Sse => ("text/event-stream", stream_peer::event(payload)),
     };
     let mut b = Response::builder().status(status).header(CONTENT_TYPE, content_type);
     if answer == Answer::Sse {

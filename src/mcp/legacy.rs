@@ -99,19 +99,16 @@ pub fn open(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
         }
         map.insert(session.id.clone(), tx);
     }
-    event_stream(rx, None)
+    event_stream(rx)
 }
 
 /// An SSE answer carrying what goes down `rx`, with keep-alive comments while idle.
-pub(super) fn event_stream(rx: mpsc::Receiver<Bytes>, session: Option<&str>) -> Response<ProxyBody> {
+pub(super) fn event_stream(rx: mpsc::Receiver<Bytes>) -> Response<ProxyBody> {
     let stream = with_keep_alive(rx, KEEP_ALIVE).map(|b| Ok::<_, BoxError>(Frame::data(b)));
     let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
     let h = resp.headers_mut();
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Some(id) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
-        h.insert(super::SESSION_HEADER, id);
-    }
     resp
 }
 
@@ -176,8 +173,7 @@ pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyB
                 Err(e) => jsonrpc::error(&rid, &e),
             }
         } else {
-            let relays = stream_peer::interactive(&method)
-                && (session.takes_requests() || stream_peer::progress_token(params.as_ref()).is_some());
+            let relays = stream_peer::relays(&method, session.takes_requests(), params.as_ref());
             let client = relays.then(|| {
                 let progress_token = stream_peer::progress_token(params.as_ref());
                 // Between calls, the same stream (without progress: that belongs to calls).
@@ -191,13 +187,7 @@ pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyB
                 Arc::new(StreamPeer { stream: stream.clone(), session: session.clone(), progress_token, background })
                     as Arc<dyn ClientPeer>
             });
-            let cancelled = session.start_request(&rid);
-            let outcome = tokio::select! {
-                outcome = request(&ctx, &session, &method, params, client) => Some(outcome),
-                Ok(()) = cancelled => None,
-            };
-            session.finish_request(&rid);
-            match outcome {
+            match session.cancellable(&rid, request(&ctx, &session, &method, params, client)).await {
                 Some(Ok(result)) => jsonrpc::result(&rid, result),
                 Some(Err(e)) => jsonrpc::error(&rid, &e),
                 // Cancelled: the call is dropped (the target is told); no response is sent.

@@ -43,7 +43,7 @@ use self::federation::{AllowAll, Federation};
 use self::session::Sessions;
 use self::upstream::pool::{Timeouts, UpstreamPool};
 use self::upstream::relay::ClientPeer;
-use crate::ir::mcp::{McpBackendIr, McpTargetIr};
+use crate::ir::mcp::{McpBackendIr, McpRoute, McpTargetIr};
 use crate::ir::{BackendTarget, Snapshot};
 use crate::proxy::body::ProxyBody;
 
@@ -180,13 +180,7 @@ impl Ctx {
 }
 
 /// Serves a request routed to MCPBackends.
-pub async fn serve(
-    state: &Arc<McpState>,
-    backends: Vec<Arc<McpBackendIr>>,
-    parts: &Parts,
-    body: Incoming,
-) -> Response<ProxyBody> {
-    let owner = backends.iter().map(|b| b.key.to_string()).collect::<Vec<_>>().join(",");
-    let ctx = Ctx { state: state.clone(), backends: backends.into(), owner: owner.into() };
+pub async fn serve(state: &Arc<McpState>, route: &McpRoute, parts: &Parts, body: Incoming) -> Response<ProxyBody> {
+    let ctx = Ctx { state: state.clone(), backends: route.backends.clone(), owner: route.owner.clone() };
     http::serve(&ctx, parts, body).await
 }

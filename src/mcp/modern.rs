@@ -165,7 +165,7 @@ pub(super) async fn serve(
                     "subscriptions/listen answers with a stream: send Accept: text/event-stream",
                 )),
                 "subscriptions/listen" => match ctx.state.listeners.listen(&ctx.owner, id, params.as_ref()) {
-                    Ok(rx) => return super::legacy::event_stream(rx, None),
+                    Ok(rx) => return super::legacy::event_stream(rx),
                     Err(e) => Err(e),
                 },
                 "initialize" => {
@@ -175,7 +175,9 @@ pub(super) async fn serve(
                     let session = ctx.state.modern.session(&ctx.owner);
                     let progress_token = stream_peer::progress_token(params.as_ref());
                     let retry = input_required::is_retry(params.as_ref());
-                    if stream_peer::interactive(method) && (retry || takes_requests || progress_token.is_some()) {
+                    if (retry && stream_peer::interactive(method))
+                        || stream_peer::relays(method, takes_requests, params.as_ref())
+                    {
                         let call = if retry {
                             input_required::resume(ctx, method, params.as_ref())
                         } else {
@@ -221,7 +223,7 @@ fn streamed(
         };
         let _ = tx.send(stream_peer::event(&payload)).await;
     });
-    super::legacy::event_stream(rx, None)
+    super::legacy::event_stream(rx)
 }
 
 /// A result in this era's shape: `resultType` (`complete` unless the call asks the client for

@@ -86,17 +86,21 @@ impl Session {
         }
     }
 
-    /// Records a client request under way; the receiver fires if the client cancels it.
-    pub fn start_request(&self, id: &Value) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.retain(|_, s| !s.is_closed());
-        running.insert(id.to_string(), tx);
-        rx
-    }
-
-    pub fn finish_request(&self, id: &Value) {
+    /// Runs the client's request `id`; `None` if the client cancelled it first (`work` is then
+    /// dropped, and with it the call to the target, which is told).
+    pub async fn cancellable<T>(&self, id: &Value, work: impl std::future::Future<Output = T>) -> Option<T> {
+        let (tx, cancelled) = oneshot::channel();
+        {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.retain(|_, s| !s.is_closed());
+            running.insert(id.to_string(), tx);
+        }
+        let out = tokio::select! {
+            out = work => Some(out),
+            Ok(()) = cancelled => None,
+        };
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.to_string());
+        out
     }
 
     /// The client's `notifications/cancelled`: the request it names stops.

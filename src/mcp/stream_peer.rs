@@ -25,6 +25,12 @@ pub fn interactive(method: &str) -> bool {
     matches!(method, "tools/call" | "prompts/get" | "resources/read")
 }
 
+/// Whether a request is a call whose target's requests and notifications go to its client:
+/// one that may take them, from a client that answers server requests or asked for progress.
+pub fn relays(method: &str, takes_requests: bool, params: Option<&Map<String, Value>>) -> bool {
+    interactive(method) && (takes_requests || progress_token(params).is_some())
+}
+
 /// The client's progress token of a request (`params._meta.progressToken`).
 pub fn progress_token(params: Option<&Map<String, Value>>) -> Option<Value> {
     params?.get("_meta")?.get("progressToken").filter(|t| t.is_string() || t.is_number()).cloned()

@@ -200,30 +200,10 @@ async fn serve<'s>(
         }
     }
 
-    let ai_backends: Vec<_> = rule
-        .backends
-        .iter()
-        .filter_map(|b| match &b.target {
-            BackendTarget::Ai(a) => Some(a.clone()),
-            BackendTarget::Upstream(_) | BackendTarget::Mcp(_) | BackendTarget::Invalid { .. } => None,
-        })
-        .collect();
-    let mcp_backends: Vec<_> = rule
-        .backends
-        .iter()
-        .filter_map(|b| match &b.target {
-            BackendTarget::Mcp(m) if b.weight > 0 => Some(m.clone()),
-            BackendTarget::Mcp(_)
-            | BackendTarget::Upstream(_)
-            | BackendTarget::Ai(_)
-            | BackendTarget::Invalid { .. } => None,
-        })
-        .collect();
-    if !ai_backends.is_empty() || !mcp_backends.is_empty() {
-        let resp = if ai_backends.is_empty() {
-            crate::mcp::serve(&shared.mcp, mcp_backends, &parts, incoming).await
-        } else {
-            crate::ai::serve(shared, &ai_backends, &parts, incoming).await
+    if !rule.ai.is_empty() || rule.mcp.is_some() {
+        let resp = match &rule.mcp {
+            Some(mcp) if rule.ai.is_empty() => crate::mcp::serve(&shared.mcp, mcp, &parts, incoming).await,
+            _ => crate::ai::serve(shared, &rule.ai, &parts, incoming).await,
         };
         let (mut rparts, rbody) = resp.into_parts();
         for m in response_mods.iter().rev() {

@@ -124,8 +124,20 @@ fn compile_rule(
     };
     let name = r.name.clone().unwrap_or_else(|| index.to_string());
     let label: Arc<str> = Arc::from(format!("{key}/{name}"));
-    let rule =
-        RouteRule { route: key.clone(), name, filters, backends, timeouts, retry, label, metrics: Default::default() };
+    let ai = RouteRule::ai_of(&backends);
+    let mcp = crate::ir::mcp::McpRoute::of(&backends);
+    let rule = RouteRule {
+        route: key.clone(),
+        name,
+        filters,
+        backends,
+        timeouts,
+        retry,
+        label,
+        metrics: Default::default(),
+        ai,
+        mcp,
+    };
     Ok(CompiledRule { index, rule: Arc::new(rule), matches })
 }
 
