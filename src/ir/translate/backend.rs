@@ -138,13 +138,9 @@ impl BackendResolver<'_, '_> {
             }
         };
         let tls = self.upstream_tls(svc, Some(sp))?;
-        let endpoints = self.endpoints(svc, sp);
+        let endpoints = service_endpoints(self.ix, svc, sp);
         let key = pool_key(ns, r.name, port, protocol, tls.as_deref());
         Ok(Upstream::new(key, endpoints, protocol, tls))
-    }
-
-    fn endpoints(&self, svc: &Service, sp: &ServicePort) -> Vec<Endpoint> {
-        service_endpoints(self.ix, svc, sp)
     }
 
     /// TLS towards the Service when a BackendTLSPolicy targets it (or the port's section).

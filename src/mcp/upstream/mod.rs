@@ -138,6 +138,12 @@ pub trait Connector: Send + Sync {
     ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>>;
 }
 
+/// What Sluice declares to targets it answers, as their client: sampling, elicitation (forms
+/// and URLs) and roots — whatever its own clients answer is relayed to them.
+pub fn client_capabilities() -> Value {
+    serde_json::json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}, "roots": {}})
+}
+
 /// An error with its causes (`a: b: c`): transport errors keep the reason (a refused
 /// certificate, a reset connection) in their sources.
 pub fn with_causes(e: &dyn std::error::Error) -> String {

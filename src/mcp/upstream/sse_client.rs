@@ -96,7 +96,7 @@ pub async fn connect(
             "initialize",
             json!({
                 "protocolVersion": VERSION,
-                "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
+                "capabilities": super::client_capabilities(),
                 "clientInfo": {"name": "sluice", "version": env!("CARGO_PKG_VERSION")},
             }),
         )

@@ -50,9 +50,7 @@ impl ClientHandler for Handler {
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("sluice", env!("CARGO_PKG_VERSION"));
-        info.capabilities =
-            serde_json::from_value(json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}, "roots": {}}))
-                .unwrap_or_default();
+        info.capabilities = serde_json::from_value(crate::mcp::upstream::client_capabilities()).unwrap_or_default();
         info
     }
 
