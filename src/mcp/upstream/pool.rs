@@ -24,6 +24,10 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Sessions held by calls that take server requests, at most, per target.
 pub const EXCLUSIVE_PER_TARGET: usize = 8;
+/// Scheduler turns, then time, a held call gives the target's last notifications before its
+/// answer.
+const NOTIFICATION_YIELDS: usize = 8;
+const NOTIFICATION_GRACE: Duration = Duration::from_millis(2);
 /// How long such a session is kept for the next such call.
 pub const SPARE_IDLE: Duration = Duration::from_secs(300);
 
@@ -271,6 +275,14 @@ impl UpstreamPool {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout(limit)),
         };
+        // rmcp handles each notification in a task of its own, so the last ones a target sent
+        // before its answer (the final progress step) may still be on their way to the relay:
+        // let them run before the call's client is detached and its answer written. (A grace,
+        // not a guarantee: rmcp does not order them; on a loaded machine one may still trail.)
+        for _ in 0..NOTIFICATION_YIELDS {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(NOTIFICATION_GRACE).await;
         // A session whose call timed out may be stuck on it: not reused (a stdio target's
         // process ends with it).
         let reusable = match &result {
