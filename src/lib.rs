@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod ai;
 pub mod api;
+pub mod catalog;
 pub mod config;
+pub mod httpkit;
 pub mod ir;
 pub mod mcp;
 pub mod metrics;

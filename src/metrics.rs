@@ -96,19 +96,14 @@ impl Metrics {
         *map.entry((provider.clone(), outcome)).or_default() += 1;
     }
 
-    /// Tokens by provider, model and class, as the provider reported them (or estimated).
-    pub fn record_ai_usage(&self, provider: &Arc<str>, model: &str, u: &crate::ai::canonical::Usage) {
+    /// Tokens by provider, model and class (`input`, `output`, `cache_read`…), as the provider
+    /// reported them, or estimated (then counted in `estimated_requests` too).
+    pub fn record_ai_usage(&self, provider: &Arc<str>, model: &str, classes: &[(&'static str, u64)], estimated: bool) {
         let mut map = self.ai_tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if u.estimated {
+        if estimated {
             *map.entry((provider.clone(), model.to_string(), "estimated_requests")).or_default() += 1;
         }
-        for (class, n) in [
-            ("input", u.input),
-            ("output", u.output),
-            ("cache_read", u.cache_read),
-            ("cache_creation", u.cache_creation),
-            ("reasoning", u.reasoning),
-        ] {
+        for &(class, n) in classes {
             *map.entry((provider.clone(), model.to_string(), class)).or_default() += n;
         }
     }

@@ -10,11 +10,14 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::ai::AiPipeline;
 use crate::api::Resource;
 use crate::ir::status::now_rfc3339;
 use crate::ir::translate::{self, Context};
 use crate::ir::{BindKey, PortProtocol, Snapshot};
+use crate::mcp::{McpPipeline, McpState};
 use crate::metrics::Metrics;
+use crate::proxy::pipeline::Pipelines;
 use crate::proxy::upstream::Pools;
 use crate::proxy::{Shared, listener};
 
@@ -77,12 +80,17 @@ struct State {
 
 impl Runtime {
     pub fn new(mode: BindMode) -> Arc<Self> {
+        let pools = Arc::new(Pools::default());
+        let metrics = Arc::new(Metrics::default());
+        let pipelines = Pipelines {
+            ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone())),
+            mcp: Arc::new(McpPipeline(Arc::new(McpState::default()))),
+        };
         let shared = Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
-            pools: Arc::new(Pools::default()),
-            metrics: Arc::new(Metrics::default()),
-            ai: Arc::new(crate::ai::state::AiState::default()),
-            mcp: Arc::new(crate::mcp::McpState::default()),
+            pools,
+            metrics,
+            pipelines,
         });
         Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
     }
@@ -141,7 +149,7 @@ impl Runtime {
         let snapshot = Arc::new(translate::translate(&resources, &ctx));
         let bind_errors = self.bind(&snapshot).await;
         self.shared.snapshot.store(snapshot.clone());
-        self.shared.mcp.prune(&snapshot);
+        self.shared.pipelines.snapshot_changed(&snapshot);
         let mut st = self.lock();
         let keep: Vec<BindKey> = snapshot.ports.keys().cloned().collect();
         st.binds.retain(|k, _| keep.contains(k));

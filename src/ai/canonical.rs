@@ -112,6 +112,19 @@ pub struct Usage {
     pub estimated: bool,
 }
 
+impl Usage {
+    /// The token classes as the metrics name them.
+    pub fn classes(&self) -> [(&'static str, u64); 5] {
+        [
+            ("input", self.input),
+            ("output", self.output),
+            ("cache_read", self.cache_read),
+            ("cache_creation", self.cache_creation),
+            ("reasoning", self.reasoning),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
     EndTurn,

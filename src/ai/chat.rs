@@ -22,8 +22,8 @@ use super::wire::{
     openai_responses_stream, openai_stream,
 };
 use super::{Ctx, failover};
-use crate::ir::ai::{AiBackendIr, AiProviderIr, ProviderKind};
-use crate::proxy::body::{self, ProxyBody};
+use crate::httpkit::body::{self, ProxyBody};
+use crate::ir::ai::{AiBackendIr, AiProviderIr, WireFormat};
 
 pub struct ParsedChat {
     pub format: ClientFormat,
@@ -76,13 +76,13 @@ fn provider_model(p: &AiProviderIr, requested: &str) -> String {
         _ => requested.to_string(),
     };
     match p.kind {
-        ProviderKind::AzureOpenAi => azure_p::model(p, &model),
-        ProviderKind::OpenAi
-        | ProviderKind::Anthropic
-        | ProviderKind::Gemini
-        | ProviderKind::Vertex
-        | ProviderKind::Bedrock
-        | ProviderKind::Mock => model,
+        WireFormat::AzureOpenAi => azure_p::model(p, &model),
+        WireFormat::OpenAi
+        | WireFormat::Anthropic
+        | WireFormat::Gemini
+        | WireFormat::Vertex
+        | WireFormat::Bedrock
+        | WireFormat::Mock => model,
     }
 }
 
@@ -101,7 +101,7 @@ fn upstream_request(
         raw
     };
     Ok(match p.kind {
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => {
+        WireFormat::OpenAi | WireFormat::AzureOpenAi => {
             let body = if same {
                 let mut raw = raw();
                 if req.stream {
@@ -112,18 +112,18 @@ fn upstream_request(
                 openai_chat::build_request(req, model)
             };
             let path = p.chat_path.as_deref().unwrap_or(openai_p::CHAT_PATH);
-            let path = if p.kind == ProviderKind::AzureOpenAi { azure_p::path(p, path) } else { path.to_string() };
+            let path = if p.kind == WireFormat::AzureOpenAi { azure_p::path(p, path) } else { path.to_string() };
             (path, body)
         }
-        ProviderKind::Anthropic => {
+        WireFormat::Anthropic => {
             let body = if same { raw() } else { anthropic::build_request(req, model) };
             (p.chat_path.as_deref().unwrap_or(anthropic_p::MESSAGES_PATH).to_string(), body)
         }
-        ProviderKind::Gemini => {
+        WireFormat::Gemini => {
             let template = if req.stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
             (gemini_p::path(template, model, req.stream), gemini::build_request(req))
         }
-        ProviderKind::Vertex => {
+        WireFormat::Vertex => {
             let body = match vertex_p::publisher(model) {
                 Publisher::Google => gemini::build_request(req),
                 Publisher::Anthropic if same => vertex_p::anthropic_body(raw()),
@@ -131,37 +131,29 @@ fn upstream_request(
             };
             (vertex_p::path(model, req.stream), body)
         }
-        ProviderKind::Bedrock => {
+        WireFormat::Bedrock => {
             let template = if req.stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
             (bedrock_p::path(template, model, req.stream), bedrock::build_request(req, model)?)
         }
-        ProviderKind::Mock => unreachable_mock()?,
+        WireFormat::Mock => unreachable_mock()?,
     })
 }
 
 /// The client's format and the provider's are the same: bodies and events pass through.
 fn same_format(format: ClientFormat, p: &AiProviderIr, model: &str) -> bool {
     match (format, p.kind) {
-        (ClientFormat::OpenAi, ProviderKind::OpenAi | ProviderKind::AzureOpenAi)
-        | (ClientFormat::Anthropic, ProviderKind::Anthropic) => true,
-        (ClientFormat::Anthropic, ProviderKind::Vertex) => vertex_p::publisher(model) == Publisher::Anthropic,
+        (ClientFormat::OpenAi, WireFormat::OpenAi | WireFormat::AzureOpenAi)
+        | (ClientFormat::Anthropic, WireFormat::Anthropic) => true,
+        (ClientFormat::Anthropic, WireFormat::Vertex) => vertex_p::publisher(model) == Publisher::Anthropic,
         // Responses requests are always translated, to OpenAI providers too.
         (ClientFormat::Responses, _) => false,
         (
             ClientFormat::OpenAi,
-            ProviderKind::Anthropic
-            | ProviderKind::Gemini
-            | ProviderKind::Vertex
-            | ProviderKind::Bedrock
-            | ProviderKind::Mock,
+            WireFormat::Anthropic | WireFormat::Gemini | WireFormat::Vertex | WireFormat::Bedrock | WireFormat::Mock,
         )
         | (
             ClientFormat::Anthropic,
-            ProviderKind::OpenAi
-            | ProviderKind::AzureOpenAi
-            | ProviderKind::Gemini
-            | ProviderKind::Bedrock
-            | ProviderKind::Mock,
+            WireFormat::OpenAi | WireFormat::AzureOpenAi | WireFormat::Gemini | WireFormat::Bedrock | WireFormat::Mock,
         ) => false,
     }
 }
@@ -180,7 +172,7 @@ async fn attempt(
 ) -> Result<Response<ProxyBody>, AiError> {
     let model = provider_model(&p, model);
     let req = &parsed.req;
-    let metrics = ctx.shared.metrics.clone();
+    let metrics = ctx.pipe.metrics.clone();
     let provider_id = p.id.clone();
     let usage_model = model.clone();
     let catalog_name = p.catalog.clone();
@@ -196,7 +188,7 @@ async fn attempt(
             })
         });
         if let Some(u) = u {
-            metrics.record_ai_usage(&provider_id, &usage_model, &u);
+            metrics.record_ai_usage(&provider_id, &usage_model, &u.classes(), u.estimated);
             if let Some(usd) = cost(&catalog_name, &usage_model, &u) {
                 metrics.record_ai_cost(&provider_id, &usage_model, usd);
             }
@@ -209,7 +201,7 @@ async fn attempt(
             Encode::Responses(Box::new(openai_responses_stream::Encoder::new(&model, created, &parsed.raw)))
         }
     };
-    if p.kind == ProviderKind::Mock {
+    if p.kind == WireFormat::Mock {
         if req.stream {
             let events = mock::stream_events(req, &model, &p.mock);
             return Ok(sse_response(stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done)));
@@ -221,18 +213,18 @@ async fn attempt(
     let same = same_format(parsed.format, &p, &model);
     let (path, body) = upstream_request(&p, parsed, &model, same)?;
     let bytes = Bytes::from(body.to_string());
-    let resp = providers::call(&ctx.shared.pools, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
+    let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
     if req.stream {
         let decode = match p.kind {
-            ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Decode::OpenAi(openai_stream::Decoder::default()),
-            ProviderKind::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
-            ProviderKind::Gemini => Decode::Gemini(gemini_stream::Decoder::default()),
-            ProviderKind::Vertex => match vertex_p::publisher(&model) {
+            WireFormat::OpenAi | WireFormat::AzureOpenAi => Decode::OpenAi(openai_stream::Decoder::default()),
+            WireFormat::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
+            WireFormat::Gemini => Decode::Gemini(gemini_stream::Decoder::default()),
+            WireFormat::Vertex => match vertex_p::publisher(&model) {
                 Publisher::Google => Decode::Gemini(gemini_stream::Decoder::default()),
                 Publisher::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
             },
-            ProviderKind::Bedrock => Decode::Bedrock(bedrock_stream::Decoder::new(request_id(resp.headers()))),
-            ProviderKind::Mock => unreachable_mock()?,
+            WireFormat::Bedrock => Decode::Bedrock(bedrock_stream::Decoder::new(request_id(resp.headers()))),
+            WireFormat::Mock => unreachable_mock()?,
         };
         let encode = match (same, parsed.format) {
             (true, ClientFormat::OpenAi) => Encode::PassOpenAi { include_usage: req.stream_usage },
@@ -243,7 +235,7 @@ async fn attempt(
         };
         // The first-party APIs always report usage in streams (OpenAI because Sluice asks for it);
         // self-hosted OpenAI-compatible servers may not.
-        let keep_text = p.kind == ProviderKind::OpenAi && p.catalog != "openai";
+        let keep_text = p.kind == WireFormat::OpenAi && p.catalog != "openai";
         return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, keep_text)));
     }
     let response_id = request_id(resp.headers());
@@ -251,15 +243,15 @@ async fn attempt(
     let json: Value = serde_json::from_slice(&bytes)
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
     let mut parsed_resp = match p.kind {
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => openai_chat::parse_response(&json)?,
-        ProviderKind::Anthropic => anthropic::parse_response(&json)?,
-        ProviderKind::Gemini => gemini::parse_response(&json)?,
-        ProviderKind::Vertex => match vertex_p::publisher(&model) {
+        WireFormat::OpenAi | WireFormat::AzureOpenAi => openai_chat::parse_response(&json)?,
+        WireFormat::Anthropic => anthropic::parse_response(&json)?,
+        WireFormat::Gemini => gemini::parse_response(&json)?,
+        WireFormat::Vertex => match vertex_p::publisher(&model) {
             Publisher::Google => gemini::parse_response(&json)?,
             Publisher::Anthropic => anthropic::parse_response(&json)?,
         },
-        ProviderKind::Bedrock => bedrock::parse_response(&json)?,
-        ProviderKind::Mock => unreachable_mock()?,
+        WireFormat::Bedrock => bedrock::parse_response(&json)?,
+        WireFormat::Mock => unreachable_mock()?,
     };
     if parsed_resp.id.is_empty() {
         parsed_resp.id = response_id;
@@ -315,8 +307,8 @@ fn sse_response(b: ProxyBody) -> Response<ProxyBody> {
 
 /// The request's cost from the catalog's prices, when the model has them.
 pub fn cost(provider: &str, model: &str, u: &Usage) -> Option<f64> {
-    let pricing = super::catalog::catalog().provider(provider)?.pricing(model)?;
-    Some(pricing.cost_usd(&super::catalog::TokenCounts {
+    let pricing = crate::catalog::catalog().provider(provider)?.pricing(model)?;
+    Some(pricing.cost_usd(&crate::catalog::TokenCounts {
         input: u.input.saturating_sub(u.cache_read + u.cache_creation),
         cached_input: u.cache_read,
         cache_write_input: u.cache_creation,

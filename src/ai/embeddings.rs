@@ -10,8 +10,8 @@ use super::errors::AiError;
 use super::frontdoor::ClientFormat;
 use super::wire::gemini_embed;
 use super::{Ctx, chat, failover, providers, tokens};
-use crate::ir::ai::ProviderKind;
-use crate::proxy::body::{self, ProxyBody};
+use crate::httpkit::body::{self, ProxyBody};
+use crate::ir::ai::WireFormat;
 
 pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
     let raw: Value = serde_json::from_slice(&bytes)
@@ -27,12 +27,12 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
         async move {
             let openai_path = providers::openai::EMBEDDINGS_PATH;
             let (model, path) = match p.kind {
-                ProviderKind::OpenAi => (target, openai_path.to_string()),
-                ProviderKind::AzureOpenAi => {
+                WireFormat::OpenAi => (target, openai_path.to_string()),
+                WireFormat::AzureOpenAi => {
                     (providers::azure_openai::model(&p, &target), providers::azure_openai::path(&p, openai_path))
                 }
-                ProviderKind::Gemini => return gemini(ctx, &p, raw, &target).await,
-                ProviderKind::Anthropic | ProviderKind::Vertex | ProviderKind::Bedrock | ProviderKind::Mock => {
+                WireFormat::Gemini => return gemini(ctx, &p, raw, &target).await,
+                WireFormat::Anthropic | WireFormat::Vertex | WireFormat::Bedrock | WireFormat::Mock => {
                     return Err(AiError::invalid(format!(
                         "provider {} ({:?}) cannot serve /embeddings: OpenAI-format providers and Gemini can",
                         p.id, p.kind
@@ -42,7 +42,7 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
             let mut raw = raw.clone();
             raw["model"] = Value::String(model);
             let resp = providers::call(
-                &ctx.shared.pools,
+                ctx.pipe,
                 &p,
                 http::Method::POST,
                 &path,
@@ -77,7 +77,7 @@ async fn gemini(
     };
     let body = gemini_embed::build_request(model, &texts, raw);
     let resp = providers::call(
-        &ctx.shared.pools,
+        ctx.pipe,
         p,
         http::Method::POST,
         &gemini_embed::path(model),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::{HeaderValue, Response, StatusCode};
 
 use super::frontdoor::ClientFormat;
-use crate::proxy::body::{self, ProxyBody};
+use crate::httpkit::body::{self, ProxyBody};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

@@ -9,15 +9,15 @@ use http::Response;
 
 use super::Ctx;
 use super::errors::AiError;
+use crate::httpkit::body::ProxyBody;
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
-use crate::proxy::body::ProxyBody;
 
 /// Providers in the order they will be tried.
 fn order(ctx: &Ctx<'_>, backend: &AiBackendIr) -> Vec<Arc<AiProviderIr>> {
     let mut out = Vec::new();
     for group in &backend.groups {
         let mut live: Vec<Arc<AiProviderIr>> =
-            group.iter().filter(|p| !ctx.shared.ai.is_ejected(&p.id)).cloned().collect();
+            group.iter().filter(|p| !ctx.pipe.health.is_ejected(&p.id)).cloned().collect();
         // Weighted shuffle: draw one at a time in proportion to weight.
         while !live.is_empty() {
             let total: u64 = live.iter().map(|p| u64::from(p.weight.max(1))).sum();
@@ -71,18 +71,18 @@ where
         };
         match result {
             Ok(resp) => {
-                ctx.shared.ai.success(&p.id);
-                ctx.shared.metrics.record_ai_attempt(&p.id, "success");
+                ctx.pipe.health.success(&p.id);
+                ctx.pipe.metrics.record_ai_attempt(&p.id, "success");
                 return Ok(resp);
             }
             Err(e) if e.retryable => {
                 tracing::warn!(provider = %p.id, error = %e, "provider failed; trying the next one");
-                ctx.shared.metrics.record_ai_attempt(&p.id, "failure");
-                ctx.shared.ai.failure(&p.id, backend.consecutive_failures, backend.ejection, e.retry_after);
+                ctx.pipe.metrics.record_ai_attempt(&p.id, "failure");
+                ctx.pipe.health.failure(&p.id, backend.consecutive_failures, backend.ejection, e.retry_after);
                 last = Some(e);
             }
             Err(e) => {
-                ctx.shared.metrics.record_ai_attempt(&p.id, "client_error");
+                ctx.pipe.metrics.record_ai_attempt(&p.id, "client_error");
                 return Err(e);
             }
         }

@@ -1,8 +1,8 @@
 //! The AI pipeline: OpenAI- and Anthropic-compatible front doors in front of many providers.
-//! It reads the IR only; provider health lives in [`state::AiState`], outside the snapshot.
+//! It reads the IR only; what outlives a reload (provider health, Vertex access tokens) is
+//! owned by [`AiPipeline`], outside the snapshot.
 
 pub mod canonical;
-pub mod catalog;
 mod chat;
 mod embeddings;
 pub mod errors;
@@ -25,30 +25,54 @@ use serde_json::{Value, json};
 
 use self::errors::AiError;
 use self::frontdoor::{ClientFormat, FrontDoor};
-use crate::ir::ai::{AiBackendIr, ProviderKind};
-use crate::proxy::body::ProxyBody;
-use crate::proxy::handler::Shared;
+use crate::httpkit::body::{self, ProxyBody};
+use crate::ir::ai::{AiBackendIr, WireFormat};
+use crate::metrics::Metrics;
+use crate::proxy::pipeline::{BoxFuture, Pipeline};
+use crate::proxy::upstream::Pools;
 
 /// Largest request body the AI path reads.
 pub const MAX_REQUEST_BODY: usize = 8 * 1024 * 1024;
 
+/// The AI pipeline and the state it keeps across reloads.
+pub struct AiPipeline {
+    pub pools: Arc<Pools>,
+    pub metrics: Arc<Metrics>,
+    /// Provider health (failures, ejection).
+    pub health: state::AiState,
+    /// Vertex AI access tokens, per service-account key.
+    pub tokens: providers::vertex::Tokens,
+}
+
+impl AiPipeline {
+    pub fn new(pools: Arc<Pools>, metrics: Arc<Metrics>) -> Self {
+        AiPipeline { pools, metrics, health: state::AiState::default(), tokens: providers::vertex::Tokens::default() }
+    }
+}
+
+impl Pipeline<[Arc<AiBackendIr>]> for AiPipeline {
+    fn serve<'a>(
+        &'a self,
+        backends: &'a [Arc<AiBackendIr>],
+        parts: &'a Parts,
+        body: Incoming,
+    ) -> BoxFuture<'a, Response<ProxyBody>> {
+        Box::pin(serve(self, backends, parts, body))
+    }
+}
+
 /// What one AI request works with.
 pub struct Ctx<'a> {
-    pub shared: &'a Shared,
+    pub pipe: &'a AiPipeline,
     pub backends: &'a [Arc<AiBackendIr>],
     pub headers: &'a HeaderMap,
 }
 
 /// Serves a request routed to AIBackends; every failure is answered in the client's format.
-pub async fn serve(
-    shared: &Shared,
-    backends: &[Arc<AiBackendIr>],
-    parts: &Parts,
-    body: Incoming,
-) -> Response<ProxyBody> {
+async fn serve(pipe: &AiPipeline, backends: &[Arc<AiBackendIr>], parts: &Parts, body: Incoming) -> Response<ProxyBody> {
     let door = FrontDoor::detect(&parts.method, parts.uri.path());
     let format = door.client_format();
-    let ctx = Ctx { shared, backends, headers: &parts.headers };
+    let ctx = Ctx { pipe, backends, headers: &parts.headers };
     match dispatch(&ctx, door, parts, body).await {
         Ok(r) => r,
         Err(e) => {
@@ -117,13 +141,13 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         let parsed = &parsed;
         async move {
             match p.kind {
-                ProviderKind::Anthropic => {
+                WireFormat::Anthropic => {
                     let mut raw: Value = serde_json::from_slice(&bytes).unwrap_or_default();
                     raw["model"] = Value::String(target);
                     let body = Bytes::from(raw.to_string());
                     let path = providers::anthropic::COUNT_TOKENS_PATH;
                     let resp = providers::call(
-                        &ctx.shared.pools,
+                        ctx.pipe,
                         &p,
                         http::Method::POST,
                         path,
@@ -133,14 +157,14 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
                     )
                     .await?;
                     let (parts, b) = resp.into_parts();
-                    Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
+                    Ok(Response::from_parts(parts, body::from_incoming(b)))
                 }
-                ProviderKind::OpenAi
-                | ProviderKind::AzureOpenAi
-                | ProviderKind::Gemini
-                | ProviderKind::Vertex
-                | ProviderKind::Bedrock
-                | ProviderKind::Mock => {
+                WireFormat::OpenAi
+                | WireFormat::AzureOpenAi
+                | WireFormat::Gemini
+                | WireFormat::Vertex
+                | WireFormat::Bedrock
+                | WireFormat::Mock => {
                     let n = tokens::estimate_prompt(&parsed.req);
                     let mut resp = chat::json_response(json!({"input_tokens": n}));
                     resp.headers_mut().insert("x-sluice-token-estimate", http::HeaderValue::from_static("true"));
@@ -177,18 +201,11 @@ async fn passthrough(ctx: &Ctx<'_>, parts: &Parts, bytes: Bytes) -> Result<Respo
                 return Err(AiError::not_found(format!("provider {} serves no path {path}", p.id)));
             };
             let rel = relative_path(&ep.path_prefix, &path);
-            let resp = providers::call(
-                &ctx.shared.pools,
-                &p,
-                parts.method.clone(),
-                rel,
-                body,
-                ctx.headers,
-                ClientFormat::OpenAi,
-            )
-            .await?;
+            let resp =
+                providers::call(ctx.pipe, &p, parts.method.clone(), rel, body, ctx.headers, ClientFormat::OpenAi)
+                    .await?;
             let (parts, b) = resp.into_parts();
-            Ok(Response::from_parts(parts, crate::proxy::body::from_incoming(b)))
+            Ok(Response::from_parts(parts, body::from_incoming(b)))
         }
     })
     .await

@@ -15,7 +15,7 @@ use super::canonical::{StreamEvent, Usage};
 use super::errors::ErrorKind;
 use super::eventstream;
 use super::wire::{anthropic_stream, bedrock_stream, gemini_stream, openai_responses_stream, openai_stream};
-use crate::proxy::body::{BoxError, ProxyBody};
+use crate::httpkit::body::{BoxError, ProxyBody};
 
 /// How the provider's events are read.
 pub enum Decode {

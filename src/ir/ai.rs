@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::ObjectKey;
 use super::backend::Upstream;
+pub use crate::catalog::WireFormat;
 
 #[derive(Debug, Serialize)]
 pub struct AiBackendIr {
@@ -71,29 +72,11 @@ impl AiBackendIr {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ProviderKind {
-    /// OpenAI and every OpenAI-compatible provider of the catalog.
-    OpenAi,
-    /// Azure OpenAI (the v1 API of a resource): OpenAI's wire format, an `api-key` header, the
-    /// deployment as the model and an optional `api-version` query.
-    AzureOpenAi,
-    Anthropic,
-    /// Google's Gemini API (`generateContent`, `streamGenerateContent`).
-    Gemini,
-    /// Google Vertex AI: Gemini models in Gemini's format, Claude models in Anthropic's.
-    Vertex,
-    /// AWS Bedrock Runtime (`Converse`, `ConverseStream`).
-    Bedrock,
-    /// Answers locally, deterministically.
-    Mock,
-}
-
 #[derive(Debug, Serialize)]
 pub struct AiProviderIr {
     /// `namespace/backend/provider`: metrics, logs and ejection state.
     pub id: Arc<str>,
-    pub kind: ProviderKind,
+    pub kind: WireFormat,
     /// The catalog entry (`openai`, `groq`…), for prices.
     pub catalog: String,
     pub weight: u32,
@@ -137,9 +120,9 @@ pub enum AiAuth {
     /// The client's credentials go through unchanged.
     Passthrough,
     /// Bedrock: requests signed with SigV4.
-    AwsSigV4(Arc<crate::ai::providers::bedrock::AwsKeys>),
+    AwsSigV4(Arc<super::creds::AwsKeys>),
     /// Vertex AI: OAuth access tokens minted from a service-account key.
-    GcpServiceAccount(Arc<crate::ai::providers::vertex::ServiceAccount>),
+    GcpServiceAccount(Arc<super::creds::ServiceAccount>),
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

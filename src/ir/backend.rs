@@ -22,23 +22,6 @@ pub struct Backend {
     pub metrics: super::RuntimeSlot,
 }
 
-/// Picks a backend at random in proportion to the weights; `None` when all weights are 0.
-pub fn pick_weighted(backends: &[Backend]) -> Option<&Backend> {
-    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
-    if total == 0 {
-        return None;
-    }
-    let mut n = rand::random_range(0..total);
-    for b in backends {
-        let w = u64::from(b.weight);
-        if n < w {
-            return Some(b);
-        }
-        n -= w;
-    }
-    None
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub enum BackendTarget {
     Upstream(Arc<Upstream>),

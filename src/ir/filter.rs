@@ -35,33 +35,6 @@ fn ser_names<S: serde::Serializer>(v: &[HeaderName], s: S) -> Result<S::Ok, S::E
     s.collect_seq(v.iter().map(HeaderName::as_str))
 }
 
-impl HeaderModifier {
-    pub fn apply(&self, headers: &mut http::HeaderMap) {
-        for (name, value) in &self.set {
-            headers.insert(name.clone(), value.clone());
-        }
-        for (name, value) in &self.add {
-            match headers.get_mut(name) {
-                // Gateway API "add" appends to the existing value, comma-separated.
-                Some(existing) => {
-                    let mut joined = existing.as_bytes().to_vec();
-                    joined.push(b',');
-                    joined.extend_from_slice(value.as_bytes());
-                    if let Ok(v) = HeaderValue::from_bytes(&joined) {
-                        *existing = v;
-                    }
-                }
-                None => {
-                    headers.insert(name.clone(), value.clone());
-                }
-            }
-        }
-        for name in &self.remove {
-            headers.remove(name);
-        }
-    }
-}
-
 /// Path change of a redirect or a rewrite.
 #[derive(Debug, Clone, Serialize)]
 pub enum PathModifier {

@@ -47,13 +47,10 @@ pub struct McpBackendIr {
     /// Seals downstream session ids (`spec.sessions.keySecretRef`); `None`: random ids. The
     /// configuration dump shows only a digest of it.
     #[serde(serialize_with = "key_id")]
-    pub session_key: Option<Arc<crate::mcp::session_token::SessionKey>>,
+    pub session_key: Option<Arc<crate::ir::creds::SessionKey>>,
 }
 
-fn key_id<S: serde::Serializer>(
-    k: &Option<Arc<crate::mcp::session_token::SessionKey>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn key_id<S: serde::Serializer>(k: &Option<Arc<crate::ir::creds::SessionKey>>, s: S) -> Result<S::Ok, S::Error> {
     match k {
         Some(k) => s.serialize_some(&k.id),
         None => s.serialize_none(),

@@ -6,6 +6,7 @@
 
 pub mod ai;
 pub mod backend;
+pub mod creds;
 pub mod filter;
 pub mod hostname;
 pub mod mcp;

@@ -271,24 +271,55 @@ pub struct RouteRule {
     /// The metric series of requests this rule answers without a backend.
     #[serde(skip)]
     pub metrics: super::RuntimeSlot,
-    /// The AIBackends among `backends`, picked out at config time.
+    /// Where the rule's traffic goes, decided at config time from its backends' kinds.
     #[serde(skip)]
-    pub ai: Vec<Arc<super::ai::AiBackendIr>>,
-    /// The MCP endpoint the rule's MCPBackends (of weight > 0) make, built at config time.
-    #[serde(skip)]
-    pub mcp: Option<Arc<super::mcp::McpRoute>>,
+    pub pipeline: RulePipeline,
 }
 
-impl RouteRule {
-    /// The AIBackends of a rule's backends.
-    pub fn ai_of(backends: &[Backend]) -> Vec<Arc<super::ai::AiBackendIr>> {
-        backends
-            .iter()
-            .filter_map(|b| match &b.target {
-                BackendTarget::Ai(a) => Some(a.clone()),
-                BackendTarget::Upstream(_) | BackendTarget::Mcp(_) | BackendTarget::Invalid { .. } => None,
-            })
-            .collect()
+/// The pipeline that serves a rule: the proxy core for Services, the AI or MCP pipeline for
+/// their backends. A rule whose backends are of more than one kind is refused at translation
+/// (its route's `ResolvedRefs` condition names it) and answered 500.
+#[derive(Debug, Clone, Default)]
+pub enum RulePipeline {
+    /// Services (or no backend at all): the proxy core forwards.
+    #[default]
+    Proxy,
+    /// The rule's AIBackends.
+    Ai(Arc<[Arc<super::ai::AiBackendIr>]>),
+    /// The MCP endpoint the rule's MCPBackends (of weight > 0) make.
+    Mcp(Arc<super::mcp::McpRoute>),
+    /// Backends of several kinds; the reason, for the answer and the status.
+    Mixed(Arc<str>),
+}
+
+impl RulePipeline {
+    /// The pipeline of a rule with these backends (invalid ones do not count).
+    pub fn of(backends: &[Backend]) -> RulePipeline {
+        let mut ai = Vec::new();
+        let (mut services, mut mcp) = (0, 0);
+        for b in backends {
+            match &b.target {
+                BackendTarget::Ai(a) => ai.push(a.clone()),
+                BackendTarget::Upstream(_) => services += 1,
+                BackendTarget::Mcp(_) => mcp += 1,
+                BackendTarget::Invalid { .. } => {}
+            }
+        }
+        let kinds = [(services, "Service"), (ai.len(), "AIBackend"), (mcp, "MCPBackend")];
+        let present: Vec<&str> = kinds.iter().filter(|(n, _)| *n > 0).map(|(_, k)| *k).collect();
+        if present.len() > 1 {
+            return RulePipeline::Mixed(Arc::from(format!(
+                "the rule's backendRefs mix {}: a rule's backends must all be of one kind",
+                present.join(" and ")
+            )));
+        }
+        if !ai.is_empty() {
+            return RulePipeline::Ai(ai.into());
+        }
+        match super::mcp::McpRoute::of(backends) {
+            Some(route) => RulePipeline::Mcp(route),
+            None => RulePipeline::Proxy,
+        }
     }
 }
 

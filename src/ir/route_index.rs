@@ -93,8 +93,7 @@ mod tests {
                 retry: None,
                 label: Arc::from(n.to_string()),
                 metrics: Default::default(),
-                ai: Vec::new(),
-                mcp: None,
+                pipeline: Default::default(),
             }),
         }
     }

@@ -23,7 +23,7 @@ use super::stream_peer::{self, SessionPeer, StreamPeer};
 use super::upstream::relay::ClientPeer;
 use super::{Ctx, MAX_MESSAGE_BYTES, SESSION_HEADER, SUPPORTED_VERSIONS};
 use super::{legacy, modern};
-use crate::proxy::body::{self, ProxyBody};
+use crate::httpkit::body::{self, ProxyBody};
 
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 

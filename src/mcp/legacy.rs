@@ -32,7 +32,7 @@ use super::jsonrpc::{self, Message};
 use super::session::MAX_SESSIONS;
 use super::stream_peer::{self, StreamPeer};
 use super::upstream::relay::ClientPeer;
-use crate::proxy::body::{BoxError, ProxyBody};
+use crate::httpkit::body::{BoxError, ProxyBody};
 
 /// The query parameter of the message endpoint.
 pub const SESSION_PARAM: &str = "session_id";
@@ -203,7 +203,7 @@ pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyB
 }
 
 fn accepted() -> Response<ProxyBody> {
-    let mut resp = Response::new(crate::proxy::body::full("Accepted"));
+    let mut resp = Response::new(crate::httpkit::body::full("Accepted"));
     *resp.status_mut() = StatusCode::ACCEPTED;
     resp
 }

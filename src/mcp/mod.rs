@@ -43,9 +43,10 @@ use self::federation::{AllowAll, Federation};
 use self::session::Sessions;
 use self::upstream::pool::{Timeouts, UpstreamPool};
 use self::upstream::relay::ClientPeer;
+use crate::httpkit::body::ProxyBody;
 use crate::ir::mcp::{McpBackendIr, McpRoute, McpTargetIr};
 use crate::ir::{BackendTarget, Snapshot};
-use crate::proxy::body::ProxyBody;
+use crate::proxy::pipeline::{BoxFuture, Pipeline};
 
 /// Largest JSON-RPC message a client may POST.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -179,8 +180,21 @@ impl Ctx {
     }
 }
 
-/// Serves a request routed to MCPBackends.
-pub async fn serve(state: &Arc<McpState>, route: &McpRoute, parts: &Parts, body: Incoming) -> Response<ProxyBody> {
-    let ctx = Ctx { state: state.clone(), backends: route.backends.clone(), owner: route.owner.clone() };
-    http::serve(&ctx, parts, body).await
+/// The MCP pipeline: serves the rules whose backends are MCPBackends.
+pub struct McpPipeline(pub Arc<McpState>);
+
+impl Pipeline<McpRoute> for McpPipeline {
+    fn serve<'a>(
+        &'a self,
+        route: &'a McpRoute,
+        parts: &'a Parts,
+        body: Incoming,
+    ) -> BoxFuture<'a, Response<ProxyBody>> {
+        let ctx = Ctx { state: self.0.clone(), backends: route.backends.clone(), owner: route.owner.clone() };
+        Box::pin(async move { http::serve(&ctx, parts, body).await })
+    }
+
+    fn snapshot_changed(&self, snapshot: &Snapshot) {
+        self.0.prune(snapshot);
+    }
 }

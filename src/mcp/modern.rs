@@ -23,7 +23,7 @@ use super::http::{Answer, reply};
 use super::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError};
 use super::session::Session;
 use super::{Ctx, SUPPORTED_VERSIONS, input_required, stream_peer};
-use crate::proxy::body::ProxyBody;
+use crate::httpkit::body::ProxyBody;
 
 pub const VERSIONS: [&str; 1] = ["2026-07-28"];
 pub const PROTOCOL_META: &str = "io.modelcontextprotocol/protocolVersion";

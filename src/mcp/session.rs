@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::federation::{ListKind, Owner};
 use super::jsonrpc::RpcError;
-use super::session_token::{Claims, SessionKey};
+use super::session_token::{Claims, Seal, SessionKey};
 
 pub const MAX_SESSIONS: usize = 10_000;
 pub const IDLE_EXPIRY: Duration = Duration::from_secs(30 * 60);

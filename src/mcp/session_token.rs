@@ -10,14 +10,12 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::aead::{Aad, NONCE_LEN, Nonce};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 const PREFIX: &str = "s1.";
 const AAD: &[u8] = b"sluice-mcp-session/1";
-/// Shortest key material accepted from a Secret.
-pub const MIN_KEY_BYTES: usize = 16;
 
 /// What a session id carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,32 +33,17 @@ pub struct Claims {
     pub takes_requests: bool,
 }
 
-/// The sealing key: SHA-256 of the Secret's bytes (any length from [`MIN_KEY_BYTES`]).
-pub struct SessionKey {
-    key: LessSafeKey,
-    /// A short digest of the key, to tell keys apart in the configuration dump.
-    pub id: String,
+pub use crate::ir::creds::SessionKey;
+
+/// Sealing and opening session ids with a route's [`SessionKey`].
+pub trait Seal {
+    fn seal(&self, claims: &Claims) -> Option<String>;
+    /// The claims of an id this key sealed; `None` for anything else.
+    fn open(&self, id: &str) -> Option<Claims>;
 }
 
-impl std::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKey").field("id", &self.id).finish()
-    }
-}
-
-impl SessionKey {
-    pub fn new(material: &[u8]) -> Result<SessionKey, String> {
-        if material.len() < MIN_KEY_BYTES {
-            return Err(format!("a session key needs at least {MIN_KEY_BYTES} bytes, got {}", material.len()));
-        }
-        let digest = ring::digest::digest(&ring::digest::SHA256, material);
-        let unbound = UnboundKey::new(&AES_256_GCM, digest.as_ref()).map_err(|_| "AES-256-GCM key".to_string())?;
-        let check = ring::digest::digest(&ring::digest::SHA256, digest.as_ref());
-        let id = check.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(SessionKey { key: LessSafeKey::new(unbound), id })
-    }
-
-    pub fn seal(&self, claims: &Claims) -> Option<String> {
+impl Seal for SessionKey {
+    fn seal(&self, claims: &Claims) -> Option<String> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).ok()?;
         let mut data = serde_json::to_vec(claims).ok()?;
@@ -71,8 +54,7 @@ impl SessionKey {
         Some(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
-    /// The claims of an id this key sealed; `None` for anything else.
-    pub fn open(&self, id: &str) -> Option<Claims> {
+    fn open(&self, id: &str) -> Option<Claims> {
         let raw = URL_SAFE_NO_PAD.decode(id.strip_prefix(PREFIX)?).ok()?;
         if raw.len() < NONCE_LEN + 16 {
             return None;

@@ -2,7 +2,7 @@
 
 use http::{Response, StatusCode};
 
-use super::body::{self, ProxyBody};
+use crate::httpkit::body::{self, ProxyBody};
 
 /// Which side of the proxy a failure belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,9 @@ use http::header::{HOST, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
-use super::body::{self, ProxyBody};
 use super::error::ProxyError;
 use super::upstream::Pools;
+use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::{Upstream, UpstreamProtocol};
 
 /// Everything needed to build (and rebuild, for retries and mirrors) an upstream request.

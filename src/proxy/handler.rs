@@ -17,15 +17,17 @@ use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::body::{self, ProxyBody};
 use super::error::ProxyError;
-use super::filters::{cors, mirror, redirect, rewrite};
+use super::filters::{self, cors, mirror, redirect, rewrite};
 use super::forward::{self, OutboundBody, OutboundHead};
+use super::pipeline::Pipelines;
 use super::upstream::Pools;
+use crate::httpkit::body::{self, ProxyBody};
+use crate::httpkit::{deadline, weighted};
 use crate::ir::filter::{Cors, HeaderModifier};
 use crate::ir::hostname::host_without_port;
-use crate::ir::route::RouteRule;
 use crate::ir::route::{RequestView, RouteEntry};
+use crate::ir::route::{RouteRule, RulePipeline};
 use crate::ir::{Backend, BackendTarget, BindKey, Filter, Snapshot};
 use crate::metrics::{Metrics, Series};
 
@@ -37,10 +39,8 @@ pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub pools: Arc<Pools>,
     pub metrics: Arc<Metrics>,
-    /// AI provider health (failures, ejection).
-    pub ai: Arc<crate::ai::state::AiState>,
-    /// MCP upstream and downstream sessions.
-    pub mcp: Arc<crate::mcp::McpState>,
+    /// The pipelines of AI and MCP rules.
+    pub pipelines: Pipelines,
 }
 
 /// Facts about the downstream connection.
@@ -138,12 +138,10 @@ async fn route<'s>(
         .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, "no route matches this request"))?;
     labels.rule = Some(&entry.rule);
     let serve = serve(shared, conn, entry, req, host, authority, labels);
-    match entry.rule.timeouts.request {
-        Some(limit) => tokio::time::timeout(limit, serve)
-            .await
-            .unwrap_or_else(|_| Err(ProxyError::timeout(format!("request timeout of {limit:?} reached")))),
-        None => serve.await,
-    }
+    deadline::within_opt(entry.rule.timeouts.request, serve, |limit| {
+        ProxyError::timeout(format!("request timeout of {limit:?} reached"))
+    })
+    .await
 }
 
 /// Phases 3 to 5 for one matched route entry.
@@ -185,7 +183,7 @@ async fn serve<'s>(
                 }
                 cors_filter = Some(c);
             }
-            Filter::RequestHeaders(m) => m.apply(&mut parts.headers),
+            Filter::RequestHeaders(m) => filters::headers::apply(m, &mut parts.headers),
             Filter::ResponseHeaders(m) => response_mods.push(m),
             Filter::Rewrite(r) => {
                 if let Some(h) = &r.hostname {
@@ -200,20 +198,25 @@ async fn serve<'s>(
         }
     }
 
-    if !rule.ai.is_empty() || rule.mcp.is_some() {
-        let resp = match &rule.mcp {
-            Some(mcp) if rule.ai.is_empty() => crate::mcp::serve(&shared.mcp, mcp, &parts, incoming).await,
-            _ => crate::ai::serve(shared, &rule.ai, &parts, incoming).await,
-        };
+    // The AI and MCP pipelines answer their rules themselves; the response filters still apply.
+    let decorate = |resp: Response<ProxyBody>| {
         let (mut rparts, rbody) = resp.into_parts();
         for m in response_mods.iter().rev() {
-            m.apply(&mut rparts.headers);
+            filters::headers::apply(m, &mut rparts.headers);
         }
         if let Some(c) = cors_filter {
             cors::decorate(c, origin.as_ref(), &mut rparts.headers);
         }
-        return Ok(Response::from_parts(rparts, rbody));
-    }
+        Response::from_parts(rparts, rbody)
+    };
+    let incoming = match &rule.pipeline {
+        RulePipeline::Proxy => incoming,
+        RulePipeline::Ai(backends) => return Ok(decorate(shared.pipelines.ai.serve(backends, &parts, incoming).await)),
+        RulePipeline::Mcp(route) => return Ok(decorate(shared.pipelines.mcp.serve(route, &parts, incoming).await)),
+        RulePipeline::Mixed(why) => {
+            return Err(ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, why.to_string()));
+        }
+    };
     let backend = pick_backend(&rule.backends)?;
     labels.backend = Some(backend);
     let upstream = match &backend.target {
@@ -233,7 +236,7 @@ async fn serve<'s>(
     };
     for f in &backend.filters {
         match f {
-            Filter::RequestHeaders(m) => m.apply(&mut parts.headers),
+            Filter::RequestHeaders(m) => filters::headers::apply(m, &mut parts.headers),
             Filter::ResponseHeaders(m) => response_mods.push(m),
             Filter::Redirect(_) | Filter::Rewrite(_) | Filter::Mirror(_) | Filter::Cors(_) => {}
         }
@@ -290,12 +293,10 @@ async fn serve<'s>(
         // The last attempt takes the headers; earlier ones work on a copy.
         let headers = if attempt == attempts { std::mem::take(&mut head.headers) } else { head.headers.clone() };
         let call = forward::send(&shared.pools, &upstream, &head, headers, b);
-        let result = match rule.timeouts.backend_request {
-            Some(limit) => tokio::time::timeout(limit, call)
-                .await
-                .unwrap_or_else(|_| Err(ProxyError::timeout(format!("backend request timeout of {limit:?} reached")))),
-            None => call.await,
-        };
+        let result = deadline::within_opt(rule.timeouts.backend_request, call, |limit| {
+            ProxyError::timeout(format!("backend request timeout of {limit:?} reached"))
+        })
+        .await;
         let can_retry = attempt < attempts && matches!(out_body, OutboundBody::Buffered(_));
         match result {
             Ok(resp) => {
@@ -329,7 +330,7 @@ async fn serve<'s>(
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers, rparts.status == StatusCode::SWITCHING_PROTOCOLS);
     for m in response_mods.iter().rev() {
-        m.apply(&mut rparts.headers);
+        filters::headers::apply(m, &mut rparts.headers);
     }
     if let Some(c) = cors_filter {
         cors::decorate(c, origin.as_ref(), &mut rparts.headers);
@@ -342,7 +343,7 @@ fn bad_rewrite(e: &dyn std::fmt::Display) -> ProxyError {
 }
 
 fn pick_backend(backends: &[Backend]) -> Result<&Backend, ProxyError> {
-    crate::ir::backend::pick_weighted(backends).ok_or_else(|| {
+    weighted::pick(backends, |b| b.weight).ok_or_else(|| {
         ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "the rule has no backend with a weight above zero")
     })
 }

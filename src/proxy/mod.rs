@@ -1,13 +1,13 @@
 //! The streaming L7 proxy: listeners, the request phases, filters and upstream connections.
 //! It reads the IR only.
 
-pub mod body;
 pub mod error;
 pub mod filters;
 pub mod forward;
 pub mod handler;
 pub mod listener;
 pub mod passthrough;
+pub mod pipeline;
 pub mod tls;
 pub mod upstream;
 

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::handler::Shared;
-use crate::ir::backend::pick_weighted;
+use crate::httpkit::{deadline, weighted};
 use crate::ir::{BackendTarget, BindKey};
 
 /// A ClientHello larger than this is refused.
@@ -18,14 +18,11 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(mut stream: TcpStream, bind: BindKey, shared: Arc<Shared>) {
-    let (hello, sni) = match tokio::time::timeout(HELLO_TIMEOUT, read_client_hello(&mut stream)).await {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => {
+    let timed_out = |_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the ClientHello timed out");
+    let (hello, sni) = match deadline::within(HELLO_TIMEOUT, read_client_hello(&mut stream), timed_out).await {
+        Ok(pair) => pair,
+        Err(e) => {
             tracing::debug!(error = %e, %bind, "TLS passthrough: no usable ClientHello");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%bind, "TLS passthrough: ClientHello timed out");
             return;
         }
     };
@@ -36,7 +33,7 @@ pub async fn serve(mut stream: TcpStream, bind: BindKey, shared: Arc<Shared>) {
         tracing::debug!(%bind, sni, "TLS passthrough: no route for this server name");
         return;
     };
-    let Some(backend) = pick_weighted(&route.backends) else { return };
+    let Some(backend) = weighted::pick(&route.backends, |b| b.weight) else { return };
     let BackendTarget::Upstream(upstream) = &backend.target else {
         tracing::debug!(backend = %backend.name, "TLS passthrough: backend is invalid");
         return;
@@ -45,15 +42,11 @@ pub async fn serve(mut stream: TcpStream, bind: BindKey, shared: Arc<Shared>) {
         shared.metrics.record_upstream_error(&backend.name, "no_endpoints");
         return;
     };
-    let connect = async {
-        match endpoint {
-            crate::ir::Endpoint::Addr(a) => TcpStream::connect(a).await,
-            crate::ir::Endpoint::Dns { host, port } => TcpStream::connect((host.as_str(), *port)).await,
-        }
-    };
-    let mut up = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(_)) | Err(_) => {
+    let connect = super::upstream::io::connect_tcp(endpoint);
+    let timed_out = |_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+    let mut up = match deadline::within(CONNECT_TIMEOUT, connect, timed_out).await {
+        Ok(s) => s,
+        Err(_) => {
             shared.metrics.record_upstream_error(&backend.name, "connect");
             return;
         }

@@ -9,41 +9,19 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::ai::errors::AiError;
+pub use crate::ir::creds::AwsKeys;
 
 pub const CONVERSE_PATH: &str = "/model/{model}/converse";
 pub const CONVERSE_STREAM_PATH: &str = "/model/{model}/converse-stream";
 /// The SigV4 service name of the Bedrock Runtime endpoints.
 pub const SERVICE: &str = "bedrock";
 pub const EVENT_STREAM_TYPE: &str = "application/vnd.amazon.eventstream";
-
-/// AWS keys from a Secret, ready to sign with (built once, with the configuration), and the
-/// region requests are signed for.
-pub struct AwsKeys {
-    access_key_id: String,
-    identity: Identity,
-    pub region: String,
-}
-
-impl AwsKeys {
-    pub fn new(access_key_id: &str, secret_access_key: &str, session_token: Option<String>, region: &str) -> AwsKeys {
-        let credentials = Credentials::new(access_key_id, secret_access_key, session_token, None, "sluice-config");
-        AwsKeys { access_key_id: access_key_id.to_string(), identity: credentials.into(), region: region.to_string() }
-    }
-}
-
-impl std::fmt::Debug for AwsKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsKeys").field("access_key_id", &self.access_key_id).field("region", &self.region).finish()
-    }
-}
 
 /// The path for `model` (a template with `{model}`, or the default).
 pub fn path(template: Option<&str>, model: &str, stream: bool) -> String {

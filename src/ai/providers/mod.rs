@@ -15,12 +15,12 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::AiPipeline;
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
-use crate::ir::ai::{AiAuth, AiProviderIr, ProviderKind};
-use crate::proxy::body;
+use crate::httpkit::body;
+use crate::ir::ai::{AiAuth, AiProviderIr, WireFormat};
 use crate::proxy::forward::{self, OutboundHead};
-use crate::proxy::upstream::Pools;
 
 /// `s` percent-encoded to stay within one path segment: RFC 3986's unreserved characters
 /// (letters, digits, `-`, `.`, `_`, `~`) and those of `also` are kept, every other byte is
@@ -43,7 +43,7 @@ pub const MAX_RESPONSE: usize = 32 * 1024 * 1024;
 /// Sends one request to a provider and returns its response when it is a success. A failure
 /// status becomes an [`AiError`] carrying the provider's own message.
 pub async fn call(
-    pools: &Pools,
+    pipe: &AiPipeline,
     p: &AiProviderIr,
     method: Method,
     path: &str,
@@ -58,31 +58,31 @@ pub async fn call(
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
     match p.kind {
-        ProviderKind::OpenAi => {
+        WireFormat::OpenAi => {
             openai::auth_headers(&p.auth, client, &mut headers);
             openai::client_headers(format, client, &mut headers);
         }
-        ProviderKind::AzureOpenAi => azure_openai::auth_headers(&p.auth, client, &mut headers),
-        ProviderKind::Anthropic => {
+        WireFormat::AzureOpenAi => azure_openai::auth_headers(&p.auth, client, &mut headers),
+        WireFormat::Anthropic => {
             anthropic::auth_headers(&p.auth, client, &mut headers);
             anthropic::client_headers(format, client, &mut headers);
         }
-        ProviderKind::Gemini => gemini::auth_headers(&p.auth, client, &mut headers),
-        ProviderKind::Vertex => {
-            bearer_auth(pools, &p.auth, client, &mut headers).await?;
+        WireFormat::Gemini => gemini::auth_headers(&p.auth, client, &mut headers),
+        WireFormat::Vertex => {
+            bearer_auth(pipe, &p.auth, client, &mut headers).await?;
             if format == ClientFormat::Anthropic
                 && let Some(v) = client.get("anthropic-beta")
             {
                 headers.insert("anthropic-beta", v.clone());
             }
         }
-        ProviderKind::Bedrock => {
+        WireFormat::Bedrock => {
             let accept =
                 if path.ends_with("/converse-stream") { bedrock::EVENT_STREAM_TYPE } else { "application/json" };
             headers.insert(http::header::ACCEPT, HeaderValue::from_static(accept));
-            bearer_auth(pools, &p.auth, client, &mut headers).await?;
+            bearer_auth(pipe, &p.auth, client, &mut headers).await?;
         }
-        ProviderKind::Mock => {}
+        WireFormat::Mock => {}
     }
     let full_path = format!("{}{path}", ep.path_prefix);
     if let AiAuth::AwsSigV4(keys) = &p.auth {
@@ -103,7 +103,7 @@ pub async fn call(
         upgrade: false,
     };
     let b = if body.is_empty() { body::empty() } else { body::full(body) };
-    let resp = forward::send(pools, &ep.upstream, &head, headers, b)
+    let resp = forward::send(&pipe.pools, &ep.upstream, &head, headers, b)
         .await
         .map_err(|e| AiError::upstream(format!("provider {} failed: {}", p.id, e.message)))?;
     if resp.status().is_success() {
@@ -115,7 +115,7 @@ pub async fn call(
 /// `Authorization` for providers that take bearer tokens only: a configured key, a token minted
 /// from a service account, or the client's own bearer token. SigV4 is applied later, once the
 /// request is complete.
-async fn bearer_auth(pools: &Pools, auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) -> Result<(), AiError> {
+async fn bearer_auth(pipe: &AiPipeline, auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) -> Result<(), AiError> {
     let value = match auth {
         AiAuth::None | AiAuth::AwsSigV4(_) => return Ok(()),
         AiAuth::Bearer(v) => v.clone(),
@@ -123,7 +123,7 @@ async fn bearer_auth(pools: &Pools, auth: &AiAuth, client: &HeaderMap, out: &mut
             out.insert(name.clone(), v.clone());
             return Ok(());
         }
-        AiAuth::GcpServiceAccount(sa) => vertex::authorization(pools, sa).await?,
+        AiAuth::GcpServiceAccount(sa) => pipe.tokens.authorization(&pipe.pools, sa).await?,
         AiAuth::Passthrough => match client.get(http::header::AUTHORIZATION) {
             Some(v) => v.clone(),
             None => return Ok(()),
@@ -145,30 +145,30 @@ async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
     let bytes = read_limited(resp.into_body(), 64 * 1024).await.unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let message = match p.kind {
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => openai::error_message(&json),
-        ProviderKind::Anthropic => anthropic::error_message(&json),
+        WireFormat::OpenAi | WireFormat::AzureOpenAi => openai::error_message(&json),
+        WireFormat::Anthropic => anthropic::error_message(&json),
         // Vertex answers Google's error shape; Claude models there may answer Anthropic's.
-        ProviderKind::Gemini => gemini::error_message(&json),
-        ProviderKind::Vertex => gemini::error_message(&json).or_else(|| anthropic::error_message(&json)),
-        ProviderKind::Bedrock => bedrock::error_message(&json, &headers),
-        ProviderKind::Mock => None,
+        WireFormat::Gemini => gemini::error_message(&json),
+        WireFormat::Vertex => gemini::error_message(&json).or_else(|| anthropic::error_message(&json)),
+        WireFormat::Bedrock => bedrock::error_message(&json, &headers),
+        WireFormat::Mock => None,
     }
     .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
     let message = format!("provider {} answered {}: {message}", p.id, status.as_u16());
     let retry_after = match p.kind {
-        ProviderKind::Gemini | ProviderKind::Vertex => retry_after.or_else(|| gemini::retry_delay(&json)),
-        ProviderKind::OpenAi
-        | ProviderKind::AzureOpenAi
-        | ProviderKind::Anthropic
-        | ProviderKind::Bedrock
-        | ProviderKind::Mock => retry_after,
+        WireFormat::Gemini | WireFormat::Vertex => retry_after.or_else(|| gemini::retry_delay(&json)),
+        WireFormat::OpenAi
+        | WireFormat::AzureOpenAi
+        | WireFormat::Anthropic
+        | WireFormat::Bedrock
+        | WireFormat::Mock => retry_after,
     };
     let mut err = AiError::from_provider(status, message, retry_after);
     // A client of the provider's own format gets its error body untouched.
     let own_format = match p.kind {
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Some(ClientFormat::OpenAi),
-        ProviderKind::Anthropic => Some(ClientFormat::Anthropic),
-        ProviderKind::Gemini | ProviderKind::Vertex | ProviderKind::Bedrock | ProviderKind::Mock => None,
+        WireFormat::OpenAi | WireFormat::AzureOpenAi => Some(ClientFormat::OpenAi),
+        WireFormat::Anthropic => Some(ClientFormat::Anthropic),
+        WireFormat::Gemini | WireFormat::Vertex | WireFormat::Bedrock | WireFormat::Mock => None,
     };
     if let (Some(f), true) = (own_format, json.get("error").is_some()) {
         err.provider_body = Some((f, json));

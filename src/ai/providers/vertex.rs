@@ -14,30 +14,23 @@
 //!   that uses the same key, and minted by one request at a time.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
-use http_body_util::BodyExt;
-use ring::signature::RsaKeyPair;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ai::errors::AiError;
-use crate::ir::ai::AiEndpoint;
-use crate::proxy::body;
+use crate::httpkit::body;
+pub use crate::ir::creds::ServiceAccount;
 use crate::proxy::forward::{self, OutboundHead};
 use crate::proxy::upstream::Pools;
 
 pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
-pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A cached token is renewed this long before it expires.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
-const JWT_LIFETIME: u64 = 3600;
 
 /// The publisher of a model on Vertex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,98 +64,6 @@ pub fn anthropic_body(mut body: Value) -> Value {
     body
 }
 
-/// The fields of a service-account key file that Sluice uses.
-#[derive(Deserialize)]
-struct KeyFile {
-    #[serde(rename = "type")]
-    ty: Option<String>,
-    client_email: String,
-    private_key: String,
-    #[serde(default)]
-    private_key_id: Option<String>,
-    token_uri: String,
-}
-
-/// A service account, ready to mint tokens.
-pub struct ServiceAccount {
-    pub client_email: String,
-    key_id: Option<String>,
-    key: RsaKeyPair,
-    pub token_uri: String,
-    /// Where `token_uri` is reached; built with the configuration.
-    pub token_endpoint: AiEndpoint,
-    /// This key's token cache, shared by every provider and reload that uses the key; found
-    /// once, with the configuration.
-    slot: Slot,
-}
-
-impl std::fmt::Debug for ServiceAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceAccount").field("client_email", &self.client_email).finish()
-    }
-}
-
-/// Reads a service-account key (the JSON file Google issues). `endpoint` resolves its
-/// `token_uri` to an upstream.
-pub fn service_account(
-    json: &[u8],
-    endpoint: impl FnOnce(&str) -> Result<AiEndpoint, String>,
-) -> Result<ServiceAccount, String> {
-    let f: KeyFile = serde_json::from_slice(json).map_err(|e| format!("not a service-account key file: {e}"))?;
-    if let Some(ty) = f.ty.as_deref().filter(|t| *t != "service_account") {
-        return Err(format!("the key file is of type {ty:?}, not \"service_account\""));
-    }
-    let der = pem_body(&f.private_key).ok_or("private_key is not a PEM \"PRIVATE KEY\"")?;
-    let key = RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("private_key is not a PKCS#8 RSA key: {e}"))?;
-    let token_endpoint = endpoint(&f.token_uri)?;
-    let cache_key = format!("{}|{}|{}", f.client_email, f.private_key_id.as_deref().unwrap_or(""), f.token_uri);
-    let slot = TOKENS.lock().unwrap_or_else(|p| p.into_inner()).entry(cache_key).or_default().clone();
-    Ok(ServiceAccount {
-        slot,
-        client_email: f.client_email,
-        key_id: f.private_key_id,
-        key,
-        token_uri: f.token_uri,
-        token_endpoint,
-    })
-}
-
-fn pem_body(pem: &str) -> Option<Vec<u8>> {
-    let start = pem.find("-----BEGIN PRIVATE KEY-----")? + "-----BEGIN PRIVATE KEY-----".len();
-    let end = pem.find("-----END PRIVATE KEY-----")?;
-    let b64: String = pem.get(start..end)?.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
-}
-
-impl ServiceAccount {
-    /// The signed JWT assertion for a token request issued at `now` (seconds since the epoch).
-    pub fn assertion(&self, now: u64) -> Result<String, String> {
-        let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
-        if let Some(kid) = &self.key_id {
-            header["kid"] = Value::String(kid.clone());
-        }
-        let claims = serde_json::json!({
-            "iss": self.client_email,
-            "scope": SCOPE,
-            "aud": self.token_uri,
-            "iat": now,
-            "exp": now + JWT_LIFETIME,
-        });
-        let signing_input =
-            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let mut sig = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                signing_input.as_bytes(),
-                &mut sig,
-            )
-            .map_err(|_| "RS256 signing failed".to_string())?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
-    }
-}
-
 struct Cached {
     token: HeaderValue,
     renew_at: Instant,
@@ -170,19 +71,34 @@ struct Cached {
 
 type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 
-static TOKENS: LazyLock<Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
+/// Access tokens, cached per key until [`RENEW_BEFORE`] their expiry and shared by every
+/// provider and every reload that uses the same key; owned by the AI pipeline.
+#[derive(Default)]
+pub struct Tokens {
+    slots: Mutex<HashMap<String, Slot>>,
+}
 
-/// `Authorization: Bearer <token>` for the account: cached, or minted now.
-pub async fn authorization(pools: &Pools, sa: &ServiceAccount) -> Result<HeaderValue, AiError> {
-    let mut cached = sa.slot.lock().await;
-    if let Some(c) = cached.as_ref().filter(|c| c.renew_at > Instant::now()) {
-        return Ok(c.token.clone());
+impl Tokens {
+    fn slot(&self, sa: &ServiceAccount) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(sa.cache_key.clone()).or_default().clone()
     }
-    let (token, lifetime) = mint(pools, sa).await?;
-    let value = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| AiError::upstream(format!("the token endpoint {} sent an unusable token", sa.token_uri)))?;
-    *cached = Some(Cached { token: value.clone(), renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE) });
-    Ok(value)
+
+    /// `Authorization: Bearer <token>` for the account: cached, or minted now (by one request
+    /// at a time per key).
+    pub async fn authorization(&self, pools: &Pools, sa: &ServiceAccount) -> Result<HeaderValue, AiError> {
+        let slot = self.slot(sa);
+        let mut cached = slot.lock().await;
+        if let Some(c) = cached.as_ref().filter(|c| c.renew_at > Instant::now()) {
+            return Ok(c.token.clone());
+        }
+        let (token, lifetime) = mint(pools, sa).await?;
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| AiError::upstream(format!("the token endpoint {} sent an unusable token", sa.token_uri)))?;
+        let renew_in = lifetime.saturating_sub(RENEW_BEFORE);
+        *cached = Some(Cached { token: value.clone(), renew_at: Instant::now() + renew_in });
+        Ok(value)
+    }
 }
 
 /// Exchanges a fresh assertion for an access token and its lifetime.
@@ -208,11 +124,8 @@ async fn mint(pools: &Pools, sa: &ServiceAccount) -> Result<(String, Duration), 
         .await
         .map_err(|e| fail(e.message))?;
     let status = resp.status();
-    let bytes = http_body_util::Limited::new(resp.into_body(), 64 * 1024)
-        .collect()
-        .await
-        .map_err(|e| fail(format!("reading the answer: {e}")))?
-        .to_bytes();
+    let bytes =
+        body::read_limited(resp.into_body(), 64 * 1024).await.map_err(|e| fail(format!("reading the answer: {e}")))?;
     let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if !status.is_success() {
         let reason = [v.get("error"), v.get("error_description")]

@@ -12,12 +12,11 @@ use super::backend::RefFailure;
 use super::duration;
 use super::index::Index;
 use super::tls;
-use crate::ai::catalog;
-use crate::ai::providers::bedrock::AwsKeys;
-use crate::ai::providers::vertex;
 use crate::api::{AiBackend, AiProvider};
-use crate::ir::ai::{AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, MockSettings, ModelRule, ProviderKind};
+use crate::catalog;
+use crate::ir::ai::{AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, MockSettings, ModelRule, WireFormat};
 use crate::ir::backend::Upstream;
+use crate::ir::creds::{self, AwsKeys};
 use crate::ir::{Endpoint, ObjectKey, UpstreamProtocol, UpstreamTls};
 
 fn invalid(msg: impl Into<String>) -> RefFailure {
@@ -80,7 +79,7 @@ fn build(ix: &Index<'_>, b: &AiBackend) -> Result<AiBackendIr, RefFailure> {
 /// chat and stream paths (relative to the base URL). Native types and the catalog's providers
 /// alike come from `providers/*.yaml`; `mock` needs no entry.
 struct TypeDefaults {
-    kind: ProviderKind,
+    kind: WireFormat,
     base_url: String,
     key_header: Option<String>,
     chat_path: Option<String>,
@@ -90,7 +89,7 @@ struct TypeDefaults {
 fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
     if ty == "mock" {
         return Ok(TypeDefaults {
-            kind: ProviderKind::Mock,
+            kind: WireFormat::Mock,
             base_url: String::new(),
             key_header: None,
             chat_path: None,
@@ -101,14 +100,7 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
         let known: Vec<&str> = catalog::catalog().providers().map(|p| p.name.as_str()).collect();
         invalid(format!("unknown provider type {ty:?}; known: mock, {}", known.join(", ")))
     })?;
-    let kind = match entry.wire_format {
-        catalog::WireFormat::Openai => ProviderKind::OpenAi,
-        catalog::WireFormat::AzureOpenai => ProviderKind::AzureOpenAi,
-        catalog::WireFormat::Anthropic => ProviderKind::Anthropic,
-        catalog::WireFormat::Gemini => ProviderKind::Gemini,
-        catalog::WireFormat::Vertex => ProviderKind::Vertex,
-        catalog::WireFormat::Bedrock => ProviderKind::Bedrock,
-    };
+    let kind = entry.wire_format;
     let key_header = match entry.auth.style {
         catalog::AuthStyle::Header => Some(entry.auth.header.clone().unwrap_or_else(|| "x-api-key".to_string())),
         // SigV4 and OAuth credentials are read by `signing_auth`; a plain key is a bearer token.
@@ -119,12 +111,12 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
     };
     let e = &entry.endpoints;
     let (chat_path, stream_path) = match kind {
-        ProviderKind::Gemini => (e.generate_content.clone(), e.stream_generate_content.clone()),
-        ProviderKind::Anthropic => (e.messages.clone().or_else(|| e.chat_completions.clone()), None),
-        ProviderKind::Bedrock => (e.converse.clone(), e.converse_stream.clone()),
+        WireFormat::Gemini => (e.generate_content.clone(), e.stream_generate_content.clone()),
+        WireFormat::Anthropic => (e.messages.clone().or_else(|| e.chat_completions.clone()), None),
+        WireFormat::Bedrock => (e.converse.clone(), e.converse_stream.clone()),
         // Vertex paths depend on the model's publisher (providers::vertex::path).
-        ProviderKind::Vertex => (None, None),
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi | ProviderKind::Mock => (e.chat_completions.clone(), None),
+        WireFormat::Vertex => (None, None),
+        WireFormat::OpenAi | WireFormat::AzureOpenAi | WireFormat::Mock => (e.chat_completions.clone(), None),
     };
     Ok(TypeDefaults { kind, base_url: entry.base_url.clone(), key_header, chat_path, stream_path })
 }
@@ -168,17 +160,17 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
     let kind = d.kind;
     let id: Arc<str> = Arc::from(format!("{ns}/{backend}/{pname}"));
     let endpoint = match kind {
-        ProviderKind::Mock => None,
-        ProviderKind::OpenAi
-        | ProviderKind::AzureOpenAi
-        | ProviderKind::Anthropic
-        | ProviderKind::Gemini
-        | ProviderKind::Vertex
-        | ProviderKind::Bedrock => {
+        WireFormat::Mock => None,
+        WireFormat::OpenAi
+        | WireFormat::AzureOpenAi
+        | WireFormat::Anthropic
+        | WireFormat::Gemini
+        | WireFormat::Vertex
+        | WireFormat::Bedrock => {
             let base = match p.base_url.as_deref() {
                 Some(b) => fill_placeholders(b, &p.settings)?,
                 // Vertex's `global` location has a host of its own.
-                None if kind == ProviderKind::Vertex
+                None if kind == WireFormat::Vertex
                     && p.settings.get("location").map(String::as_str) == Some("global") =>
                 {
                     fill_placeholders(VERTEX_GLOBAL_BASE, &p.settings)?
@@ -189,18 +181,18 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
         }
     };
     let (deployment, api_version) = match kind {
-        ProviderKind::AzureOpenAi => {
+        WireFormat::AzureOpenAi => {
             (plain_setting(&p.settings, "deployment")?, plain_setting(&p.settings, "apiVersion")?)
         }
-        ProviderKind::OpenAi
-        | ProviderKind::Anthropic
-        | ProviderKind::Gemini
-        | ProviderKind::Vertex
-        | ProviderKind::Bedrock
-        | ProviderKind::Mock => (None, None),
+        WireFormat::OpenAi
+        | WireFormat::Anthropic
+        | WireFormat::Gemini
+        | WireFormat::Vertex
+        | WireFormat::Bedrock
+        | WireFormat::Mock => (None, None),
     };
     let auth = match (&p.auth, kind) {
-        (Some(a), ProviderKind::Bedrock | ProviderKind::Vertex) if a.passthrough != Some(true) => {
+        (Some(a), WireFormat::Bedrock | WireFormat::Vertex) if a.passthrough != Some(true) => {
             signing_auth(ix, ns, p, kind)?
         }
         _ => plain_auth(ix, ns, p, &d)?,
@@ -245,11 +237,11 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, RefFailure> {
 }
 
 /// Bedrock's AWS keys (or a Bedrock API key) and Vertex's service-account key, from a Secret.
-fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: ProviderKind) -> Result<AiAuth, RefFailure> {
+fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: WireFormat) -> Result<AiAuth, RefFailure> {
     let Some(r) = p.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) else { return Ok(AiAuth::None) };
     let name = r.name.as_str();
     match kind {
-        ProviderKind::Bedrock => {
+        WireFormat::Bedrock => {
             let region = p
                 .settings
                 .get("region")
@@ -276,21 +268,21 @@ fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: ProviderKind) ->
                     .map_err(|_| invalid("the API key is not a valid header value"))?,
             ))
         }
-        ProviderKind::Vertex => {
+        WireFormat::Vertex => {
             let key_name = r.key.as_deref().unwrap_or(VERTEX_KEY);
             let json = secret_value(ix, ns, name, key_name)?
                 .ok_or_else(|| invalid(format!("Secret {ns}/{name} has no key {key_name:?}")))?;
-            let sa = vertex::service_account(&json, |uri| {
+            let sa = creds::service_account(&json, |uri| {
                 endpoint(&format!("{ns}/{name}/token"), uri).map_err(|(_, m)| format!("token_uri: {m}"))
             })
             .map_err(|m| invalid(format!("Secret {ns}/{name} key {key_name:?}: {m}")))?;
             Ok(AiAuth::GcpServiceAccount(Arc::new(sa)))
         }
-        ProviderKind::OpenAi
-        | ProviderKind::AzureOpenAi
-        | ProviderKind::Anthropic
-        | ProviderKind::Gemini
-        | ProviderKind::Mock => Ok(AiAuth::None),
+        WireFormat::OpenAi
+        | WireFormat::AzureOpenAi
+        | WireFormat::Anthropic
+        | WireFormat::Gemini
+        | WireFormat::Mock => Ok(AiAuth::None),
     }
 }
 
@@ -365,16 +357,16 @@ mod tests {
     #[test]
     fn gemini_and_azure_come_from_the_catalog() {
         let g = defaults("gemini").map_err(|e| e.1).expect("gemini");
-        assert_eq!(g.kind, ProviderKind::Gemini);
+        assert_eq!(g.kind, WireFormat::Gemini);
         assert_eq!(g.key_header.as_deref(), Some("x-goog-api-key"));
         assert_eq!(g.base_url, "https://generativelanguage.googleapis.com/v1beta");
         let a = defaults("azure-openai").map_err(|e| e.1).expect("azure");
-        assert_eq!(a.kind, ProviderKind::AzureOpenAi);
+        assert_eq!(a.kind, WireFormat::AzureOpenAi);
         assert_eq!(a.key_header.as_deref(), Some("api-key"));
         let b = defaults("bedrock").map_err(|e| e.1).expect("bedrock");
-        assert_eq!(b.kind, ProviderKind::Bedrock);
+        assert_eq!(b.kind, WireFormat::Bedrock);
         assert_eq!(b.chat_path.as_deref(), Some("/model/{model}/converse"));
-        assert_eq!(defaults("vertex").map_err(|e| e.1).expect("vertex").kind, ProviderKind::Vertex);
+        assert_eq!(defaults("vertex").map_err(|e| e.1).expect("vertex").kind, WireFormat::Vertex);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use super::backend::RefFailure;
 use super::index::Index;
 use crate::api::{McpBackend, McpFailureMode, McpPrefixMode, McpTarget, McpUrl, SLUICE_GROUP};
+use crate::ir::creds::SessionKey;
 use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, McpTls, McpTransport, PrefixMode, ToolRules};
 use crate::ir::{Endpoint, ObjectKey};
-use crate::mcp::session_token::SessionKey;
 
 fn invalid(msg: impl Into<String>) -> RefFailure {
     ("UnsupportedValue".to_string(), msg.into())

@@ -10,7 +10,9 @@ use super::duration;
 use crate::api::{self, HttpRoute, HttpRouteFilter, HttpRouteRule};
 use crate::ir::ObjectKey;
 use crate::ir::filter::{Cors, Filter, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};
-use crate::ir::route::{HeaderMatch, PathMatch, QueryMatch, Retry, RouteMatch, RouteRule, Timeouts, ValueMatch};
+use crate::ir::route::{
+    HeaderMatch, PathMatch, QueryMatch, Retry, RouteMatch, RouteRule, RulePipeline, Timeouts, ValueMatch,
+};
 
 /// One compiled rule with its matches (a rule without matches matches every path).
 pub struct CompiledRule {
@@ -124,8 +126,10 @@ fn compile_rule(
     };
     let name = r.name.clone().unwrap_or_else(|| index.to_string());
     let label: Arc<str> = Arc::from(format!("{key}/{name}"));
-    let ai = RouteRule::ai_of(&backends);
-    let mcp = crate::ir::mcp::McpRoute::of(&backends);
+    let pipeline = RulePipeline::of(&backends);
+    if let RulePipeline::Mixed(why) = &pipeline {
+        unresolved.get_or_insert(("InvalidKind".into(), format!("rules[{index}]: {why}")));
+    }
     let rule = RouteRule {
         route: key.clone(),
         name,
@@ -135,8 +139,7 @@ fn compile_rule(
         retry,
         label,
         metrics: Default::default(),
-        ai,
-        mcp,
+        pipeline,
     };
     Ok(CompiledRule { index, rule: Arc::new(rule), matches })
 }

@@ -3,8 +3,8 @@
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 
+use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::filter::Cors;
-use crate::proxy::body::{self, ProxyBody};
 
 const DEFAULT_MAX_AGE_SECS: u64 = 5;
 

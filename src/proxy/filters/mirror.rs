@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::httpkit::body;
 use crate::ir::BackendTarget;
 use crate::ir::filter::Mirror;
-use crate::proxy::body;
 use crate::proxy::forward::{self, OutboundHead};
 use crate::proxy::upstream::Pools;
 

@@ -1,6 +1,7 @@
 //! One file per HTTPRoute filter.
 
 pub mod cors;
+pub mod headers;
 pub mod mirror;
 pub mod redirect;
 pub mod rewrite;

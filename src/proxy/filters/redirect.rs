@@ -3,9 +3,9 @@
 use http::{HeaderValue, Response};
 
 use super::rewrite::apply_path;
+use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::filter::Redirect;
 use crate::ir::route::PathMatch;
-use crate::proxy::body::{self, ProxyBody};
 
 pub struct RequestParts<'a> {
     pub scheme: &'a str,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::httpkit::deadline;
 use crate::ir::{Endpoint, UpstreamTls};
 
 pub enum UpstreamIo {
@@ -25,24 +26,30 @@ impl UpstreamIo {
     }
 }
 
+/// A TCP connection to one endpoint, without a deadline of its own.
+pub async fn connect_tcp(endpoint: &Endpoint) -> io::Result<TcpStream> {
+    match endpoint {
+        Endpoint::Addr(addr) => TcpStream::connect(addr).await,
+        Endpoint::Dns { host, port } => TcpStream::connect((host.as_str(), *port)).await,
+    }
+}
+
 /// Opens a connection to one endpoint, with TLS when the backend asks for it.
 pub async fn connect(endpoint: &Endpoint, tls: Option<&UpstreamTls>, timeout: Duration) -> io::Result<UpstreamIo> {
-    let tcp = tokio::time::timeout(timeout, async {
-        match endpoint {
-            Endpoint::Addr(addr) => TcpStream::connect(addr).await,
-            Endpoint::Dns { host, port } => TcpStream::connect((host.as_str(), *port)).await,
-        }
+    let tcp = deadline::within(timeout, connect_tcp(endpoint), |_| {
+        io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
     })
-    .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    .await?;
     tcp.set_nodelay(true)?;
     match tls {
         None => Ok(UpstreamIo::Plain(tcp)),
         Some(tls) => {
             let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-            let stream = tokio::time::timeout(timeout, connector.connect(tls.server_name.clone(), tcp))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+            let handshake = connector.connect(tls.server_name.clone(), tcp);
+            let stream = deadline::within(timeout, handshake, |_| {
+                io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })
+            .await?;
             Ok(UpstreamIo::Tls(Box::new(stream)))
         }
     }

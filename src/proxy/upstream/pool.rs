@@ -14,8 +14,8 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::io::connect;
+use crate::httpkit::body::ProxyBody;
 use crate::ir::{Endpoint, Upstream, UpstreamProtocol};
-use crate::proxy::body::ProxyBody;
 use crate::proxy::error::ProxyError;
 
 const MAX_IDLE_PER_ENDPOINT: usize = 256;

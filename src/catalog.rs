@@ -199,9 +199,13 @@ impl CatalogProvider {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WireFormat {
-    /// OpenAI's API, and every OpenAI-compatible provider.
-    Openai,
-    AzureOpenai,
+    /// OpenAI's API, and every OpenAI-compatible provider of the catalog.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Azure OpenAI (the v1 API of a resource): OpenAI's wire format, an `api-key` header, the
+    /// deployment as the model and an optional `api-version` query.
+    #[serde(rename = "azure-openai")]
+    AzureOpenAi,
     /// Anthropic Messages.
     Anthropic,
     /// Google Gemini API (generateContent).
@@ -210,26 +214,30 @@ pub enum WireFormat {
     Vertex,
     /// AWS Bedrock Converse.
     Bedrock,
+    /// Answers locally, deterministically (the `mock` provider type; no catalog entry).
+    Mock,
 }
 
 impl WireFormat {
-    pub const ALL: [WireFormat; 6] = [
-        WireFormat::Openai,
-        WireFormat::AzureOpenai,
+    pub const ALL: [WireFormat; 7] = [
+        WireFormat::OpenAi,
+        WireFormat::AzureOpenAi,
         WireFormat::Anthropic,
         WireFormat::Gemini,
         WireFormat::Vertex,
         WireFormat::Bedrock,
+        WireFormat::Mock,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            WireFormat::Openai => "openai",
-            WireFormat::AzureOpenai => "azure-openai",
+            WireFormat::OpenAi => "openai",
+            WireFormat::AzureOpenAi => "azure-openai",
             WireFormat::Anthropic => "anthropic",
             WireFormat::Gemini => "gemini",
             WireFormat::Vertex => "vertex",
             WireFormat::Bedrock => "bedrock",
+            WireFormat::Mock => "mock",
         }
     }
 }
@@ -577,8 +585,8 @@ mod tests {
     fn native_providers_use_their_own_wire_format() {
         let catalog = embedded();
         for (name, wire) in [
-            ("openai", WireFormat::Openai),
-            ("azure-openai", WireFormat::AzureOpenai),
+            ("openai", WireFormat::OpenAi),
+            ("azure-openai", WireFormat::AzureOpenAi),
             ("anthropic", WireFormat::Anthropic),
             ("gemini", WireFormat::Gemini),
             ("vertex", WireFormat::Vertex),

@@ -1,0 +1,8 @@
+//! HTTP mechanisms written once and shared by the proxy core and every pipeline: the body type
+//! of the data path and its limited reads, SSE framing, deadlines and weighted choice. Nothing
+//! here knows a route, a provider or a pipeline (docs/architecture.md).
+
+pub mod body;
+pub mod deadline;
+pub mod sse;
+pub mod weighted;

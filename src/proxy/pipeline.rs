@@ -1,0 +1,43 @@
+//! The seam between the proxy core and the pipelines above it. The proxy routes a request and
+//! runs the rule's filters; a rule whose backends are AIBackends or MCPBackends (decided at
+//! translation: [`RulePipeline`](crate::ir::route::RulePipeline)) is then handed to the
+//! pipeline registered for that kind. The proxy owns this interface and never names a
+//! pipeline: the runtime builds them and hands them in.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use http::Response;
+use http::request::Parts;
+use hyper::body::Incoming;
+
+use crate::httpkit::body::ProxyBody;
+use crate::ir::Snapshot;
+use crate::ir::ai::AiBackendIr;
+use crate::ir::mcp::McpRoute;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A pipeline serving the rules whose backends are of its kind (`T` is what the snapshot
+/// resolved for such a rule). Every failure is answered in the pipeline's own client format.
+pub trait Pipeline<T: ?Sized>: Send + Sync {
+    fn serve<'a>(&'a self, target: &'a T, parts: &'a Parts, body: Incoming) -> BoxFuture<'a, Response<ProxyBody>>;
+
+    /// A new snapshot is live: drop state kept for what it no longer has.
+    fn snapshot_changed(&self, _snapshot: &Snapshot) {}
+}
+
+/// The pipelines of the running gateway.
+#[derive(Clone)]
+pub struct Pipelines {
+    pub ai: Arc<dyn Pipeline<[Arc<AiBackendIr>]>>,
+    pub mcp: Arc<dyn Pipeline<McpRoute>>,
+}
+
+impl Pipelines {
+    pub fn snapshot_changed(&self, snapshot: &Snapshot) {
+        self.ai.snapshot_changed(snapshot);
+        self.mcp.snapshot_changed(snapshot);
+    }
+}
