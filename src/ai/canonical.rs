@@ -91,10 +91,79 @@ pub enum ResponseFormat {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reasoning {
-    /// `low`, `medium`, `high` (OpenAI effort).
-    pub effort: Option<String>,
-    /// Anthropic thinking budget.
+    /// OpenAI's reasoning effort.
+    pub effort: Option<Effort>,
+    /// A thinking budget in tokens (Anthropic's, Gemini's).
     pub budget_tokens: Option<u32>,
+}
+
+impl Reasoning {
+    /// The thinking budget for providers that take one: the client's own, or its effort's.
+    pub fn budget(&self) -> u32 {
+        self.budget_tokens.unwrap_or_else(|| self.effort.as_ref().unwrap_or(&Effort::Medium).budget())
+    }
+}
+
+/// OpenAI's reasoning efforts. Budget providers (Anthropic, Claude on Bedrock and Vertex,
+/// Gemini) get one table of budgets, Google's (its OpenAI compatibility layer maps efforts
+/// the same way); a value Sluice does not know passes through to OpenAI providers and counts
+/// as `medium` elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effort {
+    None,
+    Minimal,
+    Low,
+    Medium,
+    High,
+    XHigh,
+    Other(String),
+}
+
+impl Effort {
+    pub fn parse(s: &str) -> Effort {
+        match s {
+            "none" => Effort::None,
+            "minimal" => Effort::Minimal,
+            "low" => Effort::Low,
+            "medium" => Effort::Medium,
+            "high" => Effort::High,
+            "xhigh" => Effort::XHigh,
+            other => Effort::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Effort::None => "none",
+            Effort::Minimal => "minimal",
+            Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High => "high",
+            Effort::XHigh => "xhigh",
+            Effort::Other(s) => s,
+        }
+    }
+
+    /// The thinking budget in tokens (0: no thinking).
+    pub fn budget(&self) -> u32 {
+        match self {
+            Effort::None => 0,
+            Effort::Minimal | Effort::Low => 1024,
+            Effort::Medium | Effort::Other(_) => 8192,
+            Effort::High => 24_576,
+            Effort::XHigh => 32_768,
+        }
+    }
+
+    /// The effort closest to a thinking budget, for OpenAI providers.
+    pub fn for_budget(budget: u32) -> Effort {
+        match budget {
+            0 => Effort::None,
+            1..=2048 => Effort::Low,
+            2049..=12_288 => Effort::Medium,
+            _ => Effort::High,
+        }
+    }
 }
 
 /// Token counts in every class. `input` counts all input tokens, cached ones included.

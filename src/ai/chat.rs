@@ -11,25 +11,28 @@ use serde_json::Value;
 use super::canonical::{ChatRequest, Usage};
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
-use super::providers::vertex::{self as vertex_p, Publisher};
-use super::providers::{
-    self, anthropic as anthropic_p, azure_openai as azure_p, bedrock as bedrock_p, gemini as gemini_p, mock,
-    openai as openai_p,
-};
-use super::stream::{self, Decode, Encode};
-use super::wire::{
-    anthropic, anthropic_stream, bedrock, bedrock_stream, gemini, gemini_stream, openai_chat, openai_responses,
-    openai_responses_stream, openai_stream,
-};
+use super::providers::{self, mock};
+use super::stream::{self, Encode};
+use super::wire::{anthropic, anthropic_stream, openai_chat, openai_responses, openai_responses_stream, openai_stream};
 use super::{Ctx, failover};
 use crate::httpkit::body::{self, ProxyBody};
-use crate::ir::ai::{AiBackendIr, AiProviderIr, WireFormat};
+use crate::ir::ai::{AiBackendIr, AiProviderIr};
 
 pub struct ParsedChat {
     pub format: ClientFormat,
     pub raw: Value,
     /// Shared so that a usage estimate can be made after the answer, only when needed.
     pub req: Arc<ChatRequest>,
+}
+
+impl ParsedChat {
+    /// The client's own body for `model`: same-format requests go through, unknown fields
+    /// included, but for the model.
+    pub fn raw_with_model(&self, model: &str) -> Value {
+        let mut raw = self.raw.clone();
+        raw["model"] = Value::String(model.to_string());
+        raw
+    }
 }
 
 pub fn parse(format: ClientFormat, bytes: &[u8]) -> Result<ParsedChat, AiError> {
@@ -75,92 +78,7 @@ fn provider_model(p: &AiProviderIr, requested: &str) -> String {
         (Some(m), true) => m.clone(),
         _ => requested.to_string(),
     };
-    match p.kind {
-        WireFormat::AzureOpenAi => azure_p::model(p, &model),
-        WireFormat::OpenAi
-        | WireFormat::Anthropic
-        | WireFormat::Gemini
-        | WireFormat::Vertex
-        | WireFormat::Bedrock
-        | WireFormat::Mock => model,
-    }
-}
-
-/// The provider's path and body for a chat request.
-fn upstream_request(
-    p: &AiProviderIr,
-    parsed: &ParsedChat,
-    model: &str,
-    same: bool,
-) -> Result<(String, Value), AiError> {
-    let req = &parsed.req;
-    // Same format: the client's body goes through, unknown fields included, but for the model.
-    let raw = || {
-        let mut raw = parsed.raw.clone();
-        raw["model"] = Value::String(model.to_string());
-        raw
-    };
-    Ok(match p.kind {
-        WireFormat::OpenAi | WireFormat::AzureOpenAi => {
-            let body = if same {
-                let mut raw = raw();
-                if req.stream {
-                    raw["stream_options"]["include_usage"] = Value::Bool(true);
-                }
-                raw
-            } else {
-                openai_chat::build_request(req, model)
-            };
-            let path = p.chat_path.as_deref().unwrap_or(openai_p::CHAT_PATH);
-            let path = if p.kind == WireFormat::AzureOpenAi { azure_p::path(p, path) } else { path.to_string() };
-            (path, body)
-        }
-        WireFormat::Anthropic => {
-            let body = if same { raw() } else { anthropic::build_request(req, model) };
-            (p.chat_path.as_deref().unwrap_or(anthropic_p::MESSAGES_PATH).to_string(), body)
-        }
-        WireFormat::Gemini => {
-            let template = if req.stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
-            (gemini_p::path(template, model, req.stream), gemini::build_request(req))
-        }
-        WireFormat::Vertex => {
-            let body = match vertex_p::publisher(model) {
-                Publisher::Google => gemini::build_request(req),
-                Publisher::Anthropic if same => vertex_p::anthropic_body(raw()),
-                Publisher::Anthropic => vertex_p::anthropic_body(anthropic::build_request(req, model)),
-            };
-            (vertex_p::path(model, req.stream), body)
-        }
-        WireFormat::Bedrock => {
-            let template = if req.stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
-            (bedrock_p::path(template, model, req.stream), bedrock::build_request(req, model)?)
-        }
-        WireFormat::Mock => unreachable_mock()?,
-    })
-}
-
-/// The client's format and the provider's are the same: bodies and events pass through.
-fn same_format(format: ClientFormat, p: &AiProviderIr, model: &str) -> bool {
-    match (format, p.kind) {
-        (ClientFormat::OpenAi, WireFormat::OpenAi | WireFormat::AzureOpenAi)
-        | (ClientFormat::Anthropic, WireFormat::Anthropic) => true,
-        (ClientFormat::Anthropic, WireFormat::Vertex) => vertex_p::publisher(model) == Publisher::Anthropic,
-        // Responses requests are always translated, to OpenAI providers too.
-        (ClientFormat::Responses, _) => false,
-        (
-            ClientFormat::OpenAi,
-            WireFormat::Anthropic | WireFormat::Gemini | WireFormat::Vertex | WireFormat::Bedrock | WireFormat::Mock,
-        )
-        | (
-            ClientFormat::Anthropic,
-            WireFormat::OpenAi | WireFormat::AzureOpenAi | WireFormat::Gemini | WireFormat::Bedrock | WireFormat::Mock,
-        ) => false,
-    }
-}
-
-/// Bedrock's request id, the only id its answers have.
-fn request_id(headers: &HeaderMap) -> String {
-    headers.get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    providers::of(p.kind).model(p, model)
 }
 
 async fn attempt(
@@ -201,7 +119,8 @@ async fn attempt(
             Encode::Responses(Box::new(openai_responses_stream::Encoder::new(&model, created, &parsed.raw)))
         }
     };
-    if p.kind == WireFormat::Mock {
+    let provider = providers::of(p.kind);
+    if provider.local() {
         if req.stream {
             let events = mock::stream_events(req, &model, &p.mock);
             return Ok(sse_response(stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done)));
@@ -210,22 +129,12 @@ async fn attempt(
         on_done(r.usage, "");
         return Ok(json_response(render(parsed, &r, created)));
     }
-    let same = same_format(parsed.format, &p, &model);
-    let (path, body) = upstream_request(&p, parsed, &model, same)?;
+    let same = provider.same_format(parsed.format, &model);
+    let (path, body) = provider.chat_request(&p, parsed, &model, same)?;
     let bytes = Bytes::from(body.to_string());
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
     if req.stream {
-        let decode = match p.kind {
-            WireFormat::OpenAi | WireFormat::AzureOpenAi => Decode::OpenAi(openai_stream::Decoder::default()),
-            WireFormat::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
-            WireFormat::Gemini => Decode::Gemini(gemini_stream::Decoder::default()),
-            WireFormat::Vertex => match vertex_p::publisher(&model) {
-                Publisher::Google => Decode::Gemini(gemini_stream::Decoder::default()),
-                Publisher::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
-            },
-            WireFormat::Bedrock => Decode::Bedrock(bedrock_stream::Decoder::new(request_id(resp.headers()))),
-            WireFormat::Mock => unreachable_mock()?,
-        };
+        let decode = provider.stream_decoder(&model, resp.headers());
         let encode = match (same, parsed.format) {
             (true, ClientFormat::OpenAi) => Encode::PassOpenAi { include_usage: req.stream_usage },
             (true, ClientFormat::Anthropic) => Encode::PassAnthropic,
@@ -233,26 +142,14 @@ async fn attempt(
             (true, ClientFormat::Responses) => encoder(ClientFormat::Responses),
             (false, f) => encoder(f),
         };
-        // The first-party APIs always report usage in streams (OpenAI because Sluice asks for it);
-        // self-hosted OpenAI-compatible servers may not.
-        let keep_text = p.kind == WireFormat::OpenAi && p.catalog != "openai";
+        let keep_text = !provider.streams_report_usage(&p);
         return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, keep_text)));
     }
-    let response_id = request_id(resp.headers());
+    let response_id = providers::bedrock::request_id(resp.headers());
     let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;
     let json: Value = serde_json::from_slice(&bytes)
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
-    let mut parsed_resp = match p.kind {
-        WireFormat::OpenAi | WireFormat::AzureOpenAi => openai_chat::parse_response(&json)?,
-        WireFormat::Anthropic => anthropic::parse_response(&json)?,
-        WireFormat::Gemini => gemini::parse_response(&json)?,
-        WireFormat::Vertex => match vertex_p::publisher(&model) {
-            Publisher::Google => gemini::parse_response(&json)?,
-            Publisher::Anthropic => anthropic::parse_response(&json)?,
-        },
-        WireFormat::Bedrock => bedrock::parse_response(&json)?,
-        WireFormat::Mock => unreachable_mock()?,
-    };
+    let mut parsed_resp = provider.parse_response(&model, &json)?;
     if parsed_resp.id.is_empty() {
         parsed_resp.id = response_id;
     }
@@ -276,10 +173,6 @@ async fn attempt(
         return Ok(resp);
     }
     Ok(json_response(render(parsed, &parsed_resp, created)))
-}
-
-fn unreachable_mock<T>() -> Result<T, AiError> {
-    Err(AiError::internal("the mock provider has no HTTP endpoint"))
 }
 
 fn render(parsed: &ParsedChat, r: &super::canonical::ChatResponse, created: u64) -> Value {

@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
+use super::providers::Embeddings;
 use super::wire::gemini_embed;
 use super::{Ctx, chat, failover, providers, tokens};
 use crate::httpkit::body::{self, ProxyBody};
-use crate::ir::ai::WireFormat;
 
 pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
     let raw: Value = serde_json::from_slice(&bytes)
@@ -25,17 +25,14 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
         let raw = &raw;
         let target = target.clone();
         async move {
-            let openai_path = providers::openai::EMBEDDINGS_PATH;
-            let (model, path) = match p.kind {
-                WireFormat::OpenAi => (target, openai_path.to_string()),
-                WireFormat::AzureOpenAi => {
-                    (providers::azure_openai::model(&p, &target), providers::azure_openai::path(&p, openai_path))
-                }
-                WireFormat::Gemini => return gemini(ctx, &p, raw, &target).await,
-                WireFormat::Anthropic | WireFormat::Vertex | WireFormat::Bedrock | WireFormat::Mock => {
+            let (model, path) = match providers::of(p.kind).embeddings(&p, &target) {
+                Embeddings::OpenAi { model, path } => (model, path),
+                Embeddings::Gemini => return gemini(ctx, &p, raw, &target).await,
+                Embeddings::Unsupported => {
                     return Err(AiError::invalid(format!(
-                        "provider {} ({:?}) cannot serve /embeddings: OpenAI-format providers and Gemini can",
-                        p.id, p.kind
+                        "provider {} ({}) cannot serve /embeddings: OpenAI-format providers and Gemini can",
+                        p.id,
+                        p.kind.as_str()
                     )));
                 }
             };

@@ -10,32 +10,16 @@ use http::Response;
 use super::Ctx;
 use super::errors::AiError;
 use crate::httpkit::body::ProxyBody;
+use crate::httpkit::{deadline, weighted};
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
 
 /// Providers in the order they will be tried.
 fn order(ctx: &Ctx<'_>, backend: &AiBackendIr) -> Vec<Arc<AiProviderIr>> {
     let mut out = Vec::new();
     for group in &backend.groups {
-        let mut live: Vec<Arc<AiProviderIr>> =
+        let live: Vec<Arc<AiProviderIr>> =
             group.iter().filter(|p| !ctx.pipe.health.is_ejected(&p.id)).cloned().collect();
-        // Weighted shuffle: draw one at a time in proportion to weight.
-        while !live.is_empty() {
-            let total: u64 = live.iter().map(|p| u64::from(p.weight.max(1))).sum();
-            let mut n = rand::random_range(0..total);
-            let i = live
-                .iter()
-                .position(|p| {
-                    let w = u64::from(p.weight.max(1));
-                    if n < w {
-                        true
-                    } else {
-                        n -= w;
-                        false
-                    }
-                })
-                .unwrap_or(0);
-            out.push(live.remove(i));
-        }
+        out.extend(weighted::order(live, |p| p.weight));
     }
     if out.is_empty() {
         // Everything is ejected: try them all anyway rather than fail without trying.
@@ -56,19 +40,15 @@ where
     let mut last = None;
     for p in order(ctx, backend) {
         let call = attempt(p.clone());
-        let result = match backend.first_byte_timeout {
-            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-                Err(AiError {
-                    retryable: true,
-                    ..AiError::new(
-                        super::errors::ErrorKind::Timeout,
-                        http::StatusCode::GATEWAY_TIMEOUT,
-                        format!("provider {} did not answer within {limit:?}", p.id),
-                    )
-                })
-            }),
-            None => call.await,
-        };
+        let result = deadline::within_opt(backend.first_byte_timeout, call, |limit| AiError {
+            retryable: true,
+            ..AiError::new(
+                super::errors::ErrorKind::Timeout,
+                http::StatusCode::GATEWAY_TIMEOUT,
+                format!("provider {} did not answer within {limit:?}", p.id),
+            )
+        })
+        .await;
         match result {
             Ok(resp) => {
                 ctx.pipe.health.success(&p.id);

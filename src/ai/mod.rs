@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use self::errors::AiError;
 use self::frontdoor::{ClientFormat, FrontDoor};
 use crate::httpkit::body::{self, ProxyBody};
-use crate::ir::ai::{AiBackendIr, WireFormat};
+use crate::ir::ai::AiBackendIr;
 use crate::metrics::Metrics;
 use crate::proxy::pipeline::{BoxFuture, Pipeline};
 use crate::proxy::upstream::Pools;
@@ -140,12 +140,11 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         let target = target.clone();
         let parsed = &parsed;
         async move {
-            match p.kind {
-                WireFormat::Anthropic => {
+            match providers::of(p.kind).count_tokens_path() {
+                Some(path) => {
                     let mut raw: Value = serde_json::from_slice(&bytes).unwrap_or_default();
                     raw["model"] = Value::String(target);
                     let body = Bytes::from(raw.to_string());
-                    let path = providers::anthropic::COUNT_TOKENS_PATH;
                     let resp = providers::call(
                         ctx.pipe,
                         &p,
@@ -159,12 +158,7 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
                     let (parts, b) = resp.into_parts();
                     Ok(Response::from_parts(parts, body::from_incoming(b)))
                 }
-                WireFormat::OpenAi
-                | WireFormat::AzureOpenAi
-                | WireFormat::Gemini
-                | WireFormat::Vertex
-                | WireFormat::Bedrock
-                | WireFormat::Mock => {
+                None => {
                     let n = tokens::estimate_prompt(&parsed.req);
                     let mut resp = chat::json_response(json!({"input_tokens": n}));
                     resp.headers_mut().insert("x-sluice-token-estimate", http::HeaderValue::from_static("true"));

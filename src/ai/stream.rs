@@ -16,6 +16,7 @@ use super::errors::ErrorKind;
 use super::eventstream;
 use super::wire::{anthropic_stream, bedrock_stream, gemini_stream, openai_responses_stream, openai_stream};
 use crate::httpkit::body::{BoxError, ProxyBody};
+use crate::httpkit::sse;
 
 /// How the provider's events are read.
 pub enum Decode {
@@ -119,20 +120,12 @@ impl State {
             Encode::PassOpenAi { include_usage } => {
                 // The chunk that carries only usage is ours when the client did not ask for it.
                 if !usage_only || *include_usage {
-                    out.push_str("data: ");
-                    out.push_str(data);
-                    out.push_str("\n\n");
+                    sse::write(&mut out, None, None, data);
                 }
             }
             Encode::PassAnthropic => {
-                if !name.is_empty() && name != "message" {
-                    out.push_str("event: ");
-                    out.push_str(name);
-                    out.push('\n');
-                }
-                out.push_str("data: ");
-                out.push_str(data);
-                out.push_str("\n\n");
+                let name = Some(name).filter(|n| !n.is_empty() && *n != "message");
+                sse::write(&mut out, name, None, data);
             }
         }
         out

@@ -25,11 +25,16 @@ pub fn write(out: &mut String, event: Option<&str>, id: Option<&str>, data: &str
     out.push('\n');
 }
 
-/// One event as bytes, for the streams that send events one at a time.
-pub fn event(event: Option<&str>, id: Option<&str>, data: &str) -> Bytes {
+/// One event as a string.
+pub fn event_string(event: Option<&str>, id: Option<&str>, data: &str) -> String {
     let mut out = String::with_capacity(data.len() + 32);
     write(&mut out, event, id, data);
-    Bytes::from(out)
+    out
+}
+
+/// One event as bytes, for the streams that send events one at a time.
+pub fn event(event: Option<&str>, id: Option<&str>, data: &str) -> Bytes {
+    Bytes::from(event_string(event, id, data))
 }
 
 #[cfg(test)]

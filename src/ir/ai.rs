@@ -117,8 +117,10 @@ pub enum AiAuth {
     Bearer(HeaderValue),
     /// A header of the provider's choosing (`x-api-key: <key>`).
     Header(HeaderName, HeaderValue),
-    /// The client's credentials go through unchanged.
-    Passthrough,
+    /// The client's own key goes through, in the header the provider takes it in (`None`:
+    /// `Authorization: Bearer`), wherever the client sent it (`Authorization: Bearer`,
+    /// `x-api-key`, `x-goog-api-key` or `api-key`).
+    Passthrough(Option<HeaderName>),
     /// Bedrock: requests signed with SigV4.
     AwsSigV4(Arc<super::creds::AwsKeys>),
     /// Vertex AI: OAuth access tokens minted from a service-account key.

@@ -26,6 +26,7 @@ pub use super::upstream::ListKind;
 use super::upstream::UpstreamError;
 use super::upstream::pool::UpstreamPool;
 use super::upstream::relay::ClientPeer;
+use crate::httpkit::deadline;
 use crate::ir::ObjectKey;
 use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, PrefixMode};
 
@@ -132,9 +133,10 @@ impl Federation<'_> {
     /// target offers them (asked of every target at once, or remembered from its last session).
     pub async fn capabilities(&self) -> Value {
         let caps = join_all(self.targets().map(|(_, t)| async move {
-            match tokio::time::timeout(CAPABILITIES_WAIT, self.pool.capabilities(t)).await {
-                Ok(Ok(c)) => Some(c),
-                _ => self.pool.known_capabilities(t),
+            let asked = deadline::within(CAPABILITIES_WAIT, self.pool.capabilities(t), UpstreamError::Timeout);
+            match asked.await {
+                Ok(c) => Some(c),
+                Err(_) => self.pool.known_capabilities(t),
             }
         }))
         .await;

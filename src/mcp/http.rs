@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
@@ -375,17 +374,13 @@ pub(super) async fn request(
 }
 
 pub(super) async fn read_limited(incoming: Incoming) -> Result<Bytes, Response<ProxyBody>> {
-    match http_body_util::Limited::new(incoming, MAX_MESSAGE_BYTES).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            let e = RpcError::new(INVALID_REQUEST, format!("the message is larger than {MAX_MESSAGE_BYTES} bytes"));
-            Err(rpc_status(StatusCode::PAYLOAD_TOO_LARGE, &Value::Null, &e))
-        }
-        Err(e) => {
-            let e = RpcError::new(INVALID_REQUEST, format!("reading the request body failed: {e}"));
-            Err(rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e))
-        }
-    }
+    body::read_limited(incoming, MAX_MESSAGE_BYTES).await.map_err(|e| {
+        let status = match e {
+            body::ReadError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            body::ReadError::Failed(_) => StatusCode::BAD_REQUEST,
+        };
+        rpc_status(status, &Value::Null, &RpcError::new(INVALID_REQUEST, e.to_string()))
+    })
 }
 
 /// The `Mcp-Session-Id` header, if sent; a malformed one is answered 400.

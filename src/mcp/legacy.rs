@@ -33,6 +33,7 @@ use super::session::MAX_SESSIONS;
 use super::stream_peer::{self, StreamPeer};
 use super::upstream::relay::ClientPeer;
 use crate::httpkit::body::{BoxError, ProxyBody};
+use crate::httpkit::sse;
 
 /// The query parameter of the message endpoint.
 pub const SESSION_PARAM: &str = "session_id";
@@ -78,7 +79,7 @@ pub fn session_param(parts: &Parts) -> Option<&str> {
 }
 
 fn event(name: &str, data: &str) -> Bytes {
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    sse::event(Some(name), None, data)
 }
 
 /// `GET`: a new session and its stream.

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::federation::{ListKind, Owner};
 use super::jsonrpc::RpcError;
 use super::session_token::{Claims, Seal, SessionKey};
+use crate::httpkit::sse;
 
 pub const MAX_SESSIONS: usize = 10_000;
 pub const IDLE_EXPIRY: Duration = Duration::from_secs(30 * 60);
@@ -142,7 +143,7 @@ impl Session {
             return;
         }
         out.last_id += 1;
-        let event = Bytes::from(format!("id: {}\nevent: message\ndata: {message}\n\n", out.last_id));
+        let event = sse::event(Some("message"), Some(&out.last_id.to_string()), &message.to_string());
         let id = out.last_id;
         out.kept.push_back((id, event.clone()));
         if out.kept.len() > REPLAY_EVENTS {

@@ -16,6 +16,7 @@ use super::jsonrpc::{INTERNAL_ERROR, RpcError};
 use super::session::Session;
 use super::upstream::BoxFuture;
 use super::upstream::relay::ClientPeer;
+use crate::httpkit::sse;
 
 /// Ids of relayed requests, unique within the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -38,7 +39,7 @@ pub fn progress_token(params: Option<&Map<String, Value>>) -> Option<Value> {
 
 /// One SSE `message` event.
 pub fn event(payload: &Value) -> Bytes {
-    Bytes::from(format!("event: message\ndata: {payload}\n\n"))
+    sse::event(Some("message"), None, &payload.to_string())
 }
 
 pub struct StreamPeer {

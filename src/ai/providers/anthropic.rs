@@ -1,48 +1,23 @@
 //! Anthropic: paths, headers and error bodies.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
+use super::Provider;
+use crate::ai::canonical::ChatResponse;
+use crate::ai::chat::ParsedChat;
+use crate::ai::errors::AiError;
 use crate::ai::frontdoor::ClientFormat;
-use crate::ir::ai::AiAuth;
+use crate::ai::stream::Decode;
+use crate::ai::wire::{anthropic, anthropic_stream};
+use crate::ir::ai::AiProviderIr;
 
 pub const MESSAGES_PATH: &str = "/messages";
 pub const COUNT_TOKENS_PATH: &str = "/messages/count_tokens";
 pub const DEFAULT_VERSION: &str = "2023-06-01";
 
-pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
-    let key_header = HeaderName::from_static("x-api-key");
-    match auth {
-        // Signing and minted tokens belong to Bedrock and Vertex, never configured here.
-        AiAuth::None | AiAuth::AwsSigV4(_) | AiAuth::GcpServiceAccount(_) => {}
-        AiAuth::Bearer(v) => {
-            // A key configured for Bearer use still goes in x-api-key for Anthropic.
-            if let Some(key) = v.to_str().ok().and_then(|s| s.strip_prefix("Bearer "))
-                && let Ok(v) = HeaderValue::from_str(key)
-            {
-                out.insert(key_header, v);
-            }
-        }
-        AiAuth::Header(name, v) => {
-            out.insert(name.clone(), v.clone());
-        }
-        AiAuth::Passthrough => {
-            if let Some(v) = client.get(&key_header) {
-                out.insert(key_header, v.clone());
-            } else if let Some(key) = client
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.strip_prefix("Bearer "))
-                && let Ok(v) = HeaderValue::from_str(key)
-            {
-                out.insert(key_header, v);
-            }
-        }
-    }
-}
-
 /// `anthropic-version` (the client's, or the default) and `anthropic-beta` from an Anthropic client.
-pub fn client_headers(format: ClientFormat, client: &HeaderMap, out: &mut HeaderMap) {
+fn client_headers(format: ClientFormat, client: &HeaderMap, out: &mut HeaderMap) {
     let version = match format {
         ClientFormat::Anthropic => client.get("anthropic-version").cloned(),
         ClientFormat::OpenAi | ClientFormat::Responses => None,
@@ -57,4 +32,52 @@ pub fn client_headers(format: ClientFormat, client: &HeaderMap, out: &mut Header
 
 pub fn error_message(body: &Value) -> Option<String> {
     body.pointer("/error/message").and_then(Value::as_str).map(str::to_string)
+}
+
+/// The Anthropic Messages body of a chat request: the client's own, or translated.
+pub fn chat_body(chat: &ParsedChat, model: &str, same: bool) -> Value {
+    if same { chat.raw_with_model(model) } else { anthropic::build_request(&chat.req, model) }
+}
+
+/// Anthropic's Messages API.
+pub struct Anthropic;
+
+impl Provider for Anthropic {
+    fn headers(&self, format: ClientFormat, client: &HeaderMap, _path: &str, out: &mut HeaderMap) {
+        client_headers(format, client, out);
+    }
+
+    fn same_format(&self, format: ClientFormat, _model: &str) -> bool {
+        format == ClientFormat::Anthropic
+    }
+
+    fn chat_request(
+        &self,
+        p: &AiProviderIr,
+        chat: &ParsedChat,
+        model: &str,
+        same: bool,
+    ) -> Result<(String, Value), AiError> {
+        Ok((p.chat_path.as_deref().unwrap_or(MESSAGES_PATH).to_string(), chat_body(chat, model, same)))
+    }
+
+    fn stream_decoder(&self, _model: &str, _headers: &HeaderMap) -> Decode {
+        Decode::Anthropic(anthropic_stream::Decoder::default())
+    }
+
+    fn parse_response(&self, _model: &str, json: &Value) -> Result<ChatResponse, AiError> {
+        anthropic::parse_response(json)
+    }
+
+    fn error_message(&self, json: &Value, _headers: &HeaderMap) -> Option<String> {
+        error_message(json)
+    }
+
+    fn error_format(&self) -> Option<ClientFormat> {
+        Some(ClientFormat::Anthropic)
+    }
+
+    fn count_tokens_path(&self) -> Option<&'static str> {
+        Some(COUNT_TOKENS_PATH)
+    }
 }

@@ -3,11 +3,17 @@
 //! `api-version` query only when the backend sets one (the v1 API needs none; `preview` opts
 //! into preview features).
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
+use serde_json::Value;
 
-use crate::ir::ai::{AiAuth, AiProviderIr};
-
-pub const KEY_HEADER: &str = "api-key";
+use super::openai::{self, OpenAi};
+use super::{Embeddings, Provider};
+use crate::ai::canonical::ChatResponse;
+use crate::ai::chat::ParsedChat;
+use crate::ai::errors::AiError;
+use crate::ai::frontdoor::ClientFormat;
+use crate::ai::stream::Decode;
+use crate::ir::ai::AiProviderIr;
 
 /// `path` with the backend's `api-version`, if any.
 pub fn path(p: &AiProviderIr, path: &str) -> String {
@@ -23,28 +29,46 @@ pub fn model(p: &AiProviderIr, requested: &str) -> String {
     p.deployment.clone().unwrap_or_else(|| requested.to_string())
 }
 
-/// Credentials: the configured key in `api-key`; with passthrough, the client's `api-key`, or
-/// else its `Authorization` (the v1 API takes a key or an Entra ID token as a bearer token), or
-/// else its `x-api-key`.
-pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
-    match auth {
-        // Signing and minted tokens belong to Bedrock and Vertex, never configured here.
-        AiAuth::None | AiAuth::AwsSigV4(_) | AiAuth::GcpServiceAccount(_) => {}
-        AiAuth::Bearer(v) => {
-            out.insert(http::header::AUTHORIZATION, v.clone());
-        }
-        AiAuth::Header(name, v) => {
-            out.insert(name.clone(), v.clone());
-        }
-        AiAuth::Passthrough => {
-            let key_header = HeaderName::from_static(KEY_HEADER);
-            if let Some(v) = client.get(&key_header) {
-                out.insert(key_header, v.clone());
-            } else if let Some(v) = client.get(http::header::AUTHORIZATION) {
-                out.insert(http::header::AUTHORIZATION, v.clone());
-            } else if let Some(v) = client.get("x-api-key") {
-                out.insert(key_header, v.clone());
-            }
-        }
+/// Azure OpenAI: OpenAI's bodies and streams at Azure's paths, for the deployment.
+pub struct AzureOpenAi;
+
+impl Provider for AzureOpenAi {
+    fn model(&self, p: &AiProviderIr, requested: String) -> String {
+        model(p, &requested)
+    }
+
+    fn same_format(&self, format: ClientFormat, model: &str) -> bool {
+        OpenAi.same_format(format, model)
+    }
+
+    fn chat_request(
+        &self,
+        p: &AiProviderIr,
+        chat: &ParsedChat,
+        model: &str,
+        same: bool,
+    ) -> Result<(String, Value), AiError> {
+        let path = path(p, p.chat_path.as_deref().unwrap_or(openai::CHAT_PATH));
+        Ok((path, openai::chat_body(chat, model, same)))
+    }
+
+    fn stream_decoder(&self, model: &str, headers: &HeaderMap) -> Decode {
+        OpenAi.stream_decoder(model, headers)
+    }
+
+    fn parse_response(&self, model: &str, json: &Value) -> Result<ChatResponse, AiError> {
+        OpenAi.parse_response(model, json)
+    }
+
+    fn error_message(&self, json: &Value, headers: &HeaderMap) -> Option<String> {
+        OpenAi.error_message(json, headers)
+    }
+
+    fn error_format(&self) -> Option<ClientFormat> {
+        Some(ClientFormat::OpenAi)
+    }
+
+    fn embeddings(&self, p: &AiProviderIr, target: &str) -> Embeddings {
+        Embeddings::OpenAi { model: model(p, target), path: path(p, openai::EMBEDDINGS_PATH) }
     }
 }

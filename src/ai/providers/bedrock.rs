@@ -14,7 +14,14 @@ use aws_sigv4::sign::v4;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::Provider;
+use crate::ai::canonical::ChatResponse;
+use crate::ai::chat::ParsedChat;
 use crate::ai::errors::AiError;
+use crate::ai::frontdoor::ClientFormat;
+use crate::ai::stream::Decode;
+use crate::ai::wire::{bedrock, bedrock_stream};
+use crate::ir::ai::AiProviderIr;
 pub use crate::ir::creds::AwsKeys;
 
 pub const CONVERSE_PATH: &str = "/model/{model}/converse";
@@ -90,6 +97,49 @@ pub fn error_message(body: &Value, headers: &HeaderMap) -> Option<String> {
         Some(t) => format!("{t}: {message}"),
         None => message.to_string(),
     })
+}
+
+/// AWS Bedrock Runtime (`Converse`, `ConverseStream`).
+pub struct Bedrock;
+
+impl Provider for Bedrock {
+    fn headers(&self, _format: ClientFormat, _client: &HeaderMap, path: &str, out: &mut HeaderMap) {
+        let accept = if path.ends_with("/converse-stream") { EVENT_STREAM_TYPE } else { "application/json" };
+        out.insert(http::header::ACCEPT, HeaderValue::from_static(accept));
+    }
+
+    fn same_format(&self, _format: ClientFormat, _model: &str) -> bool {
+        false
+    }
+
+    fn chat_request(
+        &self,
+        p: &AiProviderIr,
+        chat: &ParsedChat,
+        model: &str,
+        _same: bool,
+    ) -> Result<(String, Value), AiError> {
+        let stream = chat.req.stream;
+        let template = if stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
+        Ok((path(template, model, stream), bedrock::build_request(&chat.req, model)?))
+    }
+
+    fn stream_decoder(&self, _model: &str, headers: &HeaderMap) -> Decode {
+        Decode::Bedrock(bedrock_stream::Decoder::new(request_id(headers)))
+    }
+
+    fn parse_response(&self, _model: &str, json: &Value) -> Result<ChatResponse, AiError> {
+        bedrock::parse_response(json)
+    }
+
+    fn error_message(&self, json: &Value, headers: &HeaderMap) -> Option<String> {
+        error_message(json, headers)
+    }
+}
+
+/// Bedrock's request id, the only id its answers have.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers.get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
 #[cfg(test)]

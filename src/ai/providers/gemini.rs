@@ -6,14 +6,20 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use serde_json::Value;
 
-use crate::ir::ai::AiAuth;
+use super::{Embeddings, Provider};
+use crate::ai::canonical::ChatResponse;
+use crate::ai::chat::ParsedChat;
+use crate::ai::errors::AiError;
+use crate::ai::frontdoor::ClientFormat;
+use crate::ai::stream::Decode;
+use crate::ai::wire::{gemini, gemini_stream};
+use crate::ir::ai::AiProviderIr;
 
 pub const GENERATE_PATH: &str = "/models/{model}:generateContent";
 pub const STREAM_PATH: &str = "/models/{model}:streamGenerateContent?alt=sse";
-pub const KEY_HEADER: &str = "x-goog-api-key";
 
 /// `path` (a catalog template with `{model}`, or the default) with the model filled in. The
 /// model is percent-encoded so that no client-chosen name can leave its path segment; a
@@ -31,39 +37,6 @@ pub fn path(template: Option<&str>, model: &str, stream: bool) -> String {
         out.push_str(if out.contains('?') { "&alt=sse" } else { "?alt=sse" });
     }
     out
-}
-
-/// Credentials: the configured key in `x-goog-api-key`; with passthrough, the client's
-/// `x-goog-api-key`, else its bearer token or `x-api-key`, moved into that header.
-pub fn auth_headers(auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) {
-    let key_header = HeaderName::from_static(KEY_HEADER);
-    match auth {
-        // Signing and minted tokens belong to Bedrock and Vertex, never configured here.
-        AiAuth::None | AiAuth::AwsSigV4(_) | AiAuth::GcpServiceAccount(_) => {}
-        AiAuth::Bearer(v) => {
-            if let Some(key) = v.to_str().ok().and_then(|s| s.strip_prefix("Bearer "))
-                && let Ok(v) = HeaderValue::from_str(key)
-            {
-                out.insert(key_header, v);
-            }
-        }
-        AiAuth::Header(name, v) => {
-            out.insert(name.clone(), v.clone());
-        }
-        AiAuth::Passthrough => {
-            if let Some(v) = client.get(&key_header) {
-                out.insert(key_header, v.clone());
-            } else if let Some(key) = client
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.strip_prefix("Bearer "))
-                .and_then(|k| HeaderValue::from_str(k).ok())
-                .or_else(|| client.get("x-api-key").cloned())
-            {
-                out.insert(key_header, key);
-            }
-        }
-    }
 }
 
 /// `STATUS: message` from a Gemini error body.
@@ -85,6 +58,47 @@ pub fn retry_delay(body: &Value) -> Option<Duration> {
         let secs: f64 = d.get("retryDelay")?.as_str()?.strip_suffix('s')?.parse().ok()?;
         (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
     })
+}
+
+/// Google's Gemini API.
+pub struct Gemini;
+
+impl Provider for Gemini {
+    fn same_format(&self, _format: ClientFormat, _model: &str) -> bool {
+        false
+    }
+
+    fn chat_request(
+        &self,
+        p: &AiProviderIr,
+        chat: &ParsedChat,
+        model: &str,
+        _same: bool,
+    ) -> Result<(String, Value), AiError> {
+        let stream = chat.req.stream;
+        let template = if stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
+        Ok((path(template, model, stream), gemini::build_request(&chat.req)))
+    }
+
+    fn stream_decoder(&self, _model: &str, _headers: &HeaderMap) -> Decode {
+        Decode::Gemini(gemini_stream::Decoder::default())
+    }
+
+    fn parse_response(&self, _model: &str, json: &Value) -> Result<ChatResponse, AiError> {
+        gemini::parse_response(json)
+    }
+
+    fn error_message(&self, json: &Value, _headers: &HeaderMap) -> Option<String> {
+        error_message(json)
+    }
+
+    fn retry_after(&self, json: &Value) -> Option<Duration> {
+        retry_delay(json)
+    }
+
+    fn embeddings(&self, _p: &AiProviderIr, _model: &str) -> Embeddings {
+        Embeddings::Gemini
+    }
 }
 
 #[cfg(test)]

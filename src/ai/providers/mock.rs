@@ -2,8 +2,17 @@
 //! benchmarks. It answers with the configured content, or echoes the last user message, and
 //! reports usage as whitespace-separated word counts.
 
+use http::HeaderMap;
+use serde_json::Value;
+
+use super::Provider;
 use crate::ai::canonical::{ChatRequest, ChatResponse, Part, Role, StopReason, StreamEvent, Usage};
-use crate::ir::ai::MockSettings;
+use crate::ai::chat::ParsedChat;
+use crate::ai::errors::AiError;
+use crate::ai::frontdoor::ClientFormat;
+use crate::ai::stream::Decode;
+use crate::ai::wire::openai_stream;
+use crate::ir::ai::{AiProviderIr, MockSettings};
 
 fn words(s: &str) -> u64 {
     s.split_whitespace().count() as u64
@@ -56,4 +65,38 @@ pub fn stream_events(req: &ChatRequest, model: &str, settings: &MockSettings) ->
     events.push(StreamEvent::Usage(usage(req, &answer)));
     events.push(StreamEvent::End);
     events
+}
+
+/// The mock provider: answers locally ([`respond`], [`stream_events`]); it has no HTTP side.
+pub struct Mock;
+
+fn no_endpoint<T>() -> Result<T, AiError> {
+    Err(AiError::internal("the mock provider has no HTTP endpoint"))
+}
+
+impl Provider for Mock {
+    fn same_format(&self, _format: ClientFormat, _model: &str) -> bool {
+        false
+    }
+
+    fn chat_request(&self, _: &AiProviderIr, _: &ParsedChat, _: &str, _: bool) -> Result<(String, Value), AiError> {
+        no_endpoint()
+    }
+
+    fn stream_decoder(&self, _model: &str, _headers: &HeaderMap) -> Decode {
+        // Never asked: the mock answers locally.
+        Decode::OpenAi(openai_stream::Decoder::default())
+    }
+
+    fn parse_response(&self, _model: &str, _json: &Value) -> Result<ChatResponse, AiError> {
+        no_endpoint()
+    }
+
+    fn error_message(&self, _json: &Value, _headers: &HeaderMap) -> Option<String> {
+        None
+    }
+
+    fn local(&self) -> bool {
+        true
+    }
 }

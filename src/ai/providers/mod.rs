@@ -1,6 +1,9 @@
-//! Providers: one file per wire format, plus the HTTP call they share.
+//! Providers: one file per wire format, each implementing [`Provider`], plus the HTTP call
+//! they share. Adding a wire format is one file here (and its `wire/` codecs) plus fixtures;
+//! [`of`] is the one place a [`WireFormat`] picks its implementation.
 
 pub mod anthropic;
+pub mod auth;
 pub mod azure_openai;
 pub mod bedrock;
 pub mod gemini;
@@ -12,15 +15,108 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use serde_json::Value;
 
 use super::AiPipeline;
+use super::canonical::ChatResponse;
+use super::chat::ParsedChat;
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
+use super::stream::Decode;
 use crate::httpkit::body;
 use crate::ir::ai::{AiAuth, AiProviderIr, WireFormat};
 use crate::proxy::forward::{self, OutboundHead};
+
+/// What one wire format does: everything that differs between providers, behind one seam.
+pub trait Provider: Sync {
+    /// Headers of the format besides credentials (API versions, betas), for a request to `path`.
+    fn headers(&self, _format: ClientFormat, _client: &HeaderMap, _path: &str, _out: &mut HeaderMap) {}
+
+    /// The model name to send for `model` (Azure: the deployment).
+    fn model(&self, _p: &AiProviderIr, model: String) -> String {
+        model
+    }
+
+    /// Whether a client of `format` asking for `model` speaks the provider's own format: then
+    /// bodies and events pass through untouched but for the model.
+    fn same_format(&self, format: ClientFormat, model: &str) -> bool;
+
+    /// The path and body of a chat request (`same`: as [`Provider::same_format`] said).
+    fn chat_request(
+        &self,
+        p: &AiProviderIr,
+        chat: &ParsedChat,
+        model: &str,
+        same: bool,
+    ) -> Result<(String, Value), AiError>;
+
+    /// The decoder of the provider's streamed answers (`headers`: the response's).
+    fn stream_decoder(&self, model: &str, headers: &HeaderMap) -> Decode;
+
+    /// A whole (non-streamed) answer.
+    fn parse_response(&self, model: &str, json: &Value) -> Result<ChatResponse, AiError>;
+
+    /// The message of an error body.
+    fn error_message(&self, json: &Value, headers: &HeaderMap) -> Option<String>;
+
+    /// When to come back, if the error body says (besides `Retry-After`).
+    fn retry_after(&self, _json: &Value) -> Option<Duration> {
+        None
+    }
+
+    /// The client format whose error bodies are the provider's own (passed through untouched).
+    fn error_format(&self) -> Option<ClientFormat> {
+        None
+    }
+
+    /// How `POST /v1/embeddings` reaches the provider.
+    fn embeddings(&self, _p: &AiProviderIr, _model: &str) -> Embeddings {
+        Embeddings::Unsupported
+    }
+
+    /// The provider's token-counting path (Anthropic's `count_tokens`); `None`: Sluice
+    /// estimates.
+    fn count_tokens_path(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether the provider's streams always report usage; if not, the text is kept for an
+    /// estimate.
+    fn streams_report_usage(&self, _p: &AiProviderIr) -> bool {
+        true
+    }
+
+    /// Whether the provider answers locally (the mock), with no HTTP call.
+    fn local(&self) -> bool {
+        false
+    }
+}
+
+/// How an embeddings request goes to a provider.
+pub enum Embeddings {
+    /// The OpenAI request as it is, but for the model, to this path.
+    OpenAi {
+        model: String,
+        path: String,
+    },
+    /// Translated to Gemini's `batchEmbedContents`.
+    Gemini,
+    Unsupported,
+}
+
+/// The implementation of a wire format.
+pub fn of(format: WireFormat) -> &'static dyn Provider {
+    match format {
+        WireFormat::OpenAi => &openai::OpenAi,
+        WireFormat::AzureOpenAi => &azure_openai::AzureOpenAi,
+        WireFormat::Anthropic => &anthropic::Anthropic,
+        WireFormat::Gemini => &gemini::Gemini,
+        WireFormat::Vertex => &vertex::Vertex,
+        WireFormat::Bedrock => &bedrock::Bedrock,
+        WireFormat::Mock => &mock::Mock,
+    }
+}
 
 /// `s` percent-encoded to stay within one path segment: RFC 3986's unreserved characters
 /// (letters, digits, `-`, `.`, `_`, `~`) and those of `also` are kept, every other byte is
@@ -57,33 +153,9 @@ pub async fn call(
     let mut headers = HeaderMap::new();
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
-    match p.kind {
-        WireFormat::OpenAi => {
-            openai::auth_headers(&p.auth, client, &mut headers);
-            openai::client_headers(format, client, &mut headers);
-        }
-        WireFormat::AzureOpenAi => azure_openai::auth_headers(&p.auth, client, &mut headers),
-        WireFormat::Anthropic => {
-            anthropic::auth_headers(&p.auth, client, &mut headers);
-            anthropic::client_headers(format, client, &mut headers);
-        }
-        WireFormat::Gemini => gemini::auth_headers(&p.auth, client, &mut headers),
-        WireFormat::Vertex => {
-            bearer_auth(pipe, &p.auth, client, &mut headers).await?;
-            if format == ClientFormat::Anthropic
-                && let Some(v) = client.get("anthropic-beta")
-            {
-                headers.insert("anthropic-beta", v.clone());
-            }
-        }
-        WireFormat::Bedrock => {
-            let accept =
-                if path.ends_with("/converse-stream") { bedrock::EVENT_STREAM_TYPE } else { "application/json" };
-            headers.insert(http::header::ACCEPT, HeaderValue::from_static(accept));
-            bearer_auth(pipe, &p.auth, client, &mut headers).await?;
-        }
-        WireFormat::Mock => {}
-    }
+    let provider = of(p.kind);
+    provider.headers(format, client, path, &mut headers);
+    auth::apply(pipe, &p.auth, client, &mut headers).await?;
     let full_path = format!("{}{path}", ep.path_prefix);
     if let AiAuth::AwsSigV4(keys) = &p.auth {
         // Signed last: every header sent must be in place, `host` included.
@@ -112,27 +184,6 @@ pub async fn call(
     Err(provider_error(p, resp).await)
 }
 
-/// `Authorization` for providers that take bearer tokens only: a configured key, a token minted
-/// from a service account, or the client's own bearer token. SigV4 is applied later, once the
-/// request is complete.
-async fn bearer_auth(pipe: &AiPipeline, auth: &AiAuth, client: &HeaderMap, out: &mut HeaderMap) -> Result<(), AiError> {
-    let value = match auth {
-        AiAuth::None | AiAuth::AwsSigV4(_) => return Ok(()),
-        AiAuth::Bearer(v) => v.clone(),
-        AiAuth::Header(name, v) => {
-            out.insert(name.clone(), v.clone());
-            return Ok(());
-        }
-        AiAuth::GcpServiceAccount(sa) => pipe.tokens.authorization(&pipe.pools, sa).await?,
-        AiAuth::Passthrough => match client.get(http::header::AUTHORIZATION) {
-            Some(v) => v.clone(),
-            None => return Ok(()),
-        },
-    };
-    out.insert(http::header::AUTHORIZATION, value);
-    Ok(())
-}
-
 async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -144,48 +195,27 @@ async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
         .map(Duration::from_secs);
     let bytes = read_limited(resp.into_body(), 64 * 1024).await.unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let message = match p.kind {
-        WireFormat::OpenAi | WireFormat::AzureOpenAi => openai::error_message(&json),
-        WireFormat::Anthropic => anthropic::error_message(&json),
-        // Vertex answers Google's error shape; Claude models there may answer Anthropic's.
-        WireFormat::Gemini => gemini::error_message(&json),
-        WireFormat::Vertex => gemini::error_message(&json).or_else(|| anthropic::error_message(&json)),
-        WireFormat::Bedrock => bedrock::error_message(&json, &headers),
-        WireFormat::Mock => None,
-    }
-    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
+    let provider = of(p.kind);
+    let message = provider
+        .error_message(&json, &headers)
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
     let message = format!("provider {} answered {}: {message}", p.id, status.as_u16());
-    let retry_after = match p.kind {
-        WireFormat::Gemini | WireFormat::Vertex => retry_after.or_else(|| gemini::retry_delay(&json)),
-        WireFormat::OpenAi
-        | WireFormat::AzureOpenAi
-        | WireFormat::Anthropic
-        | WireFormat::Bedrock
-        | WireFormat::Mock => retry_after,
-    };
+    let retry_after = retry_after.or_else(|| provider.retry_after(&json));
     let mut err = AiError::from_provider(status, message, retry_after);
     // A client of the provider's own format gets its error body untouched.
-    let own_format = match p.kind {
-        WireFormat::OpenAi | WireFormat::AzureOpenAi => Some(ClientFormat::OpenAi),
-        WireFormat::Anthropic => Some(ClientFormat::Anthropic),
-        WireFormat::Gemini | WireFormat::Vertex | WireFormat::Bedrock | WireFormat::Mock => None,
-    };
+    let own_format = provider.error_format();
     if let (Some(f), true) = (own_format, json.get("error").is_some()) {
         err.provider_body = Some((f, json));
     }
     err
 }
 
-/// Reads a whole body, refusing one larger than `limit`.
+/// Reads a whole body, refusing one larger than `limit` (413 in the client's format).
 pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, AiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(AiError::new(
-            super::errors::ErrorKind::TooLarge,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {limit} bytes"),
-        )),
-        Err(e) => Err(AiError::upstream(format!("reading a body failed: {e}"))),
-    }
+    body::read_limited(body, limit).await.map_err(|e| match e {
+        body::ReadError::TooLarge { .. } => {
+            AiError::new(super::errors::ErrorKind::TooLarge, StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
+        body::ReadError::Failed(_) => AiError::upstream(e.to_string()),
+    })
 }

@@ -21,8 +21,15 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
 
+use super::{Provider, anthropic as anthropic_p, gemini as gemini_p};
+use crate::ai::canonical::ChatResponse;
+use crate::ai::chat::ParsedChat;
 use crate::ai::errors::AiError;
+use crate::ai::frontdoor::ClientFormat;
+use crate::ai::stream::Decode;
+use crate::ai::wire::{anthropic, anthropic_stream, gemini, gemini_stream};
 use crate::httpkit::body;
+use crate::ir::ai::AiProviderIr;
 pub use crate::ir::creds::ServiceAccount;
 use crate::proxy::forward::{self, OutboundHead};
 use crate::proxy::upstream::Pools;
@@ -140,6 +147,60 @@ async fn mint(pools: &Pools, sa: &ServiceAccount) -> Result<(String, Duration), 
     let token = token.ok_or_else(|| fail(format!("{} sent no access_token", sa.token_uri)))?;
     let lifetime = Duration::from_secs(v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600));
     Ok((token.to_string(), lifetime))
+}
+
+/// Google Vertex AI: Gemini models in Gemini's format, Claude models in Anthropic's.
+pub struct Vertex;
+
+impl Provider for Vertex {
+    fn headers(&self, format: ClientFormat, client: &HeaderMap, _path: &str, out: &mut HeaderMap) {
+        if format == ClientFormat::Anthropic
+            && let Some(v) = client.get("anthropic-beta")
+        {
+            out.insert("anthropic-beta", v.clone());
+        }
+    }
+
+    fn same_format(&self, format: ClientFormat, model: &str) -> bool {
+        format == ClientFormat::Anthropic && publisher(model) == Publisher::Anthropic
+    }
+
+    fn chat_request(
+        &self,
+        _p: &AiProviderIr,
+        chat: &ParsedChat,
+        model: &str,
+        same: bool,
+    ) -> Result<(String, Value), AiError> {
+        let body = match publisher(model) {
+            Publisher::Google => gemini::build_request(&chat.req),
+            Publisher::Anthropic => anthropic_body(anthropic_p::chat_body(chat, model, same)),
+        };
+        Ok((path(model, chat.req.stream), body))
+    }
+
+    fn stream_decoder(&self, model: &str, _headers: &HeaderMap) -> Decode {
+        match publisher(model) {
+            Publisher::Google => Decode::Gemini(gemini_stream::Decoder::default()),
+            Publisher::Anthropic => Decode::Anthropic(anthropic_stream::Decoder::default()),
+        }
+    }
+
+    fn parse_response(&self, model: &str, json: &Value) -> Result<ChatResponse, AiError> {
+        match publisher(model) {
+            Publisher::Google => gemini::parse_response(json),
+            Publisher::Anthropic => anthropic::parse_response(json),
+        }
+    }
+
+    fn error_message(&self, json: &Value, _headers: &HeaderMap) -> Option<String> {
+        // Vertex answers Google's error shape; Claude models there may answer Anthropic's.
+        gemini_p::error_message(json).or_else(|| anthropic_p::error_message(json))
+    }
+
+    fn retry_after(&self, json: &Value) -> Option<Duration> {
+        gemini_p::retry_delay(json)
+    }
 }
 
 #[cfg(test)]

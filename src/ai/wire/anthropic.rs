@@ -246,11 +246,7 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Value {
         body.insert("tool_choice".into(), c);
     }
     if let Some(r) = &req.reasoning {
-        let wanted = r.budget_tokens.unwrap_or(match r.effort.as_deref() {
-            Some("low" | "minimal") => 1024,
-            Some("high") => 16_384,
-            _ => 4096,
-        });
+        let wanted = r.budget();
         // Anthropic needs budget_tokens >= 1024 and below max_tokens, and no sampling
         // parameters with thinking; a budget that cannot fit turns thinking off.
         let max = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::anthropic::{parse_usage, stop_reason, stop_reason_str, usage_json};
 use crate::ai::canonical::{StopReason, StreamEvent, Usage};
 use crate::ai::errors::ErrorKind;
+use crate::httpkit::sse;
 
 #[derive(Default)]
 pub struct Decoder {
@@ -129,11 +130,7 @@ pub struct Encoder {
 }
 
 fn event(out: &mut String, name: &str, data: Value) {
-    out.push_str("event: ");
-    out.push_str(name);
-    out.push_str("\ndata: ");
-    out.push_str(&data.to_string());
-    out.push_str("\n\n");
+    sse::write(out, Some(name), None, &data.to_string());
 }
 
 impl Encoder {

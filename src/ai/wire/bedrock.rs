@@ -21,15 +21,6 @@ use serde_json::{Map, Value, json};
 use crate::ai::canonical::*;
 use crate::ai::errors::AiError;
 
-/// Thinking budgets for OpenAI's reasoning efforts, on Anthropic models.
-fn budget_for_effort(effort: &str) -> u32 {
-    match effort {
-        "minimal" | "low" => 1024,
-        "high" => 24_576,
-        _ => 8192,
-    }
-}
-
 /// Bedrock's image formats, from a media type.
 fn image_format(media_type: &str) -> Option<&'static str> {
     match media_type {
@@ -129,14 +120,7 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Result<Value, AiError> {
             continue;
         }
         // Bedrock wants roles to alternate: consecutive turns of one role become one.
-        match messages.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(existing) = last["content"].as_array_mut() {
-                    existing.extend(content);
-                }
-            }
-            _ => messages.push(json!({"role": role, "content": content})),
-        }
+        super::turns::push(&mut messages, role, "content", content);
     }
     let mut body = Map::new();
     body.insert("messages".into(), Value::Array(messages));
@@ -198,11 +182,13 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Result<Value, AiError> {
     if let Some(r) = &req.reasoning
         && is_anthropic_model(model)
     {
-        let budget = r.budget_tokens.unwrap_or_else(|| budget_for_effort(r.effort.as_deref().unwrap_or("medium")));
-        body.insert(
-            "additionalModelRequestFields".into(),
-            json!({"thinking": {"type": "enabled", "budget_tokens": budget}}),
-        );
+        let budget = r.budget();
+        if budget > 0 {
+            body.insert(
+                "additionalModelRequestFields".into(),
+                json!({"thinking": {"type": "enabled", "budget_tokens": budget}}),
+            );
+        }
     }
     Ok(Value::Object(body))
 }

@@ -25,17 +25,6 @@ use crate::ai::errors::AiError;
 /// The signature Google documents for function calls whose real signature is unknown.
 pub const PLACEHOLDER_SIGNATURE: &str = "skip_thought_signature_validator";
 
-/// Thinking budgets for OpenAI's reasoning efforts (Google's own OpenAI compatibility layer
-/// uses the same figures).
-fn budget_for_effort(effort: &str) -> i64 {
-    match effort {
-        "none" => 0,
-        "minimal" | "low" => 1024,
-        "high" => 24_576,
-        _ => 8192,
-    }
-}
-
 /// The id Sluice gives the `n`-th function call of a response that carries none.
 pub fn generated_id(n: usize) -> String {
     format!("call_{n}")
@@ -184,14 +173,7 @@ pub fn build_request(req: &ChatRequest) -> Value {
             continue;
         }
         // Consecutive turns of one role (tool results, then the user's next words) become one.
-        match contents.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(existing) = last["parts"].as_array_mut() {
-                    existing.extend(parts);
-                }
-            }
-            _ => contents.push(json!({"role": role, "parts": parts})),
-        }
+        super::turns::push(&mut contents, role, "parts", parts);
     }
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));
@@ -254,11 +236,8 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
         }
     }
     if let Some(r) = &req.reasoning {
-        let budget = match (r.budget_tokens, r.effort.as_deref()) {
-            (Some(b), _) => i64::from(b),
-            (None, Some(effort)) => budget_for_effort(effort),
-            (None, None) => -1,
-        };
+        // Neither a budget nor an effort: Gemini's dynamic thinking (-1).
+        let budget = if r.budget_tokens.is_none() && r.effort.is_none() { -1 } else { i64::from(r.budget()) };
         c.insert("thinkingConfig".into(), json!({"thinkingBudget": budget, "includeThoughts": budget != 0}));
     }
     c

@@ -11,6 +11,7 @@ pub mod openai_chat;
 pub mod openai_responses;
 pub mod openai_responses_stream;
 pub mod openai_stream;
+pub mod turns;
 
 #[cfg(test)]
 mod tests;

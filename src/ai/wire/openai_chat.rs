@@ -146,7 +146,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
         ..ChatRequest::default()
     };
     if let Some(effort) = req.reasoning_effort {
-        out.reasoning = Some(Reasoning { effort: Some(effort), budget_tokens: None });
+        out.reasoning = Some(Reasoning { effort: Some(Effort::parse(&effort)), budget_tokens: None });
     }
     for t in req.tools.unwrap_or_default() {
         if t.kind != "function" {
@@ -359,9 +359,9 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Value {
         );
     }
     if let Some(effort) =
-        req.reasoning.as_ref().and_then(|r| r.effort.clone().or_else(|| r.budget_tokens.map(effort_for_budget)))
+        req.reasoning.as_ref().and_then(|r| r.effort.clone().or_else(|| r.budget_tokens.map(Effort::for_budget)))
     {
-        body.insert("reasoning_effort".into(), json!(effort));
+        body.insert("reasoning_effort".into(), json!(effort.as_str()));
     }
     if let Some(u) = &req.user {
         body.insert("user".into(), json!(u));
@@ -371,15 +371,6 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Value {
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
     Value::Object(body)
-}
-
-fn effort_for_budget(budget: u32) -> String {
-    match budget {
-        0..=2048 => "low",
-        2049..=8192 => "medium",
-        _ => "high",
-    }
-    .to_string()
 }
 
 pub fn stop_reason(s: &str) -> StopReason {

@@ -265,7 +265,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
     out.tool_choice = req.tool_choice.map(parse_tool_choice).transpose()?;
     out.response_format = req.text.and_then(|t| t.format).map(|f| parse_format(&f)).transpose()?;
     if let Some(effort) = req.reasoning.and_then(|r| r.effort) {
-        out.reasoning = Some(Reasoning { effort: Some(effort), budget_tokens: None });
+        out.reasoning = Some(Reasoning { effort: Some(Effort::parse(&effort)), budget_tokens: None });
     }
     Ok(out)
 }

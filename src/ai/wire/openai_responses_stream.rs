@@ -11,6 +11,7 @@ use super::openai_responses::{
     response_id, status_of,
 };
 use crate::ai::canonical::{StopReason, StreamEvent, Usage};
+use crate::httpkit::sse;
 
 enum Kind {
     Message { text: String },
@@ -79,11 +80,7 @@ impl Encoder {
         m.insert("type".into(), json!(kind));
         m.insert("sequence_number".into(), json!(self.seq));
         self.seq += 1;
-        out.push_str("event: ");
-        out.push_str(kind);
-        out.push_str("\ndata: ");
-        out.push_str(&Value::Object(m).to_string());
-        out.push_str("\n\n");
+        sse::write(out, Some(kind), None, &Value::Object(m).to_string());
     }
 
     fn envelope(&self, status: &str, incomplete_details: Value, error: Value, with_output: bool) -> Value {

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::openai_chat::{finish_reason, parse_usage, stop_reason, usage_json};
 use crate::ai::canonical::{StreamEvent, Usage};
 use crate::ai::errors::ErrorKind;
+use crate::httpkit::sse;
 
 /// Turns each `data:` payload of a provider's stream into canonical events.
 #[derive(Default)]
@@ -90,7 +91,7 @@ impl Encoder {
             "model": self.model,
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
         });
-        format!("data: {v}\n\n")
+        sse::event_string(None, None, &v.to_string())
     }
 
     /// Appends the SSE text for one event.
@@ -117,7 +118,7 @@ impl Encoder {
             StreamEvent::Usage(u) => self.usage = Some(*u),
             StreamEvent::Error { kind: _, message } => {
                 let v = json!({"error": {"message": message, "type": "api_error", "param": null, "code": null}});
-                out.push_str(&format!("data: {v}\n\n"));
+                sse::write(out, None, None, &v.to_string());
             }
             StreamEvent::End => self.finish(out),
         }
@@ -136,8 +137,8 @@ impl Encoder {
                 "id": self.id, "object": "chat.completion.chunk", "created": self.created,
                 "model": self.model, "choices": [], "usage": usage_json(u),
             });
-            out.push_str(&format!("data: {v}\n\n"));
+            sse::write(out, None, None, &v.to_string());
         }
-        out.push_str("data: [DONE]\n\n");
+        sse::write(out, None, None, "[DONE]");
     }
 }

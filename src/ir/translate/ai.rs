@@ -82,8 +82,19 @@ struct TypeDefaults {
     kind: WireFormat,
     base_url: String,
     key_header: Option<String>,
+    /// Credentials that sign or mint rather than a key sent as it is.
+    signing: Option<Signing>,
     chat_path: Option<String>,
     stream_path: Option<String>,
+}
+
+/// The catalog's signing auth styles.
+#[derive(Clone, Copy)]
+enum Signing {
+    /// Bedrock: SigV4 with AWS keys (or a Bedrock API key as a bearer token).
+    AwsSigV4,
+    /// Vertex AI: OAuth tokens minted from a service-account key.
+    GcpOauth,
 }
 
 fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
@@ -92,6 +103,7 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
             kind: WireFormat::Mock,
             base_url: String::new(),
             key_header: None,
+            signing: None,
             chat_path: None,
             stream_path: None,
         });
@@ -101,13 +113,15 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
         invalid(format!("unknown provider type {ty:?}; known: mock, {}", known.join(", ")))
     })?;
     let kind = entry.wire_format;
-    let key_header = match entry.auth.style {
-        catalog::AuthStyle::Header => Some(entry.auth.header.clone().unwrap_or_else(|| "x-api-key".to_string())),
-        // SigV4 and OAuth credentials are read by `signing_auth`; a plain key is a bearer token.
-        catalog::AuthStyle::Bearer
-        | catalog::AuthStyle::None
-        | catalog::AuthStyle::AwsSigv4
-        | catalog::AuthStyle::GcpOauth => None,
+    let (key_header, signing) = match entry.auth.style {
+        catalog::AuthStyle::Header => {
+            (Some(entry.auth.header.clone().unwrap_or_else(|| "x-api-key".to_string())), None)
+        }
+        // A plain key is a bearer token.
+        catalog::AuthStyle::Bearer | catalog::AuthStyle::None => (None, None),
+        // SigV4 and OAuth credentials are read by `signing_auth`.
+        catalog::AuthStyle::AwsSigv4 => (None, Some(Signing::AwsSigV4)),
+        catalog::AuthStyle::GcpOauth => (None, Some(Signing::GcpOauth)),
     };
     let e = &entry.endpoints;
     let (chat_path, stream_path) = match kind {
@@ -118,7 +132,7 @@ fn defaults(ty: &str) -> Result<TypeDefaults, RefFailure> {
         WireFormat::Vertex => (None, None),
         WireFormat::OpenAi | WireFormat::AzureOpenAi | WireFormat::Mock => (e.chat_completions.clone(), None),
     };
-    Ok(TypeDefaults { kind, base_url: entry.base_url.clone(), key_header, chat_path, stream_path })
+    Ok(TypeDefaults { kind, base_url: entry.base_url.clone(), key_header, signing, chat_path, stream_path })
 }
 
 /// Fills the `{placeholders}` of a base URL (`{resource}`, `{region}`…) from the provider's
@@ -191,11 +205,10 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
         | WireFormat::Bedrock
         | WireFormat::Mock => (None, None),
     };
-    let auth = match (&p.auth, kind) {
-        (Some(a), WireFormat::Bedrock | WireFormat::Vertex) if a.passthrough != Some(true) => {
-            signing_auth(ix, ns, p, kind)?
-        }
-        _ => plain_auth(ix, ns, p, &d)?,
+    let passthrough = p.auth.as_ref().is_some_and(|a| a.passthrough == Some(true));
+    let auth = match d.signing {
+        Some(signing) if !passthrough => signing_auth(ix, ns, p, signing)?,
+        Some(_) | None => plain_auth(ix, ns, p, &d)?,
     };
     let mock = p.mock.clone().unwrap_or_default();
     Ok(AiProviderIr {
@@ -237,11 +250,11 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, RefFailure> {
 }
 
 /// Bedrock's AWS keys (or a Bedrock API key) and Vertex's service-account key, from a Secret.
-fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: WireFormat) -> Result<AiAuth, RefFailure> {
+fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, signing: Signing) -> Result<AiAuth, RefFailure> {
     let Some(r) = p.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) else { return Ok(AiAuth::None) };
     let name = r.name.as_str();
-    match kind {
-        WireFormat::Bedrock => {
+    match signing {
+        Signing::AwsSigV4 => {
             let region = p
                 .settings
                 .get("region")
@@ -268,7 +281,7 @@ fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: WireFormat) -> R
                     .map_err(|_| invalid("the API key is not a valid header value"))?,
             ))
         }
-        WireFormat::Vertex => {
+        Signing::GcpOauth => {
             let key_name = r.key.as_deref().unwrap_or(VERTEX_KEY);
             let json = secret_value(ix, ns, name, key_name)?
                 .ok_or_else(|| invalid(format!("Secret {ns}/{name} has no key {key_name:?}")))?;
@@ -278,11 +291,6 @@ fn signing_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, kind: WireFormat) -> R
             .map_err(|m| invalid(format!("Secret {ns}/{name} key {key_name:?}: {m}")))?;
             Ok(AiAuth::GcpServiceAccount(Arc::new(sa)))
         }
-        WireFormat::OpenAi
-        | WireFormat::AzureOpenAi
-        | WireFormat::Anthropic
-        | WireFormat::Gemini
-        | WireFormat::Mock => Ok(AiAuth::None),
     }
 }
 
@@ -293,7 +301,10 @@ const VERTEX_KEY: &str = "credentials.json";
 fn plain_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, d: &TypeDefaults) -> Result<AiAuth, RefFailure> {
     let auth = match &p.auth {
         None => AiAuth::None,
-        Some(a) if a.passthrough == Some(true) => AiAuth::Passthrough,
+        Some(a) if a.passthrough == Some(true) => {
+            let header = d.key_header.as_deref().map(|h| HeaderName::from_bytes(h.as_bytes())).transpose();
+            AiAuth::Passthrough(header.map_err(|_| invalid("the catalog's key header is not a header name"))?)
+        }
         Some(a) => match &a.secret_ref {
             None => AiAuth::None,
             Some(r) => {

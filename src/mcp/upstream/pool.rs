@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::relay::{ClientPeer, Relay};
 use super::{Connector, ListKind, McpUpstream, Page, UpstreamError};
+use crate::httpkit::deadline;
 use crate::ir::mcp::McpTargetIr;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -173,10 +174,7 @@ impl UpstreamPool {
             None => Relay::default(),
         };
         let connect = self.connector.connect(target.clone(), Arc::new(relay));
-        let result = match tokio::time::timeout(self.timeouts.connect, connect).await {
-            Ok(r) => r,
-            Err(_) => Err(UpstreamError::Timeout(self.timeouts.connect)),
-        };
+        let result = deadline::within(self.timeouts.connect, connect, UpstreamError::Timeout).await;
         match result {
             Ok(s) => {
                 tracing::info!(target = %target.id, "MCP target session started");
@@ -221,10 +219,7 @@ impl UpstreamPool {
             return self.exclusive(target, limit, client, f).await;
         }
         let session = self.session(target).await?;
-        let result = match tokio::time::timeout(limit, f(session.clone())).await {
-            Ok(r) => r,
-            Err(_) => Err(UpstreamError::Timeout(limit)),
-        };
+        let result = deadline::within(limit, f(session.clone()), UpstreamError::Timeout).await;
         if let Err(e) = &result {
             self.failed(target, &session, e).await;
         }
@@ -261,20 +256,15 @@ impl UpstreamPool {
             None => {
                 let relay = Arc::new(Relay::default());
                 let connect = self.connector.connect(target.clone(), relay.clone());
-                match tokio::time::timeout(self.timeouts.connect, connect).await {
-                    Ok(Ok(s)) => (s, relay),
-                    Ok(Err(e)) => return Err(UpstreamError::Unavailable(format!("cannot connect: {e}"))),
-                    Err(_) => return Err(UpstreamError::Timeout(self.timeouts.connect)),
-                }
+                let connect =
+                    async { connect.await.map_err(|e| UpstreamError::Unavailable(format!("cannot connect: {e}"))) };
+                (deadline::within(self.timeouts.connect, connect, UpstreamError::Timeout).await?, relay)
             }
         };
         let affinity = client.affinity().to_string();
         relay.attach(client);
         let mut held = Held { slot: &slot, session: Some(session.clone()), relay, affinity };
-        let result = match tokio::time::timeout(limit, f(session)).await {
-            Ok(r) => r,
-            Err(_) => Err(UpstreamError::Timeout(limit)),
-        };
+        let result = deadline::within(limit, f(session), UpstreamError::Timeout).await;
         // rmcp handles each notification in a task of its own, so the last ones a target sent
         // before its answer (the final progress step) may still be on their way to the relay:
         // let them run before the call's client is detached and its answer written. (A grace,
