@@ -15,8 +15,8 @@
 //! have Bedrock (`ai_sdk/bedrock.rs`), Vertex AI (`ai_sdk/vertex.rs`) and the OpenAI SDK's
 //! Responses API (`ai_sdk/responses.rs`).
 //!
-//! Without the SDKs (`python3 -c "import openai, anthropic"` fails) every test fails under
-//! CI=true, and elsewhere prints a warning and passes.
+//! Without the SDKs (`python3 -c "import openai, anthropic"` fails) every test fails, saying
+//! what to install.
 
 mod support;
 
@@ -46,8 +46,9 @@ use support::fake_llm::openai::{self, FakeOpenAi, ToolCall};
 
 // ---- environment checks ----------------------------------------------------------------------
 
-/// Whether python3 can import both SDKs; under CI=true a missing SDK is a failure.
-fn sdks_present() -> bool {
+/// Fails the test, saying what to install, unless python3 can import both SDKs. A test never
+/// passes by not running.
+fn require_sdks() {
     static PRESENT: OnceLock<bool> = OnceLock::new();
     let present = *PRESENT.get_or_init(|| {
         Command::new("python3")
@@ -57,15 +58,11 @@ fn sdks_present() -> bool {
             .status()
             .is_ok_and(|s| s.success())
     });
-    if !present {
-        let message = "python3 cannot import the `openai` and `anthropic` SDKs: \
-                       run `pip install -r tests/python/requirements.txt`";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message}");
-        }
-        eprintln!("warning: {message}; SDK scenarios skipped");
-    }
-    present
+    assert!(
+        present,
+        "python3 cannot import the `openai` and `anthropic` SDKs: run `pip install -r tests/python/requirements.txt` \
+         (or `bash scripts/test.sh`, which installs them)"
+    );
 }
 
 // ---- running the scenario scripts ------------------------------------------------------------
@@ -250,11 +247,9 @@ async fn start_sluice(config: &str) -> (Arc<Runtime>, String) {
 
 impl Env {
     /// The fakes with these scripts (their keys set), and Sluice in front of them for a gateway
-    /// run. `None`: the run is skipped (no SDKs outside CI; under CI=true that fails instead).
-    async fn start(target: Target, openai: openai::Script, anthropic: anthropic::Script) -> Option<Env> {
-        if !sdks_present() {
-            return None;
-        }
+    /// run (fails without the SDKs).
+    async fn start(target: Target, openai: openai::Script, anthropic: anthropic::Script) -> Env {
+        require_sdks();
         let openai = FakeOpenAi::start(openai.api_key(OPENAI_UPSTREAM_KEY)).await;
         let anthropic = FakeAnthropic::start(anthropic.api_key(ANTHROPIC_UPSTREAM_KEY)).await;
         let (rt, gateway) = match target {
@@ -264,14 +259,14 @@ impl Env {
                 (Some(rt), Some(url))
             }
         };
-        Some(Env { target, openai, anthropic, gateway, _rt: rt })
+        Env { target, openai, anthropic, gateway, _rt: rt }
     }
 
-    async fn openai_only(target: Target, script: openai::Script) -> Option<Env> {
+    async fn openai_only(target: Target, script: openai::Script) -> Env {
         Env::start(target, script, anthropic::Script::default()).await
     }
 
-    async fn anthropic_only(target: Target, script: anthropic::Script) -> Option<Env> {
+    async fn anthropic_only(target: Target, script: anthropic::Script) -> Env {
         Env::start(target, openai::Script::default(), script).await
     }
 
@@ -480,7 +475,7 @@ both_ways!(
 
 async fn openai_chat(target: Target) {
     let reply = openai::Reply::text("Hello! How can I help?").usage(OPENAI_USAGE).model("gpt-4o-mini-2024-07-18");
-    let Some(env) = Env::openai_only(target, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(target, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello! How can I help?");
@@ -496,7 +491,7 @@ async fn openai_chat(target: Target) {
 
 async fn openai_chat_stream(target: Target) {
     let reply = openai::Reply::text("Hello, streaming world!").chunks(4).usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(target, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(target, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat_stream", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello, streaming world!");
@@ -517,7 +512,7 @@ async fn openai_chat_stream(target: Target) {
 
 async fn openai_chat_stream_usage(target: Target) {
     let reply = openai::Reply::text("Counting tokens as we go.").chunks(5).usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(target, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(target, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat_stream_usage", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Counting tokens as we go.");
@@ -531,7 +526,7 @@ async fn openai_chat_stream_usage(target: Target) {
 
 async fn openai_tools(target: Target) {
     let reply = openai::Reply::tool_calls(openai_tool_calls()).usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(target, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(target, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "tools", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], Value::Null);
@@ -546,7 +541,7 @@ async fn openai_tools(target: Target) {
 
 async fn openai_tools_stream(target: Target) {
     let reply = openai::Reply::tool_calls(openai_tool_calls()).usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(target, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(target, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "tools_stream", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "");
@@ -557,7 +552,7 @@ async fn openai_tools_stream(target: Target) {
 
 async fn openai_multi_turn(target: Target) {
     let reply = openai::Reply::text("No umbrella needed.").usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(target, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(target, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "multi_turn", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -584,7 +579,7 @@ async fn openai_error(target: Target) {
         ),
         retry_after: None,
     }]);
-    let Some(env) = Env::openai_only(target, script).await else { return };
+    let env = Env::openai_only(target, script).await;
     let out = env.run(Sdk::OpenAi, "error", GPT).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -598,7 +593,7 @@ async fn openai_stream_cut(target: Target) {
     // Role chunk and two of four text chunks arrive; then the connection drops.
     let reply = openai::Reply::text("one two three four").chunks(4);
     let script = openai::Script::queue([openai::Behaviour::Cut { reply, after: 3 }]);
-    let Some(env) = Env::openai_only(target, script).await else { return };
+    let env = Env::openai_only(target, script).await;
     let out = env.run(Sdk::OpenAi, "stream_cut", GPT).await;
     let text = out["text"].as_str().expect("text");
     assert!("one two three four".starts_with(text) && text.len() < "one two three four".len(), "{out}");
@@ -613,7 +608,7 @@ async fn openai_stream_cut(target: Target) {
 
 async fn openai_embeddings(target: Target) {
     let reply = openai::Reply::text("").usage(openai::Usage::new(6, 0));
-    let Some(env) = Env::openai_only(target, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(target, openai::Script::reply(reply)).await;
     for scenario in ["embeddings", "embeddings_float"] {
         let out = env.run(Sdk::OpenAi, scenario, GPT).await;
         assert_no_error(&out);
@@ -634,7 +629,7 @@ async fn openai_embeddings(target: Target) {
 }
 
 async fn openai_models(target: Target) {
-    let Some(env) = Env::openai_only(target, openai::Script::default()).await else { return };
+    let env = Env::openai_only(target, openai::Script::default()).await;
     let out = env.run(Sdk::OpenAi, "models", GPT).await;
     assert_no_error(&out);
     let ids: Vec<&str> = out["ids"].as_array().expect("ids").iter().map(|i| i.as_str().expect("id")).collect();
@@ -653,7 +648,7 @@ async fn openai_models(target: Target) {
 
 async fn anthropic_messages(target: Target) {
     let reply = anthropic::Reply::text("Hello! How can I help?").usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "messages", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello! How can I help?");
@@ -669,7 +664,7 @@ async fn anthropic_messages(target: Target) {
 
 async fn anthropic_messages_stream(target: Target) {
     let reply = anthropic::Reply::blocks(vec![Block::text("Hello, streaming world!").chunks(4)]).usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "messages_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello, streaming world!");
@@ -683,7 +678,7 @@ async fn anthropic_messages_stream(target: Target) {
 
 async fn anthropic_messages_stream_raw(target: Target) {
     let reply = anthropic::Reply::text("Raw events.").usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "messages_stream_raw", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Raw events.");
@@ -707,7 +702,7 @@ async fn anthropic_messages_stream_raw(target: Target) {
 
 async fn anthropic_tools(target: Target) {
     let reply = anthropic::Reply::blocks(anthropic_tool_blocks()).usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "tools", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -722,7 +717,7 @@ async fn anthropic_tools(target: Target) {
 
 async fn anthropic_tools_stream(target: Target) {
     let reply = anthropic::Reply::blocks(anthropic_tool_blocks()).usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "tools_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -733,7 +728,7 @@ async fn anthropic_tools_stream(target: Target) {
 
 async fn anthropic_multi_turn(target: Target) {
     let reply = anthropic::Reply::text("No umbrella needed.").usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "multi_turn", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -750,7 +745,7 @@ async fn anthropic_thinking(target: Target) {
         Block::text("Hello!"),
     ])
     .usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "thinking", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello!");
@@ -768,7 +763,7 @@ const TOO_LONG: &str = "prompt is too long: 210000 tokens > 200000 maximum";
 
 async fn anthropic_error(target: Target) {
     let script = anthropic::Script::queue([anthropic::Behaviour::error(400, "invalid_request_error", TOO_LONG)]);
-    let Some(env) = Env::anthropic_only(target, script).await else { return };
+    let env = Env::anthropic_only(target, script).await;
     let out = env.run(Sdk::Anthropic, "error", CLAUDE).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -786,7 +781,7 @@ async fn anthropic_stream_error(target: Target) {
         after: 4,
         error: anthropic::status_error(529),
     }]);
-    let Some(env) = Env::anthropic_only(target, script).await else { return };
+    let env = Env::anthropic_only(target, script).await;
     let out = env.run(Sdk::Anthropic, "error_stream", CLAUDE).await;
     let err = &out["error"];
     // The SDK raises the in-stream error with the stream's own status (200).
@@ -798,7 +793,7 @@ async fn anthropic_stream_cut(target: Target) {
     let reply = anthropic::Reply::blocks(vec![Block::text("one two three four").chunks(4)]);
     // message_start, content_block_start, ping, two deltas; then the connection drops.
     let script = anthropic::Script::queue([anthropic::Behaviour::Cut { reply, after: 5 }]);
-    let Some(env) = Env::anthropic_only(target, script).await else { return };
+    let env = Env::anthropic_only(target, script).await;
     let out = env.run(Sdk::Anthropic, "stream_cut", CLAUDE).await;
     let text = out["text"].as_str().expect("text");
     assert!("one two three four".starts_with(text) && text.len() < "one two three four".len(), "{out}");
@@ -814,7 +809,7 @@ async fn anthropic_stream_cut(target: Target) {
 
 async fn anthropic_count_tokens(target: Target) {
     let reply = anthropic::Reply::text("").usage(anthropic::Usage::new(42, 0));
-    let Some(env) = Env::anthropic_only(target, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(target, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "count_tokens", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["input_tokens"], 42);
@@ -857,7 +852,7 @@ gateway_only!(
 
 async fn openai_sdk_to_anthropic_chat() {
     let reply = anthropic::Reply::text("Hello from Claude.").usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Claude.");
@@ -878,7 +873,7 @@ async fn openai_sdk_to_anthropic_stream() {
     let reply = anthropic::Reply::blocks(vec![Block::text("Streamed from Claude.").chunks(3)])
         .usage(ANTHROPIC_USAGE)
         .stop("max_tokens");
-    let Some(env) = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed from Claude.");
@@ -890,7 +885,7 @@ async fn openai_sdk_to_anthropic_stream() {
 
 async fn openai_sdk_to_anthropic_stream_usage() {
     let reply = anthropic::Reply::blocks(vec![Block::text("Counted by Claude.").chunks(3)]).usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat_stream_usage", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Counted by Claude.");
@@ -902,7 +897,7 @@ async fn openai_sdk_to_anthropic_stream_usage() {
 
 async fn openai_sdk_to_anthropic_tools() {
     let reply = anthropic::Reply::blocks(anthropic_tool_blocks()).usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "tools", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["finish_reason"], "tool_calls");
@@ -919,7 +914,7 @@ async fn openai_sdk_to_anthropic_tools() {
 
 async fn openai_sdk_to_anthropic_tools_stream() {
     let reply = anthropic::Reply::blocks(anthropic_tool_blocks()).usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "tools_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["finish_reason"], "tool_calls");
@@ -930,7 +925,7 @@ async fn openai_sdk_to_anthropic_tools_stream() {
 
 async fn openai_sdk_to_anthropic_multi_turn() {
     let reply = anthropic::Reply::text("No umbrella needed.").usage(ANTHROPIC_USAGE);
-    let Some(env) = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "multi_turn", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -959,7 +954,7 @@ async fn openai_sdk_to_anthropic_multi_turn() {
 
 async fn openai_sdk_to_anthropic_error() {
     let script = anthropic::Script::queue([anthropic::Behaviour::error(400, "invalid_request_error", TOO_LONG)]);
-    let Some(env) = Env::anthropic_only(Target::Gateway, script).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, script).await;
     let out = env.run(Sdk::OpenAi, "error", CLAUDE).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -971,7 +966,7 @@ async fn openai_sdk_to_anthropic_error() {
 
 async fn anthropic_sdk_to_openai_messages() {
     let reply = openai::Reply::text("Hello from GPT.").usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "messages", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from GPT.");
@@ -992,7 +987,7 @@ async fn anthropic_sdk_to_openai_messages() {
 
 async fn anthropic_sdk_to_openai_stream() {
     let reply = openai::Reply::text("Streamed from GPT.").chunks(3).usage(OPENAI_USAGE).finish("length");
-    let Some(env) = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "messages_stream", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed from GPT.");
@@ -1005,7 +1000,7 @@ async fn anthropic_sdk_to_openai_stream() {
 
 async fn anthropic_sdk_to_openai_tools() {
     let reply = openai::Reply::tool_calls(openai_tool_calls()).usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "tools", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -1021,7 +1016,7 @@ async fn anthropic_sdk_to_openai_tools() {
 
 async fn anthropic_sdk_to_openai_tools_stream() {
     let reply = openai::Reply::tool_calls(openai_tool_calls()).usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "tools_stream", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -1031,7 +1026,7 @@ async fn anthropic_sdk_to_openai_tools_stream() {
 
 async fn anthropic_sdk_to_openai_multi_turn() {
     let reply = openai::Reply::text("No umbrella needed.").usage(OPENAI_USAGE);
-    let Some(env) = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await else { return };
+    let env = Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "multi_turn", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -1064,7 +1059,7 @@ async fn anthropic_sdk_to_openai_error() {
         ),
         retry_after: None,
     }]);
-    let Some(env) = Env::openai_only(Target::Gateway, script).await else { return };
+    let env = Env::openai_only(Target::Gateway, script).await;
     let out = env.run(Sdk::Anthropic, "error", GPT).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -1078,9 +1073,7 @@ async fn anthropic_sdk_to_openai_error() {
 /// The first provider resets, the second answers 503, the third 429 (with Retry-After): the SDK
 /// still gets the fourth's answer, and each provider saw exactly one attempt.
 async fn openai_sdk_failover() {
-    if !sdks_present() {
-        return;
-    }
+    require_sdks();
     let behaviours = [
         openai::Behaviour::Reset,
         openai::Behaviour::status(503),

@@ -4,8 +4,8 @@
 //! tests/mcp/requirements.txt and tests/mcp/package-lock.json).
 //!
 //! Without python3 + `mcp` + `mcp_server_time`, or without node and tests/mcp/node_modules
-//! (`npm ci --prefix tests/mcp`), the SDK tests fail under CI=true and are skipped with a
-//! warning elsewhere. The bad-input tests need neither (only python3 for a stdlib-only probe
+//! (`npm ci --prefix tests/mcp`), the SDK tests fail, saying what to install. The bad-input
+//! tests need neither (only python3 for a stdlib-only probe
 //! target): they prove that nothing past the handshake reaches an upstream.
 
 mod support;
@@ -28,8 +28,8 @@ fn everything_script() -> PathBuf {
     Path::new(MANIFEST).join("tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
 }
 
-/// Whether the servers and the SDK are installed; under CI=true anything missing fails.
-fn servers_present() -> bool {
+/// Fails the test, saying what to install, unless the servers and the SDK are installed.
+fn require_servers() {
     static PRESENT: OnceLock<Option<String>> = OnceLock::new();
     let missing = PRESENT.get_or_init(|| {
         let python = Command::new("python3")
@@ -51,13 +51,8 @@ fn servers_present() -> bool {
         }
         None
     });
-    match missing {
-        None => true,
-        Some(message) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{message}"),
-        Some(message) => {
-            eprintln!("warning: {message}; MCP SDK tests skipped");
-            false
-        }
+    if let Some(message) = missing {
+        panic!("{message} (or `bash scripts/test.sh`, which installs them)");
     }
 }
 
@@ -236,9 +231,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_sees_the_federated_tools_and_calls_each() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &everything_target();
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
@@ -276,9 +269,7 @@ async fn python_sdk_sees_the_federated_tools_and_calls_each() {
 /// (`remote`) and everything over the legacy HTTP+SSE transport (`legacy`, our own client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_ask_the_client_through_sluice_in_both_eras() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let remote = RemoteEverything::start("streamableHttp");
     let legacy = RemoteEverything::start("sse");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -357,9 +348,7 @@ async fn targets_ask_the_client_through_sluice_in_both_eras() {
 /// event stream closes the session, and the next call opens another).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_http_targets_are_taken_up_again_within_the_session() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let mut remote = RemoteEverything::start("streamableHttp");
     let mut legacy = RemoteEverything::start("sse");
     // `remote` is reached through a Service and its EndpointSlice (as in a cluster).
@@ -396,9 +385,7 @@ async fn restarted_http_targets_are_taken_up_again_within_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_client_over_http_sse_sees_and_calls_the_tools() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &everything_target();
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
@@ -434,9 +421,7 @@ async fn an_old_client_over_http_sse_sees_and_calls_the_tools() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_target_fails_open_and_heals() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let dir = tempfile::tempdir().expect("tempdir");
     let (pid, down) = (dir.path().join("pid"), dir.path().join("down"));
     let targets = time_target(&pid, &down) + &everything_target();
@@ -466,9 +451,7 @@ async fn a_killed_target_fails_open_and_heals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_pages_resources_reads_them_and_gets_prompts() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let dir = tempfile::tempdir().expect("tempdir");
     let targets =
         time_target(&dir.path().join("pid"), &dir.path().join("down")) + &everything_target() + &paged_target("");
@@ -787,9 +770,7 @@ fn portable_config(port: u16, key: &str, targets: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_with_the_key_serves_the_session() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     use support::process::{Gateway, free_port};
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = time_target(&dir.path().join("pid"), &dir.path().join("down"));
@@ -892,9 +873,7 @@ async fn an_rmcp_client_lists_calls_and_answers_sampling() {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = time_target(&dir.path().join("pid"), &dir.path().join("down")) + &interactive_everything_target();
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
@@ -1013,9 +992,7 @@ fn tool_call(id: u32, name: &str) -> Vec<u8> {
 /// logging, started by a call) reaches that client's stream alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_get_stream_carries_what_targets_send_between_calls_and_resumes() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let targets = paged_target("PAGED_GROWS: \"1\"") + &interactive_everything_target();
     let (_rt, addr) = start(&config(&targets, "FailOpen")).await;
     let (_, headers, body) = post(addr, None, initialize_with(json!({"sampling": {}}))).await;
@@ -1098,9 +1075,7 @@ fn cancel_log(file: &Path, lines: usize, wait: Duration) -> Vec<Value> {
 /// (The target is our stdlib server: it logs the cancellations it gets.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_call_is_cancelled_at_the_target() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("cancelled.jsonl");
     let targets = paged_target(&format!("PAGED_CANCEL_LOG: {}", json!(log.display().to_string())));
@@ -1170,9 +1145,7 @@ fn block(text: &str, indent: usize) -> String {
 /// unavailable and the error says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_target_is_verified_against_its_ca() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let remote = RemoteEverything::start("streamableHttp");
     let (ca, cert, key) = support::tls::loopback_server_cert();
     let front = format!(
@@ -1237,9 +1210,7 @@ async fn an_https_target_is_verified_against_its_ca() {
 /// with the answer and the target's `requestState`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_targets_input_required_reaches_clients_of_both_eras() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let (_rt, addr) = start(&config(&paged_target("PAGED_ASKS: \"1\""), "FailOpen")).await;
     for (scenario, era) in [("input_required", "2025-11-25"), ("input_required_auto", "2026-07-28")] {
         let out = run_client(scenario, addr, &[]).await;
@@ -1254,9 +1225,7 @@ async fn a_targets_input_required_reaches_clients_of_both_eras() {
 /// tool list change arrives on the stream, and the client's next listing has the new tool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stateless_client_listens_for_list_changes() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let (_rt, addr) = start(&config(&paged_target("PAGED_GROWS: \"1\""), "FailOpen")).await;
     let out = run_client("listen_changes", addr, &[]).await;
     assert_eq!(out["protocol_version"], "2026-07-28", "{out}");
@@ -1286,9 +1255,7 @@ fn read_until(s: &mut std::net::TcpStream, needle: &str) -> String {
 /// A target's list change reaches an old client's HTTP+SSE stream too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_changes_reach_legacy_sse_streams() {
-    if !servers_present() {
-        return;
-    }
+    require_servers();
     let (_rt, addr) = start(&config(&paged_target("PAGED_GROWS: \"1\""), "FailOpen")).await;
     let (mut stream, endpoint) = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).expect("connect");

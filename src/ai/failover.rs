@@ -69,3 +69,121 @@ where
     }
     Err(last.unwrap_or_else(|| AiError::upstream("no provider is configured")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ai::AiPipeline;
+    use crate::ir::ObjectKey;
+    use crate::ir::ai::{AiAuth, MockSettings, WireFormat};
+
+    fn provider(id: &str) -> Arc<AiProviderIr> {
+        Arc::new(AiProviderIr {
+            id: Arc::from(id),
+            kind: WireFormat::Mock,
+            catalog: "mock".into(),
+            weight: 1,
+            model: None,
+            force_model: false,
+            chat_path: None,
+            stream_path: None,
+            deployment: None,
+            api_version: None,
+            endpoint: None,
+            auth: AiAuth::None,
+            mock: MockSettings::default(),
+        })
+    }
+
+    /// Providers `a` then `b`, each a group of its own (a fixed order).
+    fn backend(first_byte_timeout: Option<Duration>) -> AiBackendIr {
+        AiBackendIr {
+            key: ObjectKey::new("default", "llm"),
+            groups: vec![vec![provider("a")], vec![provider("b")]],
+            models: vec![],
+            consecutive_failures: 2,
+            ejection: Duration::from_secs(30),
+            first_byte_timeout,
+        }
+    }
+
+    fn pipeline() -> AiPipeline {
+        AiPipeline::new(Arc::default(), Arc::default())
+    }
+
+    /// Runs one request: `a` behaves as `a_does` says, `b` answers; returns who was tried.
+    async fn request(
+        pipe: &AiPipeline,
+        backend: &AiBackendIr,
+        a_does: impl Fn() -> Result<Duration, AiError>,
+    ) -> (Vec<String>, Result<Response<ProxyBody>, AiError>) {
+        let tried = Mutex::new(Vec::new());
+        let headers = http::HeaderMap::new();
+        let ctx = Ctx { pipe, backends: &[], headers: &headers };
+        let result = run(&ctx, backend, |p| {
+            tried.lock().unwrap_or_else(|e| e.into_inner()).push(p.id.to_string());
+            let a = (&*p.id == "a").then(&a_does);
+            async move {
+                match a {
+                    Some(Ok(delay)) => tokio::time::sleep(delay).await,
+                    Some(Err(e)) => return Err(e),
+                    None => {}
+                }
+                Ok(Response::new(crate::httpkit::body::empty()))
+            }
+        })
+        .await;
+        (tried.into_inner().unwrap_or_else(|e| e.into_inner()), result)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_silent_past_the_first_byte_timeout_fails_over() {
+        let (pipe, backend) = (pipeline(), backend(Some(Duration::from_secs(5))));
+        let start = tokio::time::Instant::now();
+        let (tried, result) = request(&pipe, &backend, || Ok(Duration::from_secs(60))).await;
+        assert!(result.is_ok());
+        assert_eq!(tried, ["a", "b"]);
+        assert_eq!(start.elapsed(), Duration::from_secs(5), "given up on `a` at its deadline, not later");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_providers_are_ejected_for_a_while_then_tried_again() {
+        let (pipe, backend) = (pipeline(), backend(None));
+        let fail = || Err(AiError::upstream("down"));
+        assert_eq!(request(&pipe, &backend, fail).await.0, ["a", "b"]);
+        assert_eq!(request(&pipe, &backend, fail).await.0, ["a", "b"], "one failure short of ejection");
+        assert_eq!(request(&pipe, &backend, fail).await.0, ["b"], "ejected after 2 in a row");
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert_eq!(request(&pipe, &backend, fail).await.0, ["b"], "still ejected");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let (tried, _) = request(&pipe, &backend, || Ok(Duration::ZERO)).await;
+        assert_eq!(tried, ["a"], "back after 30 s, and a success clears its count");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_ejects_at_once_for_as_long_as_it_says() {
+        let (pipe, backend) = (pipeline(), backend(None));
+        let limited = || {
+            Err(AiError::from_provider(
+                http::StatusCode::TOO_MANY_REQUESTS,
+                "slow down".into(),
+                Some(Duration::from_secs(10)),
+            ))
+        };
+        assert_eq!(request(&pipe, &backend, limited).await.0, ["a", "b"]);
+        assert_eq!(request(&pipe, &backend, limited).await.0, ["b"]);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert_eq!(request(&pipe, &backend, limited).await.0, ["a", "b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_error_is_answered_without_failing_over() {
+        let (pipe, backend) = (pipeline(), backend(None));
+        let (tried, result) = request(&pipe, &backend, || Err(AiError::invalid("bad request"))).await;
+        assert_eq!(tried, ["a"]);
+        assert!(result.is_err());
+    }
+}

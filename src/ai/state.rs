@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, so that tests can run ejection on paused time.
+use tokio::time::Instant;
 
 #[derive(Default)]
 pub struct AiState {

@@ -10,7 +10,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, so that tests can run expiry on paused time.
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -321,6 +324,23 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_sessions_expire_and_are_not_taken_up_again() {
+        let key = SessionKey::new(b"a key shared by every replica!!!").expect("key");
+        let sessions = Sessions::default();
+        let s = sessions.create("default/tools", "2025-11-25", false, Some(&key)).expect("created");
+        for _ in 0..3 {
+            tokio::time::advance(IDLE_EXPIRY - Duration::from_secs(1)).await;
+            assert!(sessions.get(&s.id, "default/tools", Some(&key)).is_some(), "each use keeps it alive");
+        }
+        tokio::time::advance(IDLE_EXPIRY).await;
+        assert!(sessions.get(&s.id, "default/tools", Some(&key)).is_none(), "idle for the whole expiry: gone");
+        assert!(
+            sessions.get(&s.id, "default/tools", Some(&key)).is_none(),
+            "its sealed id still opens, but an expired session is not taken up again"
+        );
+    }
 
     #[test]
     fn sessions_belong_to_their_route() {

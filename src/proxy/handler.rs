@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use http::header::{HOST, HeaderName, HeaderValue};
@@ -21,6 +21,7 @@ use super::error::ProxyError;
 use super::filters::{self, cors, mirror, redirect, rewrite};
 use super::forward::{self, OutboundBody, OutboundHead};
 use super::pipeline::Pipelines;
+use super::retry::Retries;
 use super::upstream::Pools;
 use crate::httpkit::body::{self, ProxyBody};
 use crate::httpkit::{deadline, weighted};
@@ -283,27 +284,23 @@ async fn serve<'s>(
     }
 
     // Phase 4: upstream, with retries and per-attempt timeouts.
-    let attempts = 1 + rule.retry.as_ref().map_or(0, |r| r.attempts);
-    let mut attempt = 0;
+    let mut retries = Retries::new(rule.retry.as_ref());
     let mut resp = loop {
-        attempt += 1;
         let Some(b) = out_body.take() else {
             return Err(ProxyError::upstream("request body already consumed by a failed attempt", true));
         };
         // The last attempt takes the headers; earlier ones work on a copy.
-        let headers = if attempt == attempts { std::mem::take(&mut head.headers) } else { head.headers.clone() };
+        let headers = if retries.is_last() { std::mem::take(&mut head.headers) } else { head.headers.clone() };
         let call = forward::send(&shared.pools, &upstream, &head, headers, b);
         let result = deadline::within_opt(rule.timeouts.backend_request, call, |limit| {
             ProxyError::timeout(format!("backend request timeout of {limit:?} reached"))
         })
         .await;
-        let can_retry = attempt < attempts && matches!(out_body, OutboundBody::Buffered(_));
+        let replayable = matches!(out_body, OutboundBody::Buffered(_));
         match result {
             Ok(resp) => {
-                let retry_code = rule.retry.as_ref().is_some_and(|r| r.codes.contains(&resp.status().as_u16()));
-                if retry_code && can_retry {
+                if retries.retries_status(resp.status()) && retries.again(replayable).await {
                     shared.metrics.record_upstream_error(&backend.name, "retryable_status");
-                    backoff(rule.retry.as_ref().and_then(|r| r.backoff)).await;
                     continue;
                 }
                 break resp;
@@ -313,8 +310,7 @@ async fn serve<'s>(
                     &backend.name,
                     if e.status == StatusCode::GATEWAY_TIMEOUT { "timeout" } else { "connect" },
                 );
-                if e.retryable && can_retry && rule.retry.is_some() {
-                    backoff(rule.retry.as_ref().and_then(|r| r.backoff)).await;
+                if e.retryable && retries.again(replayable).await {
                     continue;
                 }
                 return Err(e);
@@ -346,12 +342,6 @@ fn pick_backend(backends: &[Backend]) -> Result<&Backend, ProxyError> {
     weighted::pick(backends, |b| b.weight).ok_or_else(|| {
         ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, "the rule has no backend with a weight above zero")
     })
-}
-
-async fn backoff(d: Option<Duration>) {
-    if let Some(d) = d {
-        tokio::time::sleep(d).await;
-    }
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {

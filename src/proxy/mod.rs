@@ -8,7 +8,11 @@ pub mod handler;
 pub mod listener;
 pub mod passthrough;
 pub mod pipeline;
+pub mod retry;
 pub mod tls;
 pub mod upstream;
 
 pub use handler::{ConnInfo, Shared};
+
+#[cfg(test)]
+mod tests;

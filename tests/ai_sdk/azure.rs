@@ -38,7 +38,7 @@ mod azure_provider {
 
 async fn openai_sdk_to_azure_chat() {
     let reply = Reply::text("Hello from Azure.").usage(OPENAI_USAGE).model("gpt-4o-2024-11-20");
-    let Some(env) = Providers::azure(Script::reply(reply)).await else { return };
+    let env = Providers::azure(Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat", AZURE_MODEL).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Azure.");
@@ -54,7 +54,7 @@ async fn openai_sdk_to_azure_chat() {
 
 async fn openai_sdk_to_azure_stream_usage() {
     let reply = Reply::text("Streaming from Azure.").chunks(4).usage(OPENAI_USAGE);
-    let Some(env) = Providers::azure(Script::reply(reply)).await else { return };
+    let env = Providers::azure(Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat_stream_usage", AZURE_MODEL).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streaming from Azure.");
@@ -68,7 +68,7 @@ async fn openai_sdk_to_azure_stream_usage() {
 
 async fn openai_sdk_to_azure_embeddings() {
     let reply = Reply::text("").usage(openai::Usage::new(6, 0));
-    let Some(env) = Providers::azure(Script::reply(reply)).await else { return };
+    let env = Providers::azure(Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "embeddings", AZURE_EMBEDDING_MODEL).await;
     assert_no_error(&out);
     let want: Vec<Vec<f64>> =
@@ -86,7 +86,7 @@ async fn openai_sdk_to_azure_error() {
     let message = "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.";
     let body = json!({"error": {"message": message, "type": null, "param": "prompt", "code": "content_filter", "status": 400}});
     let script = Script::queue([openai::Behaviour::Error { status: 400, body, retry_after: None }]);
-    let Some(env) = Providers::azure(script).await else { return };
+    let env = Providers::azure(script).await;
     let out = env.run(Sdk::OpenAi, "error", AZURE_MODEL).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -98,7 +98,7 @@ async fn openai_sdk_to_azure_error() {
 }
 
 async fn openai_sdk_to_azure_fixed_deployment() {
-    let Some(env) = Providers::azure(Script::reply(Reply::text("Fixed.").usage(OPENAI_USAGE))).await else { return };
+    let env = Providers::azure(Script::reply(Reply::text("Fixed.").usage(OPENAI_USAGE))).await;
     let out = env.run(Sdk::OpenAi, "chat", AZURE_FIXED_MODEL).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Fixed.");
@@ -109,9 +109,7 @@ async fn openai_sdk_to_azure_fixed_deployment() {
 }
 
 async fn anthropic_sdk_to_azure_messages() {
-    let Some(env) = Providers::azure(Script::reply(Reply::text("Hello from Azure.").usage(OPENAI_USAGE))).await else {
-        return;
-    };
+    let env = Providers::azure(Script::reply(Reply::text("Hello from Azure.").usage(OPENAI_USAGE))).await;
     let out = env.run(Sdk::Anthropic, "messages", AZURE_MODEL).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Azure.");
@@ -126,7 +124,7 @@ async fn anthropic_sdk_to_azure_messages() {
 
 async fn anthropic_sdk_to_azure_stream() {
     let reply = Reply::text("Streamed from Azure.").chunks(3).usage(OPENAI_USAGE).finish("length");
-    let Some(env) = Providers::azure(Script::reply(reply)).await else { return };
+    let env = Providers::azure(Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "messages_stream", AZURE_MODEL).await;
     assert_no_error(&out);
     assert_eq!(out["streamed_text"], "Streamed from Azure.");

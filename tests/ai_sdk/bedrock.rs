@@ -13,7 +13,7 @@ use super::support::fake_llm::bedrock::{self, Behaviour, FakeBedrock, Keys, Part
 use super::support::fake_llm::{RecordedRequest, anthropic, openai};
 use super::support::yaml::gateway_route;
 use super::{
-    CLIENT_KEY, Sdk, assert_anthropic_usage, assert_no_error, assert_openai_usage, calls_of, run_script, sdks_present,
+    CLIENT_KEY, Sdk, assert_anthropic_usage, assert_no_error, assert_openai_usage, calls_of, require_sdks, run_script,
     start_sluice, uses_of, weather_calls,
 };
 
@@ -97,16 +97,14 @@ struct Env {
 }
 
 impl Env {
-    async fn start(script: Script) -> Option<Env> {
-        if !sdks_present() {
-            return None;
-        }
+    async fn start(script: Script) -> Env {
+        require_sdks();
         let bedrock = FakeBedrock::start(script).await;
         let (rt, url) = start_sluice(&config(bedrock.port())).await;
-        Some(Env { bedrock, url, _rt: rt })
+        Env { bedrock, url, _rt: rt }
     }
 
-    async fn reply(reply: Reply) -> Option<Env> {
+    async fn reply(reply: Reply) -> Env {
         Env::start(script().reply(reply)).await
     }
 
@@ -187,7 +185,7 @@ mod bedrock_provider {
 }
 
 async fn openai_sdk_to_bedrock_chat() {
-    let Some(env) = Env::reply(Reply::text("Hello from Bedrock.").usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::text("Hello from Bedrock.").usage(USAGE)).await;
     let out = env.run(Sdk::OpenAi, "chat", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Bedrock.");
@@ -203,7 +201,7 @@ async fn openai_sdk_to_bedrock_chat() {
 
 async fn openai_sdk_to_bedrock_stream() {
     let reply = Reply::parts(vec![Part::text("Streamed from Bedrock.").chunks(4)]).usage(USAGE).stop("max_tokens");
-    let Some(env) = Env::reply(reply).await else { return };
+    let env = Env::reply(reply).await;
     let out = env.run(Sdk::OpenAi, "chat_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed from Bedrock.");
@@ -215,7 +213,7 @@ async fn openai_sdk_to_bedrock_stream() {
 
 async fn openai_sdk_to_bedrock_stream_usage() {
     let reply = Reply::parts(vec![Part::text("Counted by Bedrock.").chunks(3)]).usage(USAGE);
-    let Some(env) = Env::reply(reply).await else { return };
+    let env = Env::reply(reply).await;
     let out = env.run(Sdk::OpenAi, "chat_stream_usage", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Counted by Bedrock.");
@@ -224,7 +222,7 @@ async fn openai_sdk_to_bedrock_stream_usage() {
 }
 
 async fn openai_sdk_to_bedrock_tools() {
-    let Some(env) = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await;
     let out = env.run(Sdk::OpenAi, "tools", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["finish_reason"], "tool_calls");
@@ -241,7 +239,7 @@ async fn openai_sdk_to_bedrock_tools() {
 }
 
 async fn openai_sdk_to_bedrock_tools_stream() {
-    let Some(env) = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await;
     let out = env.run(Sdk::OpenAi, "tools_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["finish_reason"], "tool_calls");
@@ -252,7 +250,7 @@ async fn openai_sdk_to_bedrock_tools_stream() {
 }
 
 async fn openai_sdk_to_bedrock_multi_turn() {
-    let Some(env) = Env::reply(Reply::text("No umbrella needed.").usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::text("No umbrella needed.").usage(USAGE)).await;
     let out = env.run(Sdk::OpenAi, "multi_turn", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -276,7 +274,7 @@ async fn openai_sdk_to_bedrock_multi_turn() {
 async fn openai_sdk_to_bedrock_errors() {
     let message = "Input is too long for requested model.";
     let script = script().queue([Behaviour::error(400, "ValidationException", message), Behaviour::status(429)]);
-    let Some(env) = Env::start(script).await else { return };
+    let env = Env::start(script).await;
     let out = env.run(Sdk::OpenAi, "error", CLAUDE).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -298,7 +296,7 @@ async fn openai_sdk_to_bedrock_stream_exception() {
         ty: "throttlingException".into(),
         message: "Too many tokens, please wait before trying again.".into(),
     };
-    let Some(env) = Env::start(script().queue([behaviour])).await else { return };
+    let env = Env::start(script().queue([behaviour])).await;
     let out = env.run(Sdk::OpenAi, "stream_cut", CLAUDE).await;
     assert_eq!(out["text"], "one two th", "{out}");
     let err = &out["error"];
@@ -308,14 +306,14 @@ async fn openai_sdk_to_bedrock_stream_exception() {
 
 async fn openai_sdk_to_bedrock_stream_cut() {
     let reply = Reply::parts(vec![Part::text("one two three four").chunks(4)]);
-    let Some(env) = Env::start(script().queue([Behaviour::Cut { reply, after: 3 }])).await else { return };
+    let env = Env::start(script().queue([Behaviour::Cut { reply, after: 3 }])).await;
     let out = env.run(Sdk::OpenAi, "stream_cut", CLAUDE).await;
     assert_eq!(out["text"], "one two th", "{out}");
     assert_eq!(out["error"]["class"], "APIError", "a cut stream is not a complete one: {out}");
 }
 
 async fn openai_sdk_to_bedrock_bad_signature() {
-    let Some(env) = Env::start(script()).await else { return };
+    let env = Env::start(script()).await;
     let out = env.run(Sdk::OpenAi, "error", BAD_KEYS).await;
     let err = &out["error"];
     assert_eq!(err["class"], "PermissionDeniedError", "{out}");
@@ -324,7 +322,7 @@ async fn openai_sdk_to_bedrock_bad_signature() {
 }
 
 async fn anthropic_sdk_to_bedrock_messages() {
-    let Some(env) = Env::reply(Reply::text("Hello from Bedrock.").usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::text("Hello from Bedrock.").usage(USAGE)).await;
     let out = env.run(Sdk::Anthropic, "messages", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Bedrock.");
@@ -338,7 +336,7 @@ async fn anthropic_sdk_to_bedrock_messages() {
 
 async fn anthropic_sdk_to_bedrock_stream() {
     let reply = Reply::parts(vec![Part::text("Streamed from Bedrock.").chunks(4)]).usage(USAGE).stop("max_tokens");
-    let Some(env) = Env::reply(reply).await else { return };
+    let env = Env::reply(reply).await;
     let out = env.run(Sdk::Anthropic, "messages_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed from Bedrock.");
@@ -351,7 +349,7 @@ async fn anthropic_sdk_to_bedrock_stream() {
 }
 
 async fn anthropic_sdk_to_bedrock_tools() {
-    let Some(env) = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await;
     let out = env.run(Sdk::Anthropic, "tools", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -363,7 +361,7 @@ async fn anthropic_sdk_to_bedrock_tools() {
 }
 
 async fn anthropic_sdk_to_bedrock_tools_stream() {
-    let Some(env) = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::parts(tool_parts()).usage(USAGE)).await;
     let out = env.run(Sdk::Anthropic, "tools_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -372,7 +370,7 @@ async fn anthropic_sdk_to_bedrock_tools_stream() {
 }
 
 async fn anthropic_sdk_to_bedrock_multi_turn() {
-    let Some(env) = Env::reply(Reply::text("No umbrella needed.").usage(USAGE)).await else { return };
+    let env = Env::reply(Reply::text("No umbrella needed.").usage(USAGE)).await;
     let out = env.run(Sdk::Anthropic, "multi_turn", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -397,7 +395,7 @@ async fn anthropic_sdk_to_bedrock_thinking() {
     let reply =
         Reply::parts(vec![Part::reasoning("The user greets me; greet back.", "EqQBsig-bedrock"), Part::text("Hello!")])
             .usage(USAGE);
-    let Some(env) = Env::reply(reply).await else { return };
+    let env = Env::reply(reply).await;
     let out = env.run(Sdk::Anthropic, "thinking", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello!");
@@ -417,9 +415,7 @@ async fn anthropic_sdk_to_bedrock_thinking() {
 
 async fn anthropic_sdk_to_bedrock_error() {
     let message = "Too many requests, please wait before trying again.";
-    let Some(env) = Env::start(script().queue([Behaviour::error(429, "ThrottlingException", message)])).await else {
-        return;
-    };
+    let env = Env::start(script().queue([Behaviour::error(429, "ThrottlingException", message)])).await;
     let out = env.run(Sdk::Anthropic, "error", CLAUDE).await;
     let err = &out["error"];
     assert_eq!(err["class"], "RateLimitError", "{out}");

@@ -88,7 +88,7 @@ mod gemini_provider {
 
 async fn openai_sdk_to_gemini_chat() {
     let reply = Reply::text("Hello from Gemini.").usage(USAGE).model_version("gemini-2.5-flash-001");
-    let Some(env) = Providers::gemini(Script::reply(reply)).await else { return };
+    let env = Providers::gemini(Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Gemini.");
@@ -104,7 +104,7 @@ async fn openai_sdk_to_gemini_chat() {
 
 async fn openai_sdk_to_gemini_stream() {
     let reply = Reply::parts(vec![Part::text("Streamed from Gemini.").chunks(4)]).usage(USAGE).finish("MAX_TOKENS");
-    let Some(env) = Providers::gemini(Script::reply(reply)).await else { return };
+    let env = Providers::gemini(Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat_stream", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed from Gemini.");
@@ -118,7 +118,7 @@ async fn openai_sdk_to_gemini_stream() {
 async fn openai_sdk_to_gemini_stream_usage() {
     // Every event reports the usage so far; the last report is the truth (not their sum).
     let reply = Reply::parts(vec![Part::text("Counted by Gemini, piece by piece.").chunks(5)]).usage(USAGE);
-    let Some(env) = Providers::gemini(Script::reply(reply)).await else { return };
+    let env = Providers::gemini(Script::reply(reply)).await;
     let out = env.run(Sdk::OpenAi, "chat_stream_usage", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Counted by Gemini, piece by piece.");
@@ -130,7 +130,7 @@ async fn openai_sdk_to_gemini_stream_usage() {
 }
 
 async fn openai_sdk_to_gemini_tools() {
-    let Some(env) = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await else { return };
+    let env = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await;
     let out = env.run(Sdk::OpenAi, "tools", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["finish_reason"], "tool_calls", "STOP with function calls is a tool-call stop");
@@ -148,7 +148,7 @@ async fn openai_sdk_to_gemini_tools() {
 }
 
 async fn openai_sdk_to_gemini_tools_stream() {
-    let Some(env) = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await else { return };
+    let env = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await;
     let out = env.run(Sdk::OpenAi, "tools_stream", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["finish_reason"], "tool_calls");
@@ -160,9 +160,7 @@ async fn openai_sdk_to_gemini_tools_stream() {
 async fn openai_sdk_to_gemini_multi_turn() {
     // A Gemini 3 model: the fake refuses a function call without a thought signature, which an
     // OpenAI history cannot carry; Sluice sends Google's documented placeholder.
-    let Some(env) = Providers::gemini(Script::reply(Reply::text("No umbrella needed.").usage(USAGE))).await else {
-        return;
-    };
+    let env = Providers::gemini(Script::reply(Reply::text("No umbrella needed.").usage(USAGE))).await;
     let out = env.run(Sdk::OpenAi, "multi_turn", GEMINI_3).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -188,7 +186,7 @@ async fn openai_sdk_to_gemini_errors() {
     let message = "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).";
     let script =
         Script::queue([gemini::Behaviour::error(400, "INVALID_ARGUMENT", message), gemini::Behaviour::status(429)]);
-    let Some(env) = Providers::gemini(script).await else { return };
+    let env = Providers::gemini(script).await;
     let out = env.run(Sdk::OpenAi, "error", GEMINI).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -202,9 +200,7 @@ async fn openai_sdk_to_gemini_errors() {
 
 async fn openai_sdk_to_gemini_stream_cut() {
     let reply = Reply::parts(vec![Part::text("one two three four").chunks(4)]);
-    let Some(env) = Providers::gemini(Script::queue([gemini::Behaviour::Cut { reply, after: 2 }])).await else {
-        return;
-    };
+    let env = Providers::gemini(Script::queue([gemini::Behaviour::Cut { reply, after: 2 }])).await;
     let out = env.run(Sdk::OpenAi, "stream_cut", GEMINI).await;
     // Two of the four pieces arrived ("one t", "wo th").
     assert_eq!(out["text"], "one two th", "{out}");
@@ -213,9 +209,7 @@ async fn openai_sdk_to_gemini_stream_cut() {
 }
 
 async fn anthropic_sdk_to_gemini_messages() {
-    let Some(env) = Providers::gemini(Script::reply(Reply::text("Hello from Gemini.").usage(USAGE))).await else {
-        return;
-    };
+    let env = Providers::gemini(Script::reply(Reply::text("Hello from Gemini.").usage(USAGE))).await;
     let out = env.run(Sdk::Anthropic, "messages", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Gemini.");
@@ -230,7 +224,7 @@ async fn anthropic_sdk_to_gemini_messages() {
 
 async fn anthropic_sdk_to_gemini_stream() {
     let reply = Reply::parts(vec![Part::text("Streamed from Gemini.").chunks(4)]).usage(USAGE).finish("MAX_TOKENS");
-    let Some(env) = Providers::gemini(Script::reply(reply)).await else { return };
+    let env = Providers::gemini(Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "messages_stream", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed from Gemini.");
@@ -243,7 +237,7 @@ async fn anthropic_sdk_to_gemini_stream() {
 }
 
 async fn anthropic_sdk_to_gemini_tools() {
-    let Some(env) = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await else { return };
+    let env = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await;
     let out = env.run(Sdk::Anthropic, "tools", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -259,7 +253,7 @@ async fn anthropic_sdk_to_gemini_tools() {
 }
 
 async fn anthropic_sdk_to_gemini_tools_stream() {
-    let Some(env) = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await else { return };
+    let env = Providers::gemini(Script::reply(Reply::parts(tool_parts()).usage(USAGE))).await;
     let out = env.run(Sdk::Anthropic, "tools_stream", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -269,9 +263,7 @@ async fn anthropic_sdk_to_gemini_tools_stream() {
 }
 
 async fn anthropic_sdk_to_gemini_multi_turn() {
-    let Some(env) = Providers::gemini(Script::reply(Reply::text("No umbrella needed.").usage(USAGE))).await else {
-        return;
-    };
+    let env = Providers::gemini(Script::reply(Reply::text("No umbrella needed.").usage(USAGE))).await;
     let out = env.run(Sdk::Anthropic, "multi_turn", GEMINI_3).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -300,7 +292,7 @@ async fn anthropic_sdk_to_gemini_thinking() {
         Part::text("Hello!"),
     ])
     .usage(USAGE);
-    let Some(env) = Providers::gemini(Script::reply(reply)).await else { return };
+    let env = Providers::gemini(Script::reply(reply)).await;
     let out = env.run(Sdk::Anthropic, "thinking", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello!");
@@ -319,11 +311,7 @@ async fn anthropic_sdk_to_gemini_thinking() {
 
 async fn anthropic_sdk_to_gemini_error() {
     let message = "Please use a valid role: user, model.";
-    let Some(env) =
-        Providers::gemini(Script::queue([gemini::Behaviour::error(400, "INVALID_ARGUMENT", message)])).await
-    else {
-        return;
-    };
+    let env = Providers::gemini(Script::queue([gemini::Behaviour::error(400, "INVALID_ARGUMENT", message)])).await;
     let out = env.run(Sdk::Anthropic, "error", GEMINI).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -335,7 +323,7 @@ async fn anthropic_sdk_to_gemini_error() {
 }
 
 async fn openai_sdk_to_gemini_embeddings() {
-    let Some(env) = Providers::gemini(Script::default()).await else { return };
+    let env = Providers::gemini(Script::default()).await;
     for scenario in ["embeddings", "embeddings_float"] {
         let out = env.run(Sdk::OpenAi, scenario, GEMINI_EMBEDDING).await;
         assert_no_error(&out);

@@ -10,7 +10,7 @@ use super::support::fake_llm::RecordedRequest;
 use super::support::fake_llm::gemini::{self, FakeGemini};
 use super::support::fake_llm::openai::{self, Azure, FakeOpenAi};
 use super::support::yaml::gateway_route;
-use super::{CLIENT_KEY, Sdk, run_script, sdks_present, start_sluice};
+use super::{CLIENT_KEY, Sdk, require_sdks, run_script, start_sluice};
 
 pub const GEMINI_UPSTREAM_KEY: &str = "AIza-fake-upstream-gemini-89";
 pub const AZURE_UPSTREAM_KEY: &str = "azure-fake-upstream-key-0123";
@@ -93,10 +93,8 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub async fn start(gemini: gemini::Script, azure: openai::Script) -> Option<Providers> {
-        if !sdks_present() {
-            return None;
-        }
+    pub async fn start(gemini: gemini::Script, azure: openai::Script) -> Providers {
+        require_sdks();
         let gemini = FakeGemini::start(gemini.api_key(GEMINI_UPSTREAM_KEY)).await;
         let azure = FakeOpenAi::start(
             azure
@@ -105,14 +103,14 @@ impl Providers {
         )
         .await;
         let (rt, url) = start_sluice(&config(gemini.port(), azure.port())).await;
-        Some(Providers { gemini, azure, url, _rt: rt })
+        Providers { gemini, azure, url, _rt: rt }
     }
 
-    pub async fn gemini(script: gemini::Script) -> Option<Providers> {
+    pub async fn gemini(script: gemini::Script) -> Providers {
         Providers::start(script, openai::Script::default()).await
     }
 
-    pub async fn azure(script: openai::Script) -> Option<Providers> {
+    pub async fn azure(script: openai::Script) -> Providers {
         Providers::start(gemini::Script::default(), script).await
     }
 

@@ -64,11 +64,11 @@ fn assert_stream_shape(out: &Value, terminal: &str) {
     assert_eq!(seq, (0..seq.len() as u64).collect::<Vec<_>>());
 }
 
-async fn openai_env(reply: openai::Reply) -> Option<Env> {
+async fn openai_env(reply: openai::Reply) -> Env {
     Env::openai_only(Target::Gateway, openai::Script::reply(reply)).await
 }
 
-async fn anthropic_env(reply: anthropic::Reply) -> Option<Env> {
+async fn anthropic_env(reply: anthropic::Reply) -> Env {
     Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await
 }
 
@@ -76,7 +76,7 @@ async fn anthropic_env(reply: anthropic::Reply) -> Option<Env> {
 
 async fn responses_to_openai() {
     let reply = openai::Reply::text("Hello! How can I help?").usage(OPENAI_USAGE).model("gpt-4o-mini-2024-07-18");
-    let Some(env) = openai_env(reply).await else { return };
+    let env = openai_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["object"], "response");
@@ -98,7 +98,7 @@ async fn responses_to_openai() {
 
 async fn responses_stream_to_openai() {
     let reply = openai::Reply::text("Hello, streaming world!").chunks(4).usage(OPENAI_USAGE);
-    let Some(env) = openai_env(reply).await else { return };
+    let env = openai_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_stream", GPT).await;
     assert_no_error(&out);
     assert_stream_shape(&out, "response.completed");
@@ -115,7 +115,7 @@ async fn responses_stream_to_openai() {
 
 async fn responses_tools_to_openai() {
     let reply = openai::Reply::tool_calls(openai_tool_calls()).usage(OPENAI_USAGE);
-    let Some(env) = openai_env(reply).await else { return };
+    let env = openai_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_tools", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["status"], "completed");
@@ -133,7 +133,7 @@ async fn responses_tools_to_openai() {
 
 async fn responses_tools_stream_to_openai() {
     let reply = openai::Reply::tool_calls(openai_tool_calls()).usage(OPENAI_USAGE);
-    let Some(env) = openai_env(reply).await else { return };
+    let env = openai_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_tools_stream", GPT).await;
     assert_no_error(&out);
     assert_stream_shape(&out, "response.completed");
@@ -147,7 +147,7 @@ async fn responses_tools_stream_to_openai() {
 
 async fn responses_round_trip_to_openai() {
     let reply = openai::Reply::text("No umbrella needed.").usage(OPENAI_USAGE);
-    let Some(env) = openai_env(reply).await else { return };
+    let env = openai_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_round_trip", GPT).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -175,7 +175,7 @@ async fn responses_error_from_openai() {
         ),
         retry_after: None,
     }]);
-    let Some(env) = Env::openai_only(Target::Gateway, script).await else { return };
+    let env = Env::openai_only(Target::Gateway, script).await;
     let out = env.run(Sdk::OpenAi, "responses_error", GPT).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -187,7 +187,7 @@ async fn responses_error_from_openai() {
 
 async fn responses_to_anthropic() {
     let reply = anthropic::Reply::text("Hello from Claude.").usage(ANTHROPIC_USAGE);
-    let Some(env) = anthropic_env(reply).await else { return };
+    let env = anthropic_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["status"], "completed");
@@ -208,7 +208,7 @@ async fn responses_stream_to_anthropic() {
     let reply = anthropic::Reply::blocks(vec![Block::text("Streamed from Claude.").chunks(3)])
         .usage(ANTHROPIC_USAGE)
         .stop("max_tokens");
-    let Some(env) = anthropic_env(reply).await else { return };
+    let env = anthropic_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_stream_shape(&out, "response.incomplete");
@@ -222,7 +222,7 @@ async fn responses_stream_to_anthropic() {
 
 async fn responses_tools_to_anthropic() {
     let reply = anthropic::Reply::blocks(anthropic_tool_blocks()).usage(ANTHROPIC_USAGE);
-    let Some(env) = anthropic_env(reply).await else { return };
+    let env = anthropic_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_tools", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["output_types"], json!(["message", "function_call", "function_call"]));
@@ -239,7 +239,7 @@ async fn responses_tools_to_anthropic() {
 
 async fn responses_tools_stream_to_anthropic() {
     let reply = anthropic::Reply::blocks(anthropic_tool_blocks()).usage(ANTHROPIC_USAGE);
-    let Some(env) = anthropic_env(reply).await else { return };
+    let env = anthropic_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_tools_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_stream_shape(&out, "response.completed");
@@ -256,7 +256,7 @@ async fn responses_tools_stream_to_anthropic() {
 /// item or content part it was not told about; its final response must match the non-streamed one.
 async fn responses_stream_helper_to_anthropic() {
     let reply = anthropic::Reply::blocks(anthropic_tool_blocks()).usage(ANTHROPIC_USAGE);
-    let Some(env) = anthropic_env(reply).await else { return };
+    let env = anthropic_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_stream_helper", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["status"], "completed");
@@ -268,7 +268,7 @@ async fn responses_stream_helper_to_anthropic() {
 
 async fn responses_round_trip_to_anthropic() {
     let reply = anthropic::Reply::text("No umbrella needed.").usage(ANTHROPIC_USAGE);
-    let Some(env) = anthropic_env(reply).await else { return };
+    let env = anthropic_env(reply).await;
     let out = env.run(Sdk::OpenAi, "responses_round_trip", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "No umbrella needed.");
@@ -293,7 +293,7 @@ async fn responses_round_trip_to_anthropic() {
 
 async fn responses_error_from_anthropic() {
     let script = anthropic::Script::queue([anthropic::Behaviour::error(400, "invalid_request_error", TOO_LONG)]);
-    let Some(env) = Env::anthropic_only(Target::Gateway, script).await else { return };
+    let env = Env::anthropic_only(Target::Gateway, script).await;
     let out = env.run(Sdk::OpenAi, "responses_error", CLAUDE).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");

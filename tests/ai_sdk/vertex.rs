@@ -12,7 +12,7 @@ use super::support::fake_llm::vertex::{self, FakeVertex, LOCATION, PROJECT};
 use super::support::fake_llm::{RecordedRequest, anthropic, gemini};
 use super::support::yaml::gateway_route;
 use super::{
-    CLIENT_KEY, Sdk, assert_anthropic_usage, assert_no_error, assert_openai_usage, calls_of, run_script, sdks_present,
+    CLIENT_KEY, Sdk, assert_anthropic_usage, assert_no_error, assert_openai_usage, calls_of, require_sdks, run_script,
     start_sluice, weather_calls,
 };
 
@@ -66,20 +66,18 @@ struct Env {
 }
 
 impl Env {
-    async fn start(gemini: gemini::Script, anthropic: anthropic::Script, expires_in: u64) -> Option<Env> {
-        if !sdks_present() {
-            return None;
-        }
+    async fn start(gemini: gemini::Script, anthropic: anthropic::Script, expires_in: u64) -> Env {
+        require_sdks();
         let vertex = FakeVertex::start(gemini, anthropic, expires_in).await;
         let (rt, url) = start_sluice(&config(vertex.port())).await;
-        Some(Env { vertex, url, _rt: rt })
+        Env { vertex, url, _rt: rt }
     }
 
-    async fn gemini(reply: gemini::Reply) -> Option<Env> {
+    async fn gemini(reply: gemini::Reply) -> Env {
         Env::start(gemini::Script::reply(reply), anthropic::Script::default(), 3599).await
     }
 
-    async fn claude(reply: anthropic::Reply) -> Option<Env> {
+    async fn claude(reply: anthropic::Reply) -> Env {
         Env::start(gemini::Script::default(), anthropic::Script::reply(reply), 3599).await
     }
 
@@ -131,7 +129,7 @@ mod vertex_provider {
 }
 
 async fn openai_sdk_to_vertex_gemini_chat() {
-    let Some(env) = Env::gemini(gemini::Reply::text("Hello from Vertex.").usage(GEMINI_USAGE)).await else { return };
+    let env = Env::gemini(gemini::Reply::text("Hello from Vertex.").usage(GEMINI_USAGE)).await;
     let out = env.run(Sdk::OpenAi, "chat", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Vertex.");
@@ -153,7 +151,7 @@ async fn openai_sdk_to_vertex_gemini_chat() {
 
 async fn openai_sdk_to_vertex_gemini_stream() {
     let reply = gemini::Reply::parts(vec![gemini::Part::text("Streamed from Vertex.").chunks(4)]).usage(GEMINI_USAGE);
-    let Some(env) = Env::gemini(reply).await else { return };
+    let env = Env::gemini(reply).await;
     let out = env.run(Sdk::OpenAi, "chat_stream", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed from Vertex.");
@@ -167,7 +165,7 @@ async fn anthropic_sdk_to_vertex_gemini_tools() {
         gemini::Part::call("get_weather", json!({"city": "Paris", "unit": "celsius"})),
         gemini::Part::call("get_time", json!({"city": "Rome"})),
     ];
-    let Some(env) = Env::gemini(gemini::Reply::parts(parts).usage(GEMINI_USAGE)).await else { return };
+    let env = Env::gemini(gemini::Reply::parts(parts).usage(GEMINI_USAGE)).await;
     let out = env.run(Sdk::Anthropic, "tools", GEMINI).await;
     assert_no_error(&out);
     assert_eq!(out["stop_reason"], "tool_use");
@@ -178,7 +176,7 @@ async fn anthropic_sdk_to_vertex_gemini_tools() {
 
 async fn anthropic_sdk_to_vertex_claude_messages() {
     let reply = anthropic::Reply::text("Hello from Claude on Vertex.").usage(CLAUDE_USAGE);
-    let Some(env) = Env::claude(reply).await else { return };
+    let env = Env::claude(reply).await;
     let out = env.run(Sdk::Anthropic, "messages", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Hello from Claude on Vertex.");
@@ -193,7 +191,7 @@ async fn anthropic_sdk_to_vertex_claude_messages() {
 
 async fn anthropic_sdk_to_vertex_claude_stream() {
     let reply = anthropic::Reply::text("Streamed by Claude on Vertex.").usage(CLAUDE_USAGE);
-    let Some(env) = Env::claude(reply).await else { return };
+    let env = Env::claude(reply).await;
     let out = env.run(Sdk::Anthropic, "messages_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["text"], "Streamed by Claude on Vertex.");
@@ -209,7 +207,7 @@ async fn openai_sdk_to_vertex_claude_tools_stream() {
         anthropic::Block::tool_use("toolu_paris", "get_weather", json!({"city": "Paris", "unit": "celsius"})).chunks(3),
         anthropic::Block::tool_use("toolu_rome", "get_time", json!({"city": "Rome"})),
     ];
-    let Some(env) = Env::claude(anthropic::Reply::blocks(blocks).usage(CLAUDE_USAGE)).await else { return };
+    let env = Env::claude(anthropic::Reply::blocks(blocks).usage(CLAUDE_USAGE)).await;
     let out = env.run(Sdk::OpenAi, "tools_stream", CLAUDE).await;
     assert_no_error(&out);
     assert_eq!(out["finish_reason"], "tool_calls");
@@ -222,7 +220,7 @@ async fn openai_sdk_to_vertex_claude_tools_stream() {
 
 async fn tokens_are_cached_and_renewed() {
     // Tokens live 301 s: renewed 300 s before expiry, so each lasts one second here.
-    let Some(env) = Env::start(gemini::Script::default(), anthropic::Script::default(), 301).await else { return };
+    let env = Env::start(gemini::Script::default(), anthropic::Script::default(), 301).await;
     for _ in 0..3 {
         assert_no_error(&env.run(Sdk::OpenAi, "chat", GEMINI).await);
     }
@@ -232,7 +230,7 @@ async fn tokens_are_cached_and_renewed() {
     assert_no_error(&env.run(Sdk::OpenAi, "chat", GEMINI).await);
     assert_eq!(env.vertex.mints(), mints + 1, "an expiring token is renewed before use");
     // Long-lived tokens are minted once for many requests.
-    let Some(env) = Env::gemini(gemini::Reply::text("cached")).await else { return };
+    let env = Env::gemini(gemini::Reply::text("cached")).await;
     for _ in 0..3 {
         assert_no_error(&env.run(Sdk::OpenAi, "chat", GEMINI).await);
     }
@@ -243,7 +241,7 @@ async fn tokens_are_cached_and_renewed() {
 async fn vertex_errors_reach_the_client() {
     let script =
         gemini::Script::queue([gemini::Behaviour::error(400, "INVALID_ARGUMENT", "Unable to submit request.")]);
-    let Some(env) = Env::start(script, anthropic::Script::default(), 3599).await else { return };
+    let env = Env::start(script, anthropic::Script::default(), 3599).await;
     let out = env.run(Sdk::Anthropic, "error", GEMINI).await;
     let err = &out["error"];
     assert_eq!(err["class"], "BadRequestError", "{out}");
@@ -251,9 +249,7 @@ async fn vertex_errors_reach_the_client() {
 }
 
 async fn a_refused_token_is_a_clear_error() {
-    if !sdks_present() {
-        return;
-    }
+    require_sdks();
     let vertex = FakeVertex::start(gemini::Script::default(), anthropic::Script::default(), 3599).await;
     // A key the token endpoint does not know: the JWT names another account.
     let config =

@@ -61,7 +61,9 @@ mod tests {
     #[test]
     fn a_client_key_goes_where_the_provider_takes_it() {
         let anthropic = Some(HeaderName::from_static("x-api-key"));
-        let cases: [(&str, &str, Option<HeaderName>, Option<(&str, &str)>); 6] = [
+        // (the client's header, its value, where the provider takes keys, what is sent)
+        type Case = (&'static str, &'static str, Option<HeaderName>, Option<(&'static str, &'static str)>);
+        let cases: [Case; 6] = [
             ("authorization", "Bearer sk-1", None, Some(("authorization", "Bearer sk-1"))),
             ("x-api-key", "sk-2", None, Some(("authorization", "Bearer sk-2"))),
             ("authorization", "Bearer sk-3", anthropic.clone(), Some(("x-api-key", "sk-3"))),

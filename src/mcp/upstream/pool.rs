@@ -12,7 +12,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde_json::{Map, Value};
 
@@ -25,10 +27,6 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Sessions held by calls that take server requests, at most, per target.
 pub const EXCLUSIVE_PER_TARGET: usize = 8;
-/// Scheduler turns, then time, a held call gives the target's last notifications before its
-/// answer.
-const NOTIFICATION_YIELDS: usize = 8;
-const NOTIFICATION_GRACE: Duration = Duration::from_millis(2);
 /// How long such a session is kept for the next such call.
 pub const SPARE_IDLE: Duration = Duration::from_secs(300);
 
@@ -265,14 +263,8 @@ impl UpstreamPool {
         relay.attach(client);
         let mut held = Held { slot: &slot, session: Some(session.clone()), relay, affinity };
         let result = deadline::within(limit, f(session), UpstreamError::Timeout).await;
-        // rmcp handles each notification in a task of its own, so the last ones a target sent
-        // before its answer (the final progress step) may still be on their way to the relay:
-        // let them run before the call's client is detached and its answer written. (A grace,
-        // not a guarantee: rmcp does not order them; on a loaded machine one may still trail.)
-        for _ in 0..NOTIFICATION_YIELDS {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep(NOTIFICATION_GRACE).await;
+        // Every notification the target sent before its answer has reached the client by now:
+        // transports relay them as they read them, in order (rmcp_client::ordered, sse_client).
         // A session whose call timed out may be stuck on it: not reused (a stdio target's
         // process ends with it).
         let reusable = match &result {

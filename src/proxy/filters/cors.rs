@@ -118,4 +118,79 @@ mod tests {
         assert!(!origin_allowed(&cors, "https://foobar.com"));
         assert!(origin_allowed(&cors, "https://www.foo.com"));
     }
+
+    fn request(method: Method, pairs: &[(&'static str, &'static str)]) -> (Method, HeaderMap) {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.insert(*n, HeaderValue::from_static(v));
+        }
+        (method, h)
+    }
+
+    #[test]
+    fn preflights_are_answered_by_the_filter() {
+        let cors = Cors {
+            allow_origins: vec!["https://app.example".into()],
+            allow_methods: vec!["GET".into(), "POST".into()],
+            allow_headers: vec!["*".into()],
+            allow_credentials: true,
+            ..Default::default()
+        };
+        let preflight_of = |origin: &'static str| {
+            request(
+                Method::OPTIONS,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", "x-a"),
+                ],
+            )
+        };
+        type Want = Option<&'static [(&'static str, &'static str)]>;
+        let cases: [(&str, (Method, HeaderMap), Want); 4] = [
+            ("not a preflight: passed on", request(Method::GET, &[("origin", "https://app.example")]), None),
+            (
+                "OPTIONS without a requested method: passed on",
+                request(Method::OPTIONS, &[("origin", "https://app.example")]),
+                None,
+            ),
+            ("a foreign origin: 204 without grants", preflight_of("https://evil.example"), Some(&[])),
+            (
+                "an allowed origin: every grant",
+                preflight_of("https://app.example"),
+                Some(&[
+                    ("access-control-allow-origin", "https://app.example"),
+                    ("access-control-allow-methods", "GET, POST"),
+                    ("access-control-allow-headers", "x-a"),
+                    ("access-control-max-age", "5"),
+                    ("access-control-allow-credentials", "true"),
+                ]),
+            ),
+        ];
+        for (name, (method, headers), want) in cases {
+            let got = preflight(&cors, &method, &headers);
+            match (got, want) {
+                (None, None) => {}
+                (Some(resp), Some(want)) => {
+                    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{name}");
+                    let got: Vec<(&str, &str)> =
+                        resp.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default())).collect();
+                    assert_eq!(got, want, "{name}");
+                }
+                (got, want) => panic!("{name}: got a response: {}, wanted one: {}", got.is_some(), want.is_some()),
+            }
+        }
+    }
+
+    #[test]
+    fn responses_to_allowed_origins_are_decorated() {
+        let cors = Cors { allow_origins: vec!["*".into()], expose_headers: vec!["x-id".into()], ..Default::default() };
+        let mut h = HeaderMap::new();
+        decorate(&cors, Some(&HeaderValue::from_static("https://any.example")), &mut h);
+        assert_eq!(h["access-control-allow-origin"], "*", "any origin, no credentials: *");
+        assert_eq!(h["access-control-expose-headers"], "x-id");
+        let mut none = HeaderMap::new();
+        decorate(&cors, None, &mut none);
+        assert!(none.is_empty(), "no Origin, no CORS headers");
+    }
 }

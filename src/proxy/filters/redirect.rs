@@ -55,3 +55,83 @@ pub fn respond(r: &Redirect, req: &RequestParts<'_>, matched: &PathMatch) -> Res
     }
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::*;
+    use crate::ir::filter::PathModifier;
+
+    fn redirect(scheme: Option<&str>, host: Option<&str>, port: Option<u16>, path: Option<PathModifier>) -> Redirect {
+        Redirect {
+            scheme: scheme.map(str::to_string),
+            hostname: host.map(str::to_string),
+            port,
+            path,
+            status: StatusCode::FOUND,
+        }
+    }
+
+    #[test]
+    fn locations_follow_the_gateway_api_rules() {
+        let req = |listener_port, query| RequestParts {
+            scheme: "http",
+            host: "example.com",
+            listener_port,
+            path: "/prefix/one/two",
+            query,
+        };
+        let prefix = PathMatch::Prefix("/prefix/one".into());
+        let cases = [
+            (
+                "nothing set: the listener's port",
+                redirect(None, None, None, None),
+                req(8080, None),
+                "http://example.com:8080/prefix/one/two",
+            ),
+            (
+                "well-known listener port left out",
+                redirect(None, None, None, None),
+                req(80, None),
+                "http://example.com/prefix/one/two",
+            ),
+            (
+                "a new scheme takes its own port",
+                redirect(Some("https"), None, None, None),
+                req(8080, None),
+                "https://example.com/prefix/one/two",
+            ),
+            (
+                "an explicit port stays",
+                redirect(Some("https"), None, Some(8443), None),
+                req(80, None),
+                "https://example.com:8443/prefix/one/two",
+            ),
+            (
+                "hostname",
+                redirect(None, Some("other.org"), None, None),
+                req(80, Some("a=1")),
+                "http://other.org/prefix/one/two?a=1",
+            ),
+            (
+                "full path",
+                redirect(None, None, None, Some(PathModifier::Full("/x".into()))),
+                req(80, None),
+                "http://example.com/x",
+            ),
+            (
+                "prefix replaced",
+                redirect(None, None, None, Some(PathModifier::Prefix("/new".into()))),
+                req(80, None),
+                "http://example.com/new/two",
+            ),
+        ];
+        for (name, r, req, want) in cases {
+            assert_eq!(location(&r, &req, &prefix), want, "{name}");
+        }
+        let resp = respond(&redirect(None, None, None, None), &req(80, None), &prefix);
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        assert_eq!(resp.headers()["location"], "http://example.com/prefix/one/two");
+    }
+}

@@ -30,6 +30,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn full_paths_replace_whatever_matched() {
+        let cases = [
+            (PathMatch::Prefix("/a".into()), "/a/b", "/x"),
+            (PathMatch::Exact("/a".into()), "/a", "/x"),
+            (PathMatch::Prefix(String::new()), "/", "/x"),
+        ];
+        for (matched, path, want) in cases {
+            assert_eq!(apply_path(&PathModifier::Full("/x".into()), &matched, path), want, "{matched:?} {path}");
+        }
+    }
+
+    #[test]
     fn prefix_replacement() {
         let m = PathMatch::Prefix("/prefix/one".into());
         let r = |to: &str, path: &str| apply_path(&PathModifier::Prefix(to.into()), &m, path);

@@ -1,5 +1,6 @@
 //! What rmcp's client asks of Sluice as a client: the introduction at `initialize`, and the
-//! target's requests and notifications, handed to the session's [`Relay`].
+//! target's requests, handed to the session's [`Relay`]. Its notifications reach the relay as
+//! they are read, in order ([`super::ordered`]), not through this handler.
 #![allow(deprecated)] // sampling, roots and logging: deprecated by SEP-2577, still spoken by targets we relay
 
 use std::sync::Arc;
@@ -8,10 +9,9 @@ use rmcp::ClientHandler;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     ClientConfig, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, ErrorCode,
-    Implementation, ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam,
-    ResourceUpdatedNotificationParam,
+    Implementation, ListRootsResult,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleClient};
+use rmcp::service::{RequestContext, RoleClient};
 use serde_json::json;
 
 use crate::mcp::upstream::relay::Relay;
@@ -37,12 +37,6 @@ impl Handler {
         serde_json::from_value(result).map_err(|e| {
             McpError::invalid_params(format!("the client's answer to {method} is not a valid result: {e}"), None)
         })
-    }
-
-    fn tell<P: serde::Serialize>(&self, method: &str, params: P) {
-        if let Ok(params) = serde_json::to_value(params) {
-            self.relay.notify(method, params);
-        }
     }
 }
 
@@ -72,29 +66,5 @@ impl ClientHandler for Handler {
 
     async fn list_roots(&self, _: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
         self.relay("roots/list", json!({})).await
-    }
-
-    async fn on_progress(&self, params: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
-        self.tell("notifications/progress", params);
-    }
-
-    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, _: NotificationContext<RoleClient>) {
-        self.tell("notifications/message", params);
-    }
-
-    async fn on_resource_updated(&self, params: ResourceUpdatedNotificationParam, _: NotificationContext<RoleClient>) {
-        self.tell("notifications/resources/updated", params);
-    }
-
-    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
-        self.tell("notifications/tools/list_changed", json!({}));
-    }
-
-    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
-        self.tell("notifications/resources/list_changed", json!({}));
-    }
-
-    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
-        self.tell("notifications/prompts/list_changed", json!({}));
     }
 }

@@ -5,6 +5,7 @@
 
 mod handler;
 mod lenient;
+mod ordered;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 use self::handler::Handler;
 use self::lenient::Lenient;
+use self::ordered::Ordered;
 use super::http_client::{header_map, reqwest_client};
 use super::relay::Relay;
 use super::{BoxFuture, Connector, ListKind, McpUpstream, Page, UpstreamError};
@@ -41,7 +43,7 @@ impl Connector for RmcpConnector {
         relay: Arc<Relay>,
     ) -> BoxFuture<'static, Result<Arc<dyn McpUpstream>, UpstreamError>> {
         Box::pin(async move {
-            let handler = Handler { relay };
+            let handler = Handler { relay: relay.clone() };
             // What the HTTP client last failed with, in full (rmcp keeps only the outer message).
             let last_error = Arc::new(std::sync::Mutex::new(None));
             let service = match &target.transport {
@@ -52,14 +54,14 @@ impl Connector for RmcpConnector {
                         .stderr(Stdio::inherit())
                         .spawn()
                         .map_err(|e| UpstreamError::Unavailable(format!("cannot start {command:?}: {e}")))?;
-                    serve_client(handler, process).await
+                    serve_client(handler, Ordered { inner: process, relay }).await
                 }
                 McpTransport::StreamableHttp { url } => {
                     let headers = header_map(&target.headers)?.into_iter().filter_map(|(k, v)| Some((k?, v))).collect();
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
                     let client = Lenient { client: reqwest_client(&target)?, last_error: last_error.clone() };
                     let transport = StreamableHttpClientTransport::with_client(client, config);
-                    serve_client(handler, transport).await
+                    serve_client(handler, Ordered { inner: transport, relay }).await
                 }
                 McpTransport::Unresolved { reason } => return Err(UpstreamError::Unavailable(reason.clone())),
                 McpTransport::Sse { url } => {
