@@ -98,6 +98,13 @@ pub struct AiProviderIr {
     pub mock: MockSettings,
 }
 
+impl AiProviderIr {
+    /// The catalog's path template for a chat request (streamed or not), if it has one.
+    pub fn path_template(&self, stream: bool) -> Option<&str> {
+        if stream { self.stream_path.as_deref() } else { self.chat_path.as_deref() }
+    }
+}
+
 /// Where a provider listens: a base URL resolved to an upstream.
 #[derive(Debug, Serialize)]
 pub struct AiEndpoint {
@@ -117,14 +124,23 @@ pub enum AiAuth {
     Bearer(HeaderValue),
     /// A header of the provider's choosing (`x-api-key: <key>`).
     Header(HeaderName, HeaderValue),
-    /// The client's own key goes through, in the header the provider takes it in (`None`:
-    /// `Authorization: Bearer`), wherever the client sent it (`Authorization: Bearer`,
-    /// `x-api-key`, `x-goog-api-key` or `api-key`).
-    Passthrough(Option<HeaderName>),
+    /// The client's own key goes through, wherever the client sent it, to where the provider
+    /// takes it.
+    Passthrough(KeyPlace),
     /// Bedrock: requests signed with SigV4.
     AwsSigV4(Arc<super::creds::AwsKeys>),
     /// Vertex AI: OAuth access tokens minted from a service-account key.
     GcpServiceAccount(Arc<super::creds::ServiceAccount>),
+}
+
+/// Where a provider takes a client's key.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPlace {
+    /// The provider's own header (`x-api-key`, `api-key`…); `None`: `Authorization: Bearer`.
+    pub header: Option<HeaderName>,
+    /// The provider also takes `Authorization: Bearer` as it is (Azure: keys or Entra ID
+    /// tokens).
+    pub bearer_too: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -11,7 +11,6 @@ pub mod filter;
 pub mod hostname;
 pub mod mcp;
 pub mod route;
-mod route_index;
 pub mod status;
 pub mod translate;
 

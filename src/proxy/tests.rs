@@ -14,7 +14,6 @@ use hyper_util::rt::TokioIo;
 
 use super::handler::{ConnInfo, Shared, handle};
 use super::pipeline::Pipelines;
-use crate::ir::translate::{Context, translate};
 use crate::ir::{BindKey, ObjectKey, Snapshot};
 
 const CONFIG: &str = r#"
@@ -66,17 +65,7 @@ spec:
 "#;
 
 fn snapshot() -> Snapshot {
-    let loaded = crate::config::parse_text("phases.yaml", CONFIG);
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let mut resources: Vec<_> = loaded.resources.into_iter().map(|l| l.resource).collect();
-    crate::runtime::Generations::default().assign(&mut resources);
-    let ctx = Context {
-        version: 1,
-        now: "2026-01-01T00:00:00Z".into(),
-        default_address: "127.0.0.1".parse().expect("ip"),
-        address_usable: Box::new(|_| true),
-    };
-    translate(&resources, &ctx)
+    crate::ir::translate::tests::from_yaml(CONFIG)
 }
 
 fn shared(snapshot: Snapshot) -> Arc<Shared> {

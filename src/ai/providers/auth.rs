@@ -6,9 +6,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::super::AiPipeline;
 use crate::ai::errors::AiError;
-use crate::ir::ai::AiAuth;
+use crate::ir::ai::{AiAuth, KeyPlace};
 
-/// Where clients put a provider key: the bearer token first, then the providers' own headers.
+/// Where clients put a provider key besides a bearer token (Anthropic's, Google's, Azure's).
 const CLIENT_KEY_HEADERS: [&str; 3] = ["x-api-key", "x-goog-api-key", "api-key"];
 
 /// Adds the provider's credentials to `out`; a Vertex token is minted (or taken from the
@@ -26,7 +26,7 @@ pub async fn apply(pipe: &AiPipeline, auth: &AiAuth, client: &HeaderMap, out: &m
             out.insert(http::header::AUTHORIZATION, pipe.tokens.authorization(&pipe.pools, sa).await?);
         }
         AiAuth::Passthrough(place) => {
-            if let Some((name, value)) = client_key(client).and_then(|key| placed(place.as_ref(), key)) {
+            if let Some((name, value)) = passthrough(place, client) {
                 out.insert(name, value);
             }
         }
@@ -34,21 +34,29 @@ pub async fn apply(pipe: &AiPipeline, auth: &AiAuth, client: &HeaderMap, out: &m
     Ok(())
 }
 
-/// The key the client sent, wherever it sent it.
-fn client_key(client: &HeaderMap) -> Option<&str> {
+/// The client's key in the place the provider takes it: the provider's own header as sent;
+/// else `Authorization` as sent, where the provider takes bearer tokens; else the key from a
+/// bearer token or another provider's header, moved to the provider's place.
+fn passthrough(place: &KeyPlace, client: &HeaderMap) -> Option<(HeaderName, HeaderValue)> {
+    if let Some(own) = &place.header
+        && let Some(v) = client.get(own)
+    {
+        return Some((own.clone(), v.clone()));
+    }
+    if (place.header.is_none() || place.bearer_too)
+        && let Some(v) = client.get(http::header::AUTHORIZATION)
+    {
+        return Some((http::header::AUTHORIZATION, v.clone()));
+    }
     let bearer = client
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.strip_prefix("Bearer ").or_else(|| s.strip_prefix("bearer ")));
-    bearer
+    let key = bearer
         .or_else(|| CLIENT_KEY_HEADERS.iter().find_map(|h| client.get(*h).and_then(|v| v.to_str().ok())))
         .map(str::trim)
-        .filter(|k| !k.is_empty())
-}
-
-/// A key in the place the provider takes it.
-fn placed(place: Option<&HeaderName>, key: &str) -> Option<(HeaderName, HeaderValue)> {
-    match place {
+        .filter(|k| !k.is_empty())?;
+    match &place.header {
         None => Some((http::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {key}")).ok()?)),
         Some(h) => Some((h.clone(), HeaderValue::from_str(key).ok()?)),
     }
@@ -60,23 +68,29 @@ mod tests {
 
     #[test]
     fn a_client_key_goes_where_the_provider_takes_it() {
-        let anthropic = Some(HeaderName::from_static("x-api-key"));
-        // (the client's header, its value, where the provider takes keys, what is sent)
-        type Case = (&'static str, &'static str, Option<HeaderName>, Option<(&'static str, &'static str)>);
-        let cases: [Case; 6] = [
-            ("authorization", "Bearer sk-1", None, Some(("authorization", "Bearer sk-1"))),
-            ("x-api-key", "sk-2", None, Some(("authorization", "Bearer sk-2"))),
-            ("authorization", "Bearer sk-3", anthropic.clone(), Some(("x-api-key", "sk-3"))),
-            ("x-goog-api-key", "g-4", anthropic.clone(), Some(("x-api-key", "g-4"))),
-            ("authorization", "Basic dXNlcg==", anthropic, None),
-            ("x-other", "nope", None, None),
+        let bearer = KeyPlace::default();
+        let anthropic = KeyPlace { header: Some(HeaderName::from_static("x-api-key")), bearer_too: false };
+        let azure = KeyPlace { header: Some(HeaderName::from_static("api-key")), bearer_too: true };
+        // (the client's headers, where the provider takes keys, what is sent)
+        type Case<'a> = (&'a [(&'static str, &'static str)], &'a KeyPlace, Option<(&'static str, &'static str)>);
+        let cases: [Case; 8] = [
+            (&[("authorization", "Bearer sk-1")], &bearer, Some(("authorization", "Bearer sk-1"))),
+            (&[("x-api-key", "sk-2")], &bearer, Some(("authorization", "Bearer sk-2"))),
+            (&[("authorization", "Bearer sk-3")], &anthropic, Some(("x-api-key", "sk-3"))),
+            (&[("authorization", "Bearer b"), ("x-api-key", "own")], &anthropic, Some(("x-api-key", "own"))),
+            (&[("x-goog-api-key", "g-4")], &anthropic, Some(("x-api-key", "g-4"))),
+            (&[("authorization", "Bearer entra-token")], &azure, Some(("authorization", "Bearer entra-token"))),
+            (&[("x-api-key", "k")], &azure, Some(("api-key", "k"))),
+            (&[("x-other", "nope")], &bearer, None),
         ];
-        for (header, value, place, want) in cases {
+        for (headers, place, want) in cases {
             let mut client = HeaderMap::new();
-            client.insert(HeaderName::from_static(header), HeaderValue::from_static(value));
-            let got = client_key(&client).and_then(|k| placed(place.as_ref(), k));
+            for (n, v) in headers {
+                client.insert(HeaderName::from_static(n), HeaderValue::from_static(v));
+            }
+            let got = passthrough(place, &client);
             let got = got.as_ref().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()));
-            assert_eq!(got, want, "{header}: {value}");
+            assert_eq!(got, want, "{headers:?}");
         }
     }
 }

@@ -120,7 +120,7 @@ impl Provider for Bedrock {
         _same: bool,
     ) -> Result<(String, Value), AiError> {
         let stream = chat.req.stream;
-        let template = if stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
+        let template = p.path_template(stream);
         Ok((path(template, model, stream), bedrock::build_request(&chat.req, model)?))
     }
 

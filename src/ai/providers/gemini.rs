@@ -76,7 +76,7 @@ impl Provider for Gemini {
         _same: bool,
     ) -> Result<(String, Value), AiError> {
         let stream = chat.req.stream;
-        let template = if stream { p.stream_path.as_deref() } else { p.chat_path.as_deref() };
+        let template = p.path_template(stream);
         Ok((path(template, model, stream), gemini::build_request(&chat.req)))
     }
 

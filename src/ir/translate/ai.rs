@@ -8,20 +8,16 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::backend::RefFailure;
 use super::duration;
 use super::index::Index;
+use super::refs::{RefFailure, invalid, secret_value};
 use super::tls;
 use crate::api::{AiBackend, AiProvider};
 use crate::catalog;
-use crate::ir::ai::{AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, MockSettings, ModelRule, WireFormat};
+use crate::ir::ai::{AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, KeyPlace, MockSettings, ModelRule, WireFormat};
 use crate::ir::backend::Upstream;
 use crate::ir::creds::{self, AwsKeys};
 use crate::ir::{Endpoint, ObjectKey, UpstreamProtocol, UpstreamTls};
-
-fn invalid(msg: impl Into<String>) -> RefFailure {
-    ("UnsupportedValue".to_string(), msg.into())
-}
 
 pub fn resolve(ix: &Index<'_>, ns: &str, name: &str) -> Result<Arc<AiBackendIr>, RefFailure> {
     let b = ix
@@ -238,13 +234,6 @@ fn provider(ix: &Index<'_>, ns: &str, backend: &str, pname: &str, p: &AiProvider
 /// The base URL of Vertex AI's `global` location.
 const VERTEX_GLOBAL_BASE: &str = "https://aiplatform.googleapis.com/v1/projects/{project}/locations/global";
 
-/// The bytes of the data key `key` of the Secret `ns/name`; `None` when the Secret lacks it.
-pub(super) fn secret_value(ix: &Index<'_>, ns: &str, name: &str, key: &str) -> Result<Option<Vec<u8>>, RefFailure> {
-    let secret =
-        ix.secret(ns, name).ok_or_else(|| ("BackendNotFound".to_string(), format!("Secret {ns}/{name} not found")))?;
-    secret.get(key).map_err(|e| invalid(format!("Secret {ns}/{name}: {e:?}")))
-}
-
 fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, RefFailure> {
     String::from_utf8(bytes).map(|s| s.trim().to_string()).map_err(|_| invalid(format!("{what} is not UTF-8")))
 }
@@ -303,7 +292,8 @@ fn plain_auth(ix: &Index<'_>, ns: &str, p: &AiProvider, d: &TypeDefaults) -> Res
         None => AiAuth::None,
         Some(a) if a.passthrough == Some(true) => {
             let header = d.key_header.as_deref().map(|h| HeaderName::from_bytes(h.as_bytes())).transpose();
-            AiAuth::Passthrough(header.map_err(|_| invalid("the catalog's key header is not a header name"))?)
+            let header = header.map_err(|_| invalid("the catalog's key header is not a header name"))?;
+            AiAuth::Passthrough(KeyPlace { header, bearer_too: d.kind == WireFormat::AzureOpenAi })
         }
         Some(a) => match &a.secret_ref {
             None => AiAuth::None,

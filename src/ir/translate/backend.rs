@@ -22,8 +22,7 @@ pub struct BackendRefArgs<'r> {
     pub filters: Vec<Filter>,
 }
 
-/// Why a reference did not resolve: the ResolvedRefs reason and a message.
-pub type RefFailure = (String, String);
+use super::refs::RefFailure;
 
 /// How a BackendTLSPolicy fared for one Gateway: recorded for its status.
 #[derive(Default)]

@@ -4,16 +4,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::backend::RefFailure;
 use super::index::Index;
+use super::refs::{RefFailure, invalid, secret_value};
 use crate::api::{McpBackend, McpFailureMode, McpPrefixMode, McpTarget, McpUrl, SLUICE_GROUP};
 use crate::ir::creds::SessionKey;
 use crate::ir::mcp::{FailureMode, McpBackendIr, McpTargetIr, McpTls, McpTransport, PrefixMode, ToolRules};
 use crate::ir::{Endpoint, ObjectKey};
-
-fn invalid(msg: impl Into<String>) -> RefFailure {
-    ("UnsupportedValue".to_string(), msg.into())
-}
 
 pub fn resolve(ix: &Index<'_>, ns: &str, name: &str) -> Result<Arc<McpBackendIr>, RefFailure> {
     let b = ix
@@ -29,7 +25,7 @@ fn session_key(ix: &Index<'_>, b: &McpBackend) -> Result<Option<Arc<SessionKey>>
     let Some(r) = b.spec.sessions.as_ref().and_then(|s| s.key_secret_ref.as_ref()) else { return Ok(None) };
     let ns = b.metadata.namespace();
     let key_name = r.key.as_deref().unwrap_or("sessionKey");
-    let bytes = super::ai::secret_value(ix, ns, &r.name, key_name)?
+    let bytes = secret_value(ix, ns, &r.name, key_name)?
         .ok_or_else(|| invalid(format!("Secret {ns}/{} has no key {key_name:?}", r.name)))?;
     SessionKey::new(&bytes).map(|k| Some(Arc::new(k))).map_err(|e| invalid(format!("spec.sessions.keySecretRef: {e}")))
 }
@@ -106,7 +102,7 @@ fn target(ix: &Index<'_>, ns: &str, backend: &str, t: &McpTarget) -> Result<McpT
     }
     let mut headers: Vec<(String, String)> = t.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (k, r) in &t.headers_from_secrets {
-        let bytes = super::ai::secret_value(ix, ns, &r.name, &r.key)?
+        let bytes = secret_value(ix, ns, &r.name, &r.key)?
             .ok_or_else(|| invalid(format!("target {:?}: Secret {ns}/{} has no key {:?}", t.name, r.name, r.key)))?;
         let value = String::from_utf8(bytes)
             .ok()

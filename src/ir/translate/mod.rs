@@ -7,13 +7,14 @@ pub mod duration;
 mod gateway;
 pub mod index;
 mod mcp;
+mod refs;
 mod route;
 mod rules;
 pub mod tls;
 mod tlsroute;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use regex::Regex;
 
-use super::backend::{BackendRefArgs, BackendResolver, RefFailure};
+use super::backend::{BackendRefArgs, BackendResolver};
 use super::duration;
+use super::refs::RefFailure;
 use crate::api::{self, HttpRoute, HttpRouteFilter, HttpRouteRule};
 use crate::ir::ObjectKey;
 use crate::ir::filter::{Cors, Filter, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};

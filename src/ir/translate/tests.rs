@@ -46,8 +46,13 @@ ports: [{name: http, port: 3999}]
 ";
 
 fn build(extra: &str) -> Snapshot {
-    let text = format!("{BASE}---\n{extra}");
-    let loaded = crate::config::parse_text("test.yaml", &text);
+    from_yaml(&format!("{BASE}---\n{extra}"))
+}
+
+/// The snapshot of manifests in YAML (which must load without error), translated as the
+/// runtime would on 127.0.0.1. For tests.
+pub(crate) fn from_yaml(text: &str) -> Snapshot {
+    let loaded = crate::config::parse_text("test.yaml", text);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     let mut resources: Vec<Resource> = loaded.resources.into_iter().map(|l| l.resource).collect();
     crate::runtime::Generations::default().assign(&mut resources);

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::route::{PathMatch, RequestView, RouteEntry};
+use super::{PathMatch, RequestView, RouteEntry};
 
 /// Below this many entries a plain scan is as fast as the index.
 pub const MIN_INDEXED: usize = 16;
@@ -77,9 +77,9 @@ mod tests {
 
     use http::{HeaderMap, Method};
 
-    use super::super::ObjectKey;
-    use super::super::route::{RouteMatch, RouteRule};
+    use super::super::{RouteMatch, RouteRule};
     use super::*;
+    use crate::ir::ObjectKey;
 
     fn entry(path: PathMatch, method: Option<Method>, n: usize) -> RouteEntry {
         RouteEntry {

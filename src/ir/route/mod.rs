@@ -14,7 +14,9 @@ use super::ObjectKey;
 use super::backend::Backend;
 use super::filter::Filter;
 use super::hostname;
-use super::route_index::{MIN_INDEXED, PathIndex};
+mod index;
+
+use self::index::{MIN_INDEXED, PathIndex};
 
 /// The routes of one listener. Hostname groups are tried from the most specific to the least;
 /// the first group whose hostname covers the request host is the only one consulted (like a
