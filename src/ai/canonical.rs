@@ -29,6 +29,35 @@ pub struct ChatRequest {
 pub enum Role {
     User,
     Assistant,
+    /// A system message in the middle of the conversation (system prompts before the first
+    /// turn are [`ChatRequest::system`]). Formats that take system text only once, up front,
+    /// get it there ([`ChatRequest::system_texts`]); the others in place.
+    System,
+}
+
+impl ChatRequest {
+    /// Every system text, in order: the leading system prompt, then the system messages of
+    /// the conversation. For formats with one system prompt up front (Anthropic, Gemini,
+    /// Bedrock): the nearest they have to a system message in place.
+    pub fn system_texts(&self) -> Vec<&str> {
+        let inline = self.messages.iter().filter(|m| m.role == Role::System).flat_map(|m| {
+            m.parts.iter().filter_map(|p| match p {
+                Part::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+        });
+        self.system.iter().map(String::as_str).chain(inline).collect()
+    }
+
+    /// Adds system text from the client: the system prompt while no turn has been seen, a
+    /// system message in place after.
+    pub fn push_system(&mut self, texts: Vec<String>) {
+        if self.messages.is_empty() {
+            self.system.extend(texts);
+        } else if !texts.is_empty() {
+            self.messages.push(Message { role: Role::System, parts: texts.into_iter().map(Part::Text).collect() });
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -23,6 +23,9 @@ pub struct ParsedChat {
     pub raw: Value,
     /// Shared so that a usage estimate can be made after the answer, only when needed.
     pub req: Arc<ChatRequest>,
+    /// The client's query string (Claude Code's `?beta=true`): passed on to a provider of the
+    /// client's own format, dropped across formats.
+    pub query: Option<String>,
 }
 
 impl ParsedChat {
@@ -35,7 +38,7 @@ impl ParsedChat {
     }
 }
 
-pub fn parse(format: ClientFormat, bytes: &[u8]) -> Result<ParsedChat, AiError> {
+pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<ParsedChat, AiError> {
     let raw: Value = serde_json::from_slice(bytes)
         .map_err(|e| AiError::invalid(format!("the request body is not valid JSON: {e}")))?;
     if !raw.is_object() {
@@ -54,7 +57,7 @@ pub fn parse(format: ClientFormat, bytes: &[u8]) -> Result<ParsedChat, AiError> 
             ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
         });
     }
-    Ok(ParsedChat { format, raw, req: Arc::new(req) })
+    Ok(ParsedChat { format, raw, req: Arc::new(req), query: query.map(str::to_string) })
 }
 
 /// The backend that serves the requested model, and the model name it should get.
@@ -130,6 +133,18 @@ async fn attempt(
         return Ok(json_response(render(parsed, &r, created)));
     }
     let same = provider.same_format(parsed.format, &model);
+    // Thinking sent back without its signature is signed again where Sluice remembers what
+    // this kind of provider issued (translated requests: same-format ones go through as sent).
+    let restored = match same {
+        false => ctx.pipe.signatures.restore(p.kind, &parsed.req).map(|req| ParsedChat {
+            format: parsed.format,
+            raw: parsed.raw.clone(),
+            req: Arc::new(req),
+            query: parsed.query.clone(),
+        }),
+        true => None,
+    };
+    let parsed = restored.as_ref().unwrap_or(parsed);
     let (path, body) = provider.chat_request(&p, parsed, &model, same)?;
     let bytes = Bytes::from(body.to_string());
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
@@ -142,14 +157,18 @@ async fn attempt(
             (true, ClientFormat::Responses) => encoder(ClientFormat::Responses),
             (false, f) => encoder(f),
         };
-        let keep_text = !provider.streams_report_usage(&p);
-        return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, keep_text)));
+        let notes = stream::Notes {
+            keep_text: !provider.streams_report_usage(&p),
+            signatures: Some((ctx.pipe.signatures.clone(), p.kind)),
+        };
+        return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, notes)));
     }
     let response_id = providers::bedrock::request_id(resp.headers());
     let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;
     let json: Value = serde_json::from_slice(&bytes)
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
     let mut parsed_resp = provider.parse_response(&model, &json)?;
+    ctx.pipe.signatures.remember_parts(p.kind, &parsed_resp.parts);
     if parsed_resp.id.is_empty() {
         parsed_resp.id = response_id;
     }

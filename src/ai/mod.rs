@@ -10,6 +10,7 @@ pub mod eventstream;
 mod failover;
 pub mod frontdoor;
 pub mod providers;
+pub mod signatures;
 pub mod state;
 pub mod stream;
 pub mod tokens;
@@ -42,11 +43,19 @@ pub struct AiPipeline {
     pub health: state::AiState,
     /// Vertex AI access tokens, per service-account key.
     pub tokens: providers::vertex::Tokens,
+    /// Thinking signatures providers issued, to sign thinking that clients send back bare.
+    pub signatures: Arc<signatures::Signatures>,
 }
 
 impl AiPipeline {
     pub fn new(pools: Arc<Pools>, metrics: Arc<Metrics>) -> Self {
-        AiPipeline { pools, metrics, health: state::AiState::default(), tokens: providers::vertex::Tokens::default() }
+        AiPipeline {
+            pools,
+            metrics,
+            health: state::AiState::default(),
+            tokens: providers::vertex::Tokens::default(),
+            signatures: Arc::default(),
+        }
     }
 }
 
@@ -92,7 +101,7 @@ async fn dispatch(
         FrontDoor::Models => Ok(models(ctx)),
         FrontDoor::ChatCompletions | FrontDoor::Messages | FrontDoor::Responses => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
-            let parsed = chat::parse(door.client_format(), &bytes)?;
+            let parsed = chat::parse(door.client_format(), &bytes, parts.uri.query())?;
             chat::serve(ctx, parsed).await
         }
         FrontDoor::Embeddings => {
@@ -133,7 +142,7 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         // count_tokens takes no max_tokens; the messages parser wants one.
         o.entry("max_tokens").or_insert(json!(1));
     }
-    let parsed = chat::parse(ClientFormat::Anthropic, raw.to_string().as_bytes())?;
+    let parsed = chat::parse(ClientFormat::Anthropic, raw.to_string().as_bytes(), None)?;
     let (backend, target) = chat::pick_backend(ctx.backends, &parsed.req.model)?;
     failover::run(ctx, backend, |p| {
         let bytes = bytes.clone();

@@ -11,12 +11,16 @@ use futures_util::{Stream, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 
+use std::sync::Arc;
+
 use super::canonical::{StreamEvent, Usage};
 use super::errors::ErrorKind;
 use super::eventstream;
+use super::signatures::{self, Signatures};
 use super::wire::{anthropic_stream, bedrock_stream, gemini_stream, openai_responses_stream, openai_stream};
 use crate::httpkit::body::{BoxError, ProxyBody};
 use crate::httpkit::sse;
+use crate::ir::ai::WireFormat;
 
 /// How the provider's events are read.
 pub enum Decode {
@@ -61,6 +65,10 @@ struct State {
     text: String,
     /// Keep the generated text for an estimate: only for providers that may report no usage.
     keep_text: bool,
+    /// Where signed thinking is remembered (for the provider's format), and the thinking of
+    /// the block under way.
+    signatures: Option<(Arc<Signatures>, WireFormat)>,
+    thinking: String,
 }
 
 impl State {
@@ -105,6 +113,17 @@ impl State {
                     if self.keep_text && self.usage.is_none() && self.text.len() < MAX_KEPT_TEXT =>
                 {
                     self.text.push_str(t);
+                }
+                StreamEvent::ThinkingDelta(t)
+                    if self.signatures.is_some() && self.thinking.len() + t.len() <= signatures::MAX_TEXT =>
+                {
+                    self.thinking.push_str(t);
+                }
+                StreamEvent::SignatureDelta(s) => {
+                    if let Some((memory, format)) = &self.signatures {
+                        memory.remember(*format, &self.thinking, s);
+                    }
+                    self.thinking.clear();
                 }
                 StreamEvent::Usage(u) => self.usage = Some(*u),
                 StreamEvent::End => self.ended = true,
@@ -162,7 +181,14 @@ impl State {
 
 /// The downstream body for a provider's SSE response.
 /// `keep_text`: the provider may not report usage, so keep the generated text to estimate it.
-pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, keep_text: bool) -> ProxyBody {
+/// What a translated stream notes besides the answer: the generated text, for a usage estimate
+/// (only for providers that may report no usage), and signed thinking.
+pub struct Notes {
+    pub keep_text: bool,
+    pub signatures: Option<(Arc<Signatures>, WireFormat)>,
+}
+
+pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, notes: Notes) -> ProxyBody {
     let events: Pin<Box<dyn Stream<Item = RawEvent> + Send>> = match decode {
         Decode::Bedrock(_) => Box::pin(aws_events(upstream)),
         Decode::OpenAi(_) | Decode::Anthropic(_) | Decode::Gemini(_) => Box::pin(
@@ -178,7 +204,9 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
         on_done: Some(on_done),
         scratch: Vec::new(),
         text: String::new(),
-        keep_text,
+        keep_text: notes.keep_text,
+        signatures: notes.signatures,
+        thinking: String::new(),
     };
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;

@@ -58,7 +58,13 @@ impl Provider for Anthropic {
         model: &str,
         same: bool,
     ) -> Result<(String, Value), AiError> {
-        Ok((p.chat_path.as_deref().unwrap_or(MESSAGES_PATH).to_string(), chat_body(chat, model, same)))
+        let mut path = p.chat_path.as_deref().unwrap_or(MESSAGES_PATH).to_string();
+        // Same format: the client's query (Claude Code's `?beta=true`) goes with it.
+        if same && let Some(q) = chat.query.as_deref().filter(|q| !q.is_empty()) {
+            path.push(if path.contains('?') { '&' } else { '?' });
+            path.push_str(q);
+        }
+        Ok((path, chat_body(chat, model, same)))
     }
 
     fn stream_decoder(&self, _model: &str, _headers: &HeaderMap) -> Decode {

@@ -57,12 +57,31 @@ enum Content {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Block {
-    Text { text: String },
-    Image { source: ImageSource },
-    ToolUse { id: String, name: String, input: Value },
-    ToolResult { tool_use_id: String, content: Option<Content>, is_error: Option<bool> },
-    Thinking { thinking: String, signature: Option<String> },
+    Text {
+        text: String,
+    },
+    Image {
+        source: ImageSource,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: Option<Content>,
+        is_error: Option<bool>,
+    },
+    Thinking {
+        thinking: String,
+        signature: Option<String>,
+    },
     RedactedThinking {},
+    /// A block other formats cannot carry (documents, server tool results, …): dropped when
+    /// translating (same-format requests go through untouched).
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +110,10 @@ fn blocks(c: Content) -> Vec<Part> {
                 }),
                 Block::Thinking { thinking, signature } => Some(Part::Thinking { text: thinking, signature }),
                 Block::RedactedThinking {} => None,
+                Block::Other => {
+                    tracing::debug!("a content block other formats cannot carry was dropped");
+                    None
+                }
             })
             .collect(),
     }
@@ -121,6 +144,15 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
         let role = match m.role.as_str() {
             "user" => Role::User,
             "assistant" => Role::Assistant,
+            // Claude Code sends system reminders as messages of their own.
+            "system" => {
+                let texts = blocks(m.content).into_iter().filter_map(|p| match p {
+                    Part::Text(t) => Some(t),
+                    _ => None,
+                });
+                out.push_system(texts.collect());
+                continue;
+            }
             other => {
                 return Err(AiError::invalid_param(&format!("messages.{i}.role"), format!("unknown role {other:?}")));
             }
@@ -157,8 +189,10 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
     Ok(out)
 }
 
-fn block_json(p: &Part) -> Value {
-    match p {
+/// A block of a message; `None` for thinking without a signature, which Anthropic refuses
+/// (it is never sent with an empty one).
+fn block_json(p: &Part) -> Option<Value> {
+    Some(match p {
         Part::Text(t) => json!({"type": "text", "text": t}),
         Part::Image(Image::Base64 { media_type, data }) => {
             json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
@@ -169,17 +203,30 @@ fn block_json(p: &Part) -> Value {
             json!({"type": "tool_use", "id": id, "name": name, "input": input})
         }
         Part::ToolResult { id, content, is_error } => {
-            let content: Vec<Value> = content.iter().map(block_json).collect();
+            let content: Vec<Value> = content.iter().filter_map(block_json).collect();
             let mut v = json!({"type": "tool_result", "tool_use_id": id, "content": content});
             if *is_error {
                 v["is_error"] = json!(true);
             }
             v
         }
-        Part::Thinking { text, signature } => {
-            json!({"type": "thinking", "thinking": text, "signature": signature.clone().unwrap_or_default()})
+        Part::Thinking { text, signature: Some(s) } if !s.is_empty() => {
+            json!({"type": "thinking", "thinking": text, "signature": s})
         }
-    }
+        Part::Thinking { .. } => {
+            tracing::debug!("thinking without a signature left out: Anthropic refuses it");
+            return None;
+        }
+    })
+}
+
+/// Whether thinking can stay on: Anthropic wants the last assistant turn, when it calls tools,
+/// to start with the signed thinking it issued.
+fn tool_turn_signed(req: &ChatRequest) -> bool {
+    let Some(last) = req.messages.iter().rev().find(|m| m.role == Role::Assistant) else { return true };
+    let calls = last.parts.iter().any(|p| matches!(p, Part::ToolCall { .. }));
+    let signed = last.parts.iter().any(|p| matches!(p, Part::Thinking { signature: Some(s), .. } if !s.is_empty()));
+    !calls || signed
 }
 
 /// Default when the client (OpenAI format) gives no max_tokens: Anthropic requires one.
@@ -195,17 +242,20 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Value {
     let messages: Vec<Value> = req
         .messages
         .iter()
-        .map(|m| {
+        .filter_map(|m| {
             let role = match m.role {
                 Role::User => "user",
                 Role::Assistant => "assistant",
+                // In the system prompt (`system_texts`).
+                Role::System => return None,
             };
-            json!({"role": role, "content": m.parts.iter().map(block_json).collect::<Vec<_>>()})
+            Some(json!({"role": role, "content": m.parts.iter().filter_map(block_json).collect::<Vec<_>>()}))
         })
         .collect();
     body.insert("messages".into(), Value::Array(messages));
-    if !req.system.is_empty() {
-        body.insert("system".into(), json!(req.system.join("\n\n")));
+    let system = req.system_texts();
+    if !system.is_empty() {
+        body.insert("system".into(), json!(system.join("\n\n")));
     }
     if let Some(t) = req.temperature {
         body.insert("temperature".into(), json!(t));
@@ -251,7 +301,14 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Value {
         // parameters with thinking; a budget that cannot fit turns thinking off.
         let max = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
         let budget = wanted.min(max.saturating_sub(1));
-        if budget >= MIN_THINKING_BUDGET {
+        let signed = tool_turn_signed(req);
+        if !signed {
+            tracing::info!(
+                "thinking turned off for this request: the tool-calling turn came back without the signed \
+                 thinking Anthropic requires"
+            );
+        }
+        if budget >= MIN_THINKING_BUDGET && signed {
             body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
             body.remove("temperature");
             body.remove("top_p");
@@ -357,8 +414,18 @@ pub fn parse_response(v: &Value) -> Result<ChatResponse, AiError> {
 }
 
 pub fn render_response(r: &ChatResponse) -> Value {
-    let content: Vec<Value> =
-        r.parts.iter().filter(|p| !matches!(p, Part::ToolResult { .. })).map(block_json).collect();
+    // Thinking of another provider has no Anthropic signature: the client gets an empty one
+    // (the shape Anthropic's SDKs expect), which Sluice never forwards to a provider.
+    let content: Vec<Value> = r
+        .parts
+        .iter()
+        .filter(|p| !matches!(p, Part::ToolResult { .. }))
+        .map(|p| match p {
+            Part::Thinking { text, signature: None } => json!({"type": "thinking", "thinking": text, "signature": ""}),
+            p => block_json(p).unwrap_or(Value::Null),
+        })
+        .filter(|v| !v.is_null())
+        .collect();
     json!({
         "id": if r.id.starts_with("msg_") { r.id.clone() } else { format!("msg_{}", r.id) },
         "type": "message",

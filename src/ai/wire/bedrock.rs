@@ -114,6 +114,8 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Result<Value, AiError> {
         let role = match m.role {
             Role::User => "user",
             Role::Assistant => "assistant",
+            // In the system prompt (`system_texts`).
+            Role::System => continue,
         };
         let content = blocks(&m.parts)?;
         if content.is_empty() {
@@ -124,8 +126,9 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Result<Value, AiError> {
     }
     let mut body = Map::new();
     body.insert("messages".into(), Value::Array(messages));
-    if !req.system.is_empty() {
-        body.insert("system".into(), req.system.iter().map(|s| json!({"text": s})).collect());
+    let system = req.system_texts();
+    if !system.is_empty() {
+        body.insert("system".into(), system.iter().map(|s| json!({"text": s})).collect());
     }
     let mut inference = Map::new();
     if let Some(m) = req.max_tokens {

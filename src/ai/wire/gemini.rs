@@ -168,6 +168,8 @@ pub fn build_request(req: &ChatRequest) -> Value {
         let (role, parts) = match m.role {
             Role::User => ("user", user_parts(&req.messages[..i], &m.parts)),
             Role::Assistant => ("model", model_parts(&m.parts)),
+            // In the system instruction (`system_texts`).
+            Role::System => continue,
         };
         if parts.is_empty() {
             continue;
@@ -177,8 +179,9 @@ pub fn build_request(req: &ChatRequest) -> Value {
     }
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));
-    if !req.system.is_empty() {
-        let parts: Vec<Value> = req.system.iter().map(|s| json!({"text": s})).collect();
+    let system = req.system_texts();
+    if !system.is_empty() {
+        let parts: Vec<Value> = system.iter().map(|s| json!({"text": s})).collect();
         body.insert("systemInstruction".into(), json!({"parts": parts}));
     }
     if !req.tools.is_empty() {

@@ -16,6 +16,8 @@ pub mod turns;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_agents;
+#[cfg(test)]
 mod tests_bedrock;
 #[cfg(test)]
 mod tests_gemini;

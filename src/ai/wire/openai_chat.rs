@@ -61,6 +61,9 @@ struct Msg {
     tool_calls: Option<Vec<ToolCallIn>>,
     tool_call_id: Option<String>,
     reasoning_content: Option<String>,
+    /// Thinking with its provider signature (the field LiteLLM's clients use): `[{"type":
+    /// "thinking", "thinking", "signature"}]`.
+    thinking_blocks: Option<Vec<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -190,18 +193,15 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
     for (i, m) in req.messages.into_iter().enumerate() {
         match m.role.as_str() {
             "system" | "developer" => {
-                for p in content_parts(m.content) {
-                    if let Part::Text(t) = p {
-                        out.system.push(t);
-                    }
-                }
+                let texts = content_parts(m.content).into_iter().filter_map(|p| match p {
+                    Part::Text(t) => Some(t),
+                    _ => None,
+                });
+                out.push_system(texts.collect());
             }
             "user" => out.messages.push(Message { role: Role::User, parts: content_parts(m.content) }),
             "assistant" => {
-                let mut parts = Vec::new();
-                if let Some(r) = m.reasoning_content {
-                    parts.push(Part::Thinking { text: r, signature: None });
-                }
+                let mut parts = thinking_parts(m.reasoning_content, m.thinking_blocks.unwrap_or_default());
                 parts.extend(content_parts(m.content));
                 for c in m.tool_calls.unwrap_or_default() {
                     parts.push(Part::ToolCall { id: c.id, name: c.function.name, arguments: c.function.arguments });
@@ -229,6 +229,28 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
         }
     }
     Ok(out)
+}
+
+/// An assistant message's thinking: its `thinking_blocks` (text and signature), or its
+/// `reasoning_content`, signed by the blocks when they carry a signature but no text (how a
+/// streamed answer's blocks arrive).
+fn thinking_parts(reasoning: Option<String>, blocks: Vec<Value>) -> Vec<Part> {
+    let signed: Vec<(String, Option<String>)> = blocks
+        .iter()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("thinking"))
+        .map(|b| {
+            let text = b.get("thinking").and_then(Value::as_str).unwrap_or_default().to_string();
+            let signature = b.get("signature").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+            (text, signature)
+        })
+        .collect();
+    if signed.iter().any(|(t, _)| !t.is_empty()) {
+        return signed.into_iter().map(|(text, signature)| Part::Thinking { text, signature }).collect();
+    }
+    match reasoning.filter(|r| !r.is_empty()) {
+        Some(text) => vec![Part::Thinking { text, signature: signed.into_iter().find_map(|(_, s)| s) }],
+        None => vec![],
+    }
 }
 
 fn text_of(parts: &[Part]) -> String {
@@ -261,6 +283,7 @@ pub fn build_request(req: &ChatRequest, model: &str) -> Value {
     }
     for m in &req.messages {
         match m.role {
+            Role::System => messages.push(json!({"role": "system", "content": text_of(&m.parts)})),
             Role::User => {
                 let (results, others): (Vec<&Part>, Vec<&Part>) =
                     m.parts.iter().partition(|p| matches!(p, Part::ToolResult { .. }));
@@ -471,6 +494,19 @@ pub fn render_response(r: &ChatResponse, created: u64) -> Value {
         .collect();
     if !thinking.is_empty() {
         message["reasoning_content"] = json!(thinking);
+    }
+    let blocks: Vec<Value> = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Thinking { text, signature: Some(s) } => {
+                Some(json!({"type": "thinking", "thinking": text, "signature": s}))
+            }
+            _ => None,
+        })
+        .collect();
+    if !blocks.is_empty() {
+        message["thinking_blocks"] = Value::Array(blocks);
     }
     let mut out = json!({
         "id": r.id,

@@ -136,10 +136,15 @@ fn parse_input_item(out: &mut ChatRequest, item: &Value, i: usize) -> Result<(),
             let role = str_field(item, "role", &path)?;
             let parts = content_parts(item.get("content"), &format!("{path}.content"))?;
             match role {
-                "system" | "developer" => out.system.extend(parts.into_iter().filter_map(|p| match p {
-                    Part::Text(t) => Some(t),
-                    _ => None,
-                })),
+                "system" | "developer" => out.push_system(
+                    parts
+                        .into_iter()
+                        .filter_map(|p| match p {
+                            Part::Text(t) => Some(t),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
                 "user" => out.messages.push(Message { role: Role::User, parts }),
                 "assistant" => {
                     // Assistant text and the function calls that follow it form one turn.
@@ -172,7 +177,20 @@ fn parse_input_item(out: &mut ChatRequest, item: &Value, i: usize) -> Result<(),
                 _ => out.messages.push(Message { role: Role::User, parts: vec![part] }),
             }
         }
-        "reasoning" => {}
+        "reasoning" => {
+            // The thinking of an earlier turn, sent back: its text (content, else summary) and
+            // the provider's signature (`encrypted_content`), for providers that want both.
+            let texts = |key: &str| -> String {
+                let parts = item.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect()
+            };
+            let text = Some(texts("content")).filter(|t| !t.is_empty()).unwrap_or_else(|| texts("summary"));
+            let signature =
+                item.get("encrypted_content").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+            if !text.is_empty() || signature.is_some() {
+                push_part(&mut out.messages, Role::Assistant, Part::Thinking { text, signature });
+            }
+        }
         "item_reference" => {
             return Err(invalid(
                 &format!("{path}.type"),
@@ -304,8 +322,15 @@ pub fn function_call_item(call_id: &str, name: &str, arguments: &str, status: &s
     })
 }
 
-pub fn reasoning_item(id: &str, text: &str) -> Value {
-    json!({"id": id, "type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": text}]})
+/// A reasoning item; the provider's signature of the thinking (Anthropic's) travels as its
+/// `encrypted_content`, so that a client sending the item back gives it back.
+pub fn reasoning_item(id: &str, text: &str, signature: Option<&str>) -> Value {
+    let mut item =
+        json!({"id": id, "type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": text}]});
+    if let Some(s) = signature.filter(|s| !s.is_empty()) {
+        item["encrypted_content"] = json!(s);
+    }
+    item
 }
 
 pub fn usage_json(u: &Usage) -> Value {
@@ -408,11 +433,11 @@ pub fn output_items(resp_id: &str, parts: &[Part], message_status: &str) -> Vec<
                 flush(&mut items, &mut text);
                 items.push(function_call_item(id, name, arguments, "completed"));
             }
-            Part::Thinking { text: t, .. } => {
+            Part::Thinking { text: t, signature } => {
                 flush(&mut items, &mut text);
-                if !t.is_empty() {
+                if !t.is_empty() || signature.is_some() {
                     let id = item_id("rs", resp_id, items.len());
-                    items.push(reasoning_item(&id, t));
+                    items.push(reasoning_item(&id, t, signature.as_deref()));
                 }
             }
             Part::Image(_) | Part::ToolResult { .. } => {}

@@ -15,7 +15,7 @@ use crate::httpkit::sse;
 
 enum Kind {
     Message { text: String },
-    Reasoning { text: String },
+    Reasoning { text: String, signature: Option<String> },
     Call { call_id: String, name: String, arguments: String },
 }
 
@@ -29,7 +29,7 @@ impl Item {
     fn json(&self, status: &str) -> Value {
         match &self.kind {
             Kind::Message { text } => message_item(&self.id, text, status),
-            Kind::Reasoning { text } => reasoning_item(&self.id, text),
+            Kind::Reasoning { text, signature } => reasoning_item(&self.id, text, signature.as_deref()),
             Kind::Call { call_id, name, arguments } => function_call_item(call_id, name, arguments, status),
         }
     }
@@ -179,7 +179,7 @@ impl Encoder {
                     json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text(text)}),
                 ));
             }
-            Kind::Reasoning { text } => {
+            Kind::Reasoning { text, .. } => {
                 let part = json!({"type": "reasoning_text", "text": text});
                 events.push((
                     "response.reasoning_text.done",
@@ -214,7 +214,7 @@ impl Encoder {
             return i;
         }
         let index = if reasoning {
-            self.add(out, "rs", Kind::Reasoning { text: String::new() })
+            self.add(out, "rs", Kind::Reasoning { text: String::new(), signature: None })
         } else {
             self.add(out, "msg", Kind::Message { text: String::new() })
         };
@@ -257,7 +257,7 @@ impl Encoder {
                 let reasoning = matches!(ev, StreamEvent::ThinkingDelta(_));
                 let index = self.open_text(out, reasoning);
                 let id = self.items[index].id.clone();
-                if let Kind::Message { text } | Kind::Reasoning { text } = &mut self.items[index].kind {
+                if let Kind::Message { text } | Kind::Reasoning { text, .. } = &mut self.items[index].kind {
                     text.push_str(t);
                 }
                 let kind = if reasoning { "response.reasoning_text.delta" } else { "response.output_text.delta" };
@@ -267,7 +267,14 @@ impl Encoder {
                 }
                 self.emit(out, kind, payload);
             }
-            StreamEvent::SignatureDelta(_) => {}
+            StreamEvent::SignatureDelta(s) => {
+                // The signature of the reasoning item under way, given with it when it is done.
+                if let Some(item) = self.items.iter_mut().rev().find(|i| matches!(i.kind, Kind::Reasoning { .. }))
+                    && let Kind::Reasoning { signature, .. } = &mut item.kind
+                {
+                    signature.get_or_insert_with(String::new).push_str(s);
+                }
+            }
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.start(out);
                 let item = self.add(

@@ -106,7 +106,11 @@ impl Encoder {
             }
             StreamEvent::TextDelta(t) => out.push_str(&self.chunk(json!({"content": t}), None)),
             StreamEvent::ThinkingDelta(t) => out.push_str(&self.chunk(json!({"reasoning_content": t}), None)),
-            StreamEvent::SignatureDelta(_) => {}
+            // The signature of the thinking streamed as `reasoning_content`, for the client to
+            // send back in `thinking_blocks`.
+            StreamEvent::SignatureDelta(s) => out.push_str(
+                &self.chunk(json!({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": s}]}), None),
+            ),
             StreamEvent::ToolCallStart { index, id, name } => out.push_str(&self.chunk(
                 json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
                 None,

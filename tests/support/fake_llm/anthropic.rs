@@ -450,6 +450,33 @@ enum Endpoint {
 const INVALID_JSON: &str = "There was an error parsing the body of your request";
 
 /// The checks the real API makes that a translating gateway can get wrong.
+/// The thinking rules Anthropic documents for tool loops: a thinking block needs the
+/// signature Anthropic issued (never an empty one), and with thinking on, the last assistant
+/// turn that calls tools must start with its thinking.
+fn validate_thinking(obj: &serde_json::Map<String, Value>, messages: &[Value]) -> Result<(), String> {
+    for (i, m) in messages.iter().enumerate() {
+        for (j, b) in m["content"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+            if b["type"] == "thinking" && b["signature"].as_str().is_none_or(str::is_empty) {
+                return Err(format!("messages.{i}.content.{j}: Invalid `signature` in `thinking` block"));
+            }
+        }
+    }
+    let thinking_on = obj.get("thinking").and_then(|t| t.get("type")).and_then(Value::as_str) == Some("enabled");
+    let last_assistant = messages.iter().enumerate().rev().find(|(_, m)| m["role"] == "assistant");
+    if let (true, Some((i, m))) = (thinking_on, last_assistant) {
+        let blocks = m["content"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let calls = blocks.iter().any(|b| b["type"] == "tool_use");
+        let first = blocks.first().and_then(|b| b["type"].as_str()).unwrap_or_default();
+        if calls && first != "thinking" && first != "redacted_thinking" {
+            return Err(format!(
+                "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. When \
+                 `thinking` is enabled, a final `assistant` message must start with a thinking block"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_messages(body: &Value, count_only: bool) -> Result<(), String> {
     let Some(obj) = body.as_object() else {
         return Err(INVALID_JSON.to_owned());
@@ -489,6 +516,7 @@ fn validate_messages(body: &Value, count_only: bool) -> Result<(), String> {
     if messages.is_empty() && !count_only {
         return Err("messages: at least one message is required".to_owned());
     }
+    validate_thinking(obj, messages)?;
     if let Some(system) = obj.get("system")
         && !(system.is_string() || system.is_array())
     {
@@ -521,6 +549,10 @@ fn validate_messages(body: &Value, count_only: bool) -> Result<(), String> {
         let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
         match role {
             "user" | "assistant" => {}
+            // Between turns, as Claude Code 2.1 sends its system reminders to Anthropic itself
+            // and is answered (issue 13); a conversation cannot start with one (the system
+            // prompt is the top-level `system`).
+            "system" if i > 0 => {}
             "system" => {
                 return Err("messages: Unexpected role \"system\". The Messages API accepts a top-level `system` \
                             parameter, not \"system\" as an input message role."
