@@ -10,5 +10,6 @@ pub mod httpkit;
 pub mod ir;
 pub mod mcp;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod runtime;

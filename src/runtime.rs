@@ -91,6 +91,7 @@ impl Runtime {
             pools,
             metrics,
             pipelines,
+            policy: Arc::default(),
         });
         Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
     }

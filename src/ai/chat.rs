@@ -71,6 +71,7 @@ pub fn pick_backend<'b>(
 }
 
 pub async fn serve(ctx: &Ctx<'_>, parsed: ParsedChat) -> Result<Response<ProxyBody>, AiError> {
+    ctx.check_model(&parsed.req.model)?;
     let (backend, model) = pick_backend(ctx.backends, &parsed.req.model)?;
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     failover::run(ctx, backend, |p| attempt(ctx, p, &parsed, &model, created)).await

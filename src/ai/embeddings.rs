@@ -20,6 +20,7 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
     if model.is_empty() {
         return Err(AiError::invalid_param("model", "you must provide a model parameter"));
     }
+    ctx.check_model(&model)?;
     let (backend, target) = chat::pick_backend(ctx.backends, &model)?;
     failover::run(ctx, backend, |p| {
         let raw = &raw;

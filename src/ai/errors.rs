@@ -139,6 +139,17 @@ impl AiError {
         }
     }
 
+    /// A request the policy layer refused.
+    pub fn from_denial(d: &crate::policy::Denial) -> Self {
+        let kind = match d.status.as_u16() {
+            401 => ErrorKind::Authentication,
+            403 => ErrorKind::Permission,
+            429 => ErrorKind::RateLimit,
+            _ => ErrorKind::Upstream,
+        };
+        Self::new(kind, d.status, d.message.clone())
+    }
+
     pub fn into_response(self, format: ClientFormat) -> Response<ProxyBody> {
         let body = match &self.provider_body {
             Some((f, raw)) if *f == format.error_format() => raw.to_string(),

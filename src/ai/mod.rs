@@ -28,7 +28,10 @@ use self::errors::AiError;
 use self::frontdoor::{ClientFormat, FrontDoor};
 use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::ai::AiBackendIr;
+use crate::ir::policy::PolicyIr;
 use crate::metrics::Metrics;
+use crate::policy::authz;
+use crate::policy::{Admitted, Denial};
 use crate::proxy::pipeline::{BoxFuture, Pipeline};
 use crate::proxy::upstream::Pools;
 
@@ -60,6 +63,13 @@ impl AiPipeline {
 }
 
 impl Pipeline<[Arc<AiBackendIr>]> for AiPipeline {
+    fn deny(&self, denial: &Denial, parts: &Parts, _policy: &PolicyIr) -> Response<ProxyBody> {
+        let format = FrontDoor::detect(&parts.method, parts.uri.path()).client_format();
+        let mut resp = AiError::from_denial(denial).into_response(format);
+        denial.challenge_into(resp.headers_mut());
+        resp
+    }
+
     fn serve<'a>(
         &'a self,
         backends: &'a [Arc<AiBackendIr>],
@@ -75,13 +85,43 @@ pub struct Ctx<'a> {
     pub pipe: &'a AiPipeline,
     pub backends: &'a [Arc<AiBackendIr>],
     pub headers: &'a HeaderMap,
+    pub parts: &'a Parts,
+    /// Who the client is, and the rule's policy, when the rule has one.
+    pub admitted: Option<&'a Admitted>,
+}
+
+impl Ctx<'_> {
+    /// Whether the client may use `model`: the rule's and its key's model lists, then the
+    /// authorization rules that read the model.
+    pub fn check_model(&self, model: &str) -> Result<(), AiError> {
+        let Some(a) = self.admitted else { return Ok(()) };
+        if !a.allows_model(model) {
+            let who = if a.identity.name.is_empty() { String::new() } else { format!(" for {}", a.identity.name) };
+            return Err(AiError::new(
+                errors::ErrorKind::Permission,
+                http::StatusCode::FORBIDDEN,
+                format!("the model `{model}` is not allowed{who}"),
+            ));
+        }
+        if let Some(z) = &a.policy.authorization {
+            let facts = authz::Facts { parts: self.parts, model: Some(model), mcp: None };
+            authz::authorize(z, &a.identity, &facts, authz::Point::Model).map_err(|d| AiError::from_denial(&d))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the client's models are limited (then only the model-aware front doors serve it).
+    fn models_limited(&self) -> bool {
+        self.admitted.is_some_and(|a| a.policy.models.is_some() || !a.identity.models.is_empty())
+    }
 }
 
 /// Serves a request routed to AIBackends; every failure is answered in the client's format.
 async fn serve(pipe: &AiPipeline, backends: &[Arc<AiBackendIr>], parts: &Parts, body: Incoming) -> Response<ProxyBody> {
     let door = FrontDoor::detect(&parts.method, parts.uri.path());
     let format = door.client_format();
-    let ctx = Ctx { pipe, backends, headers: &parts.headers };
+    let admitted = parts.extensions.get::<Admitted>();
+    let ctx = Ctx { pipe, backends, headers: &parts.headers, parts, admitted };
     match dispatch(&ctx, door, parts, body).await {
         Ok(r) => r,
         Err(e) => {
@@ -125,7 +165,8 @@ fn models(ctx: &Ctx<'_>) -> Response<ProxyBody> {
     let mut data = Vec::new();
     for b in ctx.backends {
         for m in b.listed_models() {
-            if seen.insert(m.clone()) {
+            let allowed = ctx.admitted.is_none_or(|a| a.allows_model(&m));
+            if allowed && seen.insert(m.clone()) {
                 data.push(json!({"id": m, "object": "model", "created": 0, "owned_by": b.key.to_string()}));
             }
         }
@@ -143,6 +184,7 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         o.entry("max_tokens").or_insert(json!(1));
     }
     let parsed = chat::parse(ClientFormat::Anthropic, raw.to_string().as_bytes(), None)?;
+    ctx.check_model(&parsed.req.model)?;
     let (backend, target) = chat::pick_backend(ctx.backends, &parsed.req.model)?;
     failover::run(ctx, backend, |p| {
         let bytes = bytes.clone();
@@ -194,6 +236,13 @@ fn relative_path<'p>(prefix: &str, path: &'p str) -> &'p str {
 
 /// Any other path: forwarded to the first provider with its credentials applied.
 async fn passthrough(ctx: &Ctx<'_>, parts: &Parts, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
+    if ctx.models_limited() {
+        return Err(AiError::new(
+            errors::ErrorKind::Permission,
+            http::StatusCode::FORBIDDEN,
+            format!("{} is not open to clients limited to some models", parts.uri.path()),
+        ));
+    }
     let backend = ctx.backends.first().ok_or_else(|| AiError::internal("no AIBackend"))?;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     failover::run(ctx, backend, |p| {

@@ -14,6 +14,7 @@ pub mod referencegrant;
 pub mod refs;
 pub mod resource;
 pub mod tlsroute;
+pub mod trafficpolicy;
 
 pub use self::aibackend::*;
 pub use self::backendtls::*;
@@ -28,6 +29,7 @@ pub use self::referencegrant::*;
 pub use self::refs::*;
 pub use self::resource::*;
 pub use self::tlsroute::*;
+pub use self::trafficpolicy::*;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

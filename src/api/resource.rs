@@ -16,6 +16,7 @@ use super::mcpbackend::McpBackend;
 use super::meta::ObjectMeta;
 use super::referencegrant::ReferenceGrant;
 use super::tlsroute::TlsRoute;
+use super::trafficpolicy::TrafficPolicy;
 
 /// The kinds Sluice understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +34,7 @@ pub enum ResourceKind {
     EndpointSlice,
     AiBackend,
     McpBackend,
+    TrafficPolicy,
 }
 
 const GATEWAY_V1_V1BETA1: &[&str] = &["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"];
@@ -44,7 +46,7 @@ const DISCOVERY_V1: &[&str] = &["discovery.k8s.io/v1"];
 const SLUICE_V1ALPHA1: &[&str] = &["sluice.dev/v1alpha1"];
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 13] = [
+    pub const ALL: [ResourceKind; 14] = [
         ResourceKind::GatewayClass,
         ResourceKind::Gateway,
         ResourceKind::HttpRoute,
@@ -58,6 +60,7 @@ impl ResourceKind {
         ResourceKind::EndpointSlice,
         ResourceKind::AiBackend,
         ResourceKind::McpBackend,
+        ResourceKind::TrafficPolicy,
     ];
 
     /// The `kind` as manifests spell it.
@@ -76,6 +79,7 @@ impl ResourceKind {
             ResourceKind::EndpointSlice => "EndpointSlice",
             ResourceKind::AiBackend => "AIBackend",
             ResourceKind::McpBackend => "MCPBackend",
+            ResourceKind::TrafficPolicy => "TrafficPolicy",
         }
     }
 
@@ -90,7 +94,7 @@ impl ResourceKind {
             ResourceKind::TlsRoute => TLSROUTE_VERSIONS,
             ResourceKind::Namespace | ResourceKind::Service | ResourceKind::Secret | ResourceKind::ConfigMap => CORE_V1,
             ResourceKind::EndpointSlice => DISCOVERY_V1,
-            ResourceKind::AiBackend | ResourceKind::McpBackend => SLUICE_V1ALPHA1,
+            ResourceKind::AiBackend | ResourceKind::McpBackend | ResourceKind::TrafficPolicy => SLUICE_V1ALPHA1,
         }
     }
 
@@ -152,6 +156,7 @@ pub enum Resource {
     EndpointSlice(EndpointSlice),
     AiBackend(AiBackend),
     McpBackend(McpBackend),
+    TrafficPolicy(TrafficPolicy),
 }
 
 impl Resource {
@@ -170,6 +175,7 @@ impl Resource {
             Resource::EndpointSlice(_) => ResourceKind::EndpointSlice,
             Resource::AiBackend(_) => ResourceKind::AiBackend,
             Resource::McpBackend(_) => ResourceKind::McpBackend,
+            Resource::TrafficPolicy(_) => ResourceKind::TrafficPolicy,
         }
     }
 
@@ -193,6 +199,7 @@ impl Resource {
             Resource::EndpointSlice(r) => &r.metadata,
             Resource::AiBackend(r) => &r.metadata,
             Resource::McpBackend(r) => &r.metadata,
+            Resource::TrafficPolicy(r) => &r.metadata,
         }
     }
 
@@ -211,6 +218,7 @@ impl Resource {
             Resource::EndpointSlice(r) => &mut r.metadata,
             Resource::AiBackend(r) => &mut r.metadata,
             Resource::McpBackend(r) => &mut r.metadata,
+            Resource::TrafficPolicy(r) => &mut r.metadata,
         }
     }
 
@@ -263,6 +271,7 @@ impl Resource {
             ResourceKind::EndpointSlice => Resource::EndpointSlice(typed(value, &resource_label)?),
             ResourceKind::AiBackend => Resource::AiBackend(typed(value, &resource_label)?),
             ResourceKind::McpBackend => Resource::McpBackend(typed(value, &resource_label)?),
+            ResourceKind::TrafficPolicy => Resource::TrafficPolicy(typed(value, &resource_label)?),
         };
         if resource.meta().name().is_empty() {
             return Err(ResourceError::new(

@@ -10,6 +10,7 @@ pub mod creds;
 pub mod filter;
 pub mod hostname;
 pub mod mcp;
+pub mod policy;
 pub mod route;
 pub mod status;
 pub mod translate;

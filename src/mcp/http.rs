@@ -403,7 +403,7 @@ pub(super) fn unknown_session() -> RpcError {
 }
 
 /// A JSON-RPC error with an HTTP status other than 200, always as JSON.
-pub(super) fn rpc_status(status: StatusCode, id: &Value, e: &RpcError) -> Response<ProxyBody> {
+pub(crate) fn rpc_status(status: StatusCode, id: &Value, e: &RpcError) -> Response<ProxyBody> {
     reply(status, Answer::Json, &jsonrpc::error(id, e), None)
 }
 

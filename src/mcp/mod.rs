@@ -15,6 +15,7 @@
 //!   [`listen`]: the stateless era's `subscriptions/listen` streams;
 //! - [`upstream`]: upstream sessions behind small traits (rmcp in one file).
 
+pub mod access;
 pub mod cursor;
 pub mod federation;
 pub mod http;
@@ -45,7 +46,9 @@ use self::upstream::pool::{Timeouts, UpstreamPool};
 use self::upstream::relay::ClientPeer;
 use crate::httpkit::body::ProxyBody;
 use crate::ir::mcp::{McpBackendIr, McpRoute, McpTargetIr};
+use crate::ir::policy::PolicyIr;
 use crate::ir::{BackendTarget, Snapshot};
+use crate::policy::Denial;
 use crate::proxy::pipeline::{BoxFuture, Pipeline};
 
 /// Largest JSON-RPC message a client may POST.
@@ -166,6 +169,8 @@ pub struct Ctx {
     pub backends: Arc<[Arc<McpBackendIr>]>,
     /// Sessions are bound to this: the backends' keys.
     pub owner: Arc<str>,
+    /// Who may see and use which items (the route's authorization rules).
+    pub filter: Arc<dyn federation::ItemFilter>,
 }
 
 impl Ctx {
@@ -176,7 +181,7 @@ impl Ctx {
     }
 
     fn federation(&self) -> Federation<'_> {
-        Federation { pool: &self.state.pool, backends: &self.backends, filter: &AllowAll }
+        Federation { pool: &self.state.pool, backends: &self.backends, filter: &*self.filter }
     }
 }
 
@@ -190,11 +195,34 @@ impl Pipeline<McpRoute> for McpPipeline {
         parts: &'a Parts,
         body: Incoming,
     ) -> BoxFuture<'a, Response<ProxyBody>> {
-        let ctx = Ctx { state: self.0.clone(), backends: route.backends.clone(), owner: route.owner.clone() };
+        let filter: Arc<dyn federation::ItemFilter> = match access::PolicyFilter::of(parts, &route.backends) {
+            Some(f) => Arc::new(f),
+            None => Arc::new(AllowAll),
+        };
+        let ctx = Ctx { state: self.0.clone(), backends: route.backends.clone(), owner: route.owner.clone(), filter };
         Box::pin(async move { http::serve(&ctx, parts, body).await })
     }
 
     fn snapshot_changed(&self, snapshot: &Snapshot) {
         self.0.prune(snapshot);
+    }
+
+    /// A refusal as the MCP authorization specification says: the status, a JSON-RPC error,
+    /// and for a 401 a challenge pointing at the route's protected-resource metadata.
+    fn deny(&self, denial: &Denial, parts: &Parts, policy: &PolicyIr) -> Response<ProxyBody> {
+        let code =
+            if denial.status == ::http::StatusCode::SERVICE_UNAVAILABLE { jsonrpc::INTERNAL_ERROR } else { -32001 };
+        let e = jsonrpc::RpcError::new(code, denial.message.clone());
+        let mut resp = http::rpc_status(denial.status, &serde_json::Value::Null, &e);
+        let mut denial = denial.clone();
+        if denial.status == ::http::StatusCode::UNAUTHORIZED
+            && policy.mcp_authorization.is_some()
+            && let Some(url) = crate::policy::resource_metadata_url(parts)
+        {
+            let c = denial.challenge.take().unwrap_or_else(|| "Bearer".into());
+            denial.challenge = Some(format!("{c}, resource_metadata=\"{url}\""));
+        }
+        denial.challenge_into(resp.headers_mut());
+        resp
     }
 }

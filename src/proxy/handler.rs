@@ -21,6 +21,7 @@ use super::error::ProxyError;
 use super::filters::{self, cors, mirror, redirect, rewrite};
 use super::forward::{self, OutboundBody, OutboundHead};
 use super::pipeline::Pipelines;
+use super::resource_metadata;
 use super::retry::Retries;
 use super::upstream::Pools;
 use crate::httpkit::body::{self, ProxyBody};
@@ -31,6 +32,7 @@ use crate::ir::route::{RequestView, RouteEntry};
 use crate::ir::route::{RouteRule, RulePipeline};
 use crate::ir::{Backend, BackendTarget, BindKey, Filter, Snapshot};
 use crate::metrics::{Metrics, Series};
+use crate::policy::{self, PolicyLayer};
 
 /// Largest request body kept in memory so that it can be replayed by retries and mirrors.
 const REPLAY_LIMIT: u64 = 64 * 1024;
@@ -42,6 +44,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The pipelines of AI and MCP rules.
     pub pipelines: Pipelines,
+    /// Authentication and authorization of rules with a TrafficPolicy.
+    pub policy: Arc<PolicyLayer>,
 }
 
 /// Facts about the downstream connection.
@@ -131,6 +135,11 @@ async fn route<'s>(
             format!("host {host:?} is not served on this TLS connection"),
         ));
     }
+    if let Some(resource) = req.uri().path().strip_prefix(policy::RESOURCE_METADATA_PREFIX)
+        && let Some(resp) = resource_metadata::answer(listener, &host, resource, &req, conn.scheme)
+    {
+        return Ok(resp);
+    }
     let view =
         RequestView { method: req.method(), path: req.uri().path(), query: req.uri().query(), headers: req.headers() };
     let entry = listener
@@ -158,6 +167,31 @@ async fn serve<'s>(
     let rule = &entry.rule;
     let (mut parts, incoming) = req.into_parts();
     let origin = parts.headers.get(http::header::ORIGIN).cloned();
+
+    // Phase 3a: request policies: who the client is, and whether the rule's policy lets it in.
+    // A CORS preflight of a rule with a CORS filter carries no credentials and is answered by
+    // the filter.
+    if let Some(policy) = &entry.policy {
+        let preflight = rule.filters.iter().any(|f| matches!(f, Filter::Cors(_)))
+            && parts.method == http::Method::OPTIONS
+            && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+        if !preflight {
+            parts.extensions.insert(policy::Scheme(conn.scheme));
+            match shared.policy.admit(policy, &mut parts).await {
+                Ok(admitted) => {
+                    parts.extensions.insert(admitted);
+                }
+                Err(denial) => {
+                    tracing::debug!(status = %denial.status, reason = %denial.message, rule = %rule.label, "request refused by policy");
+                    return Ok(match &rule.pipeline {
+                        RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, policy),
+                        RulePipeline::Mcp(_) => shared.pipelines.mcp.deny(&denial, &parts, policy),
+                        RulePipeline::Proxy | RulePipeline::Mixed(_) => denial.to_response(),
+                    });
+                }
+            }
+        }
+    }
     let mut response_mods: Vec<&HeaderModifier> = Vec::new();
     let mut cors_filter: Option<&Cors> = None;
     let mut mirrors = Vec::new();

@@ -8,6 +8,7 @@ pub mod handler;
 pub mod listener;
 pub mod passthrough;
 pub mod pipeline;
+pub mod resource_metadata;
 pub mod retry;
 pub mod tls;
 pub mod upstream;

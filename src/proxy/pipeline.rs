@@ -16,6 +16,8 @@ use crate::httpkit::body::ProxyBody;
 use crate::ir::Snapshot;
 use crate::ir::ai::AiBackendIr;
 use crate::ir::mcp::McpRoute;
+use crate::ir::policy::PolicyIr;
+use crate::policy::Denial;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -23,6 +25,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// resolved for such a rule). Every failure is answered in the pipeline's own client format.
 pub trait Pipeline<T: ?Sized>: Send + Sync {
     fn serve<'a>(&'a self, target: &'a T, parts: &'a Parts, body: Incoming) -> BoxFuture<'a, Response<ProxyBody>>;
+
+    /// A request the policy layer refused, answered in the pipeline's clients' format.
+    fn deny(&self, denial: &Denial, _parts: &Parts, _policy: &PolicyIr) -> Response<ProxyBody> {
+        denial.to_response()
+    }
 
     /// A new snapshot is live: drop state kept for what it no longer has.
     fn snapshot_changed(&self, _snapshot: &Snapshot) {}

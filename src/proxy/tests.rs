@@ -75,7 +75,13 @@ fn shared(snapshot: Snapshot) -> Arc<Shared> {
         ai: Arc::new(crate::ai::AiPipeline::new(pools.clone(), metrics.clone())),
         mcp: Arc::new(crate::mcp::McpPipeline(Arc::new(crate::mcp::McpState::default()))),
     };
-    Arc::new(Shared { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)), pools, metrics, pipelines })
+    Arc::new(Shared {
+        snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+        pools,
+        metrics,
+        pipelines,
+        policy: Arc::default(),
+    })
 }
 
 /// Sends one request through the handler over an in-memory connection.

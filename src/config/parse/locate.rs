@@ -32,6 +32,7 @@ pub(super) fn field_error(kind: &str, text: &str, path: &str, message: &str) -> 
         ResourceKind::EndpointSlice => typed_error::<EndpointSlice>(text),
         ResourceKind::AiBackend => typed_error::<crate::api::AiBackend>(text),
         ResourceKind::McpBackend => typed_error::<crate::api::McpBackend>(text),
+        ResourceKind::TrafficPolicy => typed_error::<crate::api::TrafficPolicy>(text),
     }?;
     let location = err.location()?;
     let line = usize::try_from(location.line()).ok()?;

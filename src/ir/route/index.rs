@@ -95,6 +95,7 @@ mod tests {
                 metrics: Default::default(),
                 pipeline: Default::default(),
             }),
+            policy: None,
         }
     }
 

@@ -59,6 +59,9 @@ pub struct RouteEntry {
     #[serde(rename = "match")]
     pub matcher: RouteMatch,
     pub rule: Arc<RouteRule>,
+    /// The TrafficPolicy sections that apply to the rule on this listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Arc<super::policy::PolicyIr>>,
 }
 
 impl RouteTable {

@@ -85,7 +85,7 @@ impl BackendResolver<'_, '_> {
         super::mcp::resolve(self.ix, ns, r.name)
     }
 
-    fn resolve_target(&mut self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Upstream, RefFailure> {
+    pub(super) fn resolve_target(&mut self, r: &BackendRefArgs<'_>, ns: &str) -> Result<Upstream, RefFailure> {
         if !r.group.is_empty() || r.kind != "Service" {
             return Err((
                 "InvalidKind".into(),

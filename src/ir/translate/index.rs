@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::api::{
     AiBackend, BackendTlsPolicy, ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, LabelSelector, McpBackend,
-    Namespace, ReferenceGrant, Resource, Secret, Service, TlsRoute,
+    Namespace, ReferenceGrant, Resource, Secret, Service, TlsRoute, TrafficPolicy,
 };
 
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -19,6 +19,7 @@ pub struct Index<'a> {
     pub tls_routes: Vec<&'a TlsRoute>,
     pub grants: Vec<&'a ReferenceGrant>,
     pub policies: Vec<&'a BackendTlsPolicy>,
+    pub traffic_policies: Vec<&'a TrafficPolicy>,
     namespaces: HashMap<&'a str, &'a Namespace>,
     services: HashMap<Key<'a>, &'a Service>,
     slices: HashMap<(String, String), Vec<&'a EndpointSlice>>,
@@ -33,6 +34,7 @@ impl<'a> Index<'a> {
         let mut ix = Index::default();
         for r in resources {
             match r {
+                Resource::TrafficPolicy(x) => ix.traffic_policies.push(x),
                 Resource::GatewayClass(x) => ix.classes.push(x),
                 Resource::Gateway(x) => ix.gateways.push(x),
                 Resource::HttpRoute(x) => ix.routes.push(x),

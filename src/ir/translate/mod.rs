@@ -7,6 +7,9 @@ pub mod duration;
 mod gateway;
 pub mod index;
 mod mcp;
+mod policy;
+
+pub use self::policy::{api_key as policy_api_key, authz as policy_authz, htpasswd as policy_htpasswd};
 mod refs;
 mod route;
 mod rules;
@@ -67,6 +70,8 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
         .map(|g| gateway::translate_gateway(g, &ix, ctx))
         .collect();
 
+    let traffic_policies = policy::Policies::new(&ix);
+    let mut effective = policy::EffectiveCache::default();
     let mut pending: PendingEntries = HashMap::new();
     let mut policies: BTreeMap<ObjectKey, PolicyUse> = BTreeMap::new();
     for (order, route) in ix.routes.iter().enumerate() {
@@ -114,15 +119,23 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
                         if !l.ready() {
                             continue;
                         }
+                        let gw_key = gateways[gi].key.clone();
+                        let listener_name = gateways[gi].listeners[li].spec.name.clone();
                         let slot = pending.entry((gi, li)).or_default();
                         for host in hosts {
                             for cr in rules {
+                                let policy =
+                                    effective.get(&traffic_policies, &gw_key, (gi, li), &listener_name, &cr.rule);
                                 for (mi, m) in cr.matches.iter().enumerate() {
                                     let key = route::sort_key(m, order, cr.index, mi);
                                     slot.push((
                                         host.clone(),
                                         key,
-                                        RouteEntry { matcher: m.clone(), rule: cr.rule.clone() },
+                                        RouteEntry {
+                                            matcher: m.clone(),
+                                            rule: cr.rule.clone(),
+                                            policy: policy.clone(),
+                                        },
                                     ));
                                 }
                             }
@@ -206,6 +219,7 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
         ));
     }
 
+    traffic_policies.report(ctx, &mut report);
     Snapshot { version: ctx.version, ports, status: report }
 }
 

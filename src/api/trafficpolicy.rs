@@ -1,0 +1,219 @@
+//! `TrafficPolicy` (sluice.dev/v1alpha1): policies attached (GEP-713) to a Gateway (or one of
+//! its listeners), an HTTPRoute (or one of its named rules), an AIBackend or an MCPBackend.
+//! Each top-level section of the spec is one policy; the most specific attachment that sets a
+//! section wins (docs/policies.md).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::httproute_filter::HttpExternalAuthFilter;
+use super::meta::ObjectMeta;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrafficPolicy {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    pub spec: TrafficPolicySpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrafficPolicySpec {
+    /// What the policy attaches to, in the policy's namespace.
+    pub target_refs: Vec<PolicyTargetRef>,
+    /// Who the client is: API keys, JWTs, basic credentials, an external service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
+    /// What an identity may do: CEL rules over the identity and the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    /// The models that may be asked for on AI routes (exact names or `prefix-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// The identity sent upstream as request headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_headers: Option<IdentityHeaders>,
+    /// MCP routes as OAuth 2.1 resource servers (the MCP authorization specification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_authorization: Option<McpAuthorization>,
+}
+
+/// A policy target (GEP-713 `LocalPolicyTargetReferenceWithSectionName`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyTargetRef {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+    /// A Gateway's listener, or an HTTPRoute's named rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Authentication {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_keys: Option<ApiKeys>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<Jwt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<BasicAuth>,
+    /// An external service asked about every request after the built-in methods (the
+    /// Gateway API `ExternalAuth` filter's settings, HTTP protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalAuth>,
+    /// Let requests without credentials through, anonymous (credentials that fail are still
+    /// refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// Virtual keys: the keys clients present are Sluice's, read from Secrets. Each data entry of
+/// each Secret is one key: its name is the key's name; its value is the key itself, or a JSON
+/// object `{"key" | "sha256", "attributes", "models", "expires"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeys {
+    pub secret_refs: Vec<LocalSecretRef>,
+    /// Headers to read keys from besides `Authorization: Bearer`, `x-api-key` and
+    /// `x-goog-api-key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalSecretRef {
+    pub name: String,
+    /// One data key of the Secret (htpasswd); absent: the whole Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Jwt {
+    pub providers: Vec<JwtProvider>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JwtProvider {
+    pub issuer: String,
+    /// Accepted `aud` values; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    pub jwks: JwksSource,
+    /// Allowed clock skew in seconds (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_seconds: Option<u32>,
+    /// Keep the token on the request upstream (default: removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<bool>,
+    /// The claim that names the identity (default `sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_claim: Option<String>,
+}
+
+/// Exactly one of `inline`, `secretRef`, `configMapRef`, `url`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JwksSource {
+    /// A JWKS document (`{"keys": [...]}`), JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalSecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<LocalSecretRef>,
+    /// Fetched, cached, and fetched again for an unknown `kid` (at most every 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BasicAuth {
+    /// An htpasswd file in a Secret (bcrypt `$2y$`/`$2b$` or `{SHA}` entries); key `.htpasswd`
+    /// unless set.
+    pub secret_ref: LocalSecretRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalAuth {
+    #[serde(flatten)]
+    pub filter: HttpExternalAuthFilter,
+    /// The deadline of the auth service's answer (default `1s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Let requests through when the service cannot be reached in time (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_open: Option<bool>,
+    /// An answer header that names the identity (e.g. `x-user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_header: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Authorization {
+    /// Evaluated in order; the first rule whose expression is true decides.
+    pub rules: Vec<AuthorizationRule>,
+    /// When no rule matches (default: `Deny` if any rule allows, `Allow` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_action: Option<RuleAction>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub action: RuleAction,
+    /// A CEL expression over `identity`, `request` and `mcp`.
+    pub when: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleAction {
+    #[default]
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityHeaders {
+    /// The identity's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Attribute or claim → header.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpAuthorization {
+    /// The authorization servers of the protected-resource metadata (RFC 9728).
+    pub authorization_servers: Vec<String>,
+    /// The resource identifier tokens must be issued for (RFC 8707); default: the route's URL
+    /// as the client reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_supported: Vec<String>,
+}

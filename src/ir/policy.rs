@@ -1,0 +1,172 @@
+//! TrafficPolicies in the snapshot: each section compiled at translation (keys hashed, JWKS
+//! parsed, CEL programs compiled), and the effective policy of each route rule on each
+//! listener, merged section by section (docs/policies.md).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::Serialize;
+
+use super::backend::Upstream;
+
+/// The policy that applies to one route rule on one listener. Each section comes from the most
+/// specific attachment that sets it; `None`: no policy sets it.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PolicyIr {
+    pub authentication: Option<Arc<AuthnIr>>,
+    pub authorization: Option<Arc<AuthzIr>>,
+    /// Model patterns AI requests may ask for (exact, or ending in `*`).
+    pub models: Option<Arc<[String]>>,
+    pub identity_headers: Option<Arc<IdentityHeadersIr>>,
+    pub mcp_authorization: Option<Arc<McpAuthIr>>,
+    /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
+    pub sources: BTreeMap<&'static str, String>,
+}
+
+impl PolicyIr {
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthnIr {
+    pub api_keys: Option<ApiKeysIr>,
+    pub jwt: Option<JwtIr>,
+    pub basic: Option<BasicIr>,
+    pub external: Option<ExternalAuthIr>,
+    /// Requests without credentials go through anonymous.
+    pub optional: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApiKeysIr {
+    pub keys: Vec<ApiKeyIr>,
+    /// Headers read besides `Authorization: Bearer`, `x-api-key` and `x-goog-api-key`.
+    #[serde(serialize_with = "header_names")]
+    pub headers: Vec<HeaderName>,
+}
+
+/// One virtual key. Only the SHA-256 of the key is held.
+#[derive(Debug, Serialize)]
+pub struct ApiKeyIr {
+    pub name: String,
+    #[serde(skip)]
+    pub digest: [u8; 32],
+    pub attributes: BTreeMap<String, String>,
+    /// Model patterns the key may use; empty: any.
+    pub models: Vec<String>,
+    /// Unix seconds after which the key is refused.
+    pub expires: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JwtIr {
+    pub providers: Vec<JwtProviderIr>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JwtProviderIr {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub keys: JwksIr,
+    pub clock_skew: u64,
+    pub forward: bool,
+    pub name_claim: String,
+}
+
+#[derive(Debug, Serialize)]
+pub enum JwksIr {
+    /// Keys given in the configuration.
+    Static(#[serde(skip)] Arc<jsonwebtoken::jwk::JwkSet>),
+    /// Keys fetched from a URL (cached by the policy layer, outside the snapshot).
+    Remote { url: String },
+}
+
+#[derive(Debug, Serialize)]
+pub struct BasicIr {
+    #[serde(skip)]
+    pub users: HashMap<String, PasswordHash>,
+    pub realm: String,
+}
+
+#[derive(Debug)]
+pub enum PasswordHash {
+    /// `$2a$`/`$2b$`/`$2y$` bcrypt.
+    Bcrypt(String),
+    /// `{SHA}` base64 of SHA-1 (legacy htpasswd).
+    Sha1(Vec<u8>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExternalAuthIr {
+    pub upstream: Arc<Upstream>,
+    /// `host:port` sent as the authority.
+    pub authority: String,
+    /// Prefix put before the request's path.
+    pub path_prefix: String,
+    #[serde(serialize_with = "header_names")]
+    pub allowed_headers: Vec<HeaderName>,
+    #[serde(serialize_with = "header_names")]
+    pub allowed_response_headers: Vec<HeaderName>,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    pub fail_open: bool,
+    #[serde(serialize_with = "opt_header_name")]
+    pub identity_header: Option<HeaderName>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthzIr {
+    pub rules: Vec<AuthzRuleIr>,
+    /// When no rule matches.
+    pub default_allow: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthzRuleIr {
+    pub name: String,
+    pub allow: bool,
+    /// The expression as written.
+    pub source: String,
+    #[serde(skip)]
+    pub program: Arc<cel::Program>,
+    /// Whether the rule reads `mcp` (evaluated per MCP tool, prompt and resource).
+    pub reads_mcp: bool,
+    /// Whether the rule reads `request.model` (evaluated where the model is known).
+    pub reads_model: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentityHeadersIr {
+    #[serde(serialize_with = "opt_header_name")]
+    pub name: Option<HeaderName>,
+    #[serde(skip)]
+    pub attributes: Vec<(String, HeaderName)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct McpAuthIr {
+    pub authorization_servers: Vec<String>,
+    pub resource: Option<String>,
+    pub scopes_supported: Vec<String>,
+}
+
+fn header_names<S: serde::Serializer>(v: &[HeaderName], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(HeaderName::as_str))
+}
+
+fn opt_header_name<S: serde::Serializer>(v: &Option<HeaderName>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(h) => s.serialize_some(h.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

@@ -1,0 +1,307 @@
+//! TrafficPolicy attachment (GEP-713): each policy's sections compiled once, its targets
+//! resolved, and the effective policy of a route rule on a listener merged section by section,
+//! the most specific attachment first: rule > route > backend > listener > gateway. Two
+//! policies on the same target that set the same section: the older one (creation time, then
+//! namespace/name) wins, the other is reported `Conflicted` for it.
+
+mod authn;
+mod authz;
+
+pub use authn::{api_key, htpasswd};
+pub use authz::compile as authz;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use http::HeaderName;
+
+use super::index::Index;
+use super::refs::{RefFailure, invalid};
+use super::{CONTROLLER_NAME, Context, status_entry};
+use crate::api::{GATEWAY_GROUP, SLUICE_GROUP, TrafficPolicy};
+use crate::ir::ObjectKey;
+use crate::ir::policy::{IdentityHeadersIr, McpAuthIr, PolicyIr};
+use crate::ir::route::{RouteRule, RulePipeline};
+use crate::ir::status::ResourceStatus;
+use crate::ir::status::{Conditions, StatusReport};
+
+/// What a policy attaches to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Target {
+    Gateway(ObjectKey),
+    Listener(ObjectKey, String),
+    Route(ObjectKey),
+    Rule(ObjectKey, String),
+    AiBackend(ObjectKey),
+    McpBackend(ObjectKey),
+}
+
+/// The sections of one policy, compiled.
+#[derive(Default)]
+struct Sections {
+    set: PolicyIr,
+}
+
+const SECTIONS: [&str; 5] = ["authentication", "authorization", "models", "identityHeaders", "mcpAuthorization"];
+
+struct Compiled<'a> {
+    policy: &'a TrafficPolicy,
+    key: ObjectKey,
+    sections: Result<Sections, RefFailure>,
+    targets: Vec<Result<Target, RefFailure>>,
+    /// Sections this policy set that an older policy on the same target set first.
+    conflicts: Vec<String>,
+}
+
+pub struct Policies<'a> {
+    compiled: Vec<Compiled<'a>>,
+    /// Policies by target, oldest first.
+    by_target: HashMap<Target, Vec<usize>>,
+}
+
+impl<'a> Policies<'a> {
+    pub fn new(ix: &Index<'a>) -> Self {
+        let mut compiled: Vec<Compiled<'a>> = ix
+            .traffic_policies
+            .iter()
+            .map(|p| {
+                let ns = p.metadata.namespace();
+                Compiled {
+                    policy: p,
+                    key: ObjectKey::new(ns, p.metadata.name()),
+                    sections: compile(ix, ns, p),
+                    targets: p.spec.target_refs.iter().map(|t| target(ix, ns, t)).collect(),
+                    conflicts: vec![],
+                }
+            })
+            .collect();
+        // Oldest first: creation time, then namespace/name.
+        let mut order: Vec<usize> = (0..compiled.len()).collect();
+        order.sort_by(|&a, &b| {
+            let age =
+                |c: &Compiled<'_>| (c.policy.metadata.creation_timestamp.clone().unwrap_or_default(), c.key.clone());
+            age(&compiled[a]).cmp(&age(&compiled[b]))
+        });
+        let mut by_target: HashMap<Target, Vec<usize>> = HashMap::new();
+        for i in order {
+            if compiled[i].sections.is_err() {
+                continue;
+            }
+            for t in compiled[i].targets.iter().flatten() {
+                by_target.entry(t.clone()).or_default().push(i);
+            }
+        }
+        // Conflicts: a later policy on the same target setting a section already set.
+        for policies in by_target.values() {
+            for (n, &i) in policies.iter().enumerate() {
+                for section in SECTIONS {
+                    if !sets(&compiled[i], section) {
+                        continue;
+                    }
+                    if let Some(&winner) = policies[..n].iter().find(|&&w| sets(&compiled[w], section)) {
+                        let msg = format!(
+                            "{section} is set by the older TrafficPolicy {} on the same target",
+                            compiled[winner].key
+                        );
+                        if !compiled[i].conflicts.contains(&msg) {
+                            compiled[i].conflicts.push(msg);
+                        }
+                    }
+                }
+            }
+        }
+        Policies { compiled, by_target }
+    }
+
+    /// The effective policy of `rule` served on `listener` of `gateway`; `None` when no policy
+    /// applies.
+    pub fn effective(&self, gateway: &ObjectKey, listener: &str, rule: &RouteRule) -> Option<Arc<PolicyIr>> {
+        if self.by_target.is_empty() {
+            return None;
+        }
+        let mut levels: Vec<Target> =
+            vec![Target::Rule(rule.route.clone(), rule.name.clone()), Target::Route(rule.route.clone())];
+        match &rule.pipeline {
+            RulePipeline::Ai(backends) => levels.extend(backends.iter().map(|b| Target::AiBackend(b.key.clone()))),
+            RulePipeline::Mcp(route) => levels.extend(route.backends.iter().map(|b| Target::McpBackend(b.key.clone()))),
+            RulePipeline::Proxy | RulePipeline::Mixed(_) => {}
+        }
+        levels.push(Target::Listener(gateway.clone(), listener.to_string()));
+        levels.push(Target::Gateway(gateway.clone()));
+        let mut out = PolicyIr::default();
+        for section in SECTIONS {
+            let winner = levels
+                .iter()
+                .filter_map(|t| self.by_target.get(t))
+                .flat_map(|v| v.iter())
+                .find(|&&i| sets(&self.compiled[i], section));
+            if let Some(&i) = winner {
+                take(&mut out, &self.compiled[i], section);
+            }
+        }
+        (!out.is_empty()).then(|| Arc::new(out))
+    }
+
+    /// Each policy's status: one ancestor per target, with its Accepted condition.
+    pub fn report(&self, ctx: &Context, report: &mut StatusReport) {
+        for c in &self.compiled {
+            let conds = Conditions::new(c.policy.metadata.generation(), &ctx.now);
+            let ancestors: Vec<serde_json::Value> = c
+                .policy
+                .spec
+                .target_refs
+                .iter()
+                .zip(&c.targets)
+                .map(|(r, t)| {
+                    let accepted = match (&c.sections, t) {
+                        (Err((_, m)), _) => conds.make("Accepted", false, "Invalid", m.clone()),
+                        (Ok(_), Err((_, m))) => conds.make("Accepted", false, "TargetNotFound", m.clone()),
+                        (Ok(_), Ok(_)) if !c.conflicts.is_empty() => {
+                            conds.make("Accepted", false, "Conflicted", c.conflicts.join("; "))
+                        }
+                        (Ok(_), Ok(_)) => conds.make("Accepted", true, "Accepted", "policy accepted"),
+                    };
+                    let mut ancestor = serde_json::json!({
+                        "group": r.group, "kind": r.kind, "namespace": c.key.namespace, "name": r.name,
+                    });
+                    if let Some(s) = &r.section_name {
+                        ancestor["sectionName"] = serde_json::json!(s);
+                    }
+                    serde_json::json!({"ancestorRef": ancestor, "controllerName": CONTROLLER_NAME, "conditions": [accepted]})
+                })
+                .collect();
+            let mut status: ResourceStatus =
+                status_entry("TrafficPolicy", &c.policy.metadata, serde_json::json!({"ancestors": ancestors}), true);
+            status.api_version = "sluice.dev/v1alpha1".into();
+            report.resources.push(status);
+        }
+    }
+}
+
+fn sets(c: &Compiled<'_>, section: &str) -> bool {
+    c.sections.as_ref().is_ok_and(|s| s.set.sources.contains_key(section))
+}
+
+/// Copies one section of a policy into the effective one.
+fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
+    let Ok(s) = &c.sections else { return };
+    let s = &s.set;
+    match section {
+        "authentication" => out.authentication = s.authentication.clone(),
+        "authorization" => out.authorization = s.authorization.clone(),
+        "models" => out.models = s.models.clone(),
+        "identityHeaders" => out.identity_headers = s.identity_headers.clone(),
+        "mcpAuthorization" => out.mcp_authorization = s.mcp_authorization.clone(),
+        _ => return,
+    }
+    out.sources.insert(section, c.key.to_string());
+}
+
+fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefFailure> {
+    let spec = &p.spec;
+    if spec.target_refs.is_empty() {
+        return Err(invalid("spec.targetRefs: at least one target"));
+    }
+    let mut set = PolicyIr::default();
+    let key = ObjectKey::new(ns, p.metadata.name()).to_string();
+    if let Some(a) = &spec.authentication {
+        set.authentication = Some(Arc::new(authn::compile(ix, ns, a)?));
+        set.sources.insert("authentication", key.clone());
+    }
+    if let Some(a) = &spec.authorization {
+        set.authorization = Some(Arc::new(authz::compile(a)?));
+        set.sources.insert("authorization", key.clone());
+    }
+    if let Some(m) = &spec.models {
+        set.models = Some(m.clone().into());
+        set.sources.insert("models", key.clone());
+    }
+    if let Some(h) = &spec.identity_headers {
+        let name = |h: &str, field: &str| {
+            HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                .map_err(|_| invalid(format!("spec.identityHeaders.{field}: {h:?} is not a header name")))
+        };
+        let attributes = h
+            .attributes
+            .iter()
+            .map(|(attr, header)| Ok((attr.clone(), name(header, &format!("attributes.{attr}"))?)))
+            .collect::<Result<Vec<_>, RefFailure>>()?;
+        let name = h.name.as_deref().map(|n| name(n, "name")).transpose()?;
+        set.identity_headers = Some(Arc::new(IdentityHeadersIr { name, attributes }));
+        set.sources.insert("identityHeaders", key.clone());
+    }
+    if let Some(m) = &spec.mcp_authorization {
+        if m.authorization_servers.is_empty() {
+            return Err(invalid("spec.mcpAuthorization.authorizationServers: at least one"));
+        }
+        set.mcp_authorization = Some(Arc::new(McpAuthIr {
+            authorization_servers: m.authorization_servers.clone(),
+            resource: m.resource.clone(),
+            scopes_supported: m.scopes_supported.clone(),
+        }));
+        set.sources.insert("mcpAuthorization", key.clone());
+    }
+    if set.sources.is_empty() {
+        return Err(invalid("spec: set at least one policy section"));
+    }
+    Ok(Sections { set })
+}
+
+fn target(ix: &Index<'_>, ns: &str, t: &crate::api::PolicyTargetRef) -> Result<Target, RefFailure> {
+    let key = ObjectKey::new(ns, t.name.clone());
+    let missing = |what: &str| ("TargetNotFound".to_string(), format!("{what} {ns}/{} not found", t.name));
+    match (t.group.as_str(), t.kind.as_str(), &t.section_name) {
+        (GATEWAY_GROUP, "Gateway", section) => {
+            let gw = ix.gateways.iter().find(|g| g.metadata.namespace() == ns && g.metadata.name() == t.name);
+            let gw = gw.ok_or_else(|| missing("Gateway"))?;
+            match section {
+                None => Ok(Target::Gateway(key)),
+                Some(s) if gw.spec.listeners.iter().any(|l| &l.name == s) => Ok(Target::Listener(key, s.clone())),
+                Some(s) => Err(("TargetNotFound".into(), format!("Gateway {key} has no listener {s:?}"))),
+            }
+        }
+        (GATEWAY_GROUP, "HTTPRoute", section) => {
+            let r = ix.routes.iter().find(|r| r.metadata.namespace() == ns && r.metadata.name() == t.name);
+            let r = r.ok_or_else(|| missing("HTTPRoute"))?;
+            match section {
+                None => Ok(Target::Route(key)),
+                Some(s) if r.spec.rules.iter().any(|rule| rule.name.as_deref() == Some(s.as_str())) => {
+                    Ok(Target::Rule(key, s.clone()))
+                }
+                Some(s) => Err(("TargetNotFound".into(), format!("HTTPRoute {key} has no rule named {s:?}"))),
+            }
+        }
+        (SLUICE_GROUP, "AIBackend", None) => {
+            ix.ai_backend(ns, &t.name).map(|_| Target::AiBackend(key)).ok_or_else(|| missing("AIBackend"))
+        }
+        (SLUICE_GROUP, "MCPBackend", None) => {
+            ix.mcp_backend(ns, &t.name).map(|_| Target::McpBackend(key)).ok_or_else(|| missing("MCPBackend"))
+        }
+        (SLUICE_GROUP, "AIBackend" | "MCPBackend", Some(_)) => {
+            Err(invalid(format!("targetRefs: {} {} takes no sectionName", t.kind, t.name)))
+        }
+        (g, k, _) => Err(invalid(format!(
+            "targetRefs: {g}/{k} cannot be targeted (Gateway, HTTPRoute, AIBackend or MCPBackend)"
+        ))),
+    }
+}
+
+/// The effective policies of a translation, shared between the entries of one rule.
+#[derive(Default)]
+pub struct EffectiveCache {
+    by_rule: BTreeMap<(usize, usize, usize), Option<Arc<PolicyIr>>>,
+}
+
+impl EffectiveCache {
+    pub fn get(
+        &mut self,
+        policies: &Policies<'_>,
+        gateway: &ObjectKey,
+        slot: (usize, usize),
+        listener: &str,
+        rule: &Arc<RouteRule>,
+    ) -> Option<Arc<PolicyIr>> {
+        let k = (slot.0, slot.1, Arc::as_ptr(rule) as usize);
+        self.by_rule.entry(k).or_insert_with(|| policies.effective(gateway, listener, rule)).clone()
+    }
+}

@@ -1,0 +1,192 @@
+//! The policy layer every pipeline passes through: authentication, authorization and model
+//! access, configured by TrafficPolicies (docs/policies.md). The proxy admits each request to
+//! a rule with a policy before its filters run ([`PolicyLayer::admit`]); pipelines ask again
+//! where they learn more (an AI request's model, each MCP item) through [`authz::authorize`]
+//! and [`models::allows`], reading the request's [`Admitted`] from its extensions. A refusal
+//! is a [`Denial`], which each pipeline writes in its clients' own format.
+
+pub mod authn;
+pub mod authz;
+pub mod identity;
+pub mod jwks;
+pub mod models;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+
+use self::identity::Identity;
+use crate::ir::policy::PolicyIr;
+
+/// What admission established, kept in the request's extensions for the pipelines.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub identity: Arc<Identity>,
+    pub policy: Arc<PolicyIr>,
+}
+
+impl Admitted {
+    /// The models the request may ask for: the rule's policy and the identity's key both.
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.policy.models.as_deref().is_none_or(|m| models::allows(m, model))
+            && models::allows(&self.identity.models, model)
+    }
+}
+
+/// A refused request: who refused it and why, for the pipeline to write in its clients' format.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub status: StatusCode,
+    pub message: String,
+    /// `WWW-Authenticate`, for a 401.
+    pub challenge: Option<String>,
+    /// An external authorization service's own answer body (and its content type), passed to
+    /// the client as it came.
+    pub body: Option<Box<(Option<HeaderValue>, Bytes)>>,
+}
+
+impl Denial {
+    pub fn unauthenticated(challenge: String, message: String) -> Denial {
+        Denial { status: StatusCode::UNAUTHORIZED, message, challenge: Some(challenge), body: None }
+    }
+
+    pub fn forbidden(message: String) -> Denial {
+        Denial { status: StatusCode::FORBIDDEN, message, challenge: None, body: None }
+    }
+
+    /// A policy service failed (not the client): 503, which a client may retry.
+    pub fn unavailable(message: String) -> Denial {
+        Denial { status: StatusCode::SERVICE_UNAVAILABLE, message, challenge: None, body: None }
+    }
+
+    pub fn from_service(
+        status: StatusCode,
+        content_type: Option<HeaderValue>,
+        body: Bytes,
+        challenge: Option<String>,
+    ) -> Denial {
+        let message = String::from_utf8_lossy(&body).chars().take(500).collect::<String>();
+        let message = if message.trim().is_empty() {
+            format!("refused by the authorization service ({status})")
+        } else {
+            message
+        };
+        Denial { status, message, challenge, body: Some(Box::new((content_type, body))) }
+    }
+
+    /// The denial as a plain JSON answer (`{"error": {"message", "type"}}`), for routes whose
+    /// pipeline has no format of its own.
+    pub fn to_response(&self) -> http::Response<crate::httpkit::body::ProxyBody> {
+        use crate::httpkit::body;
+        let mut resp = match &self.body {
+            Some(b) => {
+                let (content_type, bytes) = &**b;
+                let mut r = http::Response::new(body::full(bytes.clone()));
+                if let Some(ct) = content_type {
+                    r.headers_mut().insert(http::header::CONTENT_TYPE, ct.clone());
+                }
+                r
+            }
+            None => {
+                let kind = match self.status {
+                    StatusCode::UNAUTHORIZED => "authentication_error",
+                    StatusCode::FORBIDDEN => "permission_error",
+                    _ => "unavailable",
+                };
+                let v = serde_json::json!({"error": {"message": self.message, "type": kind}});
+                let mut r = http::Response::new(body::full(v.to_string()));
+                r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r
+            }
+        };
+        *resp.status_mut() = self.status;
+        self.challenge_into(resp.headers_mut());
+        resp
+    }
+
+    pub fn challenge_into(&self, headers: &mut http::HeaderMap) {
+        if let Some(c) = self.challenge.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+            headers.insert(http::header::WWW_AUTHENTICATE, c);
+        }
+    }
+}
+
+/// The policy layer and the state it keeps across reloads (fetched JWKS).
+#[derive(Default)]
+pub struct PolicyLayer {
+    pub jwks: jwks::JwksCache,
+}
+
+impl PolicyLayer {
+    /// Admission of a request to a rule with a policy: its identity (credentials removed from
+    /// the request), the rules that can be asked on arrival, and the identity headers set.
+    pub async fn admit(&self, policy: &Arc<PolicyIr>, parts: &mut Parts) -> Result<Admitted, Denial> {
+        let identity = match &policy.authentication {
+            Some(a) => authn::authenticate(self, a, parts).await?,
+            None => Identity::anonymous(),
+        };
+        if let Some(z) = &policy.authorization {
+            let facts = authz::Facts { parts, model: None, mcp: None };
+            authz::authorize(z, &identity, &facts, authz::Point::Request)?;
+        }
+        if let Some(h) = &policy.identity_headers {
+            // Client-sent copies of the identity headers never reach the upstream.
+            if let Some(name) = &h.name {
+                parts.headers.remove(name);
+                if let Ok(v) = HeaderValue::from_str(&identity.name)
+                    && !identity.name.is_empty()
+                {
+                    parts.headers.insert(name.clone(), v);
+                }
+            }
+            for (attr, header) in &h.attributes {
+                parts.headers.remove(header);
+                if let Some(v) = identity.attribute(attr).and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    parts.headers.insert(header.clone(), v);
+                }
+            }
+        }
+        Ok(Admitted { identity: Arc::new(identity), policy: policy.clone() })
+    }
+}
+
+/// The scheme a request came in on (`http`, `https`), put in its extensions by the proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct Scheme(pub &'static str);
+
+/// Where protected-resource metadata (RFC 9728) lives: the well-known prefix before the
+/// resource's path.
+pub const RESOURCE_METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
+
+/// `scheme://authority` of a request.
+fn origin(parts: &Parts) -> Option<String> {
+    let scheme = parts.extensions.get::<Scheme>().map_or("http", |s| s.0);
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| parts.headers.get(http::header::HOST)?.to_str().ok().map(str::to_string))?;
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// The URL of the protected-resource metadata of the resource a request is for.
+pub fn resource_metadata_url(parts: &Parts) -> Option<String> {
+    let path = parts.uri.path();
+    Some(format!("{}{RESOURCE_METADATA_PREFIX}{}", origin(parts)?, if path == "/" { "" } else { path }))
+}
+
+/// The protected-resource metadata of the MCP resource at `path` (RFC 9728 §2).
+pub fn resource_metadata(m: &crate::ir::policy::McpAuthIr, parts: &Parts, path: &str) -> serde_json::Value {
+    let resource = m.resource.clone().or_else(|| origin(parts).map(|o| format!("{o}{path}"))).unwrap_or_default();
+    let mut doc = serde_json::json!({
+        "resource": resource,
+        "authorization_servers": m.authorization_servers,
+        "bearer_methods_supported": ["header"],
+    });
+    if !m.scopes_supported.is_empty() {
+        doc["scopes_supported"] = serde_json::json!(m.scopes_supported);
+    }
+    doc
+}
