@@ -26,6 +26,8 @@ mod azure_sdk;
 mod bedrock_sdk;
 #[path = "ai_sdk/gemini.rs"]
 mod gemini_sdk;
+#[path = "ai_sdk/policies.rs"]
+mod policies_sdk;
 #[path = "ai_sdk/providers.rs"]
 mod providers;
 #[path = "ai_sdk/responses.rs"]

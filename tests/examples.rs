@@ -79,3 +79,40 @@ fn quickstart_answers_without_outside_services() {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
 }
+
+#[test]
+fn virtual_keys_example_admits_its_keys_only() {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/virtual-keys.yaml"))
+        .expect("read the example");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (admin_port, port) = (process::free_port(), process::free_port());
+    let file = dir.path().join("virtual-keys.yaml");
+    std::fs::write(&file, text.replace("port: 8082", &format!("port: {port}"))).expect("write config");
+    let child = std::process::Command::new(process::sluice_bin())
+        .args(["run", "--bind", "127.0.0.1", "--admin", &format!("127.0.0.1:{admin_port}"), "--config"])
+        .arg(&file)
+        .env("SLUICE_LOG", "warn")
+        .spawn()
+        .expect("start sluice");
+    let _guard = process::Gateway { child, admin: format!("127.0.0.1:{admin_port}").parse().expect("addr") };
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let get = |headers: &[(&str, &str)]| process::http_request(addr, "GET", "/v1/models", "localhost", headers);
+    let mut answer = None;
+    for _ in 0..100 {
+        answer = get(&[]);
+        if answer.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, body) = answer.expect("the gateway answered");
+    assert_eq!(code, 401, "no key: {body}");
+    let (code, body) = get(&[("authorization", "Bearer sk-demo-team")]).expect("answered");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"mock-1\"") && body.contains("\"fast\""), "{body}");
+    let (code, body) = get(&[("x-api-key", "sk-demo-intern")]).expect("answered");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"fast\"") && !body.contains("\"mock-1\""), "the intern's models only: {body}");
+    let (code, _) = get(&[("authorization", "Bearer sk-demo-tea")]).expect("answered");
+    assert_eq!(code, 401, "a prefix of a key is not a key");
+}

@@ -136,7 +136,7 @@ pub struct JwksSource {
     pub secret_ref: Option<LocalSecretRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_ref: Option<LocalSecretRef>,
-    /// Fetched, cached, and fetched again for an unknown `kid` (at most every 30 s).
+    /// Fetched, cached, and fetched again for an unknown `kid` (at most every 5 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 const MAX_DOCUMENT: usize = 1024 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A set is fetched again for an unknown `kid` at most this often.
-const REFRESH_MIN: Duration = Duration::from_secs(30);
+const REFRESH_MIN: Duration = Duration::from_secs(5);
 /// A set is fetched again this long after it was fetched, whatever the tokens say.
 const MAX_AGE: Duration = Duration::from_secs(3600);
 /// URLs whose sets are kept.
