@@ -71,6 +71,8 @@ pub struct Metrics {
     ai_attempts: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     ai_tokens: Mutex<TokenCounts>,
     ai_cost: Mutex<BTreeMap<(Arc<str>, String), f64>>,
+    /// Admission decisions by authentication method and result (bounded: both are fixed words).
+    policy_decisions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     config_version: AtomicU64,
@@ -121,6 +123,13 @@ impl Metrics {
         } else {
             self.reloads_failed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// One admission decision of the policy layer: `method` (api_key, jwt, basic, external,
+    /// anonymous, or `-` when refused before an identity) and `result` (allowed,
+    /// unauthenticated, forbidden, unavailable).
+    pub fn record_policy(&self, method: &'static str, result: &'static str) {
+        *self.policy_decisions.lock().unwrap_or_else(|p| p.into_inner()).entry((method, result)).or_default() += 1;
     }
 
     pub fn reloads(&self) -> (u64, u64) {
@@ -179,6 +188,13 @@ impl Metrics {
         out.push_str("# TYPE sluice_upstream_errors_total counter\n");
         for ((backend, kind), n) in self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "sluice_upstream_errors_total{{backend=\"{}\",kind=\"{kind}\"}} {n}", esc(backend));
+        }
+        out.push_str(
+            "# HELP sluice_policy_decisions_total Admission decisions, by authentication method and result.\n",
+        );
+        out.push_str("# TYPE sluice_policy_decisions_total counter\n");
+        for ((method, result), n) in self.policy_decisions.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "sluice_policy_decisions_total{{method=\"{method}\",result=\"{result}\"}} {n}");
         }
         out.push_str("# HELP sluice_ai_attempts_total Attempts at AI providers, by outcome.\n");
         out.push_str("# TYPE sluice_ai_attempts_total counter\n");

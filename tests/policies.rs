@@ -291,26 +291,25 @@ spec:
 
 // ---- external authorization --------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn external_authorization_allows_denies_and_fails_closed() {
-    let backend = echo_backend().await;
-    let (auth_addr, _) = serve(Arc::new(|head: &str| {
+/// The auth service of these tests: `x-token: good` on `/auth/hello` is allowed (with two answer
+/// headers, one to copy), `slow` takes 3 s, anything else is refused with a body of its own.
+async fn auth_service() -> SocketAddr {
+    let answer = |head: &str| -> Answer {
         let head = head.to_ascii_lowercase();
         if head.contains("x-token: slow") {
             (200, vec![], String::new(), Duration::from_secs(3))
         } else if head.contains("x-token: good") && head.starts_with("get /auth/hello") {
-            (
-                200,
-                vec![("x-auth-user".into(), "alice".into()), ("x-not-copied".into(), "1".into())],
-                String::new(),
-                Duration::ZERO,
-            )
+            let headers = vec![("x-auth-user".into(), "alice".into()), ("x-not-copied".into(), "1".into())];
+            (200, headers, String::new(), Duration::ZERO)
         } else {
             (403, vec![], r#"{"denied": "no good token"}"#.into(), Duration::ZERO)
         }
-    }))
-    .await;
-    let policy = format!(
+    };
+    serve(Arc::new(answer)).await.0
+}
+
+fn auth_service_yaml(port: u16) -> String {
+    format!(
         r#"---
 apiVersion: v1
 kind: Service
@@ -323,23 +322,49 @@ kind: EndpointSlice
 metadata: {{name: authz-1, namespace: default, labels: {{kubernetes.io/service-name: authz}}}}
 addressType: IPv4
 endpoints: [{{addresses: ["127.0.0.1"]}}]
-ports: [{{name: http, port: {}}}]
----
+ports: [{{name: http, port: {port}}}]
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_api_external_auth_filter() {
+    let backend = echo_backend().await;
+    let auth_addr = auth_service().await;
+    let filter = "    - filters:\n        - type: ExternalAuth\n          externalAuth: {protocol: HTTP, \
+                  backendRef: {name: authz, port: 80}, http: {path: /auth, allowedHeaders: [x-token], \
+                  allowedResponseHeaders: [x-auth-user]}}\n      backendRefs:";
+    let route =
+        echo_route(backend.http_port, &auth_service_yaml(auth_addr.port())).replace("    - backendRefs:", filter);
+    assert!(route.contains("ExternalAuth"), "{route}");
+    let (_rt, addr) = gateway(&route).await;
+    let token = |t: &str| vec![("x-token".to_string(), t.to_string())];
+    let (status, _, body) = send(addr, "GET", "/hello", token("good"), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(seen(&body)["X-Auth-User"], json!(["alice"]));
+    let (status, _, body) = send(addr, "GET", "/hello", token("bad"), "").await;
+    assert_eq!((status, body.as_str()), (403, r#"{"denied": "no good token"}"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_authorization_allows_denies_and_fails_closed() {
+    let backend = echo_backend().await;
+    let auth_addr = auth_service().await;
+    let policy = auth_service_yaml(auth_addr.port())
+        + r#"---
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
-metadata: {{name: ext, namespace: default}}
+metadata: {name: ext, namespace: default}
 spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: gw}}]
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
   authentication:
     external:
       protocol: HTTP
-      backendRef: {{name: authz, port: 80}}
-      http: {{path: /auth, allowedHeaders: [x-token], allowedResponseHeaders: [x-auth-user]}}
+      backendRef: {name: authz, port: 80}
+      http: {path: /auth, allowedHeaders: [x-token], allowedResponseHeaders: [x-auth-user]}
       timeout: 500ms
       identityHeader: x-auth-user
-"#,
-        auth_addr.port()
-    );
+"#;
     let (_rt, addr) = gateway(&echo_route(backend.http_port, &policy)).await;
     let token = |t: &str| vec![("x-token".to_string(), t.to_string())];
 

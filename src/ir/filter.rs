@@ -15,6 +15,8 @@ pub enum Filter {
     Rewrite(Rewrite),
     Mirror(Mirror),
     Cors(Cors),
+    /// The Gateway API `ExternalAuth` filter (HTTP protocol).
+    ExternalAuth(std::sync::Arc<super::policy::ExternalAuthIr>),
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -106,6 +106,16 @@ impl Denial {
         resp
     }
 
+    /// The decision as the metrics name it.
+    pub fn outcome(&self) -> &'static str {
+        match self.status {
+            StatusCode::UNAUTHORIZED => "unauthenticated",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            _ => "refused",
+        }
+    }
+
     pub fn challenge_into(&self, headers: &mut http::HeaderMap) {
         if let Some(c) = self.challenge.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
             headers.insert(http::header::WWW_AUTHENTICATE, c);
@@ -127,6 +137,23 @@ impl PolicyLayer {
             Some(a) => authn::authenticate(self, a, parts).await?,
             None => Identity::anonymous(),
         };
+        if let Some(m) = &policy.mcp_authorization
+            && identity.method == "jwt"
+        {
+            // RFC 8707: a token for another resource is not a token for this one.
+            let resource = m.resource.clone().or_else(|| origin(parts).map(|o| format!("{o}{}", parts.uri.path())));
+            let aud = &identity.claims["aud"];
+            let for_us = resource.is_some_and(|r| {
+                aud.as_str() == Some(r.as_str())
+                    || aud.as_array().is_some_and(|a| a.iter().any(|v| v.as_str() == Some(r.as_str())))
+            });
+            if !for_us {
+                return Err(Denial::unauthenticated(
+                    "Bearer error=\"invalid_token\"".into(),
+                    "the token was not issued for this resource (its audience does not name it)".into(),
+                ));
+            }
+        }
         if let Some(z) = &policy.authorization {
             let facts = authz::Facts { parts, model: None, mcp: None };
             authz::authorize(z, &identity, &facts, authz::Point::Request)?;

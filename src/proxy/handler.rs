@@ -179,9 +179,11 @@ async fn serve<'s>(
             parts.extensions.insert(policy::Scheme(conn.scheme));
             match shared.policy.admit(policy, &mut parts).await {
                 Ok(admitted) => {
+                    shared.metrics.record_policy(admitted.identity.method, "allowed");
                     parts.extensions.insert(admitted);
                 }
                 Err(denial) => {
+                    shared.metrics.record_policy("-", denial.outcome());
                     tracing::debug!(status = %denial.status, reason = %denial.message, rule = %rule.label, "request refused by policy");
                     return Ok(match &rule.pipeline {
                         RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, policy),
@@ -230,6 +232,22 @@ async fn serve<'s>(
                 }
             }
             Filter::Mirror(m) => mirrors.push(m),
+            Filter::ExternalAuth(e) => match policy::authn::external::check(e, &parts).await {
+                Ok((add, _)) => {
+                    for (name, value) in &add {
+                        parts.headers.append(name.clone(), value.clone());
+                    }
+                }
+                Err(denial) => {
+                    let none = crate::ir::policy::PolicyIr::default();
+                    let policy = entry.policy.as_deref().unwrap_or(&none);
+                    return Ok(match &rule.pipeline {
+                        RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, policy),
+                        RulePipeline::Mcp(_) => shared.pipelines.mcp.deny(&denial, &parts, policy),
+                        RulePipeline::Proxy | RulePipeline::Mixed(_) => denial.to_response(),
+                    });
+                }
+            },
         }
     }
 
@@ -273,7 +291,11 @@ async fn serve<'s>(
         match f {
             Filter::RequestHeaders(m) => filters::headers::apply(m, &mut parts.headers),
             Filter::ResponseHeaders(m) => response_mods.push(m),
-            Filter::Redirect(_) | Filter::Rewrite(_) | Filter::Mirror(_) | Filter::Cors(_) => {}
+            Filter::Redirect(_)
+            | Filter::Rewrite(_)
+            | Filter::Mirror(_)
+            | Filter::Cors(_)
+            | Filter::ExternalAuth(_) => {}
         }
     }
 

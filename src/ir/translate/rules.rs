@@ -322,6 +322,22 @@ fn compile_filter(
                 max_age: Some(std::time::Duration::from_secs(u64::try_from(c.max_age()).unwrap_or(5))),
             }))
         }
+        "ExternalAuth" => {
+            let e = f.external_auth.as_ref().ok_or("ExternalAuth needs externalAuth")?;
+            if e.forward_body.is_some() {
+                return Err("externalAuth.forwardBody is not supported yet".into());
+            }
+            let settings =
+                crate::api::ExternalAuth { filter: e.clone(), timeout: None, fail_open: None, identity_header: None };
+            match super::policy::external_auth(resolver.ix, resolver.route_ns, &settings) {
+                Ok(ir) => Ok(Filter::ExternalAuth(std::sync::Arc::new(ir))),
+                Err((reason, message)) if reason == "UnsupportedValue" => Err(format!("externalAuth: {message}")),
+                Err(failure) => {
+                    unresolved.get_or_insert(failure);
+                    Err("externalAuth: its backendRef does not resolve".into())
+                }
+            }
+        }
         other => Err(format!("filter type {other:?} is not supported")),
     }
 }

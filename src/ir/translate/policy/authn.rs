@@ -257,7 +257,7 @@ pub fn htpasswd(text: &str) -> Result<HashMap<String, PasswordHash>, String> {
     Ok(users)
 }
 
-fn external(ix: &Index<'_>, ns: &str, e: &ExternalAuth) -> Result<ExternalAuthIr, RefFailure> {
+pub fn external(ix: &Index<'_>, ns: &str, e: &ExternalAuth) -> Result<ExternalAuthIr, RefFailure> {
     let f = &e.filter;
     if f.protocol != ExternalAuthProtocol::Http {
         return Err(invalid("protocol: only HTTP is supported"));

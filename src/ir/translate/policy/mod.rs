@@ -7,7 +7,7 @@
 mod authn;
 mod authz;
 
-pub use authn::{api_key, htpasswd};
+pub use authn::{api_key, external as external_auth, htpasswd};
 pub use authz::compile as authz;
 
 use std::collections::{BTreeMap, HashMap};
