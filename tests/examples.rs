@@ -34,17 +34,17 @@ fn every_example_checks_clean() {
     }
 }
 
-#[test]
-fn quickstart_answers_without_outside_services() {
-    // The example uses fixed ports (8080, admin 15000); run it on free ones instead.
-    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml"))
-        .expect("read quickstart");
+/// Runs an example on free ports (its listener port `port` and admin port 15000 replaced):
+/// the gateway, its tempdir, the listener's and the admin plane's addresses.
+fn run_example(name: &str, port: u16) -> (process::Gateway, tempfile::TempDir, std::net::SocketAddr, u16) {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name))
+        .expect("read the example");
     let dir = tempfile::tempdir().expect("tempdir");
-    let admin_port = process::free_port();
-    let port = process::free_port();
-    let text =
-        text.replace("port: 8080", &format!("port: {port}")).replace("port: 15000", &format!("port: {admin_port}"));
-    let file = dir.path().join("quickstart.yaml");
+    let (admin_port, free) = (process::free_port(), process::free_port());
+    let text = text
+        .replace(&format!("port: {port}"), &format!("port: {free}"))
+        .replace("port: 15000", &format!("port: {admin_port}"));
+    let file = dir.path().join(name);
     std::fs::write(&file, text).expect("write config");
     let child = std::process::Command::new(process::sluice_bin())
         .args(["run", "--bind", "127.0.0.1", "--admin", &format!("127.0.0.1:{admin_port}"), "--config"])
@@ -52,8 +52,14 @@ fn quickstart_answers_without_outside_services() {
         .env("SLUICE_LOG", "warn")
         .spawn()
         .expect("start sluice");
-    let _guard = process::Gateway { child, admin: format!("127.0.0.1:{admin_port}").parse().expect("addr") };
-    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let gateway = process::Gateway { child, admin: format!("127.0.0.1:{admin_port}").parse().expect("addr") };
+    (gateway, dir, format!("127.0.0.1:{free}").parse().expect("addr"), admin_port)
+}
+
+#[test]
+fn quickstart_answers_without_outside_services() {
+    // The example uses fixed ports (8080, admin 15000); run it on free ones instead.
+    let (_guard, _dir, addr, admin_port) = run_example("quickstart.yaml", 8080);
     let mut answer = None;
     for _ in 0..100 {
         answer = process::http_get(addr, "/sluice/healthz");
@@ -82,20 +88,7 @@ fn quickstart_answers_without_outside_services() {
 
 #[test]
 fn virtual_keys_example_admits_its_keys_only() {
-    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/virtual-keys.yaml"))
-        .expect("read the example");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (admin_port, port) = (process::free_port(), process::free_port());
-    let file = dir.path().join("virtual-keys.yaml");
-    std::fs::write(&file, text.replace("port: 8082", &format!("port: {port}"))).expect("write config");
-    let child = std::process::Command::new(process::sluice_bin())
-        .args(["run", "--bind", "127.0.0.1", "--admin", &format!("127.0.0.1:{admin_port}"), "--config"])
-        .arg(&file)
-        .env("SLUICE_LOG", "warn")
-        .spawn()
-        .expect("start sluice");
-    let _guard = process::Gateway { child, admin: format!("127.0.0.1:{admin_port}").parse().expect("addr") };
-    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let (_guard, _dir, addr, _) = run_example("virtual-keys.yaml", 8082);
     let get = |headers: &[(&str, &str)]| process::http_request(addr, "GET", "/v1/models", "localhost", headers);
     let mut answer = None;
     for _ in 0..100 {
