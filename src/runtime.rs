@@ -17,6 +17,7 @@ use crate::ir::translate::{self, Context};
 use crate::ir::{BindKey, PortProtocol, Snapshot};
 use crate::mcp::{McpPipeline, McpState};
 use crate::metrics::Metrics;
+use crate::policy::PolicyLayer;
 use crate::proxy::pipeline::Pipelines;
 use crate::proxy::upstream::Pools;
 use crate::proxy::{Shared, listener};
@@ -82,16 +83,17 @@ impl Runtime {
     pub fn new(mode: BindMode) -> Arc<Self> {
         let pools = Arc::new(Pools::default());
         let metrics = Arc::new(Metrics::default());
+        let policy = Arc::new(PolicyLayer::default());
         let pipelines = Pipelines {
-            ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone())),
-            mcp: Arc::new(McpPipeline(Arc::new(McpState::default()))),
+            ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone(), policy.clone())),
+            mcp: Arc::new(McpPipeline { state: Arc::new(McpState::default()), policy: policy.clone() }),
         };
         let shared = Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             pools,
             metrics,
             pipelines,
-            policy: Arc::default(),
+            policy,
         });
         Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
     }

@@ -17,6 +17,7 @@ use super::wire::{anthropic, anthropic_stream, openai_chat, openai_responses, op
 use super::{Ctx, failover};
 use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
+use crate::policy::limits::{Reservation, TokenAsk};
 
 pub struct ParsedChat {
     pub format: ClientFormat,
@@ -71,10 +72,30 @@ pub fn pick_backend<'b>(
 }
 
 pub async fn serve(ctx: &Ctx<'_>, parsed: ParsedChat) -> Result<Response<ProxyBody>, AiError> {
-    ctx.check_model(&parsed.req.model)?;
+    let ask = TokenAsk {
+        input: super::tokens::estimate_prompt(&parsed.req),
+        max_output: parsed.req.max_tokens.map(u64::from),
+    };
+    let admission = ctx.admit_model(&parsed.req.model, Some(ask))?;
     let (backend, model) = pick_backend(ctx.backends, &parsed.req.model)?;
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    failover::run(ctx, backend, |p| attempt(ctx, p, &parsed, &model, created)).await
+    // Token reservations are settled once, with the usage of the answer that is given (or
+    // given back in full when no provider answers).
+    let reservations = Arc::new(std::sync::Mutex::new(Some(admission.reservations)));
+    let result = failover::run(ctx, backend, |p| attempt(ctx, p, &parsed, &model, created, reservations.clone())).await;
+    if result.is_err() {
+        settle(&reservations, 0, 0);
+    }
+    Ok(super::with_headers(result?, &admission.headers))
+}
+
+type Reservations = Arc<std::sync::Mutex<Option<Vec<Reservation>>>>;
+
+fn settle(reservations: &Reservations, input: u64, output: u64) {
+    let taken = reservations.lock().unwrap_or_else(|p| p.into_inner()).take();
+    for r in taken.into_iter().flatten() {
+        r.settle(input, output);
+    }
 }
 
 fn provider_model(p: &AiProviderIr, requested: &str) -> String {
@@ -91,6 +112,7 @@ async fn attempt(
     parsed: &ParsedChat,
     model: &str,
     created: u64,
+    reservations: Reservations,
 ) -> Result<Response<ProxyBody>, AiError> {
     let model = provider_model(&p, model);
     let req = &parsed.req;
@@ -110,6 +132,7 @@ async fn attempt(
             })
         });
         if let Some(u) = u {
+            settle(&reservations, u.input, u.output);
             metrics.record_ai_usage(&provider_id, &usage_model, &u.classes(), u.estimated);
             if let Some(usd) = cost(&catalog_name, &usage_model, &u) {
                 metrics.record_ai_cost(&provider_id, &usage_model, usd);

@@ -20,9 +20,9 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
     if model.is_empty() {
         return Err(AiError::invalid_param("model", "you must provide a model parameter"));
     }
-    ctx.check_model(&model)?;
+    let admission = ctx.admit_model(&model, None)?;
     let (backend, target) = chat::pick_backend(ctx.backends, &model)?;
-    failover::run(ctx, backend, |p| {
+    let resp = failover::run(ctx, backend, |p| {
         let raw = &raw;
         let target = target.clone();
         async move {
@@ -53,7 +53,8 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
             Ok(Response::from_parts(parts, body::from_incoming(b)))
         }
     })
-    .await
+    .await?;
+    Ok(super::with_headers(resp, &admission.headers))
 }
 
 async fn gemini(

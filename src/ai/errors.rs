@@ -36,6 +36,8 @@ pub struct AiError {
     /// The provider's own error body and its format: a client of the same format gets it
     /// untouched (unknown fields and codes included).
     pub provider_body: Option<(ClientFormat, serde_json::Value)>,
+    /// Headers of the answer (a rate limit's).
+    pub headers: Option<Box<http::HeaderMap>>,
 }
 
 impl AiError {
@@ -48,6 +50,7 @@ impl AiError {
             retryable: false,
             retry_after: None,
             provider_body: None,
+            headers: None,
         }
     }
 
@@ -85,7 +88,7 @@ impl AiError {
             _ => ErrorKind::Upstream,
         };
         let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 529;
-        Self { kind, status, message, param: None, retryable, retry_after, provider_body: None }
+        Self { kind, status, message, param: None, retryable, retry_after, provider_body: None, headers: None }
     }
 
     fn openai_type(&self) -> &'static str {
@@ -147,7 +150,7 @@ impl AiError {
             429 => ErrorKind::RateLimit,
             _ => ErrorKind::Upstream,
         };
-        Self::new(kind, d.status, d.message.clone())
+        Self { retry_after: d.retry_after, ..Self::new(kind, d.status, d.message.clone()) }
     }
 
     pub fn into_response(self, format: ClientFormat) -> Response<ProxyBody> {
@@ -160,9 +163,12 @@ impl AiError {
         let h = resp.headers_mut();
         h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(d) = self.retry_after
-            && let Ok(v) = HeaderValue::from_str(&d.as_secs().max(1).to_string())
+            && let Ok(v) = HeaderValue::from_str(&d.as_secs_f64().ceil().max(1.0).to_string())
         {
             h.insert(http::header::RETRY_AFTER, v);
+        }
+        for (name, value) in self.headers.iter().flat_map(|m| m.iter()) {
+            h.insert(name.clone(), value.clone());
         }
         resp
     }

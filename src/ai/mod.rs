@@ -31,7 +31,8 @@ use crate::ir::ai::AiBackendIr;
 use crate::ir::policy::PolicyIr;
 use crate::metrics::Metrics;
 use crate::policy::authz;
-use crate::policy::{Admitted, Denial};
+use crate::policy::limits::{Admission, Stage, Subject, TokenAsk};
+use crate::policy::{Admitted, Denial, PolicyLayer};
 use crate::proxy::pipeline::{BoxFuture, Pipeline};
 use crate::proxy::upstream::Pools;
 
@@ -48,13 +49,16 @@ pub struct AiPipeline {
     pub tokens: providers::vertex::Tokens,
     /// Thinking signatures providers issued, to sign thinking that clients send back bare.
     pub signatures: Arc<signatures::Signatures>,
+    /// The policy layer (rate limiters), shared with the proxy.
+    pub policy: Arc<PolicyLayer>,
 }
 
 impl AiPipeline {
-    pub fn new(pools: Arc<Pools>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(pools: Arc<Pools>, metrics: Arc<Metrics>, policy: Arc<PolicyLayer>) -> Self {
         AiPipeline {
             pools,
             metrics,
+            policy,
             health: state::AiState::default(),
             tokens: providers::vertex::Tokens::default(),
             signatures: Arc::default(),
@@ -91,6 +95,22 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Admission once the model is known: model access, authorization rules reading the model,
+    /// and the rate limits asked then (token limits reserve `tokens`). The admission's headers
+    /// go with the answer; its reservations are settled when the answer ends.
+    pub fn admit_model(&self, model: &str, tokens: Option<TokenAsk>) -> Result<Admission, AiError> {
+        self.check_model(model)?;
+        let Some(a) = self.admitted else { return Ok(Admission::default()) };
+        let Some(limits) = &a.policy.rate_limits else { return Ok(Admission::default()) };
+        let subject =
+            Subject { parts: self.parts, identity: &a.identity, route: &a.route, model: Some(model), tool: None };
+        self.pipe.policy.limits.check(limits, Stage::Model, &subject, tokens).map_err(|d| {
+            let mut e = AiError::from_denial(&d);
+            e.headers = d.headers.clone();
+            e
+        })
+    }
+
     /// Whether the client may use `model`: the rule's and its key's model lists, then the
     /// authorization rules that read the model.
     pub fn check_model(&self, model: &str) -> Result<(), AiError> {
@@ -184,9 +204,9 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         o.entry("max_tokens").or_insert(json!(1));
     }
     let parsed = chat::parse(ClientFormat::Anthropic, raw.to_string().as_bytes(), None)?;
-    ctx.check_model(&parsed.req.model)?;
+    let admission = ctx.admit_model(&parsed.req.model, None)?;
     let (backend, target) = chat::pick_backend(ctx.backends, &parsed.req.model)?;
-    failover::run(ctx, backend, |p| {
+    let resp = failover::run(ctx, backend, |p| {
         let bytes = bytes.clone();
         let target = target.clone();
         let parsed = &parsed;
@@ -218,7 +238,16 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
             }
         }
     })
-    .await
+    .await?;
+    Ok(with_headers(resp, &admission.headers))
+}
+
+/// The answer with the rate-limit headers of its admission.
+pub fn with_headers(mut resp: Response<ProxyBody>, headers: &HeaderMap) -> Response<ProxyBody> {
+    for (name, value) in headers {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    resp
 }
 
 /// A client path relative to a provider's base path: a base URL ending in a version segment

@@ -288,21 +288,26 @@ pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration,
         StreamEvent::Usage(u) => Some(*u),
         _ => None,
     });
-    on_done(usage, "");
-    let stream =
-        futures_util::stream::unfold((events.into_iter(), encode, true), move |(mut it, mut enc, first)| async move {
-            let ev = it.next()?;
-            if !first && matches!(ev, StreamEvent::TextDelta(_)) && !interval.is_zero() {
-                tokio::time::sleep(interval).await;
+    // Usage is reported when the stream ends, as a provider's would be.
+    let state = (events.into_iter(), encode, true, Some(on_done));
+    let stream = futures_util::stream::unfold(state, move |(mut it, mut enc, first, mut done)| async move {
+        let Some(ev) = it.next() else {
+            if let Some(done) = done.take() {
+                done(usage, "");
             }
-            let mut out = String::new();
-            match &mut enc {
-                Encode::OpenAi(e) => e.encode(&ev, &mut out),
-                Encode::Anthropic(e) => e.encode(&ev, &mut out),
-                Encode::Responses(e) => e.encode(&ev, &mut out),
-                Encode::PassOpenAi { .. } | Encode::PassAnthropic => {}
-            }
-            Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), (it, enc, false)))
-        });
+            return None;
+        };
+        if !first && matches!(ev, StreamEvent::TextDelta(_)) && !interval.is_zero() {
+            tokio::time::sleep(interval).await;
+        }
+        let mut out = String::new();
+        match &mut enc {
+            Encode::OpenAi(e) => e.encode(&ev, &mut out),
+            Encode::Anthropic(e) => e.encode(&ev, &mut out),
+            Encode::Responses(e) => e.encode(&ev, &mut out),
+            Encode::PassOpenAi { .. } | Encode::PassAnthropic => {}
+        }
+        Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), (it, enc, false, done)))
+    });
     StreamBody::new(stream).boxed_unsync()
 }

@@ -156,7 +156,7 @@ pub enum Resource {
     EndpointSlice(EndpointSlice),
     AiBackend(AiBackend),
     McpBackend(McpBackend),
-    TrafficPolicy(TrafficPolicy),
+    TrafficPolicy(Box<TrafficPolicy>),
 }
 
 impl Resource {

@@ -45,6 +45,53 @@ pub struct TrafficPolicySpec {
     /// MCP routes as OAuth 2.1 resource servers (the MCP authorization specification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_authorization: Option<McpAuthorization>,
+    /// Request and token rate limits; every one that applies must admit the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<RateLimit>>,
+}
+
+/// One limit: `requests` or `tokens` per `per`, at most `burst` at once, counted per key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Which tokens count (token limits): `total` (default), `input` or `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<TokenCount>,
+    pub per: Period,
+    /// The most that can be used at once (default: the whole limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
+    /// What the limit is counted per: `clientIP`, `identity`, `model`, `route`, `tool`,
+    /// `header:<name>`, `claim:<name>`, `attribute:<name>`; empty: one count for everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
+    /// Output tokens reserved when a request sets no maximum (token limits; default 4096).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_output_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TokenCount {
+    #[default]
+    Total,
+    Input,
+    Output,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Period {
+    Second,
+    #[default]
+    Minute,
+    Hour,
+    Day,
 }
 
 /// A policy target (GEP-713 `LocalPolicyTargetReferenceWithSectionName`).

@@ -21,6 +21,7 @@ pub struct PolicyIr {
     pub models: Option<Arc<[String]>>,
     pub identity_headers: Option<Arc<IdentityHeadersIr>>,
     pub mcp_authorization: Option<Arc<McpAuthIr>>,
+    pub rate_limits: Option<Arc<[RateLimitIr]>>,
     /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
     pub sources: BTreeMap<&'static str, String>,
 }
@@ -152,6 +153,57 @@ pub struct McpAuthIr {
     pub authorization_servers: Vec<String>,
     pub resource: Option<String>,
     pub scopes_supported: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RateLimitIr {
+    /// `namespace/policy/limit` and the quota: the limiter's state is found by it, and kept
+    /// across reloads while it stays the same.
+    pub id: String,
+    pub name: String,
+    /// `None`: requests.
+    pub tokens: Option<TokenCountIr>,
+    pub limit: u64,
+    #[serde(with = "secs")]
+    pub period: Duration,
+    pub burst: u64,
+    pub key: Vec<KeyPart>,
+    pub default_max_output: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TokenCountIr {
+    Total,
+    Input,
+    Output,
+}
+
+/// One part of a limit's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum KeyPart {
+    ClientIp,
+    Identity,
+    Model,
+    Route,
+    Tool,
+    Header(#[serde(serialize_with = "header_name")] HeaderName),
+    Claim(String),
+    Attribute(String),
+}
+
+impl RateLimitIr {
+    /// Whether the limit can only be decided once the model is known (AI routes).
+    pub fn needs_model(&self) -> bool {
+        self.tokens.is_some() || self.key.contains(&KeyPart::Model)
+    }
+
+    pub fn needs_tool(&self) -> bool {
+        self.key.contains(&KeyPart::Tool)
+    }
+}
+
+fn header_name<S: serde::Serializer>(v: &HeaderName, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
 }
 
 fn header_names<S: serde::Serializer>(v: &[HeaderName], s: S) -> Result<S::Ok, S::Error> {

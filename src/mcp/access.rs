@@ -8,35 +8,59 @@ use http::request::Parts;
 use serde_json::{Value, json};
 
 use super::federation::{ItemFilter, ListKind};
+use super::jsonrpc::RpcError;
 use super::naming;
 use crate::ir::ObjectKey;
 use crate::ir::mcp::McpBackendIr;
-use crate::policy::Admitted;
+use crate::policy::limits::{Stage, Subject};
+use crate::policy::{Admitted, PolicyLayer};
+
+/// The JSON-RPC error code of a refused call (implementation-defined range): rate limited.
+pub const RATE_LIMITED: i64 = -32029;
 use crate::policy::authz::{self, Facts, Point};
 
-/// The authorization rules of one request, asked per item.
+/// The authorization rules and tool-call limits of one request, asked per item.
 pub struct PolicyFilter {
     pub admitted: Admitted,
     /// The request as rules see it (method, path, host, headers).
     pub parts: Parts,
     /// The route's backends, for their name separators.
     pub backends: std::sync::Arc<[std::sync::Arc<McpBackendIr>]>,
+    /// The rate limiters.
+    pub policy: std::sync::Arc<PolicyLayer>,
 }
 
 impl PolicyFilter {
     /// The filter of a request admitted under a policy with authorization rules.
-    pub fn of(parts: &Parts, backends: &std::sync::Arc<[std::sync::Arc<McpBackendIr>]>) -> Option<PolicyFilter> {
+    pub fn of(
+        parts: &Parts,
+        backends: &std::sync::Arc<[std::sync::Arc<McpBackendIr>]>,
+        policy: &std::sync::Arc<PolicyLayer>,
+    ) -> Option<PolicyFilter> {
         let admitted = parts.extensions.get::<Admitted>()?.clone();
-        admitted.policy.authorization.as_ref()?;
+        if admitted.policy.authorization.is_none() && admitted.policy.rate_limits.is_none() {
+            return None;
+        }
         let mut head = http::Request::new(());
         *head.method_mut() = parts.method.clone();
         *head.uri_mut() = parts.uri.clone();
         *head.headers_mut() = parts.headers.clone();
-        Some(PolicyFilter { admitted, parts: head.into_parts().0, backends: backends.clone() })
+        Some(PolicyFilter { admitted, parts: head.into_parts().0, backends: backends.clone(), policy: policy.clone() })
     }
 }
 
 impl ItemFilter for PolicyFilter {
+    fn admit_call(&self, name: &str) -> Result<(), RpcError> {
+        let Some(limits) = &self.admitted.policy.rate_limits else { return Ok(()) };
+        let a = &self.admitted;
+        let subject =
+            Subject { parts: &self.parts, identity: &a.identity, route: &a.route, model: None, tool: Some(name) };
+        self.policy.limits.check(limits, Stage::ToolCall, &subject, None).map(|_| ()).map_err(|d| {
+            let seconds = d.retry_after.map_or(1, |r| r.as_secs().max(1));
+            RpcError::new(RATE_LIMITED, d.message).with_data(json!({"retryAfterSeconds": seconds}))
+        })
+    }
+
     fn allows(&self, backend: &ObjectKey, target: &str, kind: ListKind, name: &str) -> bool {
         let Some(z) = &self.admitted.policy.authorization else { return true };
         let separator = self.backends.iter().find(|b| &b.key == backend).map_or("_", |b| b.separator.as_str());

@@ -48,6 +48,11 @@ pub trait ItemFilter: Send + Sync {
     /// itself calls `name`: a tool or prompt name, a resource URI, or a URI template (for
     /// `completion/complete` on a template, the template or URI the client named).
     fn allows(&self, backend: &ObjectKey, target: &str, kind: ListKind, name: &str) -> bool;
+
+    /// Whether a call of the tool the client knows as `name` may go now (rate limits).
+    fn admit_call(&self, _name: &str) -> Result<(), RpcError> {
+        Ok(())
+    }
 }
 
 /// Everything is allowed.
@@ -335,6 +340,7 @@ impl Federation<'_> {
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, RpcError> {
         let (backend, target, upstream) = self.route(ListKind::Tools, known, name).await?;
+        self.filter.admit_call(name)?;
         self.pool.call_tool(target, upstream, arguments, client).await.map_err(|e| upstream_error(backend, target, e))
     }
 

@@ -48,7 +48,7 @@ use crate::httpkit::body::ProxyBody;
 use crate::ir::mcp::{McpBackendIr, McpRoute, McpTargetIr};
 use crate::ir::policy::PolicyIr;
 use crate::ir::{BackendTarget, Snapshot};
-use crate::policy::Denial;
+use crate::policy::{Denial, PolicyLayer};
 use crate::proxy::pipeline::{BoxFuture, Pipeline};
 
 /// Largest JSON-RPC message a client may POST.
@@ -186,7 +186,11 @@ impl Ctx {
 }
 
 /// The MCP pipeline: serves the rules whose backends are MCPBackends.
-pub struct McpPipeline(pub Arc<McpState>);
+pub struct McpPipeline {
+    pub state: Arc<McpState>,
+    /// The policy layer (rate limiters), shared with the proxy.
+    pub policy: Arc<PolicyLayer>,
+}
 
 impl Pipeline<McpRoute> for McpPipeline {
     fn serve<'a>(
@@ -195,16 +199,18 @@ impl Pipeline<McpRoute> for McpPipeline {
         parts: &'a Parts,
         body: Incoming,
     ) -> BoxFuture<'a, Response<ProxyBody>> {
-        let filter: Arc<dyn federation::ItemFilter> = match access::PolicyFilter::of(parts, &route.backends) {
-            Some(f) => Arc::new(f),
-            None => Arc::new(AllowAll),
-        };
-        let ctx = Ctx { state: self.0.clone(), backends: route.backends.clone(), owner: route.owner.clone(), filter };
+        let filter: Arc<dyn federation::ItemFilter> =
+            match access::PolicyFilter::of(parts, &route.backends, &self.policy) {
+                Some(f) => Arc::new(f),
+                None => Arc::new(AllowAll),
+            };
+        let ctx =
+            Ctx { state: self.state.clone(), backends: route.backends.clone(), owner: route.owner.clone(), filter };
         Box::pin(async move { http::serve(&ctx, parts, body).await })
     }
 
     fn snapshot_changed(&self, snapshot: &Snapshot) {
-        self.0.prune(snapshot);
+        self.state.prune(snapshot);
     }
 
     /// A refusal as the MCP authorization specification says: the status, a JSON-RPC error,

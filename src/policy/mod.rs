@@ -9,6 +9,7 @@ pub mod authn;
 pub mod authz;
 pub mod identity;
 pub mod jwks;
+pub mod limits;
 pub mod models;
 
 use std::sync::Arc;
@@ -25,6 +26,8 @@ use crate::ir::policy::PolicyIr;
 pub struct Admitted {
     pub identity: Arc<Identity>,
     pub policy: Arc<PolicyIr>,
+    /// The rule's metric label (`namespace/route/rule`), for limits keyed by route.
+    pub route: Arc<str>,
 }
 
 impl Admitted {
@@ -45,20 +48,33 @@ pub struct Denial {
     /// An external authorization service's own answer body (and its content type), passed to
     /// the client as it came.
     pub body: Option<Box<(Option<HeaderValue>, Bytes)>>,
+    /// For a 429: when to come back.
+    pub retry_after: Option<std::time::Duration>,
+    /// Headers of the answer (the rate-limit headers of a 429).
+    pub headers: Option<Box<http::HeaderMap>>,
 }
 
 impl Denial {
+    fn new(status: StatusCode, message: String) -> Denial {
+        Denial { status, message, challenge: None, body: None, retry_after: None, headers: None }
+    }
+
+    /// A rate limit refused the request: 429, with when to come back.
+    pub fn rate_limited(message: String, retry_after: std::time::Duration) -> Denial {
+        Denial { retry_after: Some(retry_after), ..Denial::new(StatusCode::TOO_MANY_REQUESTS, message) }
+    }
+
     pub fn unauthenticated(challenge: String, message: String) -> Denial {
-        Denial { status: StatusCode::UNAUTHORIZED, message, challenge: Some(challenge), body: None }
+        Denial { challenge: Some(challenge), ..Denial::new(StatusCode::UNAUTHORIZED, message) }
     }
 
     pub fn forbidden(message: String) -> Denial {
-        Denial { status: StatusCode::FORBIDDEN, message, challenge: None, body: None }
+        Denial::new(StatusCode::FORBIDDEN, message)
     }
 
     /// A policy service failed (not the client): 503, which a client may retry.
     pub fn unavailable(message: String) -> Denial {
-        Denial { status: StatusCode::SERVICE_UNAVAILABLE, message, challenge: None, body: None }
+        Denial::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
     pub fn from_service(
@@ -73,7 +89,7 @@ impl Denial {
         } else {
             message
         };
-        Denial { status, message, challenge, body: Some(Box::new((content_type, body))) }
+        Denial { challenge, body: Some(Box::new((content_type, body))), ..Denial::new(status, message) }
     }
 
     /// The denial as a plain JSON answer (`{"error": {"message", "type"}}`), for routes whose
@@ -112,27 +128,44 @@ impl Denial {
             StatusCode::UNAUTHORIZED => "unauthenticated",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limited",
             _ => "refused",
         }
     }
 
+    /// The denial's own headers: `WWW-Authenticate`, `Retry-After`, rate-limit headers.
     pub fn challenge_into(&self, headers: &mut http::HeaderMap) {
         if let Some(c) = self.challenge.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
             headers.insert(http::header::WWW_AUTHENTICATE, c);
         }
+        if let Some(d) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&d.as_secs_f64().ceil().max(1.0).to_string())
+        {
+            headers.insert(http::header::RETRY_AFTER, v);
+        }
+        for (name, value) in self.headers.iter().flat_map(|m| m.iter()) {
+            headers.insert(name.clone(), value.clone());
+        }
     }
 }
 
-/// The policy layer and the state it keeps across reloads (fetched JWKS).
+/// The policy layer and the state it keeps across reloads (fetched JWKS, limiters).
 #[derive(Default)]
 pub struct PolicyLayer {
     pub jwks: jwks::JwksCache,
+    pub limits: limits::Limiters,
 }
 
 impl PolicyLayer {
     /// Admission of a request to a rule with a policy: its identity (credentials removed from
     /// the request), the rules that can be asked on arrival, and the identity headers set.
-    pub async fn admit(&self, policy: &Arc<PolicyIr>, parts: &mut Parts) -> Result<Admitted, Denial> {
+    /// The rate-limit headers of the limits asked on arrival go with the answer.
+    pub async fn admit(
+        &self,
+        policy: &Arc<PolicyIr>,
+        route: &Arc<str>,
+        parts: &mut Parts,
+    ) -> Result<(Admitted, http::HeaderMap), Denial> {
         let identity = match &policy.authentication {
             Some(a) => authn::authenticate(self, a, parts).await?,
             None => Identity::anonymous(),
@@ -175,7 +208,12 @@ impl PolicyLayer {
                 }
             }
         }
-        Ok(Admitted { identity: Arc::new(identity), policy: policy.clone() })
+        let mut limit_headers = http::HeaderMap::new();
+        if let Some(limits) = &policy.rate_limits {
+            let subject = limits::Subject { parts, identity: &identity, route, model: None, tool: None };
+            limit_headers = self.limits.check(limits, limits::Stage::Arrival, &subject, None)?.headers;
+        }
+        Ok((Admitted { identity: Arc::new(identity), policy: policy.clone(), route: route.clone() }, limit_headers))
     }
 }
 

@@ -169,6 +169,7 @@ async fn serve<'s>(
     let origin = parts.headers.get(http::header::ORIGIN).cloned();
 
     // Phase 3a: request policies: who the client is, and whether the rule's policy lets it in.
+    let mut limit_headers = HeaderMap::new();
     // A CORS preflight of a rule with a CORS filter carries no credentials and is answered by
     // the filter.
     if let Some(policy) = &entry.policy {
@@ -177,8 +178,10 @@ async fn serve<'s>(
             && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
         if !preflight {
             parts.extensions.insert(policy::Scheme(conn.scheme));
-            match shared.policy.admit(policy, &mut parts).await {
-                Ok(admitted) => {
+            parts.extensions.insert(policy::limits::ClientIp(conn.remote.ip()));
+            match shared.policy.admit(policy, &rule.label, &mut parts).await {
+                Ok((admitted, headers)) => {
+                    limit_headers = headers;
                     shared.metrics.record_policy(admitted.identity.method, "allowed");
                     parts.extensions.insert(admitted);
                 }
@@ -254,6 +257,9 @@ async fn serve<'s>(
     // The AI and MCP pipelines answer their rules themselves; the response filters still apply.
     let decorate = |resp: Response<ProxyBody>| {
         let (mut rparts, rbody) = resp.into_parts();
+        for (name, value) in &limit_headers {
+            rparts.headers.entry(name.clone()).or_insert_with(|| value.clone());
+        }
         for m in response_mods.iter().rev() {
             filters::headers::apply(m, &mut rparts.headers);
         }
@@ -381,6 +387,9 @@ async fn serve<'s>(
     // Phase 5: response filters.
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers, rparts.status == StatusCode::SWITCHING_PROTOCOLS);
+    for (name, value) in &limit_headers {
+        rparts.headers.entry(name.clone()).or_insert_with(|| value.clone());
+    }
     for m in response_mods.iter().rev() {
         filters::headers::apply(m, &mut rparts.headers);
     }

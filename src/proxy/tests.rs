@@ -71,17 +71,15 @@ fn snapshot() -> Snapshot {
 fn shared(snapshot: Snapshot) -> Arc<Shared> {
     let pools = Arc::new(super::upstream::Pools::default());
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let policy = Arc::new(crate::policy::PolicyLayer::default());
     let pipelines = Pipelines {
-        ai: Arc::new(crate::ai::AiPipeline::new(pools.clone(), metrics.clone())),
-        mcp: Arc::new(crate::mcp::McpPipeline(Arc::new(crate::mcp::McpState::default()))),
+        ai: Arc::new(crate::ai::AiPipeline::new(pools.clone(), metrics.clone(), policy.clone())),
+        mcp: Arc::new(crate::mcp::McpPipeline {
+            state: Arc::new(crate::mcp::McpState::default()),
+            policy: policy.clone(),
+        }),
     };
-    Arc::new(Shared {
-        snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
-        pools,
-        metrics,
-        pipelines,
-        policy: Arc::default(),
-    })
+    Arc::new(Shared { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)), pools, metrics, pipelines, policy })
 }
 
 /// Sends one request through the handler over an in-memory connection.

@@ -34,7 +34,7 @@ impl<'a> Index<'a> {
         let mut ix = Index::default();
         for r in resources {
             match r {
-                Resource::TrafficPolicy(x) => ix.traffic_policies.push(x),
+                Resource::TrafficPolicy(x) => ix.traffic_policies.push(&**x),
                 Resource::GatewayClass(x) => ix.classes.push(x),
                 Resource::Gateway(x) => ix.gateways.push(x),
                 Resource::HttpRoute(x) => ix.routes.push(x),

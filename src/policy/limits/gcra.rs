@@ -74,7 +74,13 @@ impl Limiter {
         let ahead = tat.saturating_duration_since(now);
         let free = self.quota.tolerance().saturating_sub(ahead);
         let remaining = if e.is_zero() { self.quota.burst } else { (free.as_nanos() / e.as_nanos().max(1)) as u64 };
-        Decision { allowed, limit: self.quota.burst, remaining: remaining.min(self.quota.burst), reset: ahead, retry_after }
+        Decision {
+            allowed,
+            limit: self.quota.burst,
+            remaining: remaining.min(self.quota.burst),
+            reset: ahead,
+            retry_after,
+        }
     }
 
     /// Takes `n` cells for `key` if they fit now.

@@ -6,6 +6,7 @@
 
 mod authn;
 mod authz;
+mod limits;
 
 pub use authn::{api_key, external as external_auth, htpasswd};
 pub use authz::compile as authz;
@@ -42,7 +43,8 @@ struct Sections {
     set: PolicyIr,
 }
 
-const SECTIONS: [&str; 5] = ["authentication", "authorization", "models", "identityHeaders", "mcpAuthorization"];
+const SECTIONS: [&str; 6] =
+    ["authentication", "authorization", "models", "identityHeaders", "mcpAuthorization", "rateLimits"];
 
 struct Compiled<'a> {
     policy: &'a TrafficPolicy,
@@ -192,6 +194,7 @@ fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
         "models" => out.models = s.models.clone(),
         "identityHeaders" => out.identity_headers = s.identity_headers.clone(),
         "mcpAuthorization" => out.mcp_authorization = s.mcp_authorization.clone(),
+        "rateLimits" => out.rate_limits = s.rate_limits.clone(),
         _ => return,
     }
     out.sources.insert(section, c.key.to_string());
@@ -240,6 +243,10 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
             scopes_supported: m.scopes_supported.clone(),
         }));
         set.sources.insert("mcpAuthorization", key.clone());
+    }
+    if let Some(limits) = &spec.rate_limits {
+        set.rate_limits = Some(limits::compile(&key, limits)?.into());
+        set.sources.insert("rateLimits", key.clone());
     }
     if set.sources.is_empty() {
         return Err(invalid("spec: set at least one policy section"));

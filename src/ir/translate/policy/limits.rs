@@ -1,0 +1,89 @@
+//! The rate limits of a TrafficPolicy, compiled: quotas checked, keys parsed.
+
+use http::HeaderName;
+
+use super::super::refs::{RefFailure, invalid};
+use crate::api::{Period, RateLimit, TokenCount};
+use crate::ir::policy::{KeyPart, RateLimitIr, TokenCountIr};
+
+pub fn compile(policy: &str, limits: &[RateLimit]) -> Result<Vec<RateLimitIr>, RefFailure> {
+    let mut out = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for (i, l) in limits.iter().enumerate() {
+        let field = format!("spec.rateLimits[{i}]");
+        if !names.insert(l.name.as_str()) {
+            return Err(invalid(format!("{field}.name: {:?} is used twice", l.name)));
+        }
+        let (limit, tokens) = match (l.requests, l.tokens) {
+            (Some(n), None) => (n, None),
+            (None, Some(n)) => (
+                n,
+                Some(match l.count.unwrap_or_default() {
+                    TokenCount::Total => TokenCountIr::Total,
+                    TokenCount::Input => TokenCountIr::Input,
+                    TokenCount::Output => TokenCountIr::Output,
+                }),
+            ),
+            _ => return Err(invalid(format!("{field}: set exactly one of requests and tokens"))),
+        };
+        if limit == 0 {
+            return Err(invalid(format!("{field}: the limit must be above 0")));
+        }
+        if l.count.is_some() && tokens.is_none() {
+            return Err(invalid(format!("{field}.count: only for token limits")));
+        }
+        let period = std::time::Duration::from_secs(match l.per {
+            Period::Second => 1,
+            Period::Minute => 60,
+            Period::Hour => 3600,
+            Period::Day => 86_400,
+        });
+        let burst = l.burst.unwrap_or(limit);
+        if burst == 0 {
+            return Err(invalid(format!("{field}.burst: must be above 0")));
+        }
+        let key = l
+            .key
+            .iter()
+            .map(|k| key_part(k).map_err(|m| invalid(format!("{field}.key: {m}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(RateLimitIr {
+            id: format!("{policy}/{}:{limit}/{}s/{burst}/{:?}/{:?}", l.name, period.as_secs(), tokens, l.key),
+            name: l.name.clone(),
+            tokens,
+            limit,
+            period,
+            burst,
+            key,
+            default_max_output: l.default_max_output_tokens.unwrap_or(4096),
+        });
+    }
+    Ok(out)
+}
+
+fn key_part(k: &str) -> Result<KeyPart, String> {
+    let named = |prefix: &str| k.strip_prefix(prefix).filter(|n| !n.is_empty()).map(str::to_string);
+    Ok(match k {
+        "clientIP" => KeyPart::ClientIp,
+        "identity" => KeyPart::Identity,
+        "model" => KeyPart::Model,
+        "route" => KeyPart::Route,
+        "tool" => KeyPart::Tool,
+        _ => {
+            if let Some(h) = named("header:") {
+                KeyPart::Header(
+                    HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                        .map_err(|_| format!("{h:?} is not a header name"))?,
+                )
+            } else if let Some(c) = named("claim:") {
+                KeyPart::Claim(c)
+            } else if let Some(a) = named("attribute:") {
+                KeyPart::Attribute(a)
+            } else {
+                return Err(format!(
+                    "{k:?} is not a key part (clientIP, identity, model, route, tool, header:<name>, claim:<name>, attribute:<name>)"
+                ));
+            }
+        }
+    })
+}

@@ -1,0 +1,295 @@
+//! Rate limits by requests or tokens, counted per key (client IP, identity, model, route, MCP
+//! tool, a header, a claim or an attribute), each asked where its key is known: on arrival,
+//! once an AI request's model is known (token limits and model keys), or per MCP `tools/call`
+//! (tool keys). Every limit that applies must admit; the first refusal wins and gives back what
+//! the others took. Token limits reserve the prompt's estimate plus the output maximum at
+//! admission and settle with the provider's usage when the answer ends, so concurrent streams
+//! overshoot by at most what they reserved. State lives here, keyed by each limit's id, across
+//! reloads.
+
+pub mod gcra;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue};
+
+use self::gcra::{Decision, Limiter, Quota};
+use super::Denial;
+use super::identity::Identity;
+use crate::ir::policy::{KeyPart, RateLimitIr, TokenCountIr};
+
+/// The client's address, put in the request's extensions by the proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// Where in a request limits are asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Arrival,
+    /// An AI request's model (and prompt) is known.
+    Model,
+    /// An MCP tool is called.
+    ToolCall,
+}
+
+/// What a limit's key may be made of.
+pub struct Subject<'a> {
+    pub parts: &'a Parts,
+    pub identity: &'a Identity,
+    pub route: &'a str,
+    pub model: Option<&'a str>,
+    pub tool: Option<&'a str>,
+}
+
+/// The tokens an AI request may use: its prompt's estimate and the most it may answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenAsk {
+    pub input: u64,
+    /// `None`: the client set no maximum (each limit's default applies).
+    pub max_output: Option<u64>,
+}
+
+/// Tokens taken ahead of the answer, settled with what it used.
+pub struct Reservation {
+    limiter: Arc<Limiter>,
+    key: String,
+    reserved: u64,
+    count: TokenCountIr,
+}
+
+impl Reservation {
+    /// Charges what the answer used instead of what was reserved.
+    pub fn settle(&self, input: u64, output: u64) {
+        let used = match self.count {
+            TokenCountIr::Total => input + output,
+            TokenCountIr::Input => input,
+            TokenCountIr::Output => output,
+        };
+        let delta = i64::try_from(used).unwrap_or(i64::MAX) - i64::try_from(self.reserved).unwrap_or(i64::MAX);
+        self.limiter.settle(&self.key, delta);
+    }
+}
+
+/// What admitted a request: the rate-limit headers to answer with, the reservations to settle.
+#[derive(Default)]
+pub struct Admission {
+    pub headers: HeaderMap,
+    pub reservations: Vec<Reservation>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("headers", &self.headers)
+            .field("reservations", &self.reservations.len())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+pub struct Limiters {
+    by_id: Mutex<HashMap<String, Arc<Limiter>>>,
+}
+
+/// OpenAI's duration format for `x-ratelimit-reset-*`: `20ms`, `6s`, `1m30s`.
+fn reset_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+fn key(limit: &RateLimitIr, s: &Subject<'_>) -> String {
+    let mut k = limit.id.clone();
+    for part in &limit.key {
+        k.push('|');
+        match part {
+            KeyPart::ClientIp => {
+                if let Some(ip) = s.parts.extensions.get::<ClientIp>() {
+                    k.push_str(&ip.0.to_string());
+                }
+            }
+            KeyPart::Identity => k.push_str(&s.identity.name),
+            KeyPart::Model => k.push_str(s.model.unwrap_or_default()),
+            KeyPart::Route => k.push_str(s.route),
+            KeyPart::Tool => k.push_str(s.tool.unwrap_or_default()),
+            KeyPart::Header(h) => k.push_str(s.parts.headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or_default()),
+            KeyPart::Claim(c) => k.push_str(&s.identity.claims.get(c).map(|v| v.to_string()).unwrap_or_default()),
+            KeyPart::Attribute(a) => k.push_str(&s.identity.attribute(a).unwrap_or_default()),
+        }
+    }
+    k
+}
+
+fn asked(limit: &RateLimitIr, stage: Stage) -> bool {
+    match stage {
+        Stage::ToolCall => limit.needs_tool(),
+        Stage::Model => limit.needs_model() && !limit.needs_tool(),
+        Stage::Arrival => !limit.needs_model() && !limit.needs_tool(),
+    }
+}
+
+impl Limiters {
+    fn limiter(&self, l: &RateLimitIr) -> Arc<Limiter> {
+        let mut map = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(l.id.clone())
+            .or_insert_with(|| Arc::new(Limiter::new(Quota { limit: l.limit, period: l.period, burst: l.burst })))
+            .clone()
+    }
+
+    /// Asks every limit that applies at `stage`; `tokens` for token limits (AI requests).
+    pub fn check(
+        &self,
+        limits: &[RateLimitIr],
+        stage: Stage,
+        s: &Subject<'_>,
+        tokens: Option<TokenAsk>,
+    ) -> Result<Admission, Denial> {
+        let mut taken: Vec<(Arc<Limiter>, String, u64)> = Vec::new();
+        let mut out = Admission::default();
+        let mut tightest: [Option<Decision>; 2] = [None, None];
+        for l in limits.iter().filter(|l| asked(l, stage)) {
+            let n = match (l.tokens, tokens) {
+                (None, _) => 1,
+                (Some(_), None) => continue,
+                (Some(count), Some(t)) => {
+                    let output = t.max_output.unwrap_or(l.default_max_output);
+                    match count {
+                        TokenCountIr::Total => t.input + output,
+                        TokenCountIr::Input => t.input,
+                        TokenCountIr::Output => output,
+                    }
+                }
+            };
+            let limiter = self.limiter(l);
+            let k = key(l, s);
+            let d = limiter.take(&k, n);
+            if !d.allowed {
+                for (limiter, k, n) in taken {
+                    limiter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                let what = if l.tokens.is_some() { "tokens" } else { "requests" };
+                let mut denial = Denial::rate_limited(
+                    format!(
+                        "rate limit {:?} reached ({} {what} per {}s); retry after {}",
+                        l.name,
+                        l.limit,
+                        l.period.as_secs(),
+                        reset_text(d.retry_after)
+                    ),
+                    d.retry_after,
+                );
+                let slot = usize::from(l.tokens.is_some());
+                tightest[slot] = Some(d);
+                denial.headers = Some(Box::new(headers(&tightest)));
+                return Err(denial);
+            }
+            if let Some(count) = l.tokens {
+                out.reservations.push(Reservation { limiter: limiter.clone(), key: k.clone(), reserved: n, count });
+            }
+            let slot = usize::from(l.tokens.is_some());
+            if tightest[slot].is_none_or(|t| d.remaining < t.remaining) {
+                tightest[slot] = Some(d);
+            }
+            taken.push((limiter, k, n));
+        }
+        out.headers = headers(&tightest);
+        Ok(out)
+    }
+}
+
+/// OpenAI's rate-limit headers for the tightest request and token limits.
+fn headers(tightest: &[Option<Decision>; 2]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (d, what) in tightest.iter().zip(["requests", "tokens"]) {
+        let Some(d) = d else { continue };
+        for (name, value) in
+            [("limit", d.limit.to_string()), ("remaining", d.remaining.to_string()), ("reset", reset_text(d.reset))]
+        {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(format!("x-ratelimit-{name}-{what}").as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                h.insert(n, v);
+            }
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(name: &str, requests: Option<u64>, tokens: Option<u64>, key: Vec<KeyPart>) -> RateLimitIr {
+        let n = requests.or(tokens).unwrap_or(1);
+        RateLimitIr {
+            id: format!("default/p/{name}"),
+            name: name.into(),
+            tokens: tokens.map(|_| TokenCountIr::Total),
+            limit: n,
+            period: Duration::from_secs(60),
+            burst: n,
+            key,
+            default_max_output: 100,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limits_apply_at_their_stage_and_refusals_give_back() {
+        let limits = [
+            limit("per-key", Some(2), None, vec![KeyPart::Identity]),
+            limit("per-model", Some(10), None, vec![KeyPart::Model]),
+            limit("tokens", None, Some(1000), vec![]),
+        ];
+        let parts = http::Request::new(()).into_parts().0;
+        let alice = Identity { name: "alice".into(), ..Identity::default() };
+        let s = Subject { parts: &parts, identity: &alice, route: "r", model: Some("gpt"), tool: None };
+        let l = Limiters::default();
+        let a = l.check(&limits, Stage::Arrival, &s, None).expect("first");
+        assert_eq!(a.headers["x-ratelimit-remaining-requests"], "1");
+        assert_eq!(a.headers["x-ratelimit-limit-requests"], "2");
+        let ask = TokenAsk { input: 300, max_output: None };
+        let m = l.check(&limits, Stage::Model, &s, Some(ask)).expect("model stage");
+        assert_eq!(m.headers["x-ratelimit-remaining-tokens"], "600", "300 + the default 100… per reservation");
+        assert_eq!(m.reservations.len(), 1);
+        m.reservations[0].settle(300, 20);
+        let again =
+            l.check(&limits, Stage::Model, &s, Some(TokenAsk { input: 580, max_output: Some(100) })).expect("fits");
+        assert_eq!(again.headers["x-ratelimit-remaining-tokens"], "0", "settled to 320 used, then 680 more");
+        let refused = l.check(&limits, Stage::Model, &s, Some(ask)).expect_err("no tokens left");
+        assert_eq!(refused.status, http::StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.retry_after.is_some_and(|d| d > Duration::ZERO));
+        assert_eq!(
+            l.check(&limits, Stage::Model, &s, Some(TokenAsk { input: 1, max_output: Some(1) }))
+                .map(|a| a.headers["x-ratelimit-remaining-requests"].clone())
+                .err()
+                .map(|d| d.status),
+            Some(http::StatusCode::TOO_MANY_REQUESTS)
+        );
+        l.check(&limits, Stage::Arrival, &s, None).expect("second");
+        let third = l.check(&limits, Stage::Arrival, &s, None).expect_err("third");
+        assert!(third.message.contains("per-key"), "{}", third.message);
+        let bob = Identity { name: "bob".into(), ..Identity::default() };
+        let s2 = Subject { identity: &bob, ..s };
+        assert!(l.check(&limits, Stage::Arrival, &s2, None).is_ok(), "another key");
+    }
+
+    #[test]
+    fn reset_texts() {
+        assert_eq!(reset_text(Duration::from_millis(20)), "20ms");
+        assert_eq!(reset_text(Duration::from_secs(6)), "6s");
+        assert_eq!(reset_text(Duration::from_secs(90)), "1m30s");
+        assert_eq!(reset_text(Duration::from_secs(3700)), "1h1m40s");
+    }
+}
