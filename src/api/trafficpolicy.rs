@@ -48,6 +48,55 @@ pub struct TrafficPolicySpec {
     /// Request and token rate limits; every one that applies must admit the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<Vec<RateLimit>>,
+    /// Prompt and answer guards (AI routes), streamed answers included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guards: Option<Vec<Guard>>,
+}
+
+/// One guard: what it looks for, where, and what it does when it finds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Guard {
+    pub name: String,
+    /// Built-in detectors: `creditCard` (Luhn-checked), `ssn`, `email`, `phone`, `iban`
+    /// (checksum-checked), `secrets` (provider keys, AWS access key ids, GitHub tokens).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detect: Vec<String>,
+    /// Custom patterns (Rust `regex` syntax).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regex: Vec<GuardRegex>,
+    /// `mask` (default) or `reject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<GuardAction>,
+    /// What a masked value becomes (default `[REDACTED]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    /// A rejection's status (default 400) and message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where to look: `system`, `user`, `toolInputs`, `toolResults`, `output` (default: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardRegex {
+    pub pattern: String,
+    /// The longest text the pattern can match (default 64): a streamed answer holds back this
+    /// much so that a match split across chunks is still masked whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GuardAction {
+    #[default]
+    Mask,
+    Reject,
 }
 
 /// One limit: `requests` or `tokens` per `per`, at most `burst` at once, counted per key.

@@ -22,6 +22,7 @@ pub struct PolicyIr {
     pub identity_headers: Option<Arc<IdentityHeadersIr>>,
     pub mcp_authorization: Option<Arc<McpAuthIr>>,
     pub rate_limits: Option<Arc<[RateLimitIr]>>,
+    pub guards: Option<Arc<[GuardIr]>>,
     /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
     pub sources: BTreeMap<&'static str, String>,
 }
@@ -153,6 +154,53 @@ pub struct McpAuthIr {
     pub authorization_servers: Vec<String>,
     pub resource: Option<String>,
     pub scopes_supported: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GuardIr {
+    pub name: String,
+    pub detectors: Vec<DetectorIr>,
+    pub action: GuardActionIr,
+    pub scope: GuardScope,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DetectorIr {
+    /// The built-in's name, or `regex`.
+    pub name: String,
+    #[serde(serialize_with = "regex_str")]
+    pub regex: regex::Regex,
+    pub check: Check,
+    /// The longest text it can match.
+    pub max_len: usize,
+}
+
+/// A check a candidate match must pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Check {
+    None,
+    Luhn,
+    Iban,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum GuardActionIr {
+    Mask { replacement: String },
+    Reject { status: u16, message: String },
+}
+
+/// Where a guard looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GuardScope {
+    pub system: bool,
+    pub user: bool,
+    pub tool_inputs: bool,
+    pub tool_results: bool,
+    pub output: bool,
+}
+
+fn regex_str<S: serde::Serializer>(r: &regex::Regex, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(r.as_str())
 }
 
 #[derive(Debug, Serialize)]

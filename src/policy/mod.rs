@@ -7,6 +7,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod guards;
 pub mod identity;
 pub mod jwks;
 pub mod limits;

@@ -9,7 +9,9 @@ pub mod index;
 mod mcp;
 mod policy;
 
-pub use self::policy::{api_key as policy_api_key, authz as policy_authz, htpasswd as policy_htpasswd};
+pub use self::policy::{
+    api_key as policy_api_key, authz as policy_authz, guards as policy_guards, htpasswd as policy_htpasswd,
+};
 mod refs;
 mod route;
 mod rules;

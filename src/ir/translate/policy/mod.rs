@@ -6,10 +6,12 @@
 
 mod authn;
 mod authz;
+mod guards;
 mod limits;
 
 pub use authn::{api_key, external as external_auth, htpasswd};
 pub use authz::compile as authz;
+pub use guards::compile as guards;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,8 +45,8 @@ struct Sections {
     set: PolicyIr,
 }
 
-const SECTIONS: [&str; 6] =
-    ["authentication", "authorization", "models", "identityHeaders", "mcpAuthorization", "rateLimits"];
+const SECTIONS: [&str; 7] =
+    ["authentication", "authorization", "models", "identityHeaders", "mcpAuthorization", "rateLimits", "guards"];
 
 struct Compiled<'a> {
     policy: &'a TrafficPolicy,
@@ -195,6 +197,7 @@ fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
         "identityHeaders" => out.identity_headers = s.identity_headers.clone(),
         "mcpAuthorization" => out.mcp_authorization = s.mcp_authorization.clone(),
         "rateLimits" => out.rate_limits = s.rate_limits.clone(),
+        "guards" => out.guards = s.guards.clone(),
         _ => return,
     }
     out.sources.insert(section, c.key.to_string());
@@ -247,6 +250,10 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
     if let Some(limits) = &spec.rate_limits {
         set.rate_limits = Some(limits::compile(&key, limits)?.into());
         set.sources.insert("rateLimits", key.clone());
+    }
+    if let Some(g) = &spec.guards {
+        set.guards = Some(guards::compile(g)?.into());
+        set.sources.insert("guards", key.clone());
     }
     if set.sources.is_empty() {
         return Err(invalid("spec: set at least one policy section"));
