@@ -73,6 +73,8 @@ pub struct Metrics {
     ai_cost: Mutex<BTreeMap<(Arc<str>, String), f64>>,
     /// Admission decisions by authentication method and result (bounded: both are fixed words).
     policy_decisions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Guard decisions by guard (names from the configuration) and action.
+    guard_decisions: Mutex<BTreeMap<(String, &'static str), u64>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     config_version: AtomicU64,
@@ -130,6 +132,12 @@ impl Metrics {
     /// unauthenticated, forbidden, unavailable).
     pub fn record_policy(&self, method: &'static str, result: &'static str) {
         *self.policy_decisions.lock().unwrap_or_else(|p| p.into_inner()).entry((method, result)).or_default() += 1;
+    }
+
+    /// A guard masked or refused something (never what it matched).
+    pub fn record_guard(&self, guard: &str, action: &'static str) {
+        let mut map = self.guard_decisions.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((guard.to_string(), action)).or_default() += 1;
     }
 
     pub fn reloads(&self) -> (u64, u64) {
@@ -195,6 +203,11 @@ impl Metrics {
         out.push_str("# TYPE sluice_policy_decisions_total counter\n");
         for ((method, result), n) in self.policy_decisions.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "sluice_policy_decisions_total{{method=\"{method}\",result=\"{result}\"}} {n}");
+        }
+        out.push_str("# HELP sluice_guard_decisions_total Guard decisions, by guard and action.\n");
+        out.push_str("# TYPE sluice_guard_decisions_total counter\n");
+        for ((guard, action), n) in self.guard_decisions.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "sluice_guard_decisions_total{{guard=\"{}\",action=\"{action}\"}} {n}", esc(guard));
         }
         out.push_str("# HELP sluice_ai_attempts_total Attempts at AI providers, by outcome.\n");
         out.push_str("# TYPE sluice_ai_attempts_total counter\n");

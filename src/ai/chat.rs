@@ -27,6 +27,9 @@ pub struct ParsedChat {
     /// The client's query string (Claude Code's `?beta=true`): passed on to a provider of the
     /// client's own format, dropped across formats.
     pub query: Option<String>,
+    /// Guards masked something in the request: it is always translated (the client's own
+    /// body is never sent as it came).
+    pub guarded: bool,
 }
 
 impl ParsedChat {
@@ -58,7 +61,7 @@ pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<
             ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
         });
     }
-    Ok(ParsedChat { format, raw, req: Arc::new(req), query: query.map(str::to_string) })
+    Ok(ParsedChat { format, raw, req: Arc::new(req), query: query.map(str::to_string), guarded: false })
 }
 
 /// The backend that serves the requested model, and the model name it should get.
@@ -71,7 +74,23 @@ pub fn pick_backend<'b>(
     })
 }
 
-pub async fn serve(ctx: &Ctx<'_>, parsed: ParsedChat) -> Result<Response<ProxyBody>, AiError> {
+pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<ProxyBody>, AiError> {
+    if let Some(guards) = ctx.guards() {
+        match super::guards::guard_request(guards, &parsed.req) {
+            Ok(None) => {}
+            Ok(Some((req, fired))) => {
+                for g in &fired {
+                    ctx.pipe.metrics.record_guard(g, "mask");
+                }
+                parsed.req = Arc::new(req);
+                parsed.guarded = true;
+            }
+            Err(r) => {
+                ctx.pipe.metrics.record_guard(&r.guard, "reject");
+                return Err(super::guards::rejected(&r));
+            }
+        }
+    }
     let ask = TokenAsk {
         input: super::tokens::estimate_prompt(&parsed.req),
         max_output: parsed.req.max_tokens.map(u64::from),
@@ -147,16 +166,34 @@ async fn attempt(
         }
     };
     let provider = providers::of(p.kind);
+    let output_guards = ctx.guards().filter(|g| g.iter().any(|g| g.scope.output));
     if provider.local() {
         if req.stream {
-            let events = mock::stream_events(req, &model, &p.mock);
+            let mut events = mock::stream_events(req, &model, &p.mock);
+            if let Some(mut g) = output_guards.and_then(super::guards::StreamGuard::new) {
+                // The mock's whole answer is known: through the guard event by event.
+                let mut out = Vec::with_capacity(events.len());
+                for ev in events {
+                    let mut one = vec![ev];
+                    g.apply(&mut one);
+                    out.extend(one);
+                }
+                out.extend(g.finish());
+                g.fired.iter().for_each(|f| ctx.pipe.metrics.record_guard(f, "mask"));
+                events = out;
+            }
             return Ok(sse_response(stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done)));
         }
-        let r = mock::respond(req, &model, &p.mock);
+        let mut r = mock::respond(req, &model, &p.mock);
         on_done(r.usage, "");
+        if let Some(g) = output_guards {
+            super::guards::guard_response(g, &mut r).map_err(|e| super::guards::rejected(&e))?;
+        }
         return Ok(json_response(render(parsed, &r, created)));
     }
-    let same = provider.same_format(parsed.format, &model);
+    let same = !parsed.guarded && provider.same_format(parsed.format, &model);
+    // With output guards the answer is always rendered from the canonical model, masked.
+    let pass_output = same && output_guards.is_none();
     // Thinking sent back without its signature is signed again where Sluice remembers what
     // this kind of provider issued (translated requests: same-format ones go through as sent).
     let restored = match same {
@@ -165,6 +202,7 @@ async fn attempt(
             raw: parsed.raw.clone(),
             req: Arc::new(req),
             query: parsed.query.clone(),
+            guarded: parsed.guarded,
         }),
         true => None,
     };
@@ -174,7 +212,7 @@ async fn attempt(
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
     if req.stream {
         let decode = provider.stream_decoder(&model, resp.headers());
-        let encode = match (same, parsed.format) {
+        let encode = match (pass_output, parsed.format) {
             (true, ClientFormat::OpenAi) => Encode::PassOpenAi { include_usage: req.stream_usage },
             (true, ClientFormat::Anthropic) => Encode::PassAnthropic,
             // Never same-format: Responses requests are translated, to OpenAI providers too.
@@ -184,6 +222,7 @@ async fn attempt(
         let notes = stream::Notes {
             keep_text: !provider.streams_report_usage(&p),
             signatures: Some((ctx.pipe.signatures.clone(), p.kind)),
+            guard: output_guards.and_then(super::guards::StreamGuard::new),
         };
         return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, notes)));
     }
@@ -193,6 +232,15 @@ async fn attempt(
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
     let mut parsed_resp = provider.parse_response(&model, &json)?;
     ctx.pipe.signatures.remember_parts(p.kind, &parsed_resp.parts);
+    if let Some(g) = output_guards {
+        match super::guards::guard_response(g, &mut parsed_resp) {
+            Ok(fired) => fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask")),
+            Err(r) => {
+                ctx.pipe.metrics.record_guard(&r.guard, "reject");
+                return Err(super::guards::rejected(&r));
+            }
+        }
+    }
     if parsed_resp.id.is_empty() {
         parsed_resp.id = response_id;
     }
@@ -208,7 +256,7 @@ async fn attempt(
         })
         .collect();
     on_done(parsed_resp.usage, &text);
-    if same {
+    if pass_output {
         // Same format: the provider's answer goes through untouched (the very bytes), unknown
         // fields included.
         let mut resp = Response::new(body::full(bytes));

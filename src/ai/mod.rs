@@ -9,6 +9,7 @@ pub mod errors;
 pub mod eventstream;
 mod failover;
 pub mod frontdoor;
+pub mod guards;
 pub mod providers;
 pub mod signatures;
 pub mod state;
@@ -128,6 +129,11 @@ impl Ctx<'_> {
             authz::authorize(z, &a.identity, &facts, authz::Point::Model).map_err(|d| AiError::from_denial(&d))?;
         }
         Ok(())
+    }
+
+    /// The route's guards, if its policy has any.
+    pub fn guards(&self) -> Option<&Arc<[crate::ir::policy::GuardIr]>> {
+        self.admitted.and_then(|a| a.policy.guards.as_ref())
     }
 
     /// Whether the client's models are limited (then only the model-aware front doors serve it).

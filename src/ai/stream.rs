@@ -16,6 +16,7 @@ use std::sync::Arc;
 use super::canonical::{StreamEvent, Usage};
 use super::errors::ErrorKind;
 use super::eventstream;
+use super::guards::StreamGuard;
 use super::signatures::{self, Signatures};
 use super::wire::{anthropic_stream, bedrock_stream, gemini_stream, openai_responses_stream, openai_stream};
 use crate::httpkit::body::{BoxError, ProxyBody};
@@ -69,6 +70,8 @@ struct State {
     /// the block under way.
     signatures: Option<(Arc<Signatures>, WireFormat)>,
     thinking: String,
+    /// The route's output guards.
+    guard: Option<StreamGuard>,
 }
 
 impl State {
@@ -93,6 +96,9 @@ impl State {
             Decode::Bedrock(d) => d.finish(&mut self.scratch),
             Decode::OpenAi(_) | Decode::Anthropic(_) => {}
         }
+        if let Some(g) = &mut self.guard {
+            self.scratch.extend(g.finish());
+        }
         if self.scratch.is_empty() {
             return String::new();
         }
@@ -102,6 +108,9 @@ impl State {
     /// Notes what the decoded events say (usage, text, the end) and encodes them; same-format
     /// encoders pass the raw event (`name`, `data`) on instead.
     fn render(&mut self, name: &str, data: &str) -> String {
+        if let Some(g) = &mut self.guard {
+            g.apply(&mut self.scratch);
+        }
         // A chunk that decodes to nothing but usage (OpenAI's extra chunk when usage was asked
         // for): decided from the decoded events, not from the chunk's spelling.
         let usage_only = !self.scratch.is_empty() && self.scratch.iter().all(|e| matches!(e, StreamEvent::Usage(_)));
@@ -186,6 +195,8 @@ impl State {
 pub struct Notes {
     pub keep_text: bool,
     pub signatures: Option<(Arc<Signatures>, WireFormat)>,
+    /// Output guards: events are masked (and never passed through raw).
+    pub guard: Option<StreamGuard>,
 }
 
 pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, notes: Notes) -> ProxyBody {
@@ -207,6 +218,7 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
         keep_text: notes.keep_text,
         signatures: notes.signatures,
         thinking: String::new(),
+        guard: notes.guard,
     };
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;

@@ -37,7 +37,7 @@ fn luhn(s: &str) -> bool {
         .enumerate()
         .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn iban(s: &str) -> bool {
@@ -68,7 +68,11 @@ fn passes(check: Check, text: &str) -> bool {
 }
 
 /// Every match of the guards that apply, with the guard's index.
-pub(crate) fn matches(guards: &[GuardIr], applies: impl Fn(&GuardScope) -> bool, text: &str) -> Vec<(Range<usize>, usize)> {
+pub(crate) fn matches(
+    guards: &[GuardIr],
+    applies: impl Fn(&GuardScope) -> bool,
+    text: &str,
+) -> Vec<(Range<usize>, usize)> {
     let mut out = Vec::new();
     for (gi, g) in guards.iter().enumerate().filter(|(_, g)| applies(&g.scope)) {
         for d in &g.detectors {
@@ -151,7 +155,9 @@ mod tests {
 
     #[test]
     fn reject_guards_refuse_and_scopes_apply() {
-        let g = guards("[{name: no-keys, detect: [secrets], action: reject, status: 403, message: no keys please, scope: [user]}]");
+        let g = guards(
+            "[{name: no-keys, detect: [secrets], action: reject, status: 403, message: no keys please, scope: [user]}]",
+        );
         let user = |s: &GuardScope| s.user;
         let output = |s: &GuardScope| s.output;
         let r = scan(&g, user, "here sk-proj-abcdefghijklmnopqrstuvwxyz").expect_err("refused");

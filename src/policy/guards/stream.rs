@@ -27,8 +27,14 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 impl Masker {
     /// A masker for the answer-side guards; `None` when no guard looks at answers.
     pub fn for_output(guards: &Arc<[GuardIr]>) -> Option<Masker> {
-        let longest = guards.iter().filter(|g| g.scope.output).flat_map(|g| g.detectors.iter().map(|d| d.max_len)).max()?;
-        Some(Masker { guards: guards.clone(), holdback: longest.saturating_sub(1), pending: String::new(), fired: vec![] })
+        let longest =
+            guards.iter().filter(|g| g.scope.output).flat_map(|g| g.detectors.iter().map(|d| d.max_len)).max()?;
+        Some(Masker {
+            guards: guards.clone(),
+            holdback: longest.saturating_sub(1),
+            pending: String::new(),
+            fired: vec![],
+        })
     }
 
     /// Takes a chunk; returns the text that can go to the client now.
@@ -78,7 +84,8 @@ mod tests {
     /// held back stays bounded (a property test over seeded random splits).
     #[test]
     fn no_split_lets_a_value_through() {
-        let guards: Arc<[GuardIr]> = super::super::tests::guards("[{name: pii, detect: [creditCard, email, secrets]}]").into();
+        let guards: Arc<[GuardIr]> =
+            super::super::tests::guards("[{name: pii, detect: [creditCard, email, secrets]}]").into();
         let answer = "Card 4111 1111 1111 1111 and 5500-0000-0000-0004, mail me at jo.doe@example.org, \
                       key sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX1234 — thanks! é😀 Also 4012888888881881.";
         let one_shot = super::super::scan(&guards, |s| s.output, answer).expect("scan").masked.expect("masked");
@@ -101,7 +108,9 @@ mod tests {
                 assert!(m.held() <= m.holdback + 266, "round {round}: held {}", m.held());
             }
             out.push_str(&m.finish().expect("mask"));
-            for secret in ["4111 1111 1111 1111", "5500-0000-0000-0004", "jo.doe@example.org", "sk-proj-ABCD", "4012888888881881"] {
+            for secret in
+                ["4111 1111 1111 1111", "5500-0000-0000-0004", "jo.doe@example.org", "sk-proj-ABCD", "4012888888881881"]
+            {
                 assert!(!out.contains(secret), "round {round}: {secret} reached the client: {out}");
             }
             assert_eq!(out, one_shot, "round {round}: chunking changes nothing");

@@ -60,7 +60,9 @@ fn guard(g: &Guard) -> Result<GuardIr, String> {
         return Err("detect: set detectors or regex patterns".into());
     }
     let action = match g.action.unwrap_or_default() {
-        GuardAction::Mask => GuardActionIr::Mask { replacement: g.replacement.clone().unwrap_or_else(|| "[REDACTED]".into()) },
+        GuardAction::Mask => {
+            GuardActionIr::Mask { replacement: g.replacement.clone().unwrap_or_else(|| "[REDACTED]".into()) }
+        }
         GuardAction::Reject => {
             let status = g.status.unwrap_or(400);
             if !(400..=599).contains(&status) {

@@ -1,0 +1,222 @@
+//! The route's guards on AI requests and answers, over the canonical model: prompts before
+//! they go to a provider (system, user text, tool inputs, tool results, each as the guard's
+//! scope says), and answers (text, thinking, tool-call arguments) whole or as they stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::canonical::{ChatRequest, ChatResponse, Message, Part, Role, StreamEvent};
+use super::errors::{AiError, ErrorKind};
+use crate::ir::policy::{GuardIr, GuardScope};
+use crate::policy::guards::stream::Masker;
+use crate::policy::guards::{Rejection, scan};
+
+/// A refusal in the client's format.
+pub fn rejected(r: &Rejection) -> AiError {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let kind = match r.status {
+        401 => ErrorKind::Authentication,
+        403 => ErrorKind::Permission,
+        413 => ErrorKind::TooLarge,
+        429 => ErrorKind::RateLimit,
+        400..=499 => ErrorKind::InvalidRequest,
+        _ => ErrorKind::Internal,
+    };
+    AiError::new(kind, status, r.message.clone())
+}
+
+fn mask_text(
+    guards: &[GuardIr],
+    applies: fn(&GuardScope) -> bool,
+    text: &mut String,
+    fired: &mut Vec<String>,
+) -> Result<(), Rejection> {
+    let s = scan(guards, applies, text)?;
+    if let Some(m) = s.masked {
+        *text = m;
+        fired.extend(s.guards);
+    }
+    Ok(())
+}
+
+fn mask_parts(guards: &[GuardIr], role: Role, parts: &mut [Part], fired: &mut Vec<String>) -> Result<(), Rejection> {
+    for p in parts {
+        match p {
+            Part::Text(t) => {
+                let scope: fn(&GuardScope) -> bool = match role {
+                    Role::User => |s| s.user,
+                    Role::System => |s| s.system,
+                    // Earlier answers sent back: the model's output.
+                    Role::Assistant => |s| s.output,
+                };
+                mask_text(guards, scope, t, fired)?;
+            }
+            Part::ToolCall { arguments, .. } => mask_text(guards, |s| s.tool_inputs, arguments, fired)?,
+            Part::ToolResult { content, .. } => {
+                for c in content.iter_mut() {
+                    if let Part::Text(t) = c {
+                        mask_text(guards, |s| s.tool_results, t, fired)?;
+                    }
+                }
+            }
+            Part::Thinking { .. } | Part::Image(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The request with the guards applied: `Ok(None)` when nothing was masked.
+pub fn guard_request(guards: &[GuardIr], req: &ChatRequest) -> Result<Option<(ChatRequest, Vec<String>)>, Rejection> {
+    let mut out = req.clone();
+    let mut fired = Vec::new();
+    for s in &mut out.system {
+        mask_text(guards, |s| s.system, s, &mut fired)?;
+    }
+    for Message { role, parts } in &mut out.messages {
+        mask_parts(guards, *role, parts, &mut fired)?;
+    }
+    Ok((!fired.is_empty()).then_some((out, fired)))
+}
+
+/// A whole answer with the output guards applied.
+pub fn guard_response(guards: &[GuardIr], r: &mut ChatResponse) -> Result<Vec<String>, Rejection> {
+    let mut fired = Vec::new();
+    for p in &mut r.parts {
+        match p {
+            Part::Text(t) | Part::Thinking { text: t, .. } => mask_text(guards, |s| s.output, t, &mut fired)?,
+            Part::ToolCall { arguments, .. } => mask_text(guards, |s| s.output, arguments, &mut fired)?,
+            Part::ToolResult { .. } | Part::Image(_) => {}
+        }
+    }
+    Ok(fired)
+}
+
+/// The output guards over a stream of canonical events: one masker per channel (text,
+/// thinking, each tool call's arguments), flushed before any other event so that order holds.
+pub struct StreamGuard {
+    guards: Arc<[GuardIr]>,
+    text: Option<Masker>,
+    thinking: Option<Masker>,
+    tools: HashMap<usize, Masker>,
+    refused: bool,
+    pub fired: Vec<String>,
+}
+
+impl StreamGuard {
+    pub fn new(guards: &Arc<[GuardIr]>) -> Option<StreamGuard> {
+        Masker::for_output(guards)?;
+        Some(StreamGuard {
+            guards: guards.clone(),
+            text: None,
+            thinking: None,
+            tools: HashMap::new(),
+            refused: false,
+            fired: vec![],
+        })
+    }
+
+    fn masker<'a>(guards: &Arc<[GuardIr]>, slot: &'a mut Option<Masker>) -> Option<&'a mut Masker> {
+        if slot.is_none() {
+            *slot = Masker::for_output(guards);
+        }
+        slot.as_mut()
+    }
+
+    /// Flushes every channel, pushing what they held to `out`.
+    fn flush(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), Rejection> {
+        if let Some(mut m) = self.thinking.take() {
+            let t = m.finish()?;
+            self.fired.append(&mut m.fired);
+            if !t.is_empty() {
+                out.push(StreamEvent::ThinkingDelta(t));
+            }
+        }
+        if let Some(mut m) = self.text.take() {
+            let t = m.finish()?;
+            self.fired.append(&mut m.fired);
+            if !t.is_empty() {
+                out.push(StreamEvent::TextDelta(t));
+            }
+        }
+        let mut tools: Vec<(usize, Masker)> = self.tools.drain().collect();
+        tools.sort_by_key(|(i, _)| *i);
+        for (index, mut m) in tools {
+            let t = m.finish()?;
+            self.fired.append(&mut m.fired);
+            if !t.is_empty() {
+                out.push(StreamEvent::ToolCallDelta { index, arguments: t });
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, ev: StreamEvent, out: &mut Vec<StreamEvent>) -> Result<(), Rejection> {
+        match ev {
+            StreamEvent::TextDelta(t) => {
+                if let Some(m) = Self::masker(&self.guards, &mut self.text) {
+                    let safe = m.push(&t)?;
+                    if !safe.is_empty() {
+                        out.push(StreamEvent::TextDelta(safe));
+                    }
+                }
+            }
+            StreamEvent::ThinkingDelta(t) => {
+                if let Some(m) = Self::masker(&self.guards, &mut self.thinking) {
+                    let safe = m.push(&t)?;
+                    if !safe.is_empty() {
+                        out.push(StreamEvent::ThinkingDelta(safe));
+                    }
+                }
+            }
+            StreamEvent::ToolCallDelta { index, arguments } => {
+                let mut slot = self.tools.remove(&index);
+                if let Some(m) = Self::masker(&self.guards, &mut slot) {
+                    let safe = m.push(&arguments)?;
+                    if !safe.is_empty() {
+                        out.push(StreamEvent::ToolCallDelta { index, arguments: safe });
+                    }
+                }
+                if let Some(m) = slot {
+                    self.tools.insert(index, m);
+                }
+            }
+            // A signature belongs to the thinking before it, as the provider wrote it.
+            other @ (StreamEvent::SignatureDelta(_) | StreamEvent::Usage(_)) => out.push(other),
+            other => {
+                self.flush(out)?;
+                out.push(other);
+            }
+        }
+        Ok(())
+    }
+
+    /// The events to send for `events`; a reject guard ends the stream with an error.
+    pub fn apply(&mut self, events: &mut Vec<StreamEvent>) {
+        if self.refused {
+            events.clear();
+            return;
+        }
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events.drain(..) {
+            if let Err(r) = self.step(ev, &mut out) {
+                self.refused = true;
+                out.clear();
+                out.push(StreamEvent::Error { kind: ErrorKind::InvalidRequest, message: r.message });
+                out.push(StreamEvent::End);
+                break;
+            }
+        }
+        *events = out;
+    }
+
+    /// The provider's stream ended without its end marker: what the channels still hold.
+    pub fn finish(&mut self) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        if !self.refused && self.flush(&mut out).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
