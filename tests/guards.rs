@@ -143,3 +143,12 @@ spec:
         assert_eq!(out["text"], "Card [REDACTED], key [REDACTED] end.", "{scenario}: {out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shaping_adds_messages_and_fields() {
+    require_sdks();
+    // The mock answers with the last user message: the one shaping appends.
+    let (_rt, url) = gateway("{}", "    - {name: unrelated, regex: [{pattern: 'zzz-never'}]}\n  shaping:\n    append: [{role: user, content: Answer in French.}]\n").await;
+    let out = sdk("openai_sdk.py", "chat", &url).await;
+    assert_eq!(out["text"], "Answer in French.", "{out}");
+}

@@ -75,6 +75,10 @@ pub fn pick_backend<'b>(
 }
 
 pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<ProxyBody>, AiError> {
+    if let Some(s) = ctx.shaping() {
+        parsed.req = Arc::new(super::shaping::shape(s, &parsed.req));
+        parsed.guarded = true;
+    }
     if let Some(guards) = ctx.guards() {
         match super::guards::guard_request(guards, &parsed.req) {
             Ok(None) => {}

@@ -11,6 +11,7 @@ mod failover;
 pub mod frontdoor;
 pub mod guards;
 pub mod providers;
+pub mod shaping;
 pub mod signatures;
 pub mod state;
 pub mod stream;
@@ -129,6 +130,11 @@ impl Ctx<'_> {
             authz::authorize(z, &a.identity, &facts, authz::Point::Model).map_err(|d| AiError::from_denial(&d))?;
         }
         Ok(())
+    }
+
+    /// The route's prompt shaping, if its policy has some.
+    pub fn shaping(&self) -> Option<&crate::api::Shaping> {
+        self.admitted.and_then(|a| a.policy.shaping.as_deref())
     }
 
     /// The route's guards, if its policy has any.

@@ -51,6 +51,48 @@ pub struct TrafficPolicySpec {
     /// Prompt and answer guards (AI routes), streamed answers included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guards: Option<Vec<Guard>>,
+    /// Prompt shaping on AI routes: messages added, request fields defaulted or overridden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shaping: Option<Shaping>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Shaping {
+    /// Messages put before the conversation (`system` ones join the system prompt, first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prepend: Vec<ShapingMessage>,
+    /// Messages put after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub append: Vec<ShapingMessage>,
+    /// Set when the request has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<RequestFields>,
+    /// Always set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<RequestFields>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShapingMessage {
+    /// `system` or `user`.
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// OpenAI's efforts (`none`, `minimal`, `low`, `medium`, `high`, `xhigh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
 }
 
 /// One guard: what it looks for, where, and what it does when it finds it.

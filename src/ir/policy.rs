@@ -23,6 +23,8 @@ pub struct PolicyIr {
     pub mcp_authorization: Option<Arc<McpAuthIr>>,
     pub rate_limits: Option<Arc<[RateLimitIr]>>,
     pub guards: Option<Arc<[GuardIr]>>,
+    /// Prompt shaping, as configured (applied by the AI pipeline).
+    pub shaping: Option<Arc<crate::api::Shaping>>,
     /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
     pub sources: BTreeMap<&'static str, String>,
 }

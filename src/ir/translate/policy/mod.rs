@@ -45,8 +45,16 @@ struct Sections {
     set: PolicyIr,
 }
 
-const SECTIONS: [&str; 7] =
-    ["authentication", "authorization", "models", "identityHeaders", "mcpAuthorization", "rateLimits", "guards"];
+const SECTIONS: [&str; 8] = [
+    "authentication",
+    "authorization",
+    "models",
+    "identityHeaders",
+    "mcpAuthorization",
+    "rateLimits",
+    "guards",
+    "shaping",
+];
 
 struct Compiled<'a> {
     policy: &'a TrafficPolicy,
@@ -198,6 +206,7 @@ fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
         "mcpAuthorization" => out.mcp_authorization = s.mcp_authorization.clone(),
         "rateLimits" => out.rate_limits = s.rate_limits.clone(),
         "guards" => out.guards = s.guards.clone(),
+        "shaping" => out.shaping = s.shaping.clone(),
         _ => return,
     }
     out.sources.insert(section, c.key.to_string());
@@ -254,6 +263,15 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
     if let Some(g) = &spec.guards {
         set.guards = Some(guards::compile(g)?.into());
         set.sources.insert("guards", key.clone());
+    }
+    if let Some(sh) = &spec.shaping {
+        for (i, m) in sh.prepend.iter().chain(&sh.append).enumerate() {
+            if m.role != "system" && m.role != "user" {
+                return Err(invalid(format!("spec.shaping: message {i} has role {:?}; system or user", m.role)));
+            }
+        }
+        set.shaping = Some(Arc::new(sh.clone()));
+        set.sources.insert("shaping", key.clone());
     }
     if set.sources.is_empty() {
         return Err(invalid("spec: set at least one policy section"));
