@@ -36,6 +36,10 @@ enum Command {
         /// Worker threads serving traffic (default: one per CPU).
         #[arg(long)]
         workers: Option<usize>,
+        /// Where state that outlives the process (budget spend) is kept: an embedded database
+        /// file, created when first needed.
+        #[arg(long, default_value = "sluice-state.redb")]
+        state_file: PathBuf,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
-        Command::Run { config, admin, bind, workers } => {
+        Command::Run { config, admin, bind, workers, state_file } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = workers {
@@ -76,7 +80,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(cli::run::run(config, admin, bind))
+            rt.block_on(cli::run::run(config, admin, bind, state_file))
         }
     }
 }

@@ -80,10 +80,16 @@ struct State {
 }
 
 impl Runtime {
+    /// A runtime whose budget spend is kept in memory.
     pub fn new(mode: BindMode) -> Arc<Self> {
+        Runtime::with_store(mode, Arc::new(crate::store::Memory::default()))
+    }
+
+    /// A runtime whose budget spend is kept in `store` (the embedded file of `sluice run`).
+    pub fn with_store(mode: BindMode, store: Arc<dyn crate::store::Store>) -> Arc<Self> {
         let pools = Arc::new(Pools::default());
         let metrics = Arc::new(Metrics::default());
-        let policy = Arc::new(PolicyLayer::default());
+        let policy = Arc::new(PolicyLayer::with_store(store));
         let pipelines = Pipelines {
             ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone(), policy.clone())),
             mcp: Arc::new(McpPipeline { state: Arc::new(McpState::default()), policy: policy.clone() }),
@@ -104,6 +110,11 @@ impl Runtime {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
+    }
+
+    /// Every budget counter and its spend, for the admin plane.
+    pub fn budgets(&self) -> Vec<crate::policy::budgets::BudgetState> {
+        crate::policy::budgets::states(&self.shared.policy.store)
     }
 
     pub fn reload_state(&self) -> ReloadState {

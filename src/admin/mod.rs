@@ -18,6 +18,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/config_dump", get(config_dump))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/budgets", get(budgets))
         .with_state(runtime)
 }
 
@@ -51,6 +52,10 @@ fn json(v: &impl serde::Serialize) -> Response {
 /// The snapshot being served. Certificates and keys never appear in it.
 async fn config_dump(State(rt): State<Arc<Runtime>>) -> Response {
     json(&*rt.snapshot())
+}
+
+async fn budgets(State(rt): State<Arc<Runtime>>) -> Response {
+    json(&serde_json::json!({"budgets": rt.budgets()}))
 }
 
 async fn status(State(rt): State<Arc<Runtime>>) -> Response {

@@ -17,6 +17,7 @@ use super::wire::{anthropic, anthropic_stream, openai_chat, openai_responses, op
 use super::{Ctx, failover};
 use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
+use crate::policy::budgets::Spend;
 use crate::policy::limits::{Reservation, TokenAsk};
 
 pub struct ParsedChat {
@@ -99,17 +100,22 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
         input: super::tokens::estimate_prompt(&parsed.req),
         max_output: parsed.req.max_tokens.map(u64::from),
     };
+    // Budgets first: a spent budget refuses before any rate limit is taken.
+    let spend = Arc::new(ctx.check_budgets()?);
     let admission = ctx.admit_model(&parsed.req.model, Some(ask))?;
     let (backend, model) = pick_backend(ctx.backends, &parsed.req.model)?;
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     // Token reservations are settled once, with the usage of the answer that is given (or
     // given back in full when no provider answers).
     let reservations = Arc::new(std::sync::Mutex::new(Some(admission.reservations)));
-    let result = failover::run(ctx, backend, |p| attempt(ctx, p, &parsed, &model, created, reservations.clone())).await;
+    let result = failover::run(ctx, backend, |p| {
+        attempt(ctx, p, &parsed, &model, created, (reservations.clone(), spend.clone()))
+    })
+    .await;
     if result.is_err() {
         settle(&reservations, 0, 0);
     }
-    Ok(super::with_headers(result?, &admission.headers))
+    Ok(super::with_headers(super::with_headers(result?, &admission.headers), &spend.headers))
 }
 
 type Reservations = Arc<std::sync::Mutex<Option<Vec<Reservation>>>>;
@@ -135,8 +141,9 @@ async fn attempt(
     parsed: &ParsedChat,
     model: &str,
     created: u64,
-    reservations: Reservations,
+    (reservations, spend): (Reservations, Arc<Spend>),
 ) -> Result<Response<ProxyBody>, AiError> {
+    let store = ctx.pipe.policy.store.clone();
     let model = provider_model(&p, model);
     let req = &parsed.req;
     let metrics = ctx.pipe.metrics.clone();
@@ -159,6 +166,7 @@ async fn attempt(
             metrics.record_ai_usage(&provider_id, &usage_model, &u.classes(), u.estimated);
             if let Some(usd) = cost(&catalog_name, &usage_model, &u) {
                 metrics.record_ai_cost(&provider_id, &usage_model, usd);
+                spend.record(&*store, usd);
             }
         }
     });

@@ -132,8 +132,17 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The route's budgets for this request: refused when one is spent; the counters to record
+    /// its cost in, and the soft-threshold warning headers.
+    pub fn check_budgets(&self) -> Result<crate::policy::budgets::Spend, AiError> {
+        let Some(a) = self.admitted else { return Ok(Default::default()) };
+        let Some(b) = &a.policy.budgets else { return Ok(Default::default()) };
+        crate::policy::budgets::check(&*self.pipe.policy.store, b, &a.identity, &a.route)
+            .map_err(|d| AiError::from_denial(&d))
+    }
+
     /// The route's prompt shaping, if its policy has some.
-    pub fn shaping(&self) -> Option<&crate::api::Shaping> {
+    pub fn shaping(&self) -> Option<&crate::ir::policy::Shaping> {
         self.admitted.and_then(|a| a.policy.shaping.as_deref())
     }
 

@@ -3,7 +3,7 @@
 //! overridden (always), applied to the canonical request before it is translated.
 
 use super::canonical::{ChatRequest, Effort, Message, Part, Reasoning, Role};
-use crate::api::{RequestFields, Shaping, ShapingMessage};
+use crate::ir::policy::{RequestFields, Shaping, ShapingMessage};
 
 fn message(m: &ShapingMessage) -> Message {
     let role = if m.role == "system" { Role::System } else { Role::User };

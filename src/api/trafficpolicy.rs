@@ -54,6 +54,34 @@ pub struct TrafficPolicySpec {
     /// Prompt shaping on AI routes: messages added, request fields defaulted or overridden.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shaping: Option<Shaping>,
+    /// Spend limits in USD (AI routes), from the provider catalog's prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<Vec<Budget>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Budget {
+    pub name: String,
+    /// The hard limit: requests are refused (403) once spend reaches it, until the period rolls.
+    pub usd: f64,
+    /// The soft threshold: answers carry `x-sluice-budget-warning` and a line is logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_usd: Option<f64>,
+    /// `day`, `week` (from Monday) or `month`, in UTC.
+    pub per: BudgetPeriod,
+    /// Whose spend: `identity`, `attribute:<name>`, `claim:<name>`, `route`; empty: everyone's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BudgetPeriod {
+    Day,
+    Week,
+    #[default]
+    Month,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use sluice::config;
 use sluice::runtime::{BindMode, Runtime};
 
-pub async fn run(paths: Vec<PathBuf>, admin: SocketAddr, bind: IpAddr) -> ExitCode {
-    let runtime = Runtime::new(BindMode::Fixed(bind));
+pub async fn run(paths: Vec<PathBuf>, admin: SocketAddr, bind: IpAddr, state_file: PathBuf) -> ExitCode {
+    let store = Arc::new(sluice::store::LazyFile::new(state_file));
+    let runtime = Runtime::with_store(BindMode::Fixed(bind), store);
     let loaded = config::load_paths(&paths);
     if !loaded.errors.is_empty() {
         for e in &loaded.errors {

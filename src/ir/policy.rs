@@ -10,6 +10,9 @@ use http::HeaderName;
 use serde::Serialize;
 
 use super::backend::Upstream;
+/// Sections the pipelines use as configured (validated at translation): the snapshot holds the
+/// resource types themselves.
+pub use crate::api::{BudgetPeriod, RequestFields, Shaping, ShapingMessage};
 
 /// The policy that applies to one route rule on one listener. Each section comes from the most
 /// specific attachment that sets it; `None`: no policy sets it.
@@ -24,7 +27,8 @@ pub struct PolicyIr {
     pub rate_limits: Option<Arc<[RateLimitIr]>>,
     pub guards: Option<Arc<[GuardIr]>>,
     /// Prompt shaping, as configured (applied by the AI pipeline).
-    pub shaping: Option<Arc<crate::api::Shaping>>,
+    pub shaping: Option<Arc<Shaping>>,
+    pub budgets: Option<Arc<[BudgetIr]>>,
     /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
     pub sources: BTreeMap<&'static str, String>,
 }
@@ -156,6 +160,17 @@ pub struct McpAuthIr {
     pub authorization_servers: Vec<String>,
     pub resource: Option<String>,
     pub scopes_supported: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BudgetIr {
+    /// `namespace/policy/budget`: spend is stored under it.
+    pub id: String,
+    pub name: String,
+    pub usd: f64,
+    pub soft_usd: Option<f64>,
+    pub period: BudgetPeriod,
+    pub key: Vec<KeyPart>,
 }
 
 #[derive(Debug, Serialize)]

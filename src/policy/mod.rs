@@ -7,6 +7,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod budgets;
 pub mod guards;
 pub mod identity;
 pub mod jwks;
@@ -150,11 +151,25 @@ impl Denial {
     }
 }
 
-/// The policy layer and the state it keeps across reloads (fetched JWKS, limiters).
-#[derive(Default)]
+/// The policy layer and the state it keeps across reloads (fetched JWKS, limiters, the store
+/// of budget spend).
 pub struct PolicyLayer {
     pub jwks: jwks::JwksCache,
     pub limits: limits::Limiters,
+    pub store: Arc<dyn crate::store::Store>,
+}
+
+impl Default for PolicyLayer {
+    /// Spend kept in the process only.
+    fn default() -> Self {
+        PolicyLayer::with_store(Arc::new(crate::store::Memory::default()))
+    }
+}
+
+impl PolicyLayer {
+    pub fn with_store(store: Arc<dyn crate::store::Store>) -> Self {
+        PolicyLayer { jwks: jwks::JwksCache::default(), limits: limits::Limiters::default(), store }
+    }
 }
 
 impl PolicyLayer {

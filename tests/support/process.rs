@@ -38,9 +38,16 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `sluice run` and waits until its admin plane reports ready.
     pub fn start(config: &Path) -> Gateway {
+        Gateway::start_with(config, &[])
+    }
+
+    /// [`Gateway::start`] with more arguments for `sluice run`.
+    pub fn start_with(config: &Path, args: &[&str]) -> Gateway {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("admin address");
         let child = Command::new(sluice_bin())
-            .args(["run", "--bind", "127.0.0.1", "--admin", &admin.to_string(), "--config"])
+            .args(["run", "--bind", "127.0.0.1", "--admin", &admin.to_string()])
+            .args(args)
+            .arg("--config")
             .arg(config)
             .env("SLUICE_LOG", "warn")
             .stdout(Stdio::null())

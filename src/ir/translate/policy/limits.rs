@@ -3,8 +3,47 @@
 use http::HeaderName;
 
 use super::super::refs::{RefFailure, invalid};
-use crate::api::{Period, RateLimit, TokenCount};
-use crate::ir::policy::{KeyPart, RateLimitIr, TokenCountIr};
+use crate::api::{Budget, Period, RateLimit, TokenCount};
+use crate::ir::policy::{BudgetIr, KeyPart, RateLimitIr, TokenCountIr};
+
+/// The budgets of a policy, compiled.
+pub fn budgets(policy: &str, budgets: &[Budget]) -> Result<Vec<BudgetIr>, RefFailure> {
+    let mut names = std::collections::HashSet::new();
+    budgets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let field = format!("spec.budgets[{i}]");
+            if !names.insert(b.name.as_str()) {
+                return Err(invalid(format!("{field}.name: {:?} is used twice", b.name)));
+            }
+            if !(b.usd.is_finite() && b.usd > 0.0)
+                || b.soft_usd.is_some_and(|s| !(s.is_finite() && s > 0.0 && s <= b.usd))
+            {
+                return Err(invalid(format!("{field}: usd must be above 0, softUsd between 0 and usd")));
+            }
+            let key = b
+                .key
+                .iter()
+                .map(|k| match key_part(k) {
+                    Ok(p @ (KeyPart::Identity | KeyPart::Attribute(_) | KeyPart::Claim(_) | KeyPart::Route)) => Ok(p),
+                    Ok(_) => Err(invalid(format!(
+                        "{field}.key: {k:?}: budgets are kept per identity, attribute, claim or route"
+                    ))),
+                    Err(m) => Err(invalid(format!("{field}.key: {m}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(BudgetIr {
+                id: format!("{policy}/{}", b.name),
+                name: b.name.clone(),
+                usd: b.usd,
+                soft_usd: b.soft_usd,
+                period: b.per,
+                key,
+            })
+        })
+        .collect()
+}
 
 pub fn compile(policy: &str, limits: &[RateLimit]) -> Result<Vec<RateLimitIr>, RefFailure> {
     let mut out = Vec::new();

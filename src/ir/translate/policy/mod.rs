@@ -45,7 +45,7 @@ struct Sections {
     set: PolicyIr,
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "authentication",
     "authorization",
     "models",
@@ -54,6 +54,7 @@ const SECTIONS: [&str; 8] = [
     "rateLimits",
     "guards",
     "shaping",
+    "budgets",
 ];
 
 struct Compiled<'a> {
@@ -207,6 +208,7 @@ fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
         "rateLimits" => out.rate_limits = s.rate_limits.clone(),
         "guards" => out.guards = s.guards.clone(),
         "shaping" => out.shaping = s.shaping.clone(),
+        "budgets" => out.budgets = s.budgets.clone(),
         _ => return,
     }
     out.sources.insert(section, c.key.to_string());
@@ -272,6 +274,10 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
         }
         set.shaping = Some(Arc::new(sh.clone()));
         set.sources.insert("shaping", key.clone());
+    }
+    if let Some(b) = &spec.budgets {
+        set.budgets = Some(limits::budgets(&key, b)?.into());
+        set.sources.insert("budgets", key.clone());
     }
     if set.sources.is_empty() {
         return Err(invalid("spec: set at least one policy section"));
