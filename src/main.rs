@@ -40,6 +40,9 @@ enum Command {
         /// file, created when first needed.
         #[arg(long, default_value = "sluice-state.redb")]
         state_file: PathBuf,
+        /// Redis (or Valkey) for global rate limits shared by replicas: `redis://host:port`.
+        #[arg(long)]
+        redis_url: Option<String>,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -67,7 +70,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
-        Command::Run { config, admin, bind, workers, state_file } => {
+        Command::Run { config, admin, bind, workers, state_file, redis_url } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = workers {
@@ -80,7 +83,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(cli::run::run(config, admin, bind, state_file))
+            rt.block_on(cli::run::run(config, admin, bind, state_file, redis_url))
         }
     }
 }

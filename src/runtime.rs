@@ -87,9 +87,14 @@ impl Runtime {
 
     /// A runtime whose budget spend is kept in `store` (the embedded file of `sluice run`).
     pub fn with_store(mode: BindMode, store: Arc<dyn crate::store::Store>) -> Arc<Self> {
+        Runtime::with_policy(mode, PolicyLayer::with_store(store))
+    }
+
+    /// A runtime with its policy layer's state (store of spend, Redis for global limits).
+    pub fn with_policy(mode: BindMode, policy: PolicyLayer) -> Arc<Self> {
         let pools = Arc::new(Pools::default());
         let metrics = Arc::new(Metrics::default());
-        let policy = Arc::new(PolicyLayer::with_store(store));
+        let policy = Arc::new(policy);
         let pipelines = Pipelines {
             ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone(), policy.clone())),
             mcp: Arc::new(McpPipeline { state: Arc::new(McpState::default()), policy: policy.clone() }),

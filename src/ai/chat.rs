@@ -102,7 +102,7 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     };
     // Budgets first: a spent budget refuses before any rate limit is taken.
     let spend = Arc::new(ctx.check_budgets()?);
-    let admission = ctx.admit_model(&parsed.req.model, Some(ask))?;
+    let admission = ctx.admit_model(&parsed.req.model, Some(ask)).await?;
     let (backend, model) = pick_backend(ctx.backends, &parsed.req.model)?;
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     // Token reservations are settled once, with the usage of the answer that is given (or

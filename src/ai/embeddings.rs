@@ -20,7 +20,7 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
     if model.is_empty() {
         return Err(AiError::invalid_param("model", "you must provide a model parameter"));
     }
-    let admission = ctx.admit_model(&model, None)?;
+    let admission = ctx.admit_model(&model, None).await?;
     let (backend, target) = chat::pick_backend(ctx.backends, &model)?;
     let resp = failover::run(ctx, backend, |p| {
         let raw = &raw;

@@ -100,13 +100,13 @@ impl Ctx<'_> {
     /// Admission once the model is known: model access, authorization rules reading the model,
     /// and the rate limits asked then (token limits reserve `tokens`). The admission's headers
     /// go with the answer; its reservations are settled when the answer ends.
-    pub fn admit_model(&self, model: &str, tokens: Option<TokenAsk>) -> Result<Admission, AiError> {
+    pub async fn admit_model(&self, model: &str, tokens: Option<TokenAsk>) -> Result<Admission, AiError> {
         self.check_model(model)?;
         let Some(a) = self.admitted else { return Ok(Admission::default()) };
         let Some(limits) = &a.policy.rate_limits else { return Ok(Admission::default()) };
         let subject =
             Subject { parts: self.parts, identity: &a.identity, route: &a.route, model: Some(model), tool: None };
-        self.pipe.policy.limits.check(limits, Stage::Model, &subject, tokens).map_err(|d| {
+        self.pipe.policy.limits.check(limits, Stage::Model, &subject, tokens).await.map_err(|d| {
             let mut e = AiError::from_denial(&d);
             e.headers = d.headers.clone();
             e
@@ -225,7 +225,7 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         o.entry("max_tokens").or_insert(json!(1));
     }
     let parsed = chat::parse(ClientFormat::Anthropic, raw.to_string().as_bytes(), None)?;
-    let admission = ctx.admit_model(&parsed.req.model, None)?;
+    let admission = ctx.admit_model(&parsed.req.model, None).await?;
     let (backend, target) = chat::pick_backend(ctx.backends, &parsed.req.model)?;
     let resp = failover::run(ctx, backend, |p| {
         let bytes = bytes.clone();

@@ -192,6 +192,25 @@ pub struct RateLimit {
     /// Output tokens reserved when a request sets no maximum (token limits; default 4096).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_max_output_tokens: Option<u64>,
+    /// Shared by every replica through Redis (`sluice run --redis-url`), not per process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<bool>,
+    /// When Redis cannot decide in time: `local` (default: this process's own count), `open`
+    /// (admit) or `closed` (refuse, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_redis_failure: Option<RedisFailure>,
+    /// How long a Redis decision may take (default `100ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RedisFailure {
+    #[default]
+    Local,
+    Open,
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,9 +9,22 @@ use std::sync::Arc;
 use sluice::config;
 use sluice::runtime::{BindMode, Runtime};
 
-pub async fn run(paths: Vec<PathBuf>, admin: SocketAddr, bind: IpAddr, state_file: PathBuf) -> ExitCode {
+pub async fn run(
+    paths: Vec<PathBuf>,
+    admin: SocketAddr,
+    bind: IpAddr,
+    state_file: PathBuf,
+    redis_url: Option<String>,
+) -> ExitCode {
     let store = Arc::new(sluice::store::LazyFile::new(state_file));
-    let runtime = Runtime::with_store(BindMode::Fixed(bind), store);
+    let limits = match redis_url.as_deref().map(sluice::policy::limits::Limiters::with_redis).transpose() {
+        Ok(l) => l.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = Runtime::with_policy(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits));
     let loaded = config::load_paths(&paths);
     if !loaded.errors.is_empty() {
         for e in &loaded.errors {

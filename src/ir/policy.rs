@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::backend::Upstream;
 /// Sections the pipelines use as configured (validated at translation): the snapshot holds the
 /// resource types themselves.
-pub use crate::api::{BudgetPeriod, RequestFields, Shaping, ShapingMessage};
+pub use crate::api::{BudgetPeriod, RedisFailure, RequestFields, Shaping, ShapingMessage};
 
 /// The policy that applies to one route rule on one listener. Each section comes from the most
 /// specific attachment that sets it; `None`: no policy sets it.
@@ -234,6 +234,15 @@ pub struct RateLimitIr {
     pub burst: u64,
     pub key: Vec<KeyPart>,
     pub default_max_output: u64,
+    /// Shared through Redis: what to do when it cannot decide, and how long it may take.
+    pub global: Option<GlobalIr>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct GlobalIr {
+    pub on_failure: RedisFailure,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

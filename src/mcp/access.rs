@@ -50,14 +50,16 @@ impl PolicyFilter {
 }
 
 impl ItemFilter for PolicyFilter {
-    fn admit_call(&self, name: &str) -> Result<(), RpcError> {
-        let Some(limits) = &self.admitted.policy.rate_limits else { return Ok(()) };
-        let a = &self.admitted;
-        let subject =
-            Subject { parts: &self.parts, identity: &a.identity, route: &a.route, model: None, tool: Some(name) };
-        self.policy.limits.check(limits, Stage::ToolCall, &subject, None).map(|_| ()).map_err(|d| {
-            let seconds = d.retry_after.map_or(1, |r| r.as_secs().max(1));
-            RpcError::new(RATE_LIMITED, d.message).with_data(json!({"retryAfterSeconds": seconds}))
+    fn admit_call<'a>(&'a self, name: &'a str) -> crate::mcp::upstream::BoxFuture<'a, Result<(), RpcError>> {
+        Box::pin(async move {
+            let Some(limits) = &self.admitted.policy.rate_limits else { return Ok(()) };
+            let a = &self.admitted;
+            let subject =
+                Subject { parts: &self.parts, identity: &a.identity, route: &a.route, model: None, tool: Some(name) };
+            self.policy.limits.check(limits, Stage::ToolCall, &subject, None).await.map(|_| ()).map_err(|d| {
+                let seconds = d.retry_after.map_or(1, |r| r.as_secs().max(1));
+                RpcError::new(RATE_LIMITED, d.message).with_data(json!({"retryAfterSeconds": seconds}))
+            })
         })
     }
 

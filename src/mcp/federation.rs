@@ -50,8 +50,8 @@ pub trait ItemFilter: Send + Sync {
     fn allows(&self, backend: &ObjectKey, target: &str, kind: ListKind, name: &str) -> bool;
 
     /// Whether a call of the tool the client knows as `name` may go now (rate limits).
-    fn admit_call(&self, _name: &str) -> Result<(), RpcError> {
-        Ok(())
+    fn admit_call<'a>(&'a self, _name: &'a str) -> super::upstream::BoxFuture<'a, Result<(), RpcError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -340,7 +340,7 @@ impl Federation<'_> {
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, RpcError> {
         let (backend, target, upstream) = self.route(ListKind::Tools, known, name).await?;
-        self.filter.admit_call(name)?;
+        self.filter.admit_call(name).await?;
         self.pool.call_tool(target, upstream, arguments, client).await.map_err(|e| upstream_error(backend, target, e))
     }
 

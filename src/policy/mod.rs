@@ -168,7 +168,11 @@ impl Default for PolicyLayer {
 
 impl PolicyLayer {
     pub fn with_store(store: Arc<dyn crate::store::Store>) -> Self {
-        PolicyLayer { jwks: jwks::JwksCache::default(), limits: limits::Limiters::default(), store }
+        PolicyLayer::new(store, limits::Limiters::default())
+    }
+
+    pub fn new(store: Arc<dyn crate::store::Store>, limits: limits::Limiters) -> Self {
+        PolicyLayer { jwks: jwks::JwksCache::default(), limits, store }
     }
 }
 
@@ -227,7 +231,7 @@ impl PolicyLayer {
         let mut limit_headers = http::HeaderMap::new();
         if let Some(limits) = &policy.rate_limits {
             let subject = limits::Subject { parts, identity: &identity, route, model: None, tool: None };
-            limit_headers = self.limits.check(limits, limits::Stage::Arrival, &subject, None)?.headers;
+            limit_headers = self.limits.check(limits, limits::Stage::Arrival, &subject, None).await?.headers;
         }
         Ok((Admitted { identity: Arc::new(identity), policy: policy.clone(), route: route.clone() }, limit_headers))
     }

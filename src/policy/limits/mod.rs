@@ -8,6 +8,7 @@
 //! reloads.
 
 pub mod gcra;
+pub mod global;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,9 +19,10 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
 
 use self::gcra::{Decision, Limiter, Quota};
+use self::global::Global;
 use super::Denial;
 use super::identity::Identity;
-use crate::ir::policy::{KeyPart, RateLimitIr, TokenCountIr};
+use crate::ir::policy::{KeyPart, RateLimitIr, RedisFailure, TokenCountIr};
 
 /// The client's address, put in the request's extensions by the proxy.
 #[derive(Debug, Clone, Copy)]
@@ -53,9 +55,35 @@ pub struct TokenAsk {
     pub max_output: Option<u64>,
 }
 
+/// Where a limit's cells were taken: this process's limiter, or Redis.
+#[derive(Clone)]
+enum Counter {
+    Local(Arc<Limiter>),
+    Global(Arc<Global>, Quota),
+}
+
+impl Counter {
+    /// Gives back or takes more; a global settlement runs in the background.
+    fn settle(&self, key: &str, delta: i64) {
+        match self {
+            Counter::Local(l) => l.settle(key, delta),
+            Counter::Global(g, quota) => {
+                let (g, quota, key) = (g.clone(), *quota, key.to_string());
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        if let Err(e) = g.settle(quota, &key, delta).await {
+                            tracing::warn!(error = %e, "settling a global token reservation failed");
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// Tokens taken ahead of the answer, settled with what it used.
 pub struct Reservation {
-    limiter: Arc<Limiter>,
+    counter: Counter,
     key: String,
     reserved: u64,
     count: TokenCountIr,
@@ -70,7 +98,7 @@ impl Reservation {
             TokenCountIr::Output => output,
         };
         let delta = i64::try_from(used).unwrap_or(i64::MAX) - i64::try_from(self.reserved).unwrap_or(i64::MAX);
-        self.limiter.settle(&self.key, delta);
+        self.counter.settle(&self.key, delta);
     }
 }
 
@@ -93,6 +121,8 @@ impl std::fmt::Debug for Admission {
 #[derive(Default)]
 pub struct Limiters {
     by_id: Mutex<HashMap<String, Arc<Limiter>>>,
+    /// Redis, for global limits (`sluice run --redis-url`).
+    global: Option<Arc<Global>>,
 }
 
 /// OpenAI's duration format for `x-ratelimit-reset-*`: `20ms`, `6s`, `1m30s`.
@@ -140,6 +170,53 @@ fn asked(limit: &RateLimitIr, stage: Stage) -> bool {
 }
 
 impl Limiters {
+    /// Limiters whose global limits are kept in Redis at `url`.
+    pub fn with_redis(url: &str) -> Result<Limiters, String> {
+        Ok(Limiters { by_id: Mutex::default(), global: Some(Arc::new(Global::new(url)?)) })
+    }
+
+    /// Takes `n` cells of limit `l` for `k`: in Redis for a global limit (its failure mode
+    /// when Redis cannot decide in time), here otherwise.
+    async fn take(&self, l: &RateLimitIr, k: &str, n: u64) -> Result<(Decision, Option<Counter>), Denial> {
+        let quota = Quota { limit: l.limit, period: l.period, burst: l.burst };
+        if let Some(g) = l.global {
+            let failure = match &self.global {
+                Some(redis) => {
+                    let ask = redis.take(quota, k, n);
+                    match crate::httpkit::deadline::within(g.timeout, ask, |d| format!("Redis took longer than {d:?}"))
+                        .await
+                    {
+                        Ok(d) => return Ok((d, Some(Counter::Global(redis.clone(), quota)))),
+                        Err(e) => e,
+                    }
+                }
+                None => "no Redis is configured (sluice run --redis-url)".to_string(),
+            };
+            tracing::warn!(limit = %l.name, error = %failure, mode = ?g.on_failure, "a global limit could not be decided");
+            match g.on_failure {
+                RedisFailure::Open => {
+                    return Ok((
+                        Decision {
+                            allowed: true,
+                            limit: l.burst,
+                            remaining: l.burst,
+                            reset: Duration::ZERO,
+                            retry_after: Duration::ZERO,
+                        },
+                        None,
+                    ));
+                }
+                RedisFailure::Closed => {
+                    return Err(Denial::unavailable(format!("rate limit {:?} cannot be decided: {failure}", l.name)));
+                }
+                RedisFailure::Local => {}
+            }
+        }
+        let limiter = self.limiter(l);
+        let d = limiter.take(k, n);
+        Ok((d, Some(Counter::Local(limiter))))
+    }
+
     fn limiter(&self, l: &RateLimitIr) -> Arc<Limiter> {
         let mut map = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(l.id.clone())
@@ -148,14 +225,14 @@ impl Limiters {
     }
 
     /// Asks every limit that applies at `stage`; `tokens` for token limits (AI requests).
-    pub fn check(
+    pub async fn check(
         &self,
         limits: &[RateLimitIr],
         stage: Stage,
         s: &Subject<'_>,
         tokens: Option<TokenAsk>,
     ) -> Result<Admission, Denial> {
-        let mut taken: Vec<(Arc<Limiter>, String, u64)> = Vec::new();
+        let mut taken: Vec<(Counter, String, u64)> = Vec::new();
         let mut out = Admission::default();
         let mut tightest: [Option<Decision>; 2] = [None, None];
         for l in limits.iter().filter(|l| asked(l, stage)) {
@@ -171,12 +248,19 @@ impl Limiters {
                     }
                 }
             };
-            let limiter = self.limiter(l);
             let k = key(l, s);
-            let d = limiter.take(&k, n);
+            let (d, counter) = match self.take(l, &k, n).await {
+                Ok(r) => r,
+                Err(denial) => {
+                    for (counter, k, n) in taken {
+                        counter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
+                    }
+                    return Err(denial);
+                }
+            };
             if !d.allowed {
-                for (limiter, k, n) in taken {
-                    limiter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
+                for (counter, k, n) in taken {
+                    counter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
                 }
                 let what = if l.tokens.is_some() { "tokens" } else { "requests" };
                 let mut denial = Denial::rate_limited(
@@ -194,14 +278,16 @@ impl Limiters {
                 denial.headers = Some(Box::new(headers(&tightest)));
                 return Err(denial);
             }
-            if let Some(count) = l.tokens {
-                out.reservations.push(Reservation { limiter: limiter.clone(), key: k.clone(), reserved: n, count });
+            if let (Some(count), Some(counter)) = (l.tokens, &counter) {
+                out.reservations.push(Reservation { counter: counter.clone(), key: k.clone(), reserved: n, count });
             }
             let slot = usize::from(l.tokens.is_some());
             if tightest[slot].is_none_or(|t| d.remaining < t.remaining) {
                 tightest[slot] = Some(d);
             }
-            taken.push((limiter, k, n));
+            if let Some(counter) = counter {
+                taken.push((counter, k, n));
+            }
         }
         out.headers = headers(&tightest);
         Ok(out)
@@ -242,6 +328,7 @@ mod tests {
             burst: n,
             key,
             default_max_output: 100,
+            global: None,
         }
     }
 
@@ -256,33 +343,36 @@ mod tests {
         let alice = Identity { name: "alice".into(), ..Identity::default() };
         let s = Subject { parts: &parts, identity: &alice, route: "r", model: Some("gpt"), tool: None };
         let l = Limiters::default();
-        let a = l.check(&limits, Stage::Arrival, &s, None).expect("first");
+        let a = l.check(&limits, Stage::Arrival, &s, None).await.expect("first");
         assert_eq!(a.headers["x-ratelimit-remaining-requests"], "1");
         assert_eq!(a.headers["x-ratelimit-limit-requests"], "2");
         let ask = TokenAsk { input: 300, max_output: None };
-        let m = l.check(&limits, Stage::Model, &s, Some(ask)).expect("model stage");
+        let m = l.check(&limits, Stage::Model, &s, Some(ask)).await.expect("model stage");
         assert_eq!(m.headers["x-ratelimit-remaining-tokens"], "600", "300 + the default 100… per reservation");
         assert_eq!(m.reservations.len(), 1);
         m.reservations[0].settle(300, 20);
-        let again =
-            l.check(&limits, Stage::Model, &s, Some(TokenAsk { input: 580, max_output: Some(100) })).expect("fits");
+        let again = l
+            .check(&limits, Stage::Model, &s, Some(TokenAsk { input: 580, max_output: Some(100) }))
+            .await
+            .expect("fits");
         assert_eq!(again.headers["x-ratelimit-remaining-tokens"], "0", "settled to 320 used, then 680 more");
-        let refused = l.check(&limits, Stage::Model, &s, Some(ask)).expect_err("no tokens left");
+        let refused = l.check(&limits, Stage::Model, &s, Some(ask)).await.expect_err("no tokens left");
         assert_eq!(refused.status, http::StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.retry_after.is_some_and(|d| d > Duration::ZERO));
         assert_eq!(
             l.check(&limits, Stage::Model, &s, Some(TokenAsk { input: 1, max_output: Some(1) }))
+                .await
                 .map(|a| a.headers["x-ratelimit-remaining-requests"].clone())
                 .err()
                 .map(|d| d.status),
             Some(http::StatusCode::TOO_MANY_REQUESTS)
         );
-        l.check(&limits, Stage::Arrival, &s, None).expect("second");
-        let third = l.check(&limits, Stage::Arrival, &s, None).expect_err("third");
+        l.check(&limits, Stage::Arrival, &s, None).await.expect("second");
+        let third = l.check(&limits, Stage::Arrival, &s, None).await.expect_err("third");
         assert!(third.message.contains("per-key"), "{}", third.message);
         let bob = Identity { name: "bob".into(), ..Identity::default() };
         let s2 = Subject { identity: &bob, ..s };
-        assert!(l.check(&limits, Stage::Arrival, &s2, None).is_ok(), "another key");
+        assert!(l.check(&limits, Stage::Arrival, &s2, None).await.is_ok(), "another key");
     }
 
     #[test]

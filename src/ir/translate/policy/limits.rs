@@ -4,7 +4,7 @@ use http::HeaderName;
 
 use super::super::refs::{RefFailure, invalid};
 use crate::api::{Budget, Period, RateLimit, TokenCount};
-use crate::ir::policy::{BudgetIr, KeyPart, RateLimitIr, TokenCountIr};
+use crate::ir::policy::{BudgetIr, GlobalIr, KeyPart, RateLimitIr, TokenCountIr};
 
 /// The budgets of a policy, compiled.
 pub fn budgets(policy: &str, budgets: &[Budget]) -> Result<Vec<BudgetIr>, RefFailure> {
@@ -86,7 +86,21 @@ pub fn compile(policy: &str, limits: &[RateLimit]) -> Result<Vec<RateLimitIr>, R
             .iter()
             .map(|k| key_part(k).map_err(|m| invalid(format!("{field}.key: {m}"))))
             .collect::<Result<Vec<_>, _>>()?;
+        let global = match (l.global, &l.redis_timeout) {
+            (Some(true), t) => {
+                let timeout = match t {
+                    None => std::time::Duration::from_millis(100),
+                    Some(t) => {
+                        super::super::duration::parse(t).map_err(|m| invalid(format!("{field}.redisTimeout: {m}")))?
+                    }
+                };
+                Some(GlobalIr { on_failure: l.on_redis_failure.unwrap_or_default(), timeout })
+            }
+            (_, None) if l.on_redis_failure.is_none() => None,
+            _ => return Err(invalid(format!("{field}: onRedisFailure and redisTimeout are for global limits"))),
+        };
         out.push(RateLimitIr {
+            global,
             id: format!("{policy}/{}:{limit}/{}s/{burst}/{:?}/{:?}", l.name, period.as_secs(), tokens, l.key),
             name: l.name.clone(),
             tokens,

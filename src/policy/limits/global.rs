@@ -1,0 +1,115 @@
+//! Global limits: the same GCRA as the local limiter, kept in Redis (or Valkey) so that every
+//! replica shares one count. Each decision is one atomic Lua script on the server's own clock;
+//! the connection manager reconnects by itself. A decision that Redis cannot give in time
+//! follows the limit's failure mode (the caller's business).
+
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use tokio::sync::OnceCell;
+
+use super::gcra::{Decision, Quota};
+
+/// Takes `n` cells if they fit: `{allowed, ahead_us, retry_us}`.
+const TAKE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local e = tonumber(ARGV[1])
+local tol = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local new = tat + n * e
+local over = new - now
+if over > tol then
+  return {0, tat - now, over - tol}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil(over / 1000) + 1000)
+return {1, new - now, 0}
+";
+
+/// Moves the arrival time by `delta_us` (a settled reservation), never before now.
+const SETTLE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new = tat + tonumber(ARGV[1])
+if new <= now then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1000)
+return 1
+";
+
+pub struct Global {
+    client: redis::Client,
+    manager: OnceCell<ConnectionManager>,
+    take: Script,
+    settle: Script,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Global {
+    pub fn new(url: &str) -> Result<Global, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("the Redis URL {url:?}: {e}"))?;
+        Ok(Global { client, manager: OnceCell::new(), take: Script::new(TAKE), settle: Script::new(SETTLE) })
+    }
+
+    async fn manager(&self) -> Result<ConnectionManager, String> {
+        self.manager
+            .get_or_try_init(|| async { ConnectionManager::new(self.client.clone()).await })
+            .await
+            .cloned()
+            .map_err(|e| format!("Redis: {e}"))
+    }
+
+    /// Takes `n` cells of `quota` for `key`.
+    pub async fn take(&self, quota: Quota, key: &str, n: u64) -> Result<Decision, String> {
+        let mut c = self.manager().await?;
+        let e = micros(quota.period) / quota.limit.max(1);
+        let tol = e.saturating_mul(quota.burst.max(1));
+        let (allowed, ahead, retry): (i64, i64, i64) = self
+            .take
+            .key(format!("sluice:rl:{key}"))
+            .arg(e)
+            .arg(tol)
+            .arg(n)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        let ahead = Duration::from_micros(u64::try_from(ahead).unwrap_or(0));
+        let free = Duration::from_micros(tol).saturating_sub(ahead);
+        let remaining = u64::try_from(free.as_micros()).unwrap_or(0).checked_div(e).unwrap_or(quota.burst);
+        Ok(Decision {
+            allowed: allowed == 1 && n <= quota.burst,
+            limit: quota.burst,
+            remaining: remaining.min(quota.burst),
+            reset: ahead,
+            retry_after: Duration::from_micros(u64::try_from(retry).unwrap_or(0)).max(if allowed == 1 {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(1)
+            }),
+        })
+    }
+
+    /// Settles a reservation of `key`: `delta` more cells used than taken (negative: fewer).
+    pub async fn settle(&self, quota: Quota, key: &str, delta: i64) -> Result<(), String> {
+        let mut c = self.manager().await?;
+        let e = i64::try_from(micros(quota.period) / quota.limit.max(1)).unwrap_or(i64::MAX);
+        let _: i64 = self
+            .settle
+            .key(format!("sluice:rl:{key}"))
+            .arg(delta.saturating_mul(e))
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! Global rate limits through a real `redis-server` (Debian's package; `.ci/run` installs it),
+//! started by this test on a loopback port: two `sluice run` processes share one limit and
+//! together admit no more than it allows; with Redis stopped they follow the limit's failure
+//! mode (here: each falls back to its own count) and keep serving.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::process;
+
+struct Redis(Child);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis(port: u16) -> Redis {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("redis-server is needed ({e}): apt-get install redis-server (.ci/run does)"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Redis(child)
+}
+
+fn config(port: u16) -> String {
+    support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"])
+        + r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {name: mock, namespace: default}
+spec:
+  provider: {name: m, type: mock}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: shared, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}]
+  rateLimits:
+    - {name: shared, requests: 10, per: hour, global: true, onRedisFailure: local}
+"#
+}
+
+fn chat(addr: SocketAddr) -> u16 {
+    let body = r#"{"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}"#;
+    let headers = [("content-type", "application/json"), ("content-length", &body.len().to_string()[..])];
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
+    let head: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let _ = s.write_all(
+        format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{head}Connection: close\r\n\r\n{body}").as_bytes(),
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn two_gateways_share_one_limit_through_redis() {
+    let redis_port = process::free_port();
+    let server = redis(redis_port);
+    let url = format!("redis://127.0.0.1:{redis_port}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gateways = Vec::new();
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for i in 0..2 {
+        let port = process::free_port();
+        let file = dir.path().join(format!("gw{i}.yaml"));
+        std::fs::write(&file, config(port)).expect("write config");
+        let state = dir.path().join(format!("state{i}.redb")).display().to_string();
+        gateways.push(process::Gateway::start_with(&file, &["--redis-url", &url, "--state-file", &state]));
+        addrs.push(format!("127.0.0.1:{port}").parse().expect("addr"));
+    }
+    let mut admitted = [0u32; 2];
+    for n in 0..30 {
+        let g = n % 2;
+        match chat(addrs[g]) {
+            200 => admitted[g] += 1,
+            429 => {}
+            other => panic!("request {n} to gateway {g}: status {other}"),
+        }
+    }
+    eprintln!("two gateways, one global limit of 10: admitted {admitted:?} (total {})", admitted[0] + admitted[1]);
+    assert_eq!(admitted[0] + admitted[1], 10, "the two together admit exactly the limit");
+    assert!(admitted[0] > 0 && admitted[1] > 0, "both served: {admitted:?}");
+
+    // Redis goes away: each gateway falls back to its own count, and keeps serving.
+    drop(server);
+    let served = (0..5).filter(|_| chat(addrs[0]) == 200).count();
+    assert!(served > 0, "with Redis stopped, the gateway still serves (failure mode: local)");
+    drop(gateways);
+}
