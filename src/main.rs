@@ -40,7 +40,8 @@ enum Command {
         /// file, created when first needed.
         #[arg(long, default_value = "sluice-state.redb")]
         state_file: PathBuf,
-        /// Redis (or Valkey) for global rate limits shared by replicas: `redis://host:port`.
+        /// Redis (or Valkey) shared by replicas, for global rate limits and budgets (then kept
+        /// there rather than in the state file): `redis://host:port`.
         #[arg(long)]
         redis_url: Option<String>,
     },

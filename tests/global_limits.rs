@@ -103,3 +103,94 @@ fn two_gateways_share_one_limit_through_redis() {
     assert!(served > 0, "with Redis stopped, the gateway still serves (failure mode: local)");
     drop(gateways);
 }
+
+fn budget_config(port: u16, fake: u16) -> String {
+    support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: gpt}"])
+        + &format!(
+            r#"---
+apiVersion: v1
+kind: Secret
+metadata: {{name: key, namespace: default}}
+stringData: {{apiKey: sk-upstream}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {{name: gpt, namespace: default}}
+spec:
+  provider: {{type: openai, baseURL: "http://127.0.0.1:{fake}/v1", auth: {{secretRef: {{name: key}}}}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {{name: spend, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
+  budgets:
+    - {{name: everyone, usd: 0.05, per: day}}
+"#
+        )
+}
+
+fn chat_model(addr: SocketAddr, model: &str) -> u16 {
+    let body = format!(r#"{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}"#);
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
+    let _ = s.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_one_budget_through_redis() {
+    use support::fake_llm::openai::{FakeOpenAi, Reply, Script, Usage};
+    const MODEL: &str = "gpt-6-luna";
+    let fake =
+        FakeOpenAi::start(Script::reply(Reply::text("ok").usage(Usage::new(10_000, 5_000))).api_key("sk-upstream"))
+            .await;
+    let price = sluice::catalog::catalog().provider("openai").and_then(|p| p.pricing(MODEL)).expect("catalog price");
+    let per_request = (10_000.0 * price.input_per_m_tok + 5_000.0 * price.output_per_m_tok) / 1e6;
+    let fake_port = fake.port();
+    let (answered, spent) = tokio::task::spawn_blocking(move || {
+        let redis_port = process::free_port();
+        let _server = redis(redis_port);
+        let url = format!("redis://127.0.0.1:{redis_port}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut gateways = Vec::new();
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for i in 0..2 {
+            let port = process::free_port();
+            let file = dir.path().join(format!("gw{i}.yaml"));
+            std::fs::write(&file, budget_config(port, fake_port)).expect("write config");
+            gateways.push(process::Gateway::start_with(&file, &["--redis-url", &url]));
+            addrs.push(format!("127.0.0.1:{port}").parse().expect("addr"));
+        }
+        // Alternate between the two, slower than they sync with Redis (every 250 ms).
+        let mut answered = 0u32;
+        for n in 0..40 {
+            match chat_model(addrs[n % 2], MODEL) {
+                200 => answered += 1,
+                403 => break,
+                other => panic!("request {n}: status {other}"),
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        std::thread::sleep(Duration::from_millis(600));
+        let (_, budgets) = gateways[1].admin_get("/budgets");
+        let body = budgets.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {budgets}"));
+        let spent = v["budgets"][0]["spentUsd"].as_f64().unwrap_or_else(|| panic!("{v}"));
+        (answered, spent)
+    })
+    .await
+    .expect("join");
+    let expected = (0.05 / per_request).ceil() as u32;
+    eprintln!("two gateways, one shared budget of $0.05: {answered} answered (expected {expected}), ${spent:.6} spent");
+    assert_eq!(answered, expected, "together they stop at the shared limit");
+    assert!((spent - f64::from(answered) * per_request).abs() < 1e-9, "each sees the other's spend: {spent}");
+}

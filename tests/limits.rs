@@ -9,45 +9,14 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice::runtime::{BindMode, Runtime};
 
-async fn gateway(config: &str) -> (Arc<Runtime>, SocketAddr) {
-    let loaded = sluice::config::parse_text("limits.yaml", config);
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let rt = Runtime::new(BindMode::Ephemeral("127.0.0.1".parse().expect("ip")));
-    rt.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
-    let addr = rt.listener_addr("default", "gw", 80).expect("bound");
-    (rt, addr)
-}
+use support::gateway::{header, start as gateway};
 
-/// A raw HTTP/1.1 POST; status, head (lower-cased) and body.
+/// A raw HTTP/1.1 POST of JSON.
 async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, String, String) {
-    let (path, body) = (path.to_string(), body.to_string());
-    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: api.example\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).expect("write");
-        s.write_all(body.as_bytes()).expect("write body");
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        let out = String::from_utf8_lossy(&out).to_string();
-        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-        (status, head.to_ascii_lowercase(), body.to_string())
-    })
-    .await
-    .expect("join")
+    support::gateway::request(addr, "POST", path, headers, &body.to_string()).await
 }
 
 fn mock_route(limits: &str, mock: &str) -> String {
@@ -68,10 +37,6 @@ spec:
   rateLimits:
 {limits}"#
         )
-}
-
-fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
-    head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

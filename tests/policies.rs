@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice::runtime::{BindMode, Runtime};
 use support::echo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -72,41 +71,15 @@ async fn send(
     headers: Vec<(String, String)>,
     body: &str,
 ) -> (u16, String, String) {
-    let (method, path, body) = (method.to_string(), path.to_string(), body.to_string());
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: api.example\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).expect("write");
-        s.write_all(body.as_bytes()).expect("write body");
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        let out = String::from_utf8_lossy(&out).to_string();
-        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-        (status, head.to_ascii_lowercase(), body.to_string())
-    })
-    .await
-    .expect("join")
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    support::gateway::request(addr, method, path, &headers, body).await
 }
 
 fn bearer(token: &str) -> Vec<(String, String)> {
     vec![("authorization".into(), format!("Bearer {token}"))]
 }
 
-async fn gateway(config: &str) -> (Arc<Runtime>, SocketAddr) {
-    let loaded = sluice::config::parse_text("policies.yaml", config);
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let rt = Runtime::new(BindMode::Ephemeral("127.0.0.1".parse().expect("ip")));
-    rt.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
-    let addr = rt.listener_addr("default", "gw", 80).expect("bound");
-    (rt, addr)
-}
+use support::gateway::start as gateway;
 
 const CHAT: &str = r#"{"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}"#;
 

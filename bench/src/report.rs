@@ -170,6 +170,14 @@ fn checks(group: &str) -> Vec<Check> {
         "P2" => {
             for sc in crate::scenarios::p2() {
                 v.push(c("CPU/req, OpenAI → OpenAI", "sluice-ai-openai", sc.id, Metric::Cpu, true, 2.0));
+                v.push(c(
+                    "CPU/req, OpenAI → OpenAI with a token limit and a guard",
+                    "sluice-ai-policy",
+                    sc.id,
+                    Metric::Cpu,
+                    true,
+                    2.3,
+                ));
                 v.push(c("CPU/req, OpenAI → Anthropic", "sluice-ai-anthropic", sc.id, Metric::Cpu, true, 3.0));
             }
         }

@@ -355,6 +355,34 @@ spec:
         )
 }
 
+/// [`sluice_ai_conf`] (OpenAI → OpenAI) with the policy layer's cost in the way: a TrafficPolicy
+/// with one local token limit (too large to refuse anything) and one output guard (credit card
+/// numbers), so every request is reserved, settled and scanned.
+pub fn sluice_ai_policy_conf(port: u16, up: u16) -> String {
+    sluice_ai_conf(port, up, AiProvider::OpenAi)
+        + r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: costs, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}]
+  rateLimits:
+    - {name: tokens, tokens: 100000000000, per: minute}
+  guards:
+    - {name: cards, detect: [creditCard], scope: [output]}
+"#
+}
+
+/// Sluice, one worker, on P2's AI route with a token limit and a guard ([`sluice_ai_policy_conf`]).
+pub fn sluice_ai_policy(bin: &Path, work: &Path, up: u16, cpus: Option<&str>) -> Result<Target, String> {
+    let mut t =
+        sluice_with("sluice-ai-policy", bin, work, 1, cpus, "/v1/models", |port| sluice_ai_policy_conf(port, up))?;
+    t.notes.push(
+        "sluice-ai-openai plus a TrafficPolicy: one local token limit and one output guard (credit cards)".into(),
+    );
+    Ok(t)
+}
+
 /// How the worker count of the Sluice binary can be set.
 pub fn sluice_has_workers_flag(bin: &Path) -> bool {
     std::process::Command::new(bin)

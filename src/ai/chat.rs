@@ -96,13 +96,14 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
             }
         }
     }
-    let ask = TokenAsk {
+    // The prompt is counted (the tokenizer is not free) only for token limits.
+    let ask = ctx.has_token_limits().then(|| TokenAsk {
         input: super::tokens::estimate_prompt(&parsed.req),
         max_output: parsed.req.max_tokens.map(u64::from),
-    };
+    });
     // Budgets first: a spent budget refuses before any rate limit is taken.
     let spend = Arc::new(ctx.check_budgets()?);
-    let admission = ctx.admit_model(&parsed.req.model, Some(ask)).await?;
+    let admission = ctx.admit_model(&parsed.req.model, ask).await?;
     let (backend, model) = pick_backend(ctx.backends, &parsed.req.model)?;
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     // Token reservations are settled once, with the usage of the answer that is given (or

@@ -141,6 +141,11 @@ impl Ctx<'_> {
             .map_err(|d| AiError::from_denial(&d))
     }
 
+    /// Whether the route's policy has token limits (then prompts are counted at admission).
+    pub fn has_token_limits(&self) -> bool {
+        self.admitted.and_then(|a| a.policy.rate_limits.as_ref()).is_some_and(|l| l.iter().any(|l| l.tokens.is_some()))
+    }
+
     /// The route's prompt shaping, if its policy has some.
     pub fn shaping(&self) -> Option<&crate::ir::policy::Shaping> {
         self.admitted.and_then(|a| a.policy.shaping.as_deref())

@@ -16,9 +16,15 @@ pub async fn run(
     state_file: PathBuf,
     redis_url: Option<String>,
 ) -> ExitCode {
-    let store = Arc::new(sluice::store::LazyFile::new(state_file));
-    let limits = match redis_url.as_deref().map(sluice::policy::limits::Limiters::with_redis).transpose() {
-        Ok(l) => l.unwrap_or_default(),
+    // With Redis, budgets and global limits are shared by every replica; without, budgets
+    // live in the embedded state file.
+    let shared = redis_url.as_deref().map(|url| {
+        let store = sluice::store::Shared::connect(url, "sluice:")?;
+        Ok::<_, String>((sluice::policy::limits::Limiters::with_redis(url)?, store))
+    });
+    let (store, limits): (Arc<dyn sluice::store::Store>, _) = match shared.transpose() {
+        Ok(Some((limits, store))) => (Arc::new(store), limits),
+        Ok(None) => (Arc::new(sluice::store::LazyFile::new(state_file)), Default::default()),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;

@@ -1,14 +1,16 @@
 //! State that outlives the process — budget spend today — behind one small interface: counters
 //! by key. [`Embedded`] keeps them in a local database file (redb, written in transactions);
-//! [`Memory`] keeps them in the process (tests, or no file configured). Redis, for replicas
-//! that share counters, is still to come.
+//! [`Memory`] keeps them in the process (tests, or no file configured); [`Shared`] keeps them in
+//! Redis, for replicas that share them.
 
 mod embedded;
+mod shared;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 pub use self::embedded::Embedded;
+pub use self::shared::Shared;
 
 /// Counters by key; `add` returns the new total.
 pub trait Store: Send + Sync {

@@ -3,12 +3,14 @@
 //! - [`echo`]: a Rust stand-in for the Gateway API conformance echo backend (echo-basic).
 //! - [`tls`]: the TLS Secrets and CA ConfigMaps the conformance suite creates at setup.
 //! - [`pem`]: PEM encoding in the exact layout Go's `encoding/pem` writes.
+//! - [`gateway`]: an in-process gateway and raw HTTP/1.1 requests to it.
 
 // Every integration test compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
 pub mod echo;
 pub mod fake_llm;
+pub mod gateway;
 pub mod pem;
 pub mod process;
 pub mod tls;

@@ -24,6 +24,7 @@ const ALL_TARGETS: &[&str] = &[
     "sluice-2w",
     "sluice-ai-openai",
     "sluice-ai-anthropic",
+    "sluice-ai-policy",
     "litellm",
     "nginx-r10",
     "nginx-r10k",
@@ -33,7 +34,7 @@ const ALL_TARGETS: &[&str] = &[
 ];
 const USAGE: &str =
     "usage: bench-run [--quick] [--duration SECS] [--rounds N] [--warmup SECS] (whole seconds) [--out FILE]
-                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,litellm,
+                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,litellm,
                             nginx-r10,nginx-r10k,sluice-r10,sluice-r10k,sluice-mcp]
                  [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep]";
 
@@ -176,6 +177,7 @@ fn start_target(
         "sluice-ai-anthropic" => {
             need_sluice().and_then(|()| targets::sluice_ai(sluice, work, up, AiProvider::Anthropic, cpus))
         }
+        "sluice-ai-policy" => need_sluice().and_then(|()| targets::sluice_ai_policy(sluice, work, up, cpus)),
         _ => {
             if !sluice.is_file() {
                 return Err(format!("{} not found: build it with `cargo build --release -p sluice`", sluice.display()));
