@@ -16,36 +16,24 @@ const MODEL: &str = "gpt-6-luna";
 
 fn config(port: u16, fake: u16) -> String {
     support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: gpt}"])
-        + &format!(
-            r#"---
+        + &support::yaml::openai_backend("gpt", fake)
+        + r#"---
 apiVersion: v1
 kind: Secret
-metadata: {{name: key, namespace: default}}
-stringData: {{apiKey: sk-upstream}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {{name: gpt, namespace: default}}
-spec:
-  provider: {{type: openai, baseURL: "http://127.0.0.1:{fake}/v1", auth: {{secretRef: {{name: key}}}}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: keys, namespace: default}}
+metadata: {name: keys, namespace: default}
 stringData:
-  ml: '{{"key": "sk-ml", "attributes": {{"team": "ml"}}}}'
-  web: '{{"key": "sk-web", "attributes": {{"team": "web"}}}}'
+  ml: '{"key": "sk-ml", "attributes": {"team": "ml"}}'
+  web: '{"key": "sk-web", "attributes": {"team": "web"}}'
 ---
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
-metadata: {{name: spend, namespace: default}}
+metadata: {name: spend, namespace: default}
 spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
-  authentication: {{apiKeys: {{secretRefs: [{{name: keys}}]}}}}
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}]
+  authentication: {apiKeys: {secretRefs: [{name: keys}]}}
   budgets:
-    - {{name: team-monthly, usd: 0.05, softUsd: 0.03, per: month, key: ["attribute:team"]}}
+    - {name: team-monthly, usd: 0.05, softUsd: 0.03, per: month, key: ["attribute:team"]}
 "#
-        )
 }
 
 fn chat(addr: SocketAddr, key: &str) -> (u16, String) {

@@ -106,28 +106,16 @@ fn two_gateways_share_one_limit_through_redis() {
 
 fn budget_config(port: u16, fake: u16) -> String {
     support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: gpt}"])
-        + &format!(
-            r#"---
-apiVersion: v1
-kind: Secret
-metadata: {{name: key, namespace: default}}
-stringData: {{apiKey: sk-upstream}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {{name: gpt, namespace: default}}
-spec:
-  provider: {{type: openai, baseURL: "http://127.0.0.1:{fake}/v1", auth: {{secretRef: {{name: key}}}}}}
----
+        + &support::yaml::openai_backend("gpt", fake)
+        + r#"---
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
-metadata: {{name: spend, namespace: default}}
+metadata: {name: spend, namespace: default}
 spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}]
   budgets:
-    - {{name: everyone, usd: 0.05, per: day}}
+    - {name: everyone, usd: 0.05, per: day}
 "#
-        )
 }
 
 fn chat_model(addr: SocketAddr, model: &str) -> u16 {

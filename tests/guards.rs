@@ -110,29 +110,16 @@ async fn a_providers_stream_is_masked_across_its_chunks() {
     let reply = Reply::text("Card 4111 1111 1111 1111, key sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX1234 end.").chunks(23);
     let fake = FakeOpenAi::start(Script::reply(reply).api_key("sk-upstream")).await;
     let config = support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: gpt}"])
-        + &format!(
-            r#"---
-apiVersion: v1
-kind: Secret
-metadata: {{name: key, namespace: default}}
-stringData: {{apiKey: sk-upstream}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {{name: gpt, namespace: default}}
-spec:
-  provider: {{type: openai, baseURL: "http://127.0.0.1:{}/v1", auth: {{secretRef: {{name: key}}}}}}
----
+        + &support::yaml::openai_backend("gpt", fake.port())
+        + r#"---
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
-metadata: {{name: guards, namespace: default}}
+metadata: {name: guards, namespace: default}
 spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}]
   guards:
-    - {{name: pii, detect: [creditCard, secrets], scope: [output]}}
-"#,
-            fake.port()
-        );
+    - {name: pii, detect: [creditCard, secrets], scope: [output]}
+"#;
     let loaded = sluice::config::parse_text("guards.yaml", &config);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     let rt = Runtime::new(BindMode::Ephemeral("127.0.0.1".parse().expect("ip")));

@@ -29,3 +29,22 @@ spec:
 {refs}"#
     )
 }
+
+/// A Secret `default/key` holding `sk-upstream` and an AIBackend `default/<name>` of type
+/// `openai` at `http://127.0.0.1:<port>/v1` using it; starts with `---`, ends with a newline.
+pub fn openai_backend(name: &str, port: u16) -> String {
+    format!(
+        r#"---
+apiVersion: v1
+kind: Secret
+metadata: {{name: key, namespace: default}}
+stringData: {{apiKey: sk-upstream}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {{name: {name}, namespace: default}}
+spec:
+  provider: {{type: openai, baseURL: "http://127.0.0.1:{port}/v1", auth: {{secretRef: {{name: key}}}}}}
+"#
+    )
+}
