@@ -245,9 +245,13 @@ async fn attempt(
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
     let mut parsed_resp = provider.parse_response(&model, &json)?;
     ctx.pipe.signatures.remember_parts(p.kind, &parsed_resp.parts);
+    let mut masked = false;
     if let Some(g) = output_guards {
         match super::guards::guard_response(g, &mut parsed_resp) {
-            Ok(fired) => fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask")),
+            Ok(fired) => {
+                fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
+                masked = !fired.is_empty();
+            }
             Err(r) => {
                 ctx.pipe.metrics.record_guard(&r.guard, "reject");
                 return Err(super::guards::rejected(&r));
@@ -269,9 +273,9 @@ async fn attempt(
         })
         .collect();
     on_done(parsed_resp.usage, &text);
-    if pass_output {
-        // Same format: the provider's answer goes through untouched (the very bytes), unknown
-        // fields included.
+    if same && !masked {
+        // Same format, nothing masked (the guards read the decoded texts): the provider's
+        // answer goes through untouched (the very bytes), unknown fields included.
         let mut resp = Response::new(body::full(bytes));
         resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return Ok(resp);

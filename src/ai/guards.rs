@@ -48,8 +48,9 @@ fn mask_parts(guards: &[GuardIr], role: Role, parts: &mut [Part], fired: &mut Ve
                 let scope: fn(&GuardScope) -> bool = match role {
                     Role::User => |s| s.user,
                     Role::System => |s| s.system,
-                    // Earlier answers sent back: the model's output.
-                    Role::Assistant => |s| s.output,
+                    // Earlier answers sent back: the model's output, but written by the
+                    // client (who could move a user's text there to pass a user guard).
+                    Role::Assistant => |s| s.output || s.user,
                 };
                 mask_text(guards, scope, t, fired)?;
             }
@@ -69,6 +70,12 @@ fn mask_parts(guards: &[GuardIr], role: Role, parts: &mut [Part], fired: &mut Ve
 
 /// The request with the guards applied: `Ok(None)` when nothing was masked.
 pub fn guard_request(guards: &[GuardIr], req: &ChatRequest) -> Result<Option<(ChatRequest, Vec<String>)>, Rejection> {
+    // Earlier answers sent back are output (and user text); nothing else is in an output-only
+    // guard's scope.
+    let answers_back = req.messages.iter().any(|m| m.role == Role::Assistant);
+    if !guards.iter().any(|g| g.scope.reads_prompt() || (answers_back && g.scope.output)) {
+        return Ok(None);
+    }
     let mut out = req.clone();
     let mut fired = Vec::new();
     for s in &mut out.system {
@@ -218,5 +225,51 @@ impl StreamGuard {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guards(yaml: &str) -> Arc<[GuardIr]> {
+        let g: Vec<crate::api::Guard> = serde_saphyr::from_str(yaml).expect("guards");
+        crate::ir::translate::policy_guards(&g).expect("compile").into()
+    }
+
+    fn chat(turns: &[(Role, &str)]) -> ChatRequest {
+        ChatRequest {
+            model: "m".into(),
+            messages: turns
+                .iter()
+                .map(|(role, t)| Message { role: *role, parts: vec![Part::Text(t.to_string())] })
+                .collect(),
+            ..ChatRequest::default()
+        }
+    }
+
+    fn texts(r: &ChatRequest) -> Vec<String> {
+        r.messages
+            .iter()
+            .flat_map(|m| &m.parts)
+            .filter_map(|p| if let Part::Text(t) = p { Some(t.clone()) } else { None })
+            .collect()
+    }
+
+    #[test]
+    fn assistant_turns_sent_back_are_checked_by_user_and_output_guards() {
+        let card = "4111 1111 1111 1111";
+        let req = chat(&[(Role::User, "hi"), (Role::Assistant, card), (Role::User, "ok")]);
+        for scope in ["user", "output"] {
+            let g = guards(&format!("[{{name: cards, detect: [creditCard], scope: [{scope}]}}]"));
+            let (masked, fired) = guard_request(&g, &req).expect("masks").expect("something masked");
+            assert_eq!(texts(&masked), ["hi", "[REDACTED]", "ok"], "{scope}");
+            assert_eq!(fired, ["cards"]);
+        }
+        let system_only = guards("[{name: cards, detect: [creditCard], scope: [system]}]");
+        assert!(guard_request(&system_only, &req).expect("no refusal").is_none());
+        // Nothing but answers in scope and no answer sent back: nothing to look at.
+        let output = guards("[{name: cards, detect: [creditCard], scope: [output]}]");
+        assert!(guard_request(&output, &chat(&[(Role::User, card)])).expect("no refusal").is_none());
     }
 }

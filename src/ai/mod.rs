@@ -15,6 +15,7 @@ pub mod shaping;
 pub mod signatures;
 pub mod state;
 pub mod stream;
+mod token_memo;
 pub mod tokens;
 pub mod wire;
 

@@ -4,11 +4,21 @@
 //! Behind [`TokenCounter`] sits `bpe-openai`: `bench-tokens` (bench/) checks it produces the same
 //! token ids as `tiktoken-rs` on prose, code, JSON and mixed Unicode, and measured it at 1.2–2.4×
 //! tiktoken-rs's throughput (bench/RESULTS.md). A test below pins tiktoken's ids for one string.
+//! Prompt texts are counted once and remembered ([`super::token_memo`]): clients resend them.
+
+use std::sync::LazyLock;
 
 use super::canonical::{ChatRequest, Part};
+use super::token_memo::Memo;
+
+/// Counts of the texts clients send again and again (system prompts, tools, history).
+static MEMO: LazyLock<Memo> = LazyLock::new(Memo::new);
 
 pub trait TokenCounter: Send + Sync {
+    /// Tokens of a text that may be sent again (prompts): remembered ([`super::token_memo`]).
     fn count(&self, text: &str) -> usize;
+    /// Tokens of a text seen once (an answer): counted, not remembered.
+    fn count_once(&self, text: &str) -> usize;
     /// The encoding's name (`o200k_base`, `cl100k_base`).
     fn encoding(&self) -> &'static str;
 }
@@ -20,6 +30,10 @@ struct Bpe {
 
 impl TokenCounter for Bpe {
     fn count(&self, text: &str) -> usize {
+        MEMO.count(self.name, text, |t| (self.tokenizer)().count(t))
+    }
+
+    fn count_once(&self, text: &str) -> usize {
         (self.tokenizer)().count(text)
     }
 
@@ -75,7 +89,7 @@ fn part_tokens(c: &dyn TokenCounter, p: &Part) -> usize {
 
 /// Tokens of generated text.
 pub fn estimate_text(model: &str, text: &str) -> u64 {
-    for_model(model).count(text) as u64
+    for_model(model).count_once(text) as u64
 }
 
 #[cfg(test)]

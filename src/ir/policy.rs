@@ -190,6 +190,8 @@ pub struct DetectorIr {
     pub check: Check,
     /// The longest text it can match.
     pub max_len: usize,
+    /// The fewest digits a match has (a text with fewer is not searched).
+    pub min_digits: usize,
 }
 
 /// A check a candidate match must pass.
@@ -214,6 +216,13 @@ pub struct GuardScope {
     pub tool_inputs: bool,
     pub tool_results: bool,
     pub output: bool,
+}
+
+impl GuardScope {
+    /// Whether the guard looks at anything the client sends (not only at answers).
+    pub fn reads_prompt(&self) -> bool {
+        self.system || self.user || self.tool_inputs || self.tool_results
+    }
 }
 
 fn regex_str<S: serde::Serializer>(r: &regex::Regex, s: S) -> Result<S::Ok, S::Error> {

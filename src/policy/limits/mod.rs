@@ -219,6 +219,9 @@ impl Limiters {
 
     fn limiter(&self, l: &RateLimitIr) -> Arc<Limiter> {
         let mut map = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = map.get(&l.id) {
+            return l.clone();
+        }
         map.entry(l.id.clone())
             .or_insert_with(|| Arc::new(Limiter::new(Quota { limit: l.limit, period: l.period, burst: l.burst })))
             .clone()
@@ -294,20 +297,22 @@ impl Limiters {
     }
 }
 
+/// OpenAI's rate-limit header names: limit, remaining, reset; of requests, then of tokens.
+const HEADER_NAMES: [[&str; 3]; 2] = [
+    ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"],
+    ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
+];
+
 /// OpenAI's rate-limit headers for the tightest request and token limits.
 fn headers(tightest: &[Option<Decision>; 2]) -> HeaderMap {
     let mut h = HeaderMap::new();
-    for (d, what) in tightest.iter().zip(["requests", "tokens"]) {
+    for (d, names) in tightest.iter().zip(HEADER_NAMES) {
         let Some(d) = d else { continue };
-        for (name, value) in
-            [("limit", d.limit.to_string()), ("remaining", d.remaining.to_string()), ("reset", reset_text(d.reset))]
-        {
-            if let (Ok(n), Ok(v)) = (
-                http::HeaderName::from_bytes(format!("x-ratelimit-{name}-{what}").as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
-                h.insert(n, v);
-            }
+        // The reset text is digits and unit letters: always a valid header value.
+        let reset = HeaderValue::from_str(&reset_text(d.reset)).unwrap_or(HeaderValue::from_static("0s"));
+        let values = [HeaderValue::from(d.limit), HeaderValue::from(d.remaining), reset];
+        for (name, value) in names.into_iter().zip(values) {
+            h.insert(http::HeaderName::from_static(name), value);
         }
     }
     h

@@ -7,17 +7,18 @@ use super::super::refs::{RefFailure, invalid};
 use crate::api::{Guard, GuardAction};
 use crate::ir::policy::{Check, DetectorIr, GuardActionIr, GuardIr, GuardScope};
 
-/// The built-in detectors: name, pattern, check, longest match.
-const BUILT_INS: [(&str, &str, Check, usize); 9] = [
-    ("creditCard", r"\b(?:\d[ -]?){12,18}\d\b", Check::Luhn, 23),
-    ("ssn", r"\b\d{3}-\d{2}-\d{4}\b", Check::None, 11),
-    ("email", r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,24}\b", Check::None, 254),
-    ("phone", r"(?:\+\d{1,3}[ .-]?)?\(?\b\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}\b", Check::None, 22),
-    ("iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", Check::Iban, 46),
-    ("secrets", r"\bsk-ant-[A-Za-z0-9_-]{20,200}", Check::None, 210),
-    ("secrets", r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,200}", Check::None, 210),
-    ("secrets", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", Check::None, 20),
-    ("secrets", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{22,255}", Check::None, 266),
+/// The built-in detectors: name, pattern, check, longest match, fewest digits a match has (a
+/// text with fewer is not searched: prose seldom has a dozen digits).
+const BUILT_INS: [(&str, &str, Check, usize, usize); 9] = [
+    ("creditCard", r"\b(?:\d[ -]?){12,18}\d\b", Check::Luhn, 23, 13),
+    ("ssn", r"\b\d{3}-\d{2}-\d{4}\b", Check::None, 11, 9),
+    ("email", r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,24}\b", Check::None, 254, 0),
+    ("phone", r"(?:\+\d{1,3}[ .-]?)?\(?\b\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}\b", Check::None, 22, 10),
+    ("iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", Check::Iban, 46, 2),
+    ("secrets", r"\bsk-ant-[A-Za-z0-9_-]{20,200}", Check::None, 210, 0),
+    ("secrets", r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,200}", Check::None, 210, 0),
+    ("secrets", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", Check::None, 20, 0),
+    ("secrets", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{22,255}", Check::None, 266, 0),
 ];
 
 const DETECTORS: [&str; 6] = ["creditCard", "ssn", "email", "phone", "iban", "secrets"];
@@ -37,9 +38,10 @@ fn guard(g: &Guard) -> Result<GuardIr, String> {
         if !DETECTORS.contains(&d.as_str()) {
             return Err(format!("detect: {d:?} is not a detector ({})", DETECTORS.join(", ")));
         }
-        for (name, pattern, check, max_len) in BUILT_INS.iter().filter(|b| b.0 == d) {
+        for (name, pattern, check, max_len, min_digits) in BUILT_INS.iter().filter(|b| b.0 == d) {
             let regex = Regex::new(pattern).map_err(|e| format!("detect: {e}"))?;
-            detectors.push(DetectorIr { name: (*name).into(), regex, check: *check, max_len: *max_len });
+            let (check, max_len, min_digits) = (*check, *max_len, *min_digits);
+            detectors.push(DetectorIr { name: (*name).into(), regex, check, max_len, min_digits });
         }
     }
     for (j, r) in g.regex.iter().enumerate() {
@@ -54,7 +56,7 @@ fn guard(g: &Guard) -> Result<GuardIr, String> {
         if max_len == 0 || max_len > LONGEST_MAX_LEN {
             return Err(format!("regex[{j}].maxLength: between 1 and {LONGEST_MAX_LEN}"));
         }
-        detectors.push(DetectorIr { name: "regex".into(), regex, check: Check::None, max_len });
+        detectors.push(DetectorIr { name: "regex".into(), regex, check: Check::None, max_len, min_digits: 0 });
     }
     if detectors.is_empty() {
         return Err("detect: set detectors or regex patterns".into());
