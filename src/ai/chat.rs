@@ -2,22 +2,24 @@
 //! backend by model, then providers in failover order, and answer in the client's format.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::Value;
 
-use super::canonical::{ChatRequest, Usage};
+use super::canonical::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use super::errors::AiError;
 use super::frontdoor::ClientFormat;
 use super::providers::{self, mock};
 use super::stream::{self, Encode};
 use super::wire::{anthropic, anthropic_stream, openai_chat, openai_responses, openai_responses_stream, openai_stream};
-use super::{Ctx, failover};
+use super::{Ctx, failover, guards_remote};
 use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
+use crate::ir::policy::GuardIr;
 use crate::policy::budgets::Spend;
+use crate::policy::guards::Rejection;
 use crate::policy::limits::{Reservation, TokenAsk};
 
 pub struct ParsedChat {
@@ -93,6 +95,20 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
             Err(r) => {
                 ctx.pipe.metrics.record_guard(&r.guard, "reject");
                 return Err(super::guards::rejected(&r));
+            }
+        }
+        if guards_remote::reads_prompts(guards) {
+            match guards_remote::check_prompt(ctx, guards, &parsed.req).await {
+                Ok(None) => {}
+                Ok(Some((req, fired))) => {
+                    fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
+                    parsed.req = Arc::new(req);
+                    parsed.guarded = true;
+                }
+                Err(r) => {
+                    ctx.pipe.metrics.record_guard(&r.guard, "reject");
+                    return Err(super::guards::rejected(&r));
+                }
             }
         }
     }
@@ -180,27 +196,18 @@ async fn attempt(
     };
     let provider = providers::of(p.kind);
     let output_guards = ctx.guards().filter(|g| g.iter().any(|g| g.scope.output));
+    // A remote guard decides on whole texts: a streamed answer is held until it has.
+    let held = output_guards.is_some_and(|g| guards_remote::reads_answers(g));
     if provider.local() {
         if req.stream {
-            let mut events = mock::stream_events(req, &model, &p.mock);
-            if let Some(mut g) = output_guards.and_then(super::guards::StreamGuard::new) {
-                // The mock's whole answer is known: through the guard event by event.
-                let mut out = Vec::with_capacity(events.len());
-                for ev in events {
-                    let mut one = vec![ev];
-                    g.apply(&mut one);
-                    out.extend(one);
-                }
-                out.extend(g.finish());
-                g.fired.iter().for_each(|f| ctx.pipe.metrics.record_guard(f, "mask"));
-                events = out;
-            }
+            let events = mock::stream_events(req, &model, &p.mock);
+            let events = guard_events(ctx, output_guards, events).await?;
             return Ok(sse_response(stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done)));
         }
         let mut r = mock::respond(req, &model, &p.mock);
         on_done(r.usage, "");
         if let Some(g) = output_guards {
-            super::guards::guard_response(g, &mut r).map_err(|e| super::guards::rejected(&e))?;
+            guard_answer(ctx, g, &mut r).await?;
         }
         return Ok(json_response(render(parsed, &r, created)));
     }
@@ -223,6 +230,12 @@ async fn attempt(
     let (path, body) = provider.chat_request(&p, parsed, &model, same)?;
     let bytes = Bytes::from(body.to_string());
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
+    if req.stream && held {
+        let decode = provider.stream_decoder(&model, resp.headers());
+        let events = stream::collect(resp.into_body(), decode, MAX_HELD).await.map_err(AiError::upstream)?;
+        let events = guard_events(ctx, output_guards, events).await?;
+        return Ok(sse_response(stream::from_events(events, encoder(parsed.format), Duration::ZERO, on_done)));
+    }
     if req.stream {
         let decode = provider.stream_decoder(&model, resp.headers());
         let encode = match (pass_output, parsed.format) {
@@ -247,16 +260,7 @@ async fn attempt(
     ctx.pipe.signatures.remember_parts(p.kind, &parsed_resp.parts);
     let mut masked = false;
     if let Some(g) = output_guards {
-        match super::guards::guard_response(g, &mut parsed_resp) {
-            Ok(fired) => {
-                fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
-                masked = !fired.is_empty();
-            }
-            Err(r) => {
-                ctx.pipe.metrics.record_guard(&r.guard, "reject");
-                return Err(super::guards::rejected(&r));
-            }
-        }
+        masked = guard_answer(ctx, g, &mut parsed_resp).await?;
     }
     if parsed_resp.id.is_empty() {
         parsed_resp.id = response_id;
@@ -281,6 +285,53 @@ async fn attempt(
         return Ok(resp);
     }
     Ok(json_response(render(parsed, &parsed_resp, created)))
+}
+
+/// The most of a streamed answer held for remote guards.
+const MAX_HELD: usize = 8 << 20;
+
+/// A whole answer through the output guards (detectors, then remote ones); whether one masked.
+async fn guard_answer(ctx: &Ctx<'_>, guards: &[GuardIr], r: &mut ChatResponse) -> Result<bool, AiError> {
+    let mut fired = super::guards::guard_response(guards, r).map_err(|e| refused(ctx, &e))?;
+    if guards_remote::reads_answers(guards) {
+        fired.extend(guards_remote::check_answer(ctx, guards, r).await.map_err(|e| refused(ctx, &e))?);
+    }
+    fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
+    Ok(!fired.is_empty())
+}
+
+/// A stream known whole (the mock's, or a held one) through the output guards: the detectors
+/// event by event, then remote guards on whole channels.
+async fn guard_events(
+    ctx: &Ctx<'_>,
+    guards: Option<&Arc<[GuardIr]>>,
+    events: Vec<StreamEvent>,
+) -> Result<Vec<StreamEvent>, AiError> {
+    let Some(guards) = guards else { return Ok(events) };
+    let (mut out, mut fired) = (Vec::with_capacity(events.len()), Vec::new());
+    match super::guards::StreamGuard::new(guards) {
+        Some(mut g) => {
+            for ev in events {
+                let mut one = vec![ev];
+                g.apply(&mut one);
+                out.extend(one);
+            }
+            out.extend(g.finish());
+            fired.append(&mut g.fired);
+        }
+        None => out = events,
+    }
+    if guards_remote::reads_answers(guards) {
+        out = guards_remote::check_events(ctx, guards, out, &mut fired).await.map_err(|e| refused(ctx, &e))?;
+    }
+    fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
+    Ok(out)
+}
+
+/// A guard's refusal, counted, in the client's format.
+fn refused(ctx: &Ctx<'_>, r: &Rejection) -> AiError {
+    ctx.pipe.metrics.record_guard(&r.guard, "reject");
+    super::guards::rejected(r)
 }
 
 fn render(parsed: &ParsedChat, r: &super::canonical::ChatResponse, created: u64) -> Value {

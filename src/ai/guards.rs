@@ -41,31 +41,51 @@ fn mask_text(
     Ok(())
 }
 
-fn mask_parts(guards: &[GuardIr], role: Role, parts: &mut [Part], fired: &mut Vec<String>) -> Result<(), Rejection> {
-    for p in parts {
-        match p {
-            Part::Text(t) => {
-                let scope: fn(&GuardScope) -> bool = match role {
-                    Role::User => |s| s.user,
-                    Role::System => |s| s.system,
-                    // Earlier answers sent back: the model's output, but written by the
-                    // client (who could move a user's text there to pass a user guard).
-                    Role::Assistant => |s| s.output || s.user,
-                };
-                mask_text(guards, scope, t, fired)?;
-            }
-            Part::ToolCall { arguments, .. } => mask_text(guards, |s| s.tool_inputs, arguments, fired)?,
-            Part::ToolResult { content, .. } => {
-                for c in content.iter_mut() {
-                    if let Part::Text(t) = c {
-                        mask_text(guards, |s| s.tool_results, t, fired)?;
+/// Whether a guard's scope covers a text.
+pub type Applies = fn(&GuardScope) -> bool;
+
+/// Every text of a prompt a guard may look at, in order, with the scope that covers it and the
+/// scope's name.
+pub fn prompt_texts(req: &mut ChatRequest) -> Vec<(Applies, &'static str, &mut String)> {
+    let mut out: Vec<(Applies, &'static str, &mut String)> = Vec::new();
+    for s in &mut req.system {
+        out.push((|s| s.system, "system", s));
+    }
+    for Message { role, parts } in &mut req.messages {
+        let (text_scope, text_name): (Applies, &'static str) = match role {
+            Role::User => (|s| s.user, "user"),
+            Role::System => (|s| s.system, "system"),
+            // Earlier answers sent back: the model's output, but written by the client (who
+            // could move a user's text there to pass a user guard).
+            Role::Assistant => (|s| s.output || s.user, "assistant"),
+        };
+        for p in parts {
+            match p {
+                Part::Text(t) => out.push((text_scope, text_name, t)),
+                Part::ToolCall { arguments, .. } => out.push((|s| s.tool_inputs, "toolInputs", arguments)),
+                Part::ToolResult { content, .. } => {
+                    for c in content.iter_mut() {
+                        if let Part::Text(t) = c {
+                            out.push((|s| s.tool_results, "toolResults", t));
+                        }
                     }
                 }
+                Part::Thinking { .. } | Part::Image(_) => {}
             }
-            Part::Thinking { .. } | Part::Image(_) => {}
         }
     }
-    Ok(())
+    out
+}
+
+/// Every text of an answer (text, thinking, tool-call arguments), in order.
+pub fn answer_texts(r: &mut ChatResponse) -> Vec<&mut String> {
+    r.parts
+        .iter_mut()
+        .filter_map(|p| match p {
+            Part::Text(t) | Part::Thinking { text: t, .. } | Part::ToolCall { arguments: t, .. } => Some(t),
+            Part::ToolResult { .. } | Part::Image(_) => None,
+        })
+        .collect()
 }
 
 /// The request with the guards applied: `Ok(None)` when nothing was masked.
@@ -73,16 +93,13 @@ pub fn guard_request(guards: &[GuardIr], req: &ChatRequest) -> Result<Option<(Ch
     // Earlier answers sent back are output (and user text); nothing else is in an output-only
     // guard's scope.
     let answers_back = req.messages.iter().any(|m| m.role == Role::Assistant);
-    if !guards.iter().any(|g| g.scope.reads_prompt() || (answers_back && g.scope.output)) {
+    if !guards.iter().any(|g| g.remote.is_none() && (g.scope.reads_prompt() || (answers_back && g.scope.output))) {
         return Ok(None);
     }
     let mut out = req.clone();
     let mut fired = Vec::new();
-    for s in &mut out.system {
-        mask_text(guards, |s| s.system, s, &mut fired)?;
-    }
-    for Message { role, parts } in &mut out.messages {
-        mask_parts(guards, *role, parts, &mut fired)?;
+    for (applies, _, text) in prompt_texts(&mut out) {
+        mask_text(guards, applies, text, &mut fired)?;
     }
     Ok((!fired.is_empty()).then_some((out, fired)))
 }
@@ -90,12 +107,8 @@ pub fn guard_request(guards: &[GuardIr], req: &ChatRequest) -> Result<Option<(Ch
 /// A whole answer with the output guards applied.
 pub fn guard_response(guards: &[GuardIr], r: &mut ChatResponse) -> Result<Vec<String>, Rejection> {
     let mut fired = Vec::new();
-    for p in &mut r.parts {
-        match p {
-            Part::Text(t) | Part::Thinking { text: t, .. } => mask_text(guards, |s| s.output, t, &mut fired)?,
-            Part::ToolCall { arguments, .. } => mask_text(guards, |s| s.output, arguments, &mut fired)?,
-            Part::ToolResult { .. } | Part::Image(_) => {}
-        }
+    for t in answer_texts(r) {
+        mask_text(guards, |s| s.output, t, &mut fired)?;
     }
     Ok(fired)
 }

@@ -10,6 +10,7 @@ pub mod eventstream;
 mod failover;
 pub mod frontdoor;
 pub mod guards;
+pub mod guards_remote;
 pub mod providers;
 pub mod shaping;
 pub mod signatures;

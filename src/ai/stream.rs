@@ -32,6 +32,27 @@ pub enum Decode {
     Bedrock(bedrock_stream::Decoder),
 }
 
+impl Decode {
+    /// Decodes one provider event into `out`.
+    fn decode(&mut self, name: &str, data: &str, out: &mut Vec<StreamEvent>) {
+        match self {
+            Decode::OpenAi(d) => d.decode(data, out),
+            Decode::Anthropic(d) => d.decode(name, data, out),
+            Decode::Gemini(d) => d.decode(data, out),
+            Decode::Bedrock(d) => d.decode(name, data, out),
+        }
+    }
+
+    /// The provider's stream ended: what a format without an end marker still has to say.
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        match self {
+            Decode::Gemini(d) => d.finish(out),
+            Decode::Bedrock(d) => d.finish(out),
+            Decode::OpenAi(_) | Decode::Anthropic(_) => {}
+        }
+    }
+}
+
 /// How events are written for the client.
 pub enum Encode {
     OpenAi(openai_stream::Encoder),
@@ -78,12 +99,7 @@ impl State {
     /// Handles one provider event; returns the text to send (possibly empty).
     fn step(&mut self, name: &str, data: &str) -> String {
         self.scratch.clear();
-        match &mut self.decode {
-            Decode::OpenAi(d) => d.decode(data, &mut self.scratch),
-            Decode::Anthropic(d) => d.decode(name, data, &mut self.scratch),
-            Decode::Gemini(d) => d.decode(data, &mut self.scratch),
-            Decode::Bedrock(d) => d.decode(name, data, &mut self.scratch),
-        }
+        self.decode.decode(name, data, &mut self.scratch);
         self.render(name, data)
     }
 
@@ -91,11 +107,7 @@ impl State {
     /// say.
     fn eof(&mut self) -> String {
         self.scratch.clear();
-        match &mut self.decode {
-            Decode::Gemini(d) => d.finish(&mut self.scratch),
-            Decode::Bedrock(d) => d.finish(&mut self.scratch),
-            Decode::OpenAi(_) | Decode::Anthropic(_) => {}
-        }
+        self.decode.finish(&mut self.scratch);
         if let Some(g) = &mut self.guard {
             self.scratch.extend(g.finish());
         }
@@ -199,13 +211,39 @@ pub struct Notes {
     pub guard: Option<StreamGuard>,
 }
 
-pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, notes: Notes) -> ProxyBody {
-    let events: Pin<Box<dyn Stream<Item = RawEvent> + Send>> = match decode {
+/// The provider's events, framed as its format frames them.
+fn raw_events(upstream: Incoming, decode: &Decode) -> Pin<Box<dyn Stream<Item = RawEvent> + Send>> {
+    match decode {
         Decode::Bedrock(_) => Box::pin(aws_events(upstream)),
         Decode::OpenAi(_) | Decode::Anthropic(_) | Decode::Gemini(_) => Box::pin(
             upstream.into_data_stream().eventsource().map(|r| r.map(|e| (e.event, e.data)).map_err(|e| e.to_string())),
         ),
-    };
+    }
+}
+
+/// The provider's whole stream as canonical events, for guards that decide on a whole answer
+/// before any of it is sent. More than `limit` bytes of events is an error, as is a broken
+/// stream.
+pub async fn collect(upstream: Incoming, mut decode: Decode, limit: usize) -> Result<Vec<StreamEvent>, String> {
+    let mut events = raw_events(upstream, &decode);
+    let (mut out, mut size) = (Vec::new(), 0);
+    while let Some(ev) = events.next().await {
+        let (name, data) = ev.map_err(|e| format!("the provider's stream broke: {e}"))?;
+        size += name.len() + data.len();
+        if size > limit {
+            return Err(format!("the answer is longer than the {limit} bytes held for the guards"));
+        }
+        decode.decode(&name, &data, &mut out);
+        if matches!(out.last(), Some(StreamEvent::End)) {
+            return Ok(out);
+        }
+    }
+    decode.finish(&mut out);
+    Ok(out)
+}
+
+pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, notes: Notes) -> ProxyBody {
+    let events = raw_events(upstream, &decode);
     let state = State {
         events,
         decode,
@@ -294,32 +332,49 @@ fn aws_events(upstream: Incoming) -> impl Stream<Item = RawEvent> + Send {
     )
 }
 
-/// A body from canonical events produced locally (the mock provider), paced by `interval`.
+/// A body from canonical events known whole (the mock provider's, or an answer held for the
+/// guards), paced by `interval`.
 pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration, on_done: OnDone) -> ProxyBody {
     let usage = events.iter().find_map(|e| match e {
         StreamEvent::Usage(u) => Some(*u),
         _ => None,
     });
+    // Without usage, the text is what an estimate counts.
+    let text: String = match usage {
+        Some(_) => String::new(),
+        None => events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::TextDelta(t) | StreamEvent::ThinkingDelta(t) => Some(t.as_str()),
+                StreamEvent::ToolCallDelta { arguments, .. } => Some(arguments.as_str()),
+                _ => None,
+            })
+            .collect(),
+    };
     // Usage is reported when the stream ends, as a provider's would be.
+    let text = Arc::new(text);
     let state = (events.into_iter(), encode, true, Some(on_done));
-    let stream = futures_util::stream::unfold(state, move |(mut it, mut enc, first, mut done)| async move {
-        let Some(ev) = it.next() else {
-            if let Some(done) = done.take() {
-                done(usage, "");
+    let stream = futures_util::stream::unfold(state, move |(mut it, mut enc, first, mut done)| {
+        let text = text.clone();
+        async move {
+            let Some(ev) = it.next() else {
+                if let Some(done) = done.take() {
+                    done(usage, &text);
+                }
+                return None;
+            };
+            if !first && matches!(ev, StreamEvent::TextDelta(_)) && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
             }
-            return None;
-        };
-        if !first && matches!(ev, StreamEvent::TextDelta(_)) && !interval.is_zero() {
-            tokio::time::sleep(interval).await;
+            let mut out = String::new();
+            match &mut enc {
+                Encode::OpenAi(e) => e.encode(&ev, &mut out),
+                Encode::Anthropic(e) => e.encode(&ev, &mut out),
+                Encode::Responses(e) => e.encode(&ev, &mut out),
+                Encode::PassOpenAi { .. } | Encode::PassAnthropic => {}
+            }
+            Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), (it, enc, false, done)))
         }
-        let mut out = String::new();
-        match &mut enc {
-            Encode::OpenAi(e) => e.encode(&ev, &mut out),
-            Encode::Anthropic(e) => e.encode(&ev, &mut out),
-            Encode::Responses(e) => e.encode(&ev, &mut out),
-            Encode::PassOpenAi { .. } | Encode::PassAnthropic => {}
-        }
-        Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), (it, enc, false, done)))
     });
     StreamBody::new(stream).boxed_unsync()
 }

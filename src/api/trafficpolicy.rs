@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::httproute_filter::HttpExternalAuthFilter;
 use super::meta::ObjectMeta;
+use super::refs::BackendObjectReference;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -124,7 +125,7 @@ pub struct RequestFields {
 }
 
 /// One guard: what it looks for, where, and what it does when it finds it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Guard {
     pub name: String,
@@ -149,6 +150,50 @@ pub struct Guard {
     /// Where to look: `system`, `user`, `toolInputs`, `toolResults`, `output` (default: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scope: Vec<String>,
+    /// An HTTP service that decides instead of detectors: it gets the texts in scope and
+    /// answers `pass`, `mask` (with the texts to send instead) or `reject` (docs/policies.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<GuardWebhook>,
+    /// An OpenAI-compatible moderation endpoint (`POST /moderations`) of an AIBackend decides:
+    /// a flagged text (or a category score at or above its threshold) is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<GuardModeration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardWebhook {
+    /// The service (a Service, or a Backend in standalone mode) and its port.
+    pub backend_ref: BackendObjectReference,
+    /// The path POSTed to (default `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The deadline of its answer (default `2s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Let texts through when it cannot answer in time (default false: refused, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_open: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardModeration {
+    /// The AIBackend (in the policy's namespace) whose first provider, of type `openai`,
+    /// serves `/moderations`.
+    pub backend: String,
+    /// The moderation model (default: the endpoint's own default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Category score thresholds (`violence: 0.5`); none set: the endpoint's `flagged` decides.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds: BTreeMap<String, f64>,
+    /// The deadline of its answer (default `5s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Let texts through when it cannot answer in time (default false: refused, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_open: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

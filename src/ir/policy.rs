@@ -176,9 +176,40 @@ pub struct BudgetIr {
 #[derive(Debug, Serialize)]
 pub struct GuardIr {
     pub name: String,
+    /// What it looks for (none for a remote guard).
     pub detectors: Vec<DetectorIr>,
     pub action: GuardActionIr,
     pub scope: GuardScope,
+    /// A service that decides instead of detectors.
+    pub remote: Option<RemoteGuardIr>,
+}
+
+/// A guard decided elsewhere.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RemoteGuardIr {
+    /// Sluice's webhook protocol (docs/policies.md) over HTTP.
+    Webhook {
+        #[serde(skip)]
+        upstream: Arc<Upstream>,
+        /// `host:port` sent as the authority.
+        authority: String,
+        path: String,
+        #[serde(with = "secs")]
+        timeout: Duration,
+        fail_open: bool,
+    },
+    /// OpenAI's moderation API on an AIBackend's first provider.
+    Moderation {
+        #[serde(skip)]
+        backend: Arc<super::ai::AiBackendIr>,
+        backend_name: String,
+        model: Option<String>,
+        thresholds: BTreeMap<String, f64>,
+        #[serde(with = "secs")]
+        timeout: Duration,
+        fail_open: bool,
+    },
 }
 
 #[derive(Debug, Serialize)]

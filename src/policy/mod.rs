@@ -13,6 +13,7 @@ pub mod identity;
 pub mod jwks;
 pub mod limits;
 pub mod models;
+pub(crate) mod services;
 
 use std::sync::Arc;
 

@@ -4,13 +4,10 @@
 //! the client as the service gave it. A service that cannot answer in time fails the request
 //! closed (503), or open when configured.
 
-use std::sync::OnceLock;
-
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use crate::ir::Endpoint;
 use crate::ir::policy::ExternalAuthIr;
 use crate::policy::Denial;
 use crate::policy::identity::Identity;
@@ -19,17 +16,6 @@ use crate::policy::identity::Identity;
 const MAX_DENIAL_BODY: usize = 64 * 1024;
 /// Headers always sent, besides the configured ones.
 const ALWAYS: [&str; 1] = ["authorization"];
-
-fn client() -> Option<&'static reqwest::Client> {
-    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let roots = crate::ir::translate::tls::system_roots();
-            let config = crate::ir::translate::tls::client_config(roots, None).ok()?;
-            reqwest::Client::builder().no_proxy().tls_backend_preconfigured(config).build().ok()
-        })
-        .as_ref()
-}
 
 /// Asks the service about the request. `Ok`: let through, with the headers to add and the
 /// identity the service named (if configured).
@@ -42,14 +28,12 @@ pub async fn check(e: &ExternalAuthIr, parts: &Parts) -> Result<(HeaderMap, Opti
             Err(Denial::unavailable(format!("the authorization service cannot be reached: {why}")))
         }
     };
-    let Some(client) = client() else { return unavailable("no HTTP client".into()) };
-    let host = match e.upstream.pick() {
-        Some(Endpoint::Addr(a)) => a.to_string(),
-        Some(Endpoint::Dns { host, port }) => format!("{host}:{port}"),
-        None => return unavailable("its Service has no ready endpoint".into()),
+    let Some(client) = crate::policy::services::client() else { return unavailable("no HTTP client".into()) };
+    let Some(origin) = crate::policy::services::origin(&e.upstream) else {
+        return unavailable("its Service has no ready endpoint".into());
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("http://{host}{}{path}", e.path_prefix);
+    let url = format!("{origin}{}{path}", e.path_prefix);
     let mut headers = HeaderMap::new();
     for name in ALWAYS.iter().map(|h| http::HeaderName::from_static(h)).chain(e.allowed_headers.iter().cloned()) {
         for v in parts.headers.get_all(&name) {

@@ -3,6 +3,7 @@
 //! answers as they stream, holding back only as much text as the longest possible match.
 //! Decisions name the guard, never the text matched.
 
+pub mod remote;
 pub mod stream;
 
 use std::ops::Range;

@@ -469,6 +469,7 @@ async fn handle(state: &State, req: RecordedRequest) -> Outcome {
     let endpoint = match (req.method.as_str(), req.path_only()) {
         ("POST", "/v1/chat/completions") => Endpoint::Chat,
         ("POST", "/v1/embeddings") => Endpoint::Embeddings,
+        ("POST", "/v1/moderations") => Endpoint::Moderations,
         ("GET", "/v1/models") => Endpoint::Models,
         (method, path) => {
             return error_response(
@@ -524,6 +525,10 @@ fn azure_checks(state: &State, azure: &Azure, req: &RecordedRequest) -> Result<E
 
 /// Answers an authenticated request for `endpoint` from the script.
 async fn respond(state: &State, req: &RecordedRequest, endpoint: Endpoint) -> Outcome {
+    // The script is for generation; moderation answers by its own rule.
+    if let Endpoint::Moderations = endpoint {
+        return moderations(state, req);
+    }
     let behaviour = state.queue.next();
     let (reply, cut, stream_error) = match behaviour {
         Behaviour::Reset => return Outcome::Reset,
@@ -545,13 +550,74 @@ async fn respond(state: &State, req: &RecordedRequest, endpoint: Endpoint) -> Ou
         Endpoint::Chat => chat(state, req, &reply, cut, stream_error),
         Endpoint::Embeddings => embeddings(state, req, &reply),
         Endpoint::Models => models(state),
+        Endpoint::Moderations => moderations(state, req),
     }
 }
 
 enum Endpoint {
     Chat,
     Embeddings,
+    Moderations,
     Models,
+}
+
+/// The categories of OpenAI's moderation results.
+const MODERATION_CATEGORIES: [&str; 13] = [
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+];
+
+/// `POST /v1/moderations` (OpenAI's published shape: one result per input, with `flagged`,
+/// `categories` and `category_scores`). The fake's classifier is a rule, not a model: a text
+/// with "attack" scores 0.92 for violence, one with "hate" 0.40 for hate, every other score is
+/// 0.01; a result is flagged at 0.5.
+fn moderations(state: &State, req: &RecordedRequest) -> Outcome {
+    if req.body_is_invalid_json() {
+        return bad_request(state, INVALID_JSON, None, None);
+    }
+    let inputs: Vec<String> = match req.body.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().unwrap_or_default().to_owned()).collect(),
+        _ => {
+            return bad_request(
+                state,
+                "Missing required parameter: 'input'.",
+                Some("input"),
+                Some("missing_required_parameter"),
+            );
+        }
+    };
+    let results: Vec<Value> = inputs
+        .iter()
+        .map(|text| {
+            let lower = text.to_lowercase();
+            let score = |c: &str| match c {
+                "violence" if lower.contains("attack") => 0.92,
+                "hate" if lower.contains("hate") => 0.40,
+                _ => 0.01,
+            };
+            let scores: serde_json::Map<String, Value> =
+                MODERATION_CATEGORIES.iter().map(|c| (c.to_string(), json!(score(c)))).collect();
+            let flags: serde_json::Map<String, Value> =
+                MODERATION_CATEGORIES.iter().map(|c| (c.to_string(), json!(score(c) >= 0.5))).collect();
+            let flagged = flags.values().any(|v| v == &json!(true));
+            json!({"flagged": flagged, "categories": flags, "category_scores": scores})
+        })
+        .collect();
+    let model = req.body.get("model").and_then(Value::as_str).unwrap_or("omni-moderation-latest");
+    let body = json!({"id": "modr-fake", "model": model, "results": results});
+    Outcome::Respond(json_response(200, &headers(state), &body))
 }
 
 /// `sk-abc…wxyz` as OpenAI prints a wrong key.

@@ -9,14 +9,12 @@ use base64::Engine as _;
 use http::HeaderName;
 use serde_json::Value;
 
-use super::super::backend::{BackendRefArgs, BackendResolver, PolicyUse};
 use super::super::duration;
 use super::super::index::Index;
 use super::super::refs::{RefFailure, invalid, secret_value};
 use crate::api::{
     ApiKeys, Authentication, BasicAuth, ExternalAuth, ExternalAuthProtocol, JwksSource, Jwt, LocalSecretRef,
 };
-use crate::ir::ObjectKey;
 use crate::ir::policy::{
     ApiKeyIr, ApiKeysIr, AuthnIr, BasicIr, ExternalAuthIr, JwksIr, JwtIr, JwtProviderIr, PasswordHash,
 };
@@ -262,28 +260,7 @@ pub fn external(ix: &Index<'_>, ns: &str, e: &ExternalAuth) -> Result<ExternalAu
     if f.protocol != ExternalAuthProtocol::Http {
         return Err(invalid("protocol: only HTTP is supported"));
     }
-    let b = &f.backend_ref;
-    let key = ObjectKey::new(ns, "trafficpolicy");
-    let mut uses: BTreeMap<ObjectKey, PolicyUse> = BTreeMap::new();
-    let mut resolver = BackendResolver {
-        ix,
-        route_kind: "TrafficPolicy",
-        route_ns: ns,
-        gateway: &key,
-        client_cert: None,
-        policies: &mut uses,
-    };
-    let args = BackendRefArgs {
-        group: b.group(),
-        kind: b.kind(),
-        name: &b.name,
-        namespace: b.namespace.as_deref(),
-        port: b.port,
-        weight: 1,
-        filters: vec![],
-    };
-    let ns_of_ref = b.namespace.as_deref().unwrap_or(ns);
-    let upstream = resolver.resolve_target(&args, ns_of_ref).map_err(|(r, m)| (r, format!("backendRef: {m}")))?;
+    let (upstream, authority) = super::service::resolve(ix, ns, &f.backend_ref, "backendRef")?;
     let http = f.http.clone().unwrap_or_default();
     let headers = |v: &[String], field| v.iter().map(|h| header_name(h, field)).collect::<Result<Vec<_>, _>>();
     let timeout = match &e.timeout {
@@ -292,7 +269,7 @@ pub fn external(ix: &Index<'_>, ns: &str, e: &ExternalAuth) -> Result<ExternalAu
     };
     Ok(ExternalAuthIr {
         upstream: Arc::new(upstream),
-        authority: format!("{}.{}:{}", b.name, ns_of_ref, b.port.unwrap_or(80)),
+        authority,
         path_prefix: http.path.unwrap_or_default().trim_end_matches('/').to_string(),
         allowed_headers: headers(&http.allowed_headers, "http.allowedHeaders")?,
         allowed_response_headers: headers(&http.allowed_response_headers, "http.allowedResponseHeaders")?,

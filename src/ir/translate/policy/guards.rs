@@ -3,9 +3,18 @@
 
 use regex::Regex;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::super::duration;
+use super::super::index::Index;
 use super::super::refs::{RefFailure, invalid};
-use crate::api::{Guard, GuardAction};
-use crate::ir::policy::{Check, DetectorIr, GuardActionIr, GuardIr, GuardScope};
+use crate::api::{Guard, GuardAction, GuardModeration, GuardWebhook};
+use crate::catalog::WireFormat;
+use crate::ir::policy::{Check, DetectorIr, GuardActionIr, GuardIr, GuardScope, RemoteGuardIr};
+
+/// Where a policy's references resolve: the configuration and the policy's namespace.
+type Where<'a, 'b> = Option<(&'a Index<'b>, &'a str)>;
 
 /// The built-in detectors: name, pattern, check, longest match, fewest digits a match has (a
 /// text with fewer is not searched: prose seldom has a dozen digits).
@@ -28,11 +37,84 @@ const MAX_PATTERN: usize = 1024;
 const DEFAULT_MAX_LEN: usize = 64;
 const LONGEST_MAX_LEN: usize = 4096;
 
+/// Guards with detectors only (remote guards need [`compile_in`]).
 pub fn compile(guards: &[Guard]) -> Result<Vec<GuardIr>, RefFailure> {
-    guards.iter().enumerate().map(|(i, g)| guard(g).map_err(|m| invalid(format!("spec.guards[{i}].{m}")))).collect()
+    compile_in(None, guards)
 }
 
-fn guard(g: &Guard) -> Result<GuardIr, String> {
+/// Guards of a policy in the configuration `at`, remote ones resolved there.
+pub fn compile_in(at: Where<'_, '_>, guards: &[Guard]) -> Result<Vec<GuardIr>, RefFailure> {
+    guards
+        .iter()
+        .enumerate()
+        .map(|(i, g)| guard(at, g).map_err(|(r, m)| (r, format!("spec.guards[{i}].{m}"))))
+        .collect()
+}
+
+fn remote(at: Where<'_, '_>, g: &Guard) -> Result<Option<RemoteGuardIr>, RefFailure> {
+    let timeout = |t: &Option<String>, default: u64, field: &str| match t {
+        None => Ok(Duration::from_secs(default)),
+        Some(t) => duration::parse(t).map_err(|m| invalid(format!("{field}.timeout: {m}"))),
+    };
+    let (webhook, moderation) = (&g.webhook, &g.moderation);
+    if (webhook.is_some() || moderation.is_some()) && (!g.detect.is_empty() || !g.regex.is_empty()) {
+        return Err(invalid("a guard has detectors or regex patterns, or a webhook, or moderation: one of them"));
+    }
+    let Some((ix, ns)) = at else {
+        return match webhook.is_some() || moderation.is_some() {
+            true => Err(invalid("webhook and moderation guards are resolved in a configuration")),
+            false => Ok(None),
+        };
+    };
+    match (webhook, moderation) {
+        (Some(_), Some(_)) => Err(invalid("webhook or moderation: one of them")),
+        (Some(GuardWebhook { backend_ref, path, timeout: t, fail_open }), None) => {
+            let (upstream, authority) = super::service::resolve(ix, ns, backend_ref, "webhook.backendRef")?;
+            let path = path.clone().unwrap_or_else(|| "/".into());
+            if !path.starts_with('/') {
+                return Err(invalid("webhook.path: starts with /"));
+            }
+            Ok(Some(RemoteGuardIr::Webhook {
+                upstream: Arc::new(upstream),
+                authority,
+                path,
+                timeout: timeout(t, 2, "webhook")?,
+                fail_open: fail_open.unwrap_or(false),
+            }))
+        }
+        (None, Some(GuardModeration { backend, model, thresholds, timeout: t, fail_open })) => {
+            let b =
+                super::super::ai::resolve(ix, ns, backend).map_err(|(r, m)| (r, format!("moderation.backend: {m}")))?;
+            match b.groups.first().and_then(|g| g.first()) {
+                Some(p) if p.kind == WireFormat::OpenAi => {}
+                _ => return Err(invalid("moderation.backend: its first provider must be of type openai")),
+            }
+            if let Some((c, t)) = thresholds.iter().find(|(_, t)| !(0.0..=1.0).contains(*t)) {
+                return Err(invalid(format!("moderation.thresholds.{c}: {t} is not between 0 and 1")));
+            }
+            Ok(Some(RemoteGuardIr::Moderation {
+                backend: b,
+                backend_name: format!("{ns}/{backend}"),
+                model: model.clone(),
+                thresholds: thresholds.clone(),
+                timeout: timeout(t, 5, "moderation")?,
+                fail_open: fail_open.unwrap_or(false),
+            }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn guard(at: Where<'_, '_>, g: &Guard) -> Result<GuardIr, RefFailure> {
+    let remote = remote(at, g)?;
+    let local = |m: String| invalid(m);
+    let (detectors, action, scope) = local_parts(g, remote.is_some()).map_err(local)?;
+    Ok(GuardIr { name: g.name.clone(), detectors, action, scope, remote })
+}
+
+type LocalParts = (Vec<DetectorIr>, GuardActionIr, GuardScope);
+
+fn local_parts(g: &Guard, remote: bool) -> Result<LocalParts, String> {
     let mut detectors = Vec::new();
     for d in &g.detect {
         if !DETECTORS.contains(&d.as_str()) {
@@ -58,8 +140,8 @@ fn guard(g: &Guard) -> Result<GuardIr, String> {
         }
         detectors.push(DetectorIr { name: "regex".into(), regex, check: Check::None, max_len, min_digits: 0 });
     }
-    if detectors.is_empty() {
-        return Err("detect: set detectors or regex patterns".into());
+    if detectors.is_empty() && !remote {
+        return Err("detect: set detectors, regex patterns, a webhook or moderation".into());
     }
     let action = match g.action.unwrap_or_default() {
         GuardAction::Mask => {
@@ -88,5 +170,5 @@ fn guard(g: &Guard) -> Result<GuardIr, String> {
         tool_results: has("toolResults"),
         output: has("output"),
     };
-    Ok(GuardIr { name: g.name.clone(), detectors, action, scope })
+    Ok((detectors, action, scope))
 }

@@ -8,6 +8,7 @@ mod authn;
 mod authz;
 mod guards;
 mod limits;
+mod service;
 
 pub use authn::{api_key, external as external_auth, htpasswd};
 pub use authz::compile as authz;
@@ -263,7 +264,7 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
         set.sources.insert("rateLimits", key.clone());
     }
     if let Some(g) = &spec.guards {
-        set.guards = Some(guards::compile(g)?.into());
+        set.guards = Some(guards::compile_in(Some((ix, ns)), g)?.into());
         set.sources.insert("guards", key.clone());
     }
     if let Some(sh) = &spec.shaping {
