@@ -41,9 +41,13 @@ enum Command {
         #[arg(long, default_value = "sluice-state.redb")]
         state_file: PathBuf,
         /// Redis (or Valkey) shared by replicas, for global rate limits and budgets (then kept
-        /// there rather than in the state file): `redis://host:port`.
+        /// there rather than in the state file): `redis://host:port`; with --redis-cluster,
+        /// seed nodes of a Redis Cluster, comma-separated.
         #[arg(long)]
         redis_url: Option<String>,
+        /// --redis-url names a Redis Cluster (or Valkey cluster).
+        #[arg(long)]
+        redis_cluster: bool,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -71,7 +75,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
-        Command::Run { config, admin, bind, workers, state_file, redis_url } => {
+        Command::Run { config, admin, bind, workers, state_file, redis_url, redis_cluster } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = workers {
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(cli::run::run(config, admin, bind, state_file, redis_url))
+            rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster)))
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Global rate limits through a real `redis-server` (Debian's package; `.ci/run` installs it),
 //! started by this test on a loopback port: two `sluice run` processes share one limit and
 //! together admit no more than it allows; with Redis stopped they follow the limit's failure
-//! mode (here: each falls back to its own count) and keep serving.
+//! mode (here: each falls back to its own count) and keep serving. The same against a Redis
+//! Cluster of three masters (`redis-cli --cluster create`), with limits keyed so that their
+//! counters live on different nodes.
 
 mod support;
 
@@ -21,8 +23,13 @@ impl Drop for Redis {
 }
 
 fn redis(port: u16) -> Redis {
+    redis_with(port, &[])
+}
+
+fn redis_with(port: u16, extra: &[&str]) -> Redis {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -101,6 +108,106 @@ fn two_gateways_share_one_limit_through_redis() {
     drop(server);
     let served = (0..5).filter(|_| chat(addrs[0]) == 200).count();
     assert!(served > 0, "with Redis stopped, the gateway still serves (failure mode: local)");
+    drop(gateways);
+}
+
+/// Three cluster-enabled `redis-server`s made one cluster by `redis-cli --cluster create`; their
+/// ports.
+fn redis_cluster(dir: &std::path::Path) -> (Vec<Redis>, Vec<u16>) {
+    let ports: Vec<u16> = (0..3).map(|_| process::free_port()).collect();
+    let nodes: Vec<Redis> = ports
+        .iter()
+        .map(|p| {
+            let conf = dir.join(format!("nodes-{p}.conf")).display().to_string();
+            redis_with(
+                *p,
+                &["--cluster-enabled", "yes", "--cluster-config-file", &conf, "--dir", &dir.display().to_string()],
+            )
+        })
+        .collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli is needed ({e}): apt-get install redis-server (.ci/run does)"));
+    assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for p in &ports {
+        loop {
+            let info =
+                Command::new("redis-cli").args(["-p", &p.to_string(), "cluster", "info"]).output().expect("redis-cli");
+            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    (nodes, ports)
+}
+
+fn header_chat(addr: SocketAddr, team: &str) -> u16 {
+    let body = r#"{"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}"#;
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
+    let _ = s.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-team: {team}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn two_gateways_share_limits_through_a_redis_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_nodes, ports) = redis_cluster(dir.path());
+    // Two seeds of three: the client finds the third itself.
+    let seeds = format!("redis://127.0.0.1:{},redis://127.0.0.1:{}", ports[0], ports[1]);
+    let teams = ["red", "green", "blue", "amber", "violet", "teal"];
+    let mut gateways = Vec::new();
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for i in 0..2 {
+        let port = process::free_port();
+        let file = dir.path().join(format!("gw{i}.yaml"));
+        let yaml = config(port).replace(
+            "{name: shared, requests: 10, per: hour, global: true, onRedisFailure: local}",
+            "{name: per-team, requests: 4, per: hour, key: ['header:x-team'], global: true, onRedisFailure: closed}",
+        );
+        assert!(yaml.contains("per-team"));
+        std::fs::write(&file, yaml).expect("write config");
+        gateways.push(process::Gateway::start_with(&file, &["--redis-url", &seeds, "--redis-cluster"]));
+        addrs.push(format!("127.0.0.1:{port}").parse().expect("addr"));
+    }
+    let mut admitted = std::collections::BTreeMap::new();
+    for n in 0..60 {
+        let team = teams[n % teams.len()];
+        match header_chat(addrs[n / teams.len() % 2], team) {
+            200 => *admitted.entry(team).or_insert(0) += 1,
+            429 => {}
+            other => panic!("request {n} for team {team}: status {other} (closed failure mode: Redis not reached?)"),
+        }
+    }
+    eprintln!("two gateways, a Redis Cluster, 4 per team: admitted {admitted:?}");
+    for team in teams {
+        assert_eq!(admitted.get(team), Some(&4), "team {team}: {admitted:?}");
+    }
+    // The teams' counters are spread over the cluster's nodes.
+    let holding: usize = ports
+        .iter()
+        .filter(|p| {
+            let keys =
+                Command::new("redis-cli").args(["-p", &p.to_string(), "--scan", "--pattern", "sluice:rl:*"]).output();
+            keys.is_ok_and(|k| !k.stdout.is_empty())
+        })
+        .count();
+    assert!(holding >= 2, "the counters live on {holding} of 3 nodes");
     drop(gateways);
 }
 

@@ -14,13 +14,14 @@ pub async fn run(
     admin: SocketAddr,
     bind: IpAddr,
     state_file: PathBuf,
-    redis_url: Option<String>,
+    (redis_url, redis_cluster): (Option<String>, bool),
 ) -> ExitCode {
     // With Redis, budgets and global limits are shared by every replica; without, budgets
     // live in the embedded state file.
     let shared = redis_url.as_deref().map(|url| {
-        let store = sluice::store::Shared::connect(url, "sluice:")?;
-        Ok::<_, String>((sluice::policy::limits::Limiters::with_redis(url)?, store))
+        let target = sluice::store::redis::Target::parse(url, redis_cluster)?;
+        let store = sluice::store::Shared::connect(target.clone(), "sluice:");
+        Ok::<_, String>((sluice::policy::limits::Limiters::with_redis(target), store))
     });
     let (store, limits): (Arc<dyn sluice::store::Store>, _) = match shared.transpose() {
         Ok(Some((limits, store))) => (Arc::new(store), limits),

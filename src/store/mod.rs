@@ -4,6 +4,7 @@
 //! Redis, for replicas that share them.
 
 mod embedded;
+pub mod redis;
 mod shared;
 
 use std::collections::BTreeMap;

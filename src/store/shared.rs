@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::redis::{Conn, Target};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::Store;
 
@@ -37,16 +37,15 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 impl Shared {
     /// Counters in the Redis at `url`, under keys starting with `prefix`; the background task
     /// runs on the current tokio runtime.
-    pub fn connect(url: &str, prefix: &str) -> Result<Shared, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("the Redis URL {url:?}: {e}"))?;
+    pub fn connect(target: Target, prefix: &str) -> Shared {
         let state = Arc::new(Mutex::new(State::default()));
         let (task_state, task_prefix) = (state.clone(), prefix.to_string());
         tokio::spawn(async move {
-            let mut manager: Option<ConnectionManager> = None;
+            let mut manager: Option<Conn> = None;
             loop {
                 tokio::time::sleep(REFRESH / 4).await;
                 if manager.is_none() {
-                    manager = ConnectionManager::new(client.clone()).await.ok();
+                    manager = target.connect().await.ok();
                 }
                 let Some(c) = manager.as_mut() else { continue };
                 if let Err(e) = sync(c, &task_state, &task_prefix).await {
@@ -54,12 +53,12 @@ impl Shared {
                 }
             }
         });
-        Ok(Shared { state, prefix: prefix.to_string() })
+        Shared { state, prefix: prefix.to_string() }
     }
 }
 
 /// Sends pending additions, then reads back every known total.
-async fn sync(c: &mut ConnectionManager, state: &Mutex<State>, prefix: &str) -> Result<(), redis::RedisError> {
+async fn sync(c: &mut Conn, state: &Mutex<State>, prefix: &str) -> Result<(), redis::RedisError> {
     let pending: Vec<(String, f64)> = lock(state).pending.drain().collect();
     for (i, (k, v)) in pending.iter().enumerate() {
         if let Err(e) = c.incr::<_, _, f64>(format!("{prefix}{k}"), *v).await {

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
 use super::gcra::{Decision, Quota};
+use crate::store::redis::{Conn, Target};
 
 /// Takes `n` cells if they fit: `{allowed, ahead_us, retry_us}`.
 const TAKE: &str = r"
@@ -45,8 +45,8 @@ return 1
 ";
 
 pub struct Global {
-    client: redis::Client,
-    manager: OnceCell<ConnectionManager>,
+    target: Target,
+    conn: OnceCell<Conn>,
     take: Script,
     settle: Script,
 }
@@ -56,17 +56,12 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl Global {
-    pub fn new(url: &str) -> Result<Global, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("the Redis URL {url:?}: {e}"))?;
-        Ok(Global { client, manager: OnceCell::new(), take: Script::new(TAKE), settle: Script::new(SETTLE) })
+    pub fn new(target: Target) -> Global {
+        Global { target, conn: OnceCell::new(), take: Script::new(TAKE), settle: Script::new(SETTLE) }
     }
 
-    async fn manager(&self) -> Result<ConnectionManager, String> {
-        self.manager
-            .get_or_try_init(|| async { ConnectionManager::new(self.client.clone()).await })
-            .await
-            .cloned()
-            .map_err(|e| format!("Redis: {e}"))
+    async fn manager(&self) -> Result<Conn, String> {
+        self.conn.get_or_try_init(|| self.target.connect()).await.cloned().map_err(|e| format!("Redis: {e}"))
     }
 
     /// Takes `n` cells of `quota` for `key`.

@@ -171,8 +171,8 @@ fn asked(limit: &RateLimitIr, stage: Stage) -> bool {
 
 impl Limiters {
     /// Limiters whose global limits are kept in Redis at `url`.
-    pub fn with_redis(url: &str) -> Result<Limiters, String> {
-        Ok(Limiters { by_id: Mutex::default(), global: Some(Arc::new(Global::new(url)?)) })
+    pub fn with_redis(target: crate::store::redis::Target) -> Limiters {
+        Limiters { by_id: Mutex::default(), global: Some(Arc::new(Global::new(target))) }
     }
 
     /// Takes `n` cells of limit `l` for `k`: in Redis for a global limit (its failure mode
