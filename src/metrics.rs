@@ -135,7 +135,10 @@ impl Metrics {
     }
 
     /// A guard masked or refused something (never what it matched).
+    /// A guard's decision: counted, and logged as one line (the guard and the action, never the
+    /// text it matched) until the access log carries it.
     pub fn record_guard(&self, guard: &str, action: &'static str) {
+        tracing::info!(target: "sluice::guards", guard, action, "guard decision");
         let mut map = self.guard_decisions.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry((guard.to_string(), action)).or_default() += 1;
     }
