@@ -67,6 +67,14 @@ async fn bad_input_never_reaches_the_provider() {
         ("/v1/chat/completions", br#"{"messages": [{"role": "user", "content": "hi"}]}"#.to_vec(), 400, "model"),
         ("/v1/chat/completions", br#"{"model": "llama-3", "messages": []}"#.to_vec(), 404, "llama-3"),
         ("/v1/chat/completions", vec![b' '; 9 * 1024 * 1024], 413, "larger than"),
+        // serde reads an array as a struct field by field; once, this one panicked the task.
+        (
+            "/v1/chat/completions",
+            br#"{"model": "gpt-4o", "stream": true, "stream_options": [true], "messages": [{"role": "user", "content": "hi"}]}"#
+                .to_vec(),
+            400,
+            "stream_options",
+        ),
         ("/v1/messages", b"[1, 2]".to_vec(), 400, "JSON object"),
         ("/v1/messages", br#"{"model": "gpt-4o", "messages": []}"#.to_vec(), 400, "max_tokens"),
         ("/v1/messages", br#"{"model": "gpt-4o", "max_tokens": "ten", "messages": []}"#.to_vec(), 400, "max_tokens"),

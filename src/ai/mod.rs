@@ -242,7 +242,9 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
             match providers::of(p.kind).count_tokens_path() {
                 Some(path) => {
                     let mut raw: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-                    raw["model"] = Value::String(target);
+                    if let Value::Object(o) = &mut raw {
+                        o.insert("model".into(), Value::String(target));
+                    }
                     let body = Bytes::from(raw.to_string());
                     let resp = providers::call(
                         ctx.pipe,

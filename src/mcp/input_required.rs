@@ -176,7 +176,9 @@ impl Call {
                     let Some(notes) = notes else { continue };
                     if method == "notifications/progress" {
                         let Some(token) = &notes.progress_token else { continue };
-                        params["progressToken"] = token.clone();
+                        // A target's progress without an object of params: dropped.
+                        let Some(p) = super::jsonrpc::params_object(&mut params) else { continue };
+                        p.insert("progressToken".into(), token.clone());
                     }
                     let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
                     let _ = notes.stream.try_send(super::stream_peer::event(&message));

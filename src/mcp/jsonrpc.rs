@@ -124,6 +124,15 @@ pub fn parse(body: &[u8]) -> Result<Message, Rejected> {
     }
 }
 
+/// A message's params as an object to add to: absent (`null`) params become one; params of
+/// another shape (an array, or what a faulty peer sends) give `None`.
+pub fn params_object(params: &mut Value) -> Option<&mut Map<String, Value>> {
+    if params.is_null() {
+        *params = Value::Object(Map::new());
+    }
+    params.as_object_mut()
+}
+
 pub fn result(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
@@ -135,6 +144,16 @@ pub fn error(id: &Value, error: &RpcError) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_of_any_shape_are_added_to_only_when_objects() {
+        let mut null = Value::Null;
+        assert!(params_object(&mut null).is_some());
+        assert_eq!(null, json!({}));
+        for mut odd in [json!([1]), json!("x"), json!(3), json!(true)] {
+            assert!(params_object(&mut odd).is_none(), "{odd}");
+        }
+    }
 
     fn code(body: &str) -> i64 {
         parse(body.as_bytes()).err().map_or(0, |r| r.error.code)

@@ -121,7 +121,9 @@ impl ClientPeer for StreamPeer {
     fn notify(&self, method: &str, mut params: Value) {
         if method == "notifications/progress" {
             let Some(token) = &self.progress_token else { return };
-            params["progressToken"] = token.clone();
+            // A target's progress without an object of params is not progress: dropped.
+            let Some(p) = super::jsonrpc::params_object(&mut params) else { return };
+            p.insert("progressToken".into(), token.clone());
         }
         let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
         // A client too slow to take notifications misses some rather than stalling the target.

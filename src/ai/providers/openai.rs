@@ -28,7 +28,13 @@ pub fn chat_body(chat: &ParsedChat, model: &str, same: bool) -> Value {
     }
     let mut raw = chat.raw_with_model(model);
     if chat.req.stream {
-        raw["stream_options"]["include_usage"] = Value::Bool(true);
+        // Refused at parsing when not an object; written whole if it were anything else.
+        match raw.get_mut("stream_options") {
+            Some(Value::Object(o)) => {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+            _ => raw["stream_options"] = serde_json::json!({"include_usage": true}),
+        }
     }
     raw
 }

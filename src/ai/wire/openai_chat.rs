@@ -126,6 +126,20 @@ fn content_parts(c: Option<Content>) -> Vec<Part> {
 
 /// Parses a request body; errors name the field at fault.
 pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
+    // serde would read an array as a struct, field by field: OpenAI refuses it, so do we.
+    match body.get("stream_options") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(other) => {
+            let got = match other {
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                _ => "a boolean",
+            };
+            let message = format!("Invalid type for 'stream_options': expected an object, but got {got} instead.");
+            return Err(AiError::invalid_param("stream_options", message));
+        }
+    }
     let req: Req = serde_path_to_error::deserialize(body).map_err(|e| {
         AiError::invalid_param(&e.path().to_string(), format!("invalid request: {}: {}", e.path(), e.inner()))
     })?;
