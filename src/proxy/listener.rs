@@ -1,15 +1,25 @@
 //! Accepting connections on one bound port and serving HTTP/1.1, h2 and h2c on them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::handler::{self, ConnInfo, Shared};
 use super::{passthrough, tls};
 use crate::ir::{BindKey, PortProtocol};
+
+/// A client that has not sent a request's whole head within this is closed (slowloris); it
+/// also bounds how long an idle HTTP/1.1 keep-alive connection is kept.
+const HEADER_READ: Duration = Duration::from_secs(30);
+/// A TLS client that has not finished its handshake within this is closed.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// HTTP/2: a ping after this much silence, and the connection closed when its answer does not
+/// come within as long again.
+const H2_KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// Accepts connections until the task is aborted; connections already accepted run to their end.
 pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, shared: Arc<Shared>) {
@@ -39,7 +49,9 @@ pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, s
 }
 
 async fn serve_tls(stream: TcpStream, remote: std::net::SocketAddr, bind: BindKey, shared: Arc<Shared>) {
-    let Some((tls_stream, sni_listener)) = tls::accept(stream, &bind, &shared).await else {
+    let Ok(Some((tls_stream, sni_listener))) =
+        tokio::time::timeout(TLS_HANDSHAKE, tls::accept(stream, &bind, &shared)).await
+    else {
         return;
     };
     let conn = Arc::new(ConnInfo { bind, scheme: "https", remote, sni_listener: Some(sni_listener) });
@@ -54,7 +66,9 @@ where
     // lives, body included; boxed, the handler's state is freed as soon as the response head
     // is ready (P4: the resident memory of 10k open streams).
     let service = service_fn(move |req| Box::pin(handler::handle(shared.clone(), conn.clone(), req)));
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(H2_KEEPALIVE)).keep_alive_timeout(H2_KEEPALIVE);
     if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
         tracing::debug!(error = %e, "downstream connection ended with an error");
     }

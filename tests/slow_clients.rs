@@ -1,0 +1,42 @@
+//! Slow clients: a request head that never completes (slowloris) is not held open forever. The
+//! gateway closes it after its header-read timeout (30 s, docs/hardening.md) and serves other
+//! clients all along.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+const CONFIG_BACKEND: &str = r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {name: mock, namespace: default}
+spec:
+  provider: {name: m, type: mock}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_completes_is_closed() {
+    let config =
+        support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"]) + CONFIG_BACKEND;
+    let (_rt, addr) = support::gateway::start(&config).await;
+    let closed_after = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: 1").expect("write a partial head");
+        // Bounded: well past the timeout, so a gateway that never closes fails here.
+        s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        let start = Instant::now();
+        let mut buf = [0u8; 256];
+        let read = s.read(&mut buf);
+        (start.elapsed(), read.map_err(|e| e.kind()))
+    });
+    // Meanwhile, others are served.
+    let (status, _, body) = support::gateway::request(addr, "GET", "/v1/models", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let (elapsed, read) = closed_after.await.expect("join");
+    assert!(
+        matches!(read, Ok(_)),
+        "the half-sent request was still open after {elapsed:?}: {read:?} (it should close after 30 s)"
+    );
+    eprintln!("a partial request head was closed after {elapsed:?}");
+}
