@@ -35,7 +35,7 @@ async fn a_request_head_that_never_completes_is_closed() {
     assert_eq!(status, 200, "{body}");
     let (elapsed, read) = closed_after.await.expect("join");
     assert!(
-        matches!(read, Ok(_)),
+        read.is_ok(),
         "the half-sent request was still open after {elapsed:?}: {read:?} (it should close after 30 s)"
     );
     eprintln!("a partial request head was closed after {elapsed:?}");
