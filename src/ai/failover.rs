@@ -11,7 +11,12 @@ use super::Ctx;
 use super::errors::AiError;
 use crate::httpkit::body::ProxyBody;
 use crate::httpkit::{deadline, weighted};
-use crate::ir::ai::{AiBackendIr, AiProviderIr};
+use crate::ir::ai::{AiAuth, AiBackendIr, AiProviderIr};
+
+/// How long a provider may take to its first byte when the backend sets no `firstByteTimeout`:
+/// a non-streamed answer of a reasoning model arrives whole, after minutes (10 min is also the
+/// OpenAI SDK's own default).
+const DEFAULT_FIRST_BYTE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Providers in the order they will be tried.
 fn order(ctx: &Ctx<'_>, backend: &AiBackendIr) -> Vec<Arc<AiProviderIr>> {
@@ -38,9 +43,23 @@ where
     Fut: Future<Output = Result<Response<ProxyBody>, AiError>> + 'a,
 {
     let mut last = None;
+    // The client's own key (passthrough) goes to one origin per request: a failover never
+    // carries it to another provider (maybe another vendor).
+    let mut passthrough_to: Option<String> = None;
     for p in order(ctx, backend) {
+        if matches!(p.auth, AiAuth::Passthrough(_)) {
+            let origin = p.endpoint.as_ref().map(|e| format!("{}://{}", e.scheme, e.authority)).unwrap_or_default();
+            match &passthrough_to {
+                Some(first) if *first != origin => {
+                    tracing::warn!(provider = %p.id, "not failing over: the client's key went to another provider");
+                    continue;
+                }
+                _ => passthrough_to = Some(origin),
+            }
+        }
         let call = attempt(p.clone());
-        let result = deadline::within_opt(backend.first_byte_timeout, call, |limit| AiError {
+        let limit = backend.first_byte_timeout.unwrap_or(DEFAULT_FIRST_BYTE);
+        let result = deadline::within(limit, call, |limit| AiError {
             retryable: true,
             ..AiError::new(
                 super::errors::ErrorKind::Timeout,
@@ -107,6 +126,7 @@ mod tests {
             consecutive_failures: 2,
             ejection: Duration::from_secs(30),
             first_byte_timeout,
+            passthrough: vec![],
         }
     }
 
@@ -177,6 +197,23 @@ mod tests {
         assert_eq!(request(&pipe, &backend, limited).await.0, ["b"]);
         tokio::time::advance(Duration::from_secs(11)).await;
         assert_eq!(request(&pipe, &backend, limited).await.0, ["a", "b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_retry_after_ejects_for_ten_minutes_at_most() {
+        let (pipe, backend) = (pipeline(), backend(None));
+        // u64::MAX seconds once overflowed the clock (a panic) or ejected for ever.
+        let limited = || {
+            Err(AiError::from_provider(
+                http::StatusCode::TOO_MANY_REQUESTS,
+                "slow down".into(),
+                Some(Duration::from_secs(u64::MAX)),
+            ))
+        };
+        assert_eq!(request(&pipe, &backend, limited).await.0, ["a", "b"]);
+        assert_eq!(request(&pipe, &backend, limited).await.0, ["b"]);
+        tokio::time::advance(crate::ai::state::MAX_RETRY_AFTER + Duration::from_secs(1)).await;
+        assert_eq!(request(&pipe, &backend, limited).await.0, ["a", "b"], "back after the bound");
     }
 
     #[tokio::test(start_paused = true)]

@@ -167,7 +167,11 @@ impl Ctx<'_> {
 /// Serves a request routed to AIBackends; every failure is answered in the client's format.
 async fn serve(pipe: &AiPipeline, backends: &[Arc<AiBackendIr>], parts: &Parts, body: Incoming) -> Response<ProxyBody> {
     let door = FrontDoor::detect(&parts.method, parts.uri.path());
-    let format = door.client_format();
+    let format = match door {
+        // Other paths: an Anthropic client says so by its version header.
+        FrontDoor::Passthrough if parts.headers.contains_key("anthropic-version") => ClientFormat::Anthropic,
+        _ => door.client_format(),
+    };
     let admitted = parts.extensions.get::<Admitted>();
     let ctx = Ctx { pipe, backends, headers: &parts.headers, parts, admitted };
     match dispatch(&ctx, door, parts, body).await {
@@ -293,16 +297,34 @@ fn relative_path<'p>(prefix: &str, path: &'p str) -> &'p str {
     }
 }
 
-/// Any other path: forwarded to the first provider with its credentials applied.
+/// Any other path: forwarded to the first backend that opens it (`spec.passthrough`), to its
+/// first provider with its credentials applied; refused (404) where none does. A JSON body's
+/// `model` must be one the backend serves and the client may use.
 async fn passthrough(ctx: &Ctx<'_>, parts: &Parts, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
+    let (method, path) = (&parts.method, parts.uri.path());
+    let backend = ctx.backends.iter().find(|b| b.passes(method, path)).ok_or_else(|| {
+        AiError::not_found(format!(
+            "{method} {path} is not served here: this AI route serves chat completions, messages, responses, \
+             embeddings and models (other paths only where an AIBackend lists them in spec.passthrough)"
+        ))
+    })?;
     if ctx.models_limited() {
         return Err(AiError::new(
             errors::ErrorKind::Permission,
             http::StatusCode::FORBIDDEN,
-            format!("{} is not open to clients limited to some models", parts.uri.path()),
+            format!("{path} is not open to clients limited to some models"),
         ));
     }
-    let backend = ctx.backends.first().ok_or_else(|| AiError::internal("no AIBackend"))?;
+    if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&bytes)
+        && let Some(model) = body.get("model").and_then(Value::as_str)
+    {
+        ctx.check_model(model)?;
+        if backend.serves(model).is_none() {
+            return Err(AiError::not_found(format!(
+                "The model `{model}` does not exist or you do not have access to it."
+            )));
+        }
+    }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     failover::run(ctx, backend, |p| {
         let body = bytes.clone();

@@ -8,6 +8,9 @@ use std::time::Duration;
 // Tokio's clock, so that tests can run ejection on paused time.
 use tokio::time::Instant;
 
+/// The longest a provider's `Retry-After` ejects it for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
 #[derive(Default)]
 pub struct AiState {
     health: Mutex<HashMap<String, Health>>,
@@ -32,16 +35,19 @@ impl AiState {
         self.lock().remove(id);
     }
 
-    /// Counts a failure; ejects after `threshold` in a row, or at once for `retry_after`.
+    /// Counts a failure; ejects after `threshold` in a row, or at once for `retry_after` (at
+    /// most [`MAX_RETRY_AFTER`]).
     pub fn failure(&self, id: &str, threshold: u32, ejection: Duration, retry_after: Option<Duration>) {
         let mut map = self.lock();
         let h = map.entry(id.to_string()).or_default();
         h.failures += 1;
         let now = Instant::now();
         if let Some(d) = retry_after {
-            h.ejected_until = Some(now + d);
+            // A provider's word, bounded: a huge Retry-After would overflow the clock or eject
+            // the provider for years.
+            h.ejected_until = now.checked_add(d.min(MAX_RETRY_AFTER));
         } else if h.failures >= threshold {
-            h.ejected_until = Some(now + ejection);
+            h.ejected_until = now.checked_add(ejection);
             h.failures = 0;
         }
     }

@@ -20,7 +20,7 @@ use super::guards::StreamGuard;
 use super::signatures::{self, Signatures};
 use super::wire::{anthropic_stream, bedrock_stream, gemini_stream, openai_responses_stream, openai_stream};
 use crate::httpkit::body::{BoxError, ProxyBody};
-use crate::httpkit::sse;
+use crate::httpkit::{sse, sse_bounds};
 use crate::ir::ai::WireFormat;
 
 /// How the provider's events are read.
@@ -216,7 +216,9 @@ fn raw_events(upstream: Incoming, decode: &Decode) -> Pin<Box<dyn Stream<Item = 
     match decode {
         Decode::Bedrock(_) => Box::pin(aws_events(upstream)),
         Decode::OpenAi(_) | Decode::Anthropic(_) | Decode::Gemini(_) => Box::pin(
-            upstream.into_data_stream().eventsource().map(|r| r.map(|e| (e.event, e.data)).map_err(|e| e.to_string())),
+            sse_bounds::bounded(upstream.into_data_stream())
+                .eventsource()
+                .map(|r| r.map(|e| (e.event, e.data)).map_err(|e| e.to_string())),
         ),
     }
 }

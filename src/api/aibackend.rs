@@ -40,6 +40,22 @@ pub struct AiBackendSpec {
     /// Failover and ejection tuning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<AiFailover>,
+    /// Paths besides the AI front doors (chat, messages, responses, embeddings, models,
+    /// count_tokens) forwarded to the first provider with its credentials. None by default:
+    /// any other path is refused (404).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passthrough: Vec<AiPassthrough>,
+}
+
+/// One opening for other paths: a path prefix, and the methods it takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiPassthrough {
+    /// A path prefix, whole segments (`/v1/files` opens `/v1/files` and `/v1/files/abc`).
+    pub path_prefix: String,
+    /// The methods it takes (default: `GET` and `POST`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

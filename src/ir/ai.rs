@@ -22,6 +22,23 @@ pub struct AiBackendIr {
     pub ejection: Duration,
     #[serde(skip)]
     pub first_byte_timeout: Option<Duration>,
+    /// Other paths forwarded: a prefix and its methods.
+    pub passthrough: Vec<PassthroughRule>,
+}
+
+/// A path prefix (whole segments) and the methods forwarded under it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassthroughRule {
+    pub path_prefix: String,
+    pub methods: Vec<String>,
+}
+
+impl PassthroughRule {
+    pub fn allows(&self, method: &http::Method, path: &str) -> bool {
+        let prefix = self.path_prefix.trim_end_matches('/');
+        let under = path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        under && self.methods.iter().any(|m| m == method.as_str())
+    }
 }
 
 mod secs {
@@ -48,6 +65,11 @@ impl ModelRule {
 }
 
 impl AiBackendIr {
+    /// Whether a request outside the front doors is forwarded.
+    pub fn passes(&self, method: &http::Method, path: &str) -> bool {
+        self.passthrough.iter().any(|r| r.allows(method, path))
+    }
+
     /// The model name to send when this backend serves `model`, or `None` when it does not.
     /// A backend that lists no models serves any.
     pub fn serves(&self, model: &str) -> Option<String> {

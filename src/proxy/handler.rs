@@ -34,6 +34,10 @@ use crate::ir::{Backend, BackendTarget, BindKey, Filter, Snapshot};
 use crate::metrics::{Metrics, Series};
 use crate::policy::{self, PolicyLayer};
 
+/// How long a proxy route without a timeout of its own waits for a backend's response head
+/// (Envoy's route default is 15 s; long polls set a route timeout).
+const DEFAULT_RESPONSE_HEADER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Largest request body kept in memory so that it can be replayed by retries and mirrors.
 const REPLAY_LIMIT: u64 = 64 * 1024;
 
@@ -354,7 +358,9 @@ async fn serve<'s>(
         // The last attempt takes the headers; earlier ones work on a copy.
         let headers = if retries.is_last() { std::mem::take(&mut head.headers) } else { head.headers.clone() };
         let call = forward::send(&shared.pools, &upstream, &head, headers, b);
-        let result = deadline::within_opt(rule.timeouts.backend_request, call, |limit| {
+        // A route without its own timeout waits 30 s for the response head (docs/hardening.md).
+        let limit = rule.timeouts.backend_request.unwrap_or(DEFAULT_RESPONSE_HEADER);
+        let result = deadline::within(limit, call, |limit| {
             ProxyError::timeout(format!("backend request timeout of {limit:?} reached"))
         })
         .await;

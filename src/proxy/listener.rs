@@ -14,7 +14,7 @@ use crate::ir::{BindKey, PortProtocol};
 
 /// A client that has not sent a request's whole head within this is closed (slowloris); it
 /// also bounds how long an idle HTTP/1.1 keep-alive connection is kept.
-const HEADER_READ: Duration = Duration::from_secs(30);
+const HEADER_READ: Duration = Duration::from_secs(10);
 /// A TLS client that has not finished its handshake within this is closed.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// HTTP/2: a ping after this much silence, and the connection closed when its answer does not

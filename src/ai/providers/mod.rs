@@ -155,6 +155,12 @@ pub async fn call(
     headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
     let provider = of(p.kind);
     provider.headers(format, client, path, &mut headers);
+    if !matches!(p.auth, AiAuth::Passthrough(_)) {
+        // The client's organization and project belong with the client's own key: with the
+        // operator's key they would bill or scope the operator's account as the client says.
+        headers.remove("openai-organization");
+        headers.remove("openai-project");
+    }
     auth::apply(pipe, &p.auth, client, &mut headers).await?;
     let full_path = format!("{}{path}", ep.path_prefix);
     if let AiAuth::AwsSigV4(keys) = &p.auth {
@@ -192,7 +198,7 @@ async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .map(|s| Duration::from_secs(s).min(super::state::MAX_RETRY_AFTER));
     let bytes = read_limited(resp.into_body(), 64 * 1024).await.unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let provider = of(p.kind);
@@ -200,7 +206,7 @@ async fn provider_error(p: &AiProviderIr, resp: Response<Incoming>) -> AiError {
         .error_message(&json, &headers)
         .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
     let message = format!("provider {} answered {}: {message}", p.id, status.as_u16());
-    let retry_after = retry_after.or_else(|| provider.retry_after(&json));
+    let retry_after = retry_after.or_else(|| provider.retry_after(&json)).map(|d| d.min(super::state::MAX_RETRY_AFTER));
     let mut err = AiError::from_provider(status, message, retry_after);
     // A client of the provider's own format gets its error body untouched.
     let own_format = provider.error_format();

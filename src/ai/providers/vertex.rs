@@ -145,7 +145,9 @@ async fn mint(pools: &Pools, sa: &ServiceAccount) -> Result<(String, Duration), 
     }
     let token = v.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
     let token = token.ok_or_else(|| fail(format!("{} sent no access_token", sa.token_uri)))?;
-    let lifetime = Duration::from_secs(v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600));
+    // Google's tokens live an hour; a lifetime out of reason is bounded (a minute to a day).
+    let lifetime = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600).clamp(60, 86_400);
+    let lifetime = Duration::from_secs(lifetime);
     Ok((token.to_string(), lifetime))
 }
 

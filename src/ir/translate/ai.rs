@@ -14,7 +14,9 @@ use super::refs::{RefFailure, invalid, secret_value};
 use super::tls;
 use crate::api::{AiBackend, AiProvider};
 use crate::catalog;
-use crate::ir::ai::{AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, KeyPlace, MockSettings, ModelRule, WireFormat};
+use crate::ir::ai::{
+    AiAuth, AiBackendIr, AiEndpoint, AiProviderIr, KeyPlace, MockSettings, ModelRule, PassthroughRule, WireFormat,
+};
 use crate::ir::backend::Upstream;
 use crate::ir::creds::{self, AwsKeys};
 use crate::ir::{Endpoint, ObjectKey, UpstreamProtocol, UpstreamTls};
@@ -68,7 +70,28 @@ fn build(ix: &Index<'_>, b: &AiBackend) -> Result<AiBackendIr, RefFailure> {
         consecutive_failures: f.consecutive_failures.unwrap_or(3).max(1),
         ejection: parse(f.ejection.as_deref(), Some(Duration::from_secs(30)))?.unwrap_or_default(),
         first_byte_timeout: parse(f.first_byte_timeout.as_deref(), None)?,
+        passthrough: passthrough_rules(&b.spec.passthrough)?,
     })
+}
+
+fn passthrough_rules(rules: &[crate::api::AiPassthrough]) -> Result<Vec<PassthroughRule>, RefFailure> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if !r.path_prefix.starts_with('/') {
+                return Err(invalid(format!("spec.passthrough[{i}].pathPrefix: starts with /")));
+            }
+            let methods: Vec<String> = match r.methods.as_slice() {
+                [] => vec!["GET".into(), "POST".into()],
+                m => m.iter().map(|m| m.to_ascii_uppercase()).collect(),
+            };
+            if let Some(m) = methods.iter().find(|m| http::Method::from_bytes(m.as_bytes()).is_err()) {
+                return Err(invalid(format!("spec.passthrough[{i}].methods: {m:?} is not a method")));
+            }
+            Ok(PassthroughRule { path_prefix: r.path_prefix.clone(), methods })
+        })
+        .collect()
 }
 
 /// What a provider type means: its wire kind, default base URL, how the key is sent, and the

@@ -67,7 +67,7 @@ pub async fn connect(
     if !resp.status().is_success() {
         return Err(unavailable(format!("GET {url}: HTTP {}", resp.status())));
     }
-    let mut events = resp.bytes_stream().eventsource();
+    let mut events = Box::pin(crate::httpkit::sse_bounds::bounded(resp.bytes_stream())).eventsource();
     let endpoint = loop {
         match events.next().await {
             Some(Ok(ev)) if ev.event == "endpoint" => break ev.data,
@@ -111,7 +111,10 @@ pub async fn connect(
 async fn read<S>(shared: Arc<Shared>, mut events: S, relay: Arc<Relay>)
 where
     S: futures_util::Stream<
-            Item = Result<eventsource_stream::Event, eventsource_stream::EventStreamError<reqwest::Error>>,
+            Item = Result<
+                eventsource_stream::Event,
+                eventsource_stream::EventStreamError<crate::httpkit::body::BoxError>,
+            >,
         > + Unpin,
 {
     while let Some(Ok(ev)) = events.next().await {

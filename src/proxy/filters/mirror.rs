@@ -10,6 +10,9 @@ use crate::ir::filter::Mirror;
 use crate::proxy::forward::{self, OutboundHead};
 use crate::proxy::upstream::Pools;
 
+/// The longest a mirrored request (its whole answer) may take before it is dropped.
+const MIRROR_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Sends the copy in the background when this request falls in the mirrored share.
 pub fn spawn(pools: &Arc<Pools>, mirror: &Mirror, head: &OutboundHead, body: Option<Bytes>) {
     if mirror.fraction < 1.0 && rand::random::<f64>() >= mirror.fraction {
@@ -25,12 +28,18 @@ pub fn spawn(pools: &Arc<Pools>, mirror: &Mirror, head: &OutboundHead, body: Opt
     tokio::spawn(async move {
         let b = body.map_or_else(body::empty, body::full);
         let headers = head.headers.clone();
-        match forward::send(&pools, &upstream, &head, headers, b).await {
-            Ok(resp) => {
-                // Drain the answer so the connection can be reused.
-                use http_body_util::BodyExt;
-                let _ = resp.into_body().collect().await;
+        let mirrored = async {
+            let resp = forward::send(&pools, &upstream, &head, headers, b).await.map_err(|e| e.to_string())?;
+            // Drained (not kept) so the connection can be reused; a mirror never holds memory.
+            let mut body = resp.into_body();
+            use http_body_util::BodyExt;
+            while let Some(frame) = body.frame().await {
+                frame.map_err(|e| e.to_string())?;
             }
+            Ok::<_, String>(())
+        };
+        match crate::httpkit::deadline::within(MIRROR_DEADLINE, mirrored, |d| format!("no answer within {d:?}")).await {
+            Ok(()) => {}
             Err(e) => tracing::debug!(error = %e, "mirror request failed"),
         }
     });
