@@ -108,19 +108,21 @@ pub enum McpTransport {
     Stdio {
         command: String,
         args: Vec<String>,
+        /// Shown by name only (values may come from Secrets).
+        #[serde(serialize_with = "env_names")]
         env: Vec<(String, String)>,
     },
     /// The legacy HTTP+SSE transport.
     Sse {
+        #[serde(serialize_with = "url_without_query")]
         url: String,
     },
     StreamableHttp {
+        #[serde(serialize_with = "url_without_query")]
         url: String,
     },
     /// An HTTP target whose Service has no ready endpoint yet: unavailable until one is.
-    Unresolved {
-        reason: String,
-    },
+    Unresolved { reason: String },
 }
 
 /// Tool filters of one target, over the names the target gives its tools.
@@ -181,5 +183,23 @@ mod tests {
         assert!(!rules.allows("add"));
         let all = ToolRules::default();
         assert!(all.allows("anything"));
+    }
+}
+
+/// Environment variables for `/config_dump`: names, with their values redacted.
+fn env_names<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(env.len()))?;
+    for (name, _) in env {
+        seq.serialize_element(&(name, "[redacted]"))?;
+    }
+    seq.end()
+}
+
+/// A URL for `/config_dump`: its query (which may hold a key) redacted.
+fn url_without_query<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    match url.split_once('?') {
+        Some((base, _)) => s.serialize_str(&format!("{base}?[redacted]")),
+        None => s.serialize_str(url),
     }
 }

@@ -351,6 +351,15 @@ fn endpoint(id: &str, base: &str) -> Result<AiEndpoint, RefFailure> {
         _ => return Err(invalid(format!("baseURL {base:?} must start with http:// or https://"))),
     };
     let authority = uri.authority().ok_or_else(|| invalid(format!("baseURL {base:?} has no host")))?;
+    if authority.as_str().contains('@') {
+        return Err(invalid(
+            "baseURL: credentials in the URL are not supported (they would go out as the Host header and show in \
+             /config_dump); use auth.secretRef",
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(invalid("baseURL: a query is not supported (it would be dropped); keys go in auth.secretRef"));
+    }
     let host = authority.host().trim_start_matches('[').trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
     let ep = match host.parse::<IpAddr>() {

@@ -212,6 +212,12 @@ fn where_to(
 
 fn http_url(target: &str, url: &str) -> Result<String, RefFailure> {
     let uri: http::Uri = url.parse().map_err(|e| invalid(format!("target {target:?}: url {url:?}: {e}")))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(invalid(format!(
+            "target {target:?}: url: credentials in a URL are not supported (they would be sent as written and \
+             shown in /config_dump); use headersFromSecrets"
+        )));
+    }
     match (uri.scheme_str(), uri.authority()) {
         (Some("http"), Some(_)) => Ok(url.to_string()),
         (Some("https"), Some(_)) => Ok(url.to_string()),
