@@ -157,6 +157,24 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
+/// Environment variables for `/config_dump`: names, with their values redacted.
+fn env_names<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(env.len()))?;
+    for (name, _) in env {
+        seq.serialize_element(&(name, "[redacted]"))?;
+    }
+    seq.end()
+}
+
+/// A URL for `/config_dump`: its query (which may hold a key) redacted.
+fn url_without_query<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    match url.split_once('?') {
+        Some((base, _)) => s.serialize_str(&format!("{base}?[redacted]")),
+        None => s.serialize_str(url),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,23 +201,5 @@ mod tests {
         assert!(!rules.allows("add"));
         let all = ToolRules::default();
         assert!(all.allows("anything"));
-    }
-}
-
-/// Environment variables for `/config_dump`: names, with their values redacted.
-fn env_names<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(env.len()))?;
-    for (name, _) in env {
-        seq.serialize_element(&(name, "[redacted]"))?;
-    }
-    seq.end()
-}
-
-/// A URL for `/config_dump`: its query (which may hold a key) redacted.
-fn url_without_query<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    match url.split_once('?') {
-        Some((base, _)) => s.serialize_str(&format!("{base}?[redacted]")),
-        None => s.serialize_str(url),
     }
 }
