@@ -105,8 +105,21 @@ impl Runtime {
             metrics,
             pipelines,
             policy,
+            drain: Default::default(),
         });
         Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
+    }
+
+    /// Stops gracefully: listeners stop accepting, open connections finish what is in flight
+    /// (HTTP/2 gets GOAWAY) within `deadline`. The connections still open at the deadline.
+    pub async fn drain(&self, deadline: std::time::Duration) -> usize {
+        self.shared.drain.start();
+        self.shared.drain.wait(deadline).await
+    }
+
+    /// Whether a graceful stop has begun (then not ready).
+    pub fn draining(&self) -> bool {
+        self.shared.drain.is_draining()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

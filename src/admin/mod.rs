@@ -35,7 +35,9 @@ pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<S
 }
 
 async fn readyz(State(rt): State<Arc<Runtime>>) -> Response {
-    if rt.snapshot().version > 0 {
+    if rt.draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else if rt.snapshot().version > 0 {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "no configuration loaded yet\n").into_response()

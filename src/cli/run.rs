@@ -70,13 +70,35 @@ pub async fn run(
                 }
                 reload(&runtime, &paths).await;
             }
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("interrupted; stopping");
+            signal = stop_signal() => {
+                tracing::info!(signal, "stopping: draining connections for up to {DRAIN:?}");
                 break;
             }
         }
     }
+    let left = runtime.drain(DRAIN).await;
+    if left > 0 {
+        tracing::warn!(connections = left, "the drain deadline passed with connections still open");
+    }
     ExitCode::SUCCESS
+}
+
+/// How long a stop waits for connections to finish what they have in flight.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// SIGTERM (what Kubernetes and systemd send) or SIGINT, whichever comes first.
+async fn stop_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
 }
 
 async fn reload(runtime: &Arc<Runtime>, paths: &[PathBuf]) {

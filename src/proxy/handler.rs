@@ -50,6 +50,8 @@ pub struct Shared {
     pub pipelines: Pipelines,
     /// Authentication and authorization of rules with a TrafficPolicy.
     pub policy: Arc<PolicyLayer>,
+    /// Open connections, and the graceful stop.
+    pub drain: super::drain::Drain,
 }
 
 /// Facts about the downstream connection.

@@ -24,7 +24,15 @@ const H2_KEEPALIVE: Duration = Duration::from_secs(20);
 /// Accepts connections until the task is aborted; connections already accepted run to their end.
 pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, shared: Arc<Shared>) {
     loop {
-        let (stream, remote) = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = shared.drain.started() => {
+                // Stop accepting: the listening socket closes with this task.
+                return;
+            }
+            a = listener.accept() => a,
+        };
+        let (stream, remote) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 tracing::warn!(error = %e, %bind, "accept failed");
@@ -36,6 +44,8 @@ pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, s
         let shared = shared.clone();
         let bind = bind.clone();
         tokio::spawn(async move {
+            let _open = shared.drain.open();
+            let shared = shared.clone();
             match protocol {
                 PortProtocol::Https => serve_tls(stream, remote, bind, shared).await,
                 PortProtocol::TlsPassthrough => passthrough::serve(stream, bind, shared).await,
@@ -65,11 +75,22 @@ where
     // Boxed: an HTTP/2 stream's task holds the service future inline for as long as the stream
     // lives, body included; boxed, the handler's state is freed as soon as the response head
     // is ready (P4: the resident memory of 10k open streams).
+    let drain = shared.clone();
     let service = service_fn(move |req| Box::pin(handler::handle(shared.clone(), conn.clone(), req)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(H2_KEEPALIVE)).keep_alive_timeout(H2_KEEPALIVE);
-    if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => r,
+        () = drain.drain.started() => {
+            // Finish what is in flight, take nothing new (HTTP/2: GOAWAY).
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(error = %e, "downstream connection ended with an error");
     }
 }

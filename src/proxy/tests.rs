@@ -79,7 +79,14 @@ fn shared(snapshot: Snapshot) -> Arc<Shared> {
             policy: policy.clone(),
         }),
     };
-    Arc::new(Shared { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)), pools, metrics, pipelines, policy })
+    Arc::new(Shared {
+        snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+        pools,
+        metrics,
+        pipelines,
+        policy,
+        drain: Default::default(),
+    })
 }
 
 /// Sends one request through the handler over an in-memory connection.
