@@ -101,10 +101,24 @@ pub async fn handle(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    // Phase 1: accept.
+    // Phase 1: accept; the path as routes match it (and the backend gets it).
     let start = Instant::now();
-    let snapshot = shared.snapshot.load_full();
     let mut labels = Labels::default();
+    let mut req = req;
+    if let Some(p) = super::normalize::path(req.uri().path()) {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    let snapshot = shared.snapshot.load_full();
     let resp = match route(&shared, &conn, &snapshot, req, &mut labels).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

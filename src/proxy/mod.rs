@@ -7,6 +7,7 @@ pub mod filters;
 pub mod forward;
 pub mod handler;
 pub mod listener;
+pub mod normalize;
 pub mod passthrough;
 pub mod pipeline;
 pub mod resource_metadata;

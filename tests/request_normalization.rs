@@ -1,0 +1,96 @@
+//! Requests as an attacker writes them, on raw sockets: a path with dot segments (plain or
+//! percent-encoded) is matched, and forwarded, as its normalized form, never by its raw prefix;
+//! and request smuggling shapes (two Content-Lengths, obs-fold, a Transfer-Encoding whose last
+//! coding is not chunked) are refused with 400. (Content-Length beside Transfer-Encoding is
+//! framed by Transfer-Encoding, as RFC 9112 section 6.1 says, and forwarded with one framing.)
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const CONFIG: &str = r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {name: mock, namespace: default}
+spec:
+  provider: {name: m, type: mock}
+"#;
+
+/// Two prefixes, each answering with its name in `x-route`.
+fn two_routes() -> String {
+    let mut out = support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"]);
+    let rule = |name: &str| {
+        format!(
+            "    - matches: [{{path: {{type: PathPrefix, value: /{name}}}}}]\n      filters: [{{type: ResponseHeaderModifier, \
+             responseHeaderModifier: {{set: [{{name: x-route, value: {name}}}]}}}}]\n      backendRefs: [{{group: sluice.dev, kind: AIBackend, name: mock}}]\n"
+        )
+    };
+    let i = out.find("    - backendRefs:").expect("the rule");
+    out.truncate(i);
+    out + &rule("public") + &rule("private") + CONFIG
+}
+
+fn raw(addr: SocketAddr, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_string()
+}
+
+fn status(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_are_removed_before_routes_match() {
+    let (_rt, addr) = support::gateway::start(&two_routes()).await;
+    let routed = tokio::task::spawn_blocking(move || {
+        let get = |path: &str| {
+            let r = raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+            let route = r.lines().find_map(|l| l.strip_prefix("x-route: ")).unwrap_or("-").to_string();
+            (path.to_string(), status(&r), route)
+        };
+        [
+            get("/public/v1/models"),
+            get("/public/../private/v1/models"),
+            get("/public/%2e%2e/private/v1/models"),
+            get("/public/%2E%2E/private/./v1/models"),
+            get("/private/../public/v1/models"),
+        ]
+    })
+    .await
+    .expect("join");
+    eprintln!("{routed:?}");
+    let want = ["public", "private", "private", "private", "public"];
+    for ((path, code, route), want) in routed.iter().zip(want) {
+        assert_eq!((*code, route.as_str()), (200, want), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggling_shapes_are_refused() {
+    let config =
+        support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"]) + CONFIG;
+    let (_rt, addr) = support::gateway::start(&config).await;
+    let results = tokio::task::spawn_blocking(move || {
+        [
+            ("two CLs", "POST /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"),
+            ("obs-fold", "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"),
+            (
+                "TE not chunked last",
+                "POST /v1/models HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+            ),
+        ]
+        .map(|(what, req)| (what, status(&raw(addr, req))))
+    })
+    .await
+    .expect("join");
+    eprintln!("{results:?}");
+    for (what, code) in results {
+        assert_eq!(code, 400, "{what}");
+    }
+}
