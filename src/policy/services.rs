@@ -9,7 +9,13 @@ pub(crate) fn client() -> Option<&'static reqwest::Client> {
         .get_or_init(|| {
             let roots = crate::ir::translate::tls::system_roots();
             let config = crate::ir::translate::tls::client_config(roots, None).ok()?;
-            reqwest::Client::builder().no_proxy().tls_backend_preconfigured(config).build().ok()
+            // No redirects: they would carry the request's headers to another host.
+            reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_backend_preconfigured(config)
+                .build()
+                .ok()
         })
         .as_ref()
 }

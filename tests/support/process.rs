@@ -43,10 +43,16 @@ impl Gateway {
 
     /// [`Gateway::start`] with more arguments for `sluice run`.
     pub fn start_with(config: &Path, args: &[&str]) -> Gateway {
+        Gateway::start_with_env(config, args, &[])
+    }
+
+    /// [`Gateway::start_with`] with variables added to the process's environment.
+    pub fn start_with_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Gateway {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("admin address");
         let child = Command::new(sluice_bin())
             .args(["run", "--bind", "127.0.0.1", "--admin", &admin.to_string()])
             .args(args)
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(config)
             .env("SLUICE_LOG", "warn")

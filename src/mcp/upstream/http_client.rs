@@ -36,6 +36,8 @@ pub fn reqwest_client(target: &McpTargetIr) -> Result<reqwest::Client, UpstreamE
     let config = config.ok_or_else(|| UpstreamError::Unavailable("no TLS configuration".into()))?;
     reqwest::Client::builder()
         .no_proxy()
+        // A redirect would carry the target's headers (keys from Secrets) to another host.
+        .redirect(reqwest::redirect::Policy::none())
         .tls_backend_preconfigured((*config).clone())
         .build()
         .map_err(|e| UpstreamError::Unavailable(format!("HTTP client: {e}")))

@@ -29,6 +29,9 @@ use super::relay::Relay;
 use super::{BoxFuture, Connector, ListKind, McpUpstream, Page, UpstreamError};
 use crate::ir::mcp::{McpTargetIr, McpTransport};
 
+/// What a stdio target gets of the gateway's environment (besides its configured `env`).
+const INHERITED_ENV: [&str; 5] = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL"];
+
 struct Session {
     service: RunningService<RoleClient, Handler>,
 }
@@ -49,6 +52,14 @@ impl Connector for RmcpConnector {
             let service = match &target.transport {
                 McpTransport::Stdio { command, args, env } => {
                     let mut cmd = tokio::process::Command::new(command);
+                    // A clean environment: what the gateway's own holds (keys, tokens) is not
+                    // the target's; only what a program needs to run, and what the config lists.
+                    cmd.env_clear();
+                    for name in INHERITED_ENV {
+                        if let Some(v) = std::env::var_os(name) {
+                            cmd.env(name, v);
+                        }
+                    }
                     cmd.args(args).envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
                     let (process, _) = TokioChildProcess::builder(cmd)
                         .stderr(Stdio::inherit())
