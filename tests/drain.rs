@@ -11,13 +11,9 @@ use support::process;
 
 fn config(port: u16) -> String {
     support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"])
-        + r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {name: mock, namespace: default}
-spec:
-  provider: {name: m, type: mock, mock: {content: "one two three four five six seven eight nine ten", chunks: 10, interval: 150ms}}
-"#
+        + &support::yaml::mock_backend(
+            r#"{content: "one two three four five six seven eight nine ten", chunks: 10, interval: 150ms}"#,
+        )
 }
 
 #[test]

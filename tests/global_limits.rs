@@ -44,35 +44,35 @@ fn redis_with(port: u16, extra: &[&str]) -> Redis {
 
 fn config(port: u16) -> String {
     support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"])
-        + r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {name: mock, namespace: default}
-spec:
-  provider: {name: m, type: mock}
----
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {name: shared, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}]
-  rateLimits:
-    - {name: shared, requests: 10, per: hour, global: true, onRedisFailure: local}
-"#
+        + &support::yaml::mock_backend("")
+        + &support::yaml::route_policy(
+            "shared",
+            "  rateLimits:\n    - {name: shared, requests: 10, per: hour, global: true, onRedisFailure: local}\n",
+        )
 }
 
-fn chat(addr: SocketAddr) -> u16 {
-    let body = r#"{"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}"#;
-    let headers = [("content-type", "application/json"), ("content-length", &body.len().to_string()[..])];
+/// A chat completion for `model` POSTed on a connection of its own, with `headers`: its status
+/// (0 when the gateway cannot be reached).
+fn chat_with(addr: SocketAddr, model: &str, headers: &[(&str, &str)]) -> u16 {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
+    let body = format!(r#"{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}"#);
     let head: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
     let _ = s.write_all(
-        format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{head}Connection: close\r\n\r\n{body}").as_bytes(),
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{head}content-type: application/json\r\n\
+             content-length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
     );
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+fn chat(addr: SocketAddr) -> u16 {
+    chat_with(addr, "mock-1", &[])
 }
 
 #[test]
@@ -148,22 +148,6 @@ fn redis_cluster(dir: &std::path::Path) -> (Vec<Redis>, Vec<u16>) {
     (nodes, ports)
 }
 
-fn header_chat(addr: SocketAddr, team: &str) -> u16 {
-    let body = r#"{"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}"#;
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
-    let _ = s.write_all(
-        format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-team: {team}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
-
 #[test]
 fn two_gateways_share_limits_through_a_redis_cluster() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -188,7 +172,7 @@ fn two_gateways_share_limits_through_a_redis_cluster() {
     let mut admitted = std::collections::BTreeMap::new();
     for n in 0..60 {
         let team = teams[n % teams.len()];
-        match header_chat(addrs[n / teams.len() % 2], team) {
+        match chat_with(addrs[n / teams.len() % 2], "mock-1", &[("x-team", team)]) {
             200 => *admitted.entry(team).or_insert(0) += 1,
             429 => {}
             other => panic!("request {n} for team {team}: status {other} (closed failure mode: Redis not reached?)"),
@@ -214,31 +198,7 @@ fn two_gateways_share_limits_through_a_redis_cluster() {
 fn budget_config(port: u16, fake: u16) -> String {
     support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: gpt}"])
         + &support::yaml::openai_backend("gpt", fake)
-        + r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {name: spend, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}]
-  budgets:
-    - {name: everyone, usd: 0.05, per: day}
-"#
-}
-
-fn chat_model(addr: SocketAddr, model: &str) -> u16 {
-    let body = format!(r#"{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}"#);
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0 };
-    let _ = s.write_all(
-        format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+        + &support::yaml::route_policy("spend", "  budgets:\n    - {name: everyone, usd: 0.05, per: day}\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,7 +228,7 @@ async fn two_gateways_share_one_budget_through_redis() {
         // Alternate between the two, slower than they sync with Redis (every 250 ms).
         let mut answered = 0u32;
         for n in 0..40 {
-            match chat_model(addrs[n % 2], MODEL) {
+            match chat_with(addrs[n % 2], MODEL, &[]) {
                 200 => answered += 1,
                 403 => break,
                 other => panic!("request {n}: status {other}"),

@@ -18,22 +18,8 @@ fn require_sdks() {
 
 async fn gateway(mock: &str, guards: &str) -> (std::sync::Arc<Runtime>, String) {
     let config = support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"])
-        + &format!(
-            r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {{name: mock, namespace: default}}
-spec:
-  provider: {{name: m, type: mock, mock: {mock}}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {{name: guards, namespace: default}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
-  guards:
-{guards}"#
-        );
+        + &support::yaml::mock_backend(mock)
+        + &support::yaml::route_policy("guards", &format!("  guards:\n{guards}"));
     let loaded = sluice::config::parse_text("guards.yaml", &config);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     let rt = Runtime::new(BindMode::Ephemeral("127.0.0.1".parse().expect("ip")));

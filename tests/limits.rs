@@ -21,22 +21,8 @@ async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: Valu
 
 fn mock_route(limits: &str, mock: &str) -> String {
     support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"])
-        + &format!(
-            r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {{name: mock, namespace: default}}
-spec:
-  provider: {{name: m, type: mock, mock: {mock}}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {{name: limits, namespace: default}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
-  rateLimits:
-{limits}"#
-        )
+        + &support::yaml::mock_backend(mock)
+        + &support::yaml::route_policy("limits", &format!("  rateLimits:\n{limits}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,18 +41,11 @@ async fn webhook() -> (SocketAddr, Asked) {
                     let slow = req.uri().path() == "/slow";
                     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                     let v: Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let texts: Vec<String> = v["texts"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|t| t["text"].as_str().unwrap_or("").to_string())
-                        .collect();
-                    let scopes: Vec<String> = v["texts"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|t| t["scope"].as_str().unwrap_or("").to_string())
-                        .collect();
+                    let field = |name: &str| -> Vec<String> {
+                        let items = v["texts"].as_array().into_iter().flatten();
+                        items.map(|t| t[name].as_str().unwrap_or("").to_string()).collect()
+                    };
+                    let (texts, scopes) = (field("text"), field("scope"));
                     seen.lock().expect("lock").push((
                         v["phase"].as_str().unwrap_or("").to_string(),
                         scopes,
@@ -101,15 +94,9 @@ metadata: {{name: hook-1, namespace: default, labels: {{kubernetes.io/service-na
 addressType: IPv4
 endpoints: [{{addresses: ["127.0.0.1"]}}]
 ports: [{{name: http, port: {hook}}}]
----
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {{name: guards, namespace: default}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
-  guards:
-{guards}"#
+"#
         )
+        + &support::yaml::route_policy("guards", &format!("  guards:\n{guards}"))
 }
 
 fn chat(text: &str, stream: bool) -> String {

@@ -10,14 +10,6 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-const CONFIG: &str = r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {name: mock, namespace: default}
-spec:
-  provider: {name: m, type: mock}
-"#;
-
 /// Two prefixes, each answering with its name in `x-route`.
 fn two_routes() -> String {
     let mut out = support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"]);
@@ -29,7 +21,7 @@ fn two_routes() -> String {
     };
     let i = out.find("    - backendRefs:").expect("the rule");
     out.truncate(i);
-    out + &rule("public") + &rule("private") + CONFIG
+    out + &rule("public") + &rule("private") + &support::yaml::mock_backend("")
 }
 
 fn raw(addr: SocketAddr, request: &str) -> String {
@@ -73,8 +65,8 @@ async fn dot_segments_are_removed_before_routes_match() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smuggling_shapes_are_refused() {
-    let config =
-        support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"]) + CONFIG;
+    let config = support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"])
+        + &support::yaml::mock_backend("");
     let (_rt, addr) = support::gateway::start(&config).await;
     let results = tokio::task::spawn_blocking(move || {
         [

@@ -7,18 +7,10 @@ mod support;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-const CONFIG_BACKEND: &str = r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {name: mock, namespace: default}
-spec:
-  provider: {name: m, type: mock}
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_that_never_completes_is_closed() {
-    let config =
-        support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"]) + CONFIG_BACKEND;
+    let config = support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"])
+        + &support::yaml::mock_backend("");
     let (_rt, addr) = support::gateway::start(&config).await;
     let closed_after = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).expect("connect");

@@ -83,33 +83,12 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
         parsed.guarded = true;
     }
     if let Some(guards) = ctx.guards() {
-        match super::guards::guard_request(guards, &parsed.req) {
-            Ok(None) => {}
-            Ok(Some((req, fired))) => {
-                for g in &fired {
-                    ctx.pipe.metrics.record_guard(g, "mask");
-                }
-                parsed.req = Arc::new(req);
-                parsed.guarded = true;
-            }
-            Err(r) => {
-                ctx.pipe.metrics.record_guard(&r.guard, "reject");
-                return Err(super::guards::rejected(&r));
-            }
-        }
+        // Detectors first, then the services; each masks the prompt the previous one left.
+        let masked = super::guards::guard_request(guards, &parsed.req).map_err(|r| refused(ctx, &r))?;
+        apply_masked(ctx, &mut parsed, masked);
         if guards_remote::reads_prompts(guards) {
-            match guards_remote::check_prompt(ctx, guards, &parsed.req).await {
-                Ok(None) => {}
-                Ok(Some((req, fired))) => {
-                    fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
-                    parsed.req = Arc::new(req);
-                    parsed.guarded = true;
-                }
-                Err(r) => {
-                    ctx.pipe.metrics.record_guard(&r.guard, "reject");
-                    return Err(super::guards::rejected(&r));
-                }
-            }
+            let masked = guards_remote::check_prompt(ctx, guards, &parsed.req).await.map_err(|r| refused(ctx, &r))?;
+            apply_masked(ctx, &mut parsed, masked);
         }
     }
     // The prompt is counted (the tokenizer is not free) only for token limits.
@@ -326,6 +305,15 @@ async fn guard_events(
     }
     fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
     Ok(out)
+}
+
+/// A prompt the guards masked takes the request's place (and is always translated).
+fn apply_masked(ctx: &Ctx<'_>, parsed: &mut ParsedChat, masked: Option<(ChatRequest, Vec<String>)>) {
+    if let Some((req, fired)) = masked {
+        fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
+        parsed.req = Arc::new(req);
+        parsed.guarded = true;
+    }
 }
 
 /// A guard's refusal, counted, in the client's format.

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 const GENERATION: usize = 16_384;
 /// Texts shorter than this are counted without the memory (hashing and locking cost about as
 /// much as counting them).
-pub(crate) const MIN_LEN: usize = 64;
+const MIN_LEN: usize = 64;
 
 #[derive(Default)]
 struct Generations {

@@ -103,11 +103,7 @@ impl Store for Embedded {
     }
 
     fn entries(&self, prefix: &str) -> Vec<(String, f64)> {
-        self.lock()
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
+        super::with_prefix(&self.lock(), prefix)
     }
 }
 

@@ -21,6 +21,11 @@ pub trait Store: Send + Sync {
     fn entries(&self, prefix: &str) -> Vec<(String, f64)>;
 }
 
+/// The counters of `map` whose keys start with `prefix` (every store keeps a sorted map).
+pub(crate) fn with_prefix(map: &BTreeMap<String, f64>, prefix: &str) -> Vec<(String, f64)> {
+    map.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), *v)).collect()
+}
+
 /// The embedded store at a path, opened on first use (so that a gateway with no budget never
 /// creates the file); a file that cannot be opened is logged and counters stay in memory.
 pub struct LazyFile {
@@ -90,10 +95,6 @@ impl Store for Memory {
     }
 
     fn entries(&self, prefix: &str) -> Vec<(String, f64)> {
-        self.lock()
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
+        with_prefix(&self.lock(), prefix)
     }
 }

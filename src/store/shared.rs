@@ -27,7 +27,6 @@ struct State {
 
 pub struct Shared {
     state: Arc<Mutex<State>>,
-    prefix: String,
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
@@ -53,7 +52,7 @@ impl Shared {
                 }
             }
         });
-        Shared { state, prefix: prefix.to_string() }
+        Shared { state }
     }
 }
 
@@ -105,12 +104,6 @@ impl Store for Shared {
     }
 
     fn entries(&self, prefix: &str) -> Vec<(String, f64)> {
-        let _ = &self.prefix;
-        lock(&self.state)
-            .totals
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
+        super::with_prefix(&lock(&self.state).totals, prefix)
     }
 }

@@ -48,3 +48,32 @@ spec:
 "#
     )
 }
+
+/// An AIBackend `default/mock` of the mock provider, with `mock` settings (a YAML flow map such
+/// as `{content: "hi", chunks: 3}`; empty: the defaults). Starts with `---`, ends with a newline.
+pub fn mock_backend(mock: &str) -> String {
+    let mock = if mock.is_empty() { String::new() } else { format!(", mock: {mock}") };
+    format!(
+        r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {{name: mock, namespace: default}}
+spec:
+  provider: {{name: m, type: mock{mock}}}
+"#
+    )
+}
+
+/// A TrafficPolicy `default/<name>` attached to the HTTPRoute `default/llm`; `sections` are the
+/// spec's lines after `targetRefs` (indented two spaces). Starts with `---`.
+pub fn route_policy(name: &str, sections: &str) -> String {
+    format!(
+        r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {{name: {name}, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
+{sections}"#
+    )
+}

@@ -24,6 +24,21 @@ pub struct BackendRefArgs<'r> {
 
 use super::refs::RefFailure;
 
+impl<'r> BackendRefArgs<'r> {
+    /// A reference that is not a route's weighted backend (a mirror, a policy's service).
+    pub fn of(b: &'r crate::api::BackendObjectReference) -> BackendRefArgs<'r> {
+        BackendRefArgs {
+            group: b.group(),
+            kind: b.kind(),
+            name: &b.name,
+            namespace: b.namespace.as_deref(),
+            port: b.port,
+            weight: 1,
+            filters: vec![],
+        }
+    }
+}
+
 /// How a BackendTLSPolicy fared for one Gateway: recorded for its status.
 #[derive(Default)]
 pub struct PolicyUse {

@@ -297,15 +297,7 @@ fn compile_filter(
                 (None, None) => 1.0,
             };
             let b = &m.backend_ref;
-            let (backend, failure) = resolver.resolve(BackendRefArgs {
-                group: b.group(),
-                kind: b.kind(),
-                name: &b.name,
-                namespace: b.namespace.as_deref(),
-                port: b.port,
-                weight: 1,
-                filters: vec![],
-            });
+            let (backend, failure) = resolver.resolve(BackendRefArgs::of(b));
             if let Some(f) = failure {
                 unresolved.get_or_insert(f);
             }

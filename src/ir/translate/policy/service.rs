@@ -28,15 +28,7 @@ pub fn resolve(
         client_cert: None,
         policies: &mut uses,
     };
-    let args = BackendRefArgs {
-        group: b.group(),
-        kind: b.kind(),
-        name: &b.name,
-        namespace: b.namespace.as_deref(),
-        port: b.port,
-        weight: 1,
-        filters: vec![],
-    };
+    let args = BackendRefArgs::of(b);
     let ns_of_ref = b.namespace.as_deref().unwrap_or(ns);
     let upstream = resolver.resolve_target(&args, ns_of_ref).map_err(|(r, m)| (r, format!("{field}: {m}")))?;
     Ok((upstream, format!("{}.{}:{}", b.name, ns_of_ref, b.port.unwrap_or(80))))
