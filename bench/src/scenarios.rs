@@ -134,7 +134,8 @@ pub fn all() -> Vec<Scenario> {
 
 /// Where each request's last message starts: P2 writes a new number there on every request, as
 /// every real conversation's last turn is new (a gateway may remember what clients resend, such
-/// as system prompts and history; it cannot remember the new turn).
+/// as system prompts and history; it cannot remember the new turn). The number starts at random
+/// in every wrk run, so that no warm-up or earlier round has sent the same turn.
 const LAST_TURN: &str = "And what does an LLM gateway add";
 
 /// The wrk script that POSTs [`CHAT_REQUEST`], its last message numbered anew each time.
@@ -148,10 +149,16 @@ pub fn wrk_chat_script() -> String {
          wrk.headers[\"Authorization\"] = \"Bearer {CLIENT_KEY}\"\n\
          local head = [==[{head}]==]\n\
          local tail = [==[{tail}]==]\n\
+         -- A random start (40 bits from /dev/urandom): no run repeats another's turns.\n\
+         local f = assert(io.open(\"/dev/urandom\", \"rb\"))\n\
+         local bytes = f:read(5)\n\
+         f:close()\n\
+         local run = 0\n\
+         for i = 1, #bytes do run = run * 256 + bytes:byte(i) end\n\
          local n = 0\n\
          request = function()\n\
          \x20 n = n + 1\n\
-         \x20 return wrk.format(nil, nil, nil, head .. \"Ticket \" .. n .. \". \" .. tail)\n\
+         \x20 return wrk.format(nil, nil, nil, head .. \"Ticket \" .. run .. \"-\" .. n .. \". \" .. tail)\n\
          end\n"
     )
 }

@@ -84,11 +84,14 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     }
     if let Some(guards) = ctx.guards() {
         // Detectors first, then the services; each masks the prompt the previous one left.
-        let masked = super::guards::guard_request(guards, &parsed.req).map_err(|r| refused(ctx, &r))?;
-        apply_masked(ctx, &mut parsed, masked);
+        let fired = super::guards::guard_request(guards, &mut parsed.req).map_err(|r| refused(ctx, &r))?;
+        note_masked(ctx, &mut parsed, &fired);
         if guards_remote::reads_prompts(guards) {
             let masked = guards_remote::check_prompt(ctx, guards, &parsed.req).await.map_err(|r| refused(ctx, &r))?;
-            apply_masked(ctx, &mut parsed, masked);
+            if let Some((req, fired)) = masked {
+                parsed.req = Arc::new(req);
+                note_masked(ctx, &mut parsed, &fired);
+            }
         }
     }
     // The prompt is counted (the tokenizer is not free) only for token limits.
@@ -307,11 +310,10 @@ async fn guard_events(
     Ok(out)
 }
 
-/// A prompt the guards masked takes the request's place (and is always translated).
-fn apply_masked(ctx: &Ctx<'_>, parsed: &mut ParsedChat, masked: Option<(ChatRequest, Vec<String>)>) {
-    if let Some((req, fired)) = masked {
+/// A prompt the guards masked: counted, and always translated (never passed through as sent).
+fn note_masked(ctx: &Ctx<'_>, parsed: &mut ParsedChat, fired: &[String]) {
+    if !fired.is_empty() {
         fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
-        parsed.req = Arc::new(req);
         parsed.guarded = true;
     }
 }

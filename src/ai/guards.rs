@@ -44,38 +44,57 @@ fn mask_text(
 /// Whether a guard's scope covers a text.
 pub type Applies = fn(&GuardScope) -> bool;
 
-/// Every text of a prompt a guard may look at, in order, with the scope that covers it and the
-/// scope's name.
-pub fn prompt_texts(req: &mut ChatRequest) -> Vec<(Applies, &'static str, &mut String)> {
-    let mut out: Vec<(Applies, &'static str, &mut String)> = Vec::new();
-    for s in &mut req.system {
-        out.push((|s| s.system, "system", s));
+/// The scope that covers a message's text, by who wrote it, and the scope's name.
+fn text_scope(role: Role) -> (Applies, &'static str) {
+    match role {
+        Role::User => (|s| s.user, "user"),
+        Role::System => (|s| s.system, "system"),
+        // Earlier answers sent back: the model's output, but written by the client (who could
+        // move a user's text there to pass a user guard).
+        Role::Assistant => (|s| s.output || s.user, "assistant"),
     }
-    for Message { role, parts } in &mut req.messages {
-        let (text_scope, text_name): (Applies, &'static str) = match role {
-            Role::User => (|s| s.user, "user"),
-            Role::System => (|s| s.system, "system"),
-            // Earlier answers sent back: the model's output, but written by the client (who
-            // could move a user's text there to pass a user guard).
-            Role::Assistant => (|s| s.output || s.user, "assistant"),
-        };
-        for p in parts {
-            match p {
-                Part::Text(t) => out.push((text_scope, text_name, t)),
-                Part::ToolCall { arguments, .. } => out.push((|s| s.tool_inputs, "toolInputs", arguments)),
-                Part::ToolResult { content, .. } => {
-                    for c in content.iter_mut() {
-                        if let Part::Text(t) = c {
-                            out.push((|s| s.tool_results, "toolResults", t));
+}
+
+/// Every text of a prompt a guard may look at, in order, with the scope that covers it and the
+/// scope's name; written once for shared and for unique borrows.
+macro_rules! prompt_texts {
+    ($(#[$doc:meta])* $name:ident, $($mutability:ident)?) => {
+        $(#[$doc])*
+        pub fn $name(req: &$($mutability)? ChatRequest) -> Vec<(Applies, &'static str, &$($mutability)? String)> {
+            let mut out: Vec<(Applies, &'static str, &$($mutability)? String)> = Vec::new();
+            for s in &$($mutability)? req.system {
+                out.push((|s| s.system, "system", s));
+            }
+            for Message { role, parts } in &$($mutability)? req.messages {
+                let (text_scope, text_name) = text_scope(*role);
+                for p in parts {
+                    match p {
+                        Part::Text(t) => out.push((text_scope, text_name, t)),
+                        Part::ToolCall { arguments, .. } => out.push((|s| s.tool_inputs, "toolInputs", arguments)),
+                        Part::ToolResult { content, .. } => {
+                            for c in content {
+                                if let Part::Text(t) = c {
+                                    out.push((|s| s.tool_results, "toolResults", t));
+                                }
+                            }
                         }
+                        Part::Thinking { .. } | Part::Image(_) => {}
                     }
                 }
-                Part::Thinking { .. } | Part::Image(_) => {}
             }
+            out
         }
-    }
-    out
+    };
 }
+
+prompt_texts!(
+    /// A prompt's texts, to read.
+    prompt_texts,
+);
+prompt_texts!(
+    /// A prompt's texts, to change.
+    prompt_texts_mut, mut
+);
 
 /// Every text of an answer (text, thinking, tool-call arguments), in order.
 pub fn answer_texts(r: &mut ChatResponse) -> Vec<&mut String> {
@@ -88,20 +107,33 @@ pub fn answer_texts(r: &mut ChatResponse) -> Vec<&mut String> {
         .collect()
 }
 
-/// The request with the guards applied: `Ok(None)` when nothing was masked.
-pub fn guard_request(guards: &[GuardIr], req: &ChatRequest) -> Result<Option<(ChatRequest, Vec<String>)>, Rejection> {
+/// The request with the guards applied, in place; the guards that masked something. The request
+/// is copied (when shared) only once a text in it is masked: most prompts hold nothing to mask.
+pub fn guard_request(guards: &[GuardIr], req: &mut Arc<ChatRequest>) -> Result<Vec<String>, Rejection> {
     // Earlier answers sent back are output (and user text); nothing else is in an output-only
     // guard's scope.
     let answers_back = req.messages.iter().any(|m| m.role == Role::Assistant);
     if !guards.iter().any(|g| g.remote.is_none() && (g.scope.reads_prompt() || (answers_back && g.scope.output))) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let mut out = req.clone();
     let mut fired = Vec::new();
-    for (applies, _, text) in prompt_texts(&mut out) {
-        mask_text(guards, applies, text, &mut fired)?;
+    let texts = prompt_texts(req);
+    for (i, (applies, _, text)) in texts.iter().enumerate() {
+        let s = scan(guards, applies, text)?;
+        if let Some(first) = s.masked {
+            fired.extend(s.guards);
+            // From the first masked text on, in a request of our own.
+            let mut own = prompt_texts_mut(Arc::make_mut(req)).into_iter().skip(i);
+            if let Some((_, _, t)) = own.next() {
+                *t = first;
+            }
+            for (applies, _, t) in own {
+                mask_text(guards, applies, t, &mut fired)?;
+            }
+            break;
+        }
     }
-    Ok((!fired.is_empty()).then_some((out, fired)))
+    Ok(fired)
 }
 
 /// A whole answer with the output guards applied.
@@ -275,14 +307,27 @@ mod tests {
         let req = chat(&[(Role::User, "hi"), (Role::Assistant, card), (Role::User, "ok")]);
         for scope in ["user", "output"] {
             let g = guards(&format!("[{{name: cards, detect: [creditCard], scope: [{scope}]}}]"));
-            let (masked, fired) = guard_request(&g, &req).expect("masks").expect("something masked");
+            let mut masked = Arc::new(req.clone());
+            let fired = guard_request(&g, &mut masked).expect("masks");
             assert_eq!(texts(&masked), ["hi", "[REDACTED]", "ok"], "{scope}");
             assert_eq!(fired, ["cards"]);
         }
+        let mut shared = Arc::new(req.clone());
+        let other = Arc::clone(&shared);
+        let both = guards("[{name: cards, detect: [creditCard], scope: [user, output]}]");
+        let fired = guard_request(&both, &mut shared).expect("masks");
+        assert_eq!(
+            (texts(&shared), fired),
+            (vec!["hi".to_string(), "[REDACTED]".into(), "ok".into()], vec!["cards".to_string()])
+        );
+        assert_eq!(texts(&other), ["hi", card, "ok"], "a shared request is copied, not changed");
         let system_only = guards("[{name: cards, detect: [creditCard], scope: [system]}]");
-        assert!(guard_request(&system_only, &req).expect("no refusal").is_none());
+        let mut unmasked = Arc::new(req.clone());
+        let kept = Arc::clone(&unmasked);
+        assert!(guard_request(&system_only, &mut unmasked).expect("no refusal").is_empty());
+        assert!(Arc::ptr_eq(&unmasked, &kept), "nothing masked: nothing copied");
         // Nothing but answers in scope and no answer sent back: nothing to look at.
         let output = guards("[{name: cards, detect: [creditCard], scope: [output]}]");
-        assert!(guard_request(&output, &chat(&[(Role::User, card)])).expect("no refusal").is_none());
+        assert!(guard_request(&output, &mut Arc::new(chat(&[(Role::User, card)]))).expect("no refusal").is_empty());
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 
 use super::canonical::{ChatRequest, ChatResponse, StreamEvent};
-use super::guards::{answer_texts, prompt_texts};
+use super::guards::{answer_texts, prompt_texts_mut};
 use super::{Ctx, providers};
 use crate::ir::policy::{GuardActionIr, GuardIr, RemoteGuardIr};
 use crate::policy::guards::Rejection;
@@ -122,7 +122,7 @@ pub async fn check_prompt(
     let mut out = req.clone();
     let mut fired = Vec::new();
     for g in guards.iter().filter(|g| g.remote.is_some()) {
-        let mut slots: Vec<(&'static str, &mut String)> = prompt_texts(&mut out)
+        let mut slots: Vec<(&'static str, &mut String)> = prompt_texts_mut(&mut out)
             .into_iter()
             .filter(|(applies, _, _)| applies(&g.scope))
             .map(|(_, scope, t)| (scope, t))

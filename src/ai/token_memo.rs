@@ -1,39 +1,111 @@
-//! A bounded memory of token counts by text. Clients resend the same texts on every turn (the
-//! system prompt, tool definitions, the conversation so far), so counting a prompt for admission
-//! mostly counts text already counted. Texts are known by a 64-bit SipHash of the encoding and
-//! the text (a collision costs an estimate, nothing else); short texts are counted afresh.
+//! A bounded memory of token counts, by text and by word. Clients resend the same texts on every
+//! turn (the system prompt, tool definitions, the conversation so far), so counting a prompt for
+//! admission mostly counts text already counted; and the one new text of a turn is mostly words
+//! counted before. A text is found whole, or else counted as the sum of its [`words`], each found
+//! or counted by the tokenizer (then remembered). Counts are the tokenizer's own: the words are
+//! cut only where its pre-tokenizer cuts too (see [`words`]).
 //!
-//! Two generations bound the memory: lookups read both, a hit in the old one moves to the new
-//! one, and when the new one is full it becomes the old one (the old one is dropped). What is in
-//! use keeps being found; what is not is forgotten after two generations.
+//! Texts and words are known by a 64-bit SipHash keyed per process (a collision costs an
+//! estimate, nothing else, and cannot be prepared offline). Two generations bound the memory:
+//! lookups read both, a hit in the old one moves to the new one, and when the new one is full it
+//! becomes the old one (the old one is dropped). What is in use keeps being found; what is not is
+//! forgotten after two generations.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Mutex;
 
 /// Entries per generation (two generations: at most twice this many, 16 bytes each plus the
-/// map's overhead: under 1 MiB).
-const GENERATION: usize = 16_384;
+/// map's overhead: a few MiB).
+const GENERATION: usize = 65_536;
 /// Texts shorter than this are counted without the memory (hashing and locking cost about as
 /// much as counting them).
 const MIN_LEN: usize = 64;
 
+/// The maps' keys are already keyed SipHashes: they are their own hash.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; any other input still spreads.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Counts = HashMap<u64, u32, BuildHasherDefault<Prehashed>>;
+
 #[derive(Default)]
 struct Generations {
-    new: HashMap<u64, u32>,
-    old: HashMap<u64, u32>,
+    new: Counts,
+    old: Counts,
+}
+
+impl Generations {
+    fn get(&mut self, k: u64, capacity: usize) -> Option<u32> {
+        if let Some(n) = self.new.get(&k) {
+            return Some(*n);
+        }
+        let n = self.old.remove(&k)?;
+        self.insert(k, n, capacity);
+        Some(n)
+    }
+
+    fn insert(&mut self, k: u64, n: u32, capacity: usize) {
+        if self.new.len() >= capacity {
+            self.old = std::mem::take(&mut self.new);
+        }
+        self.new.insert(k, n);
+    }
 }
 
 pub(crate) struct Memo {
     inner: Mutex<Generations>,
     capacity: usize,
+    keys: RandomState,
 }
 
-fn key(encoding: &str, text: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    encoding.hash(&mut h);
-    text.hash(&mut h);
-    h.finish()
+/// Where a text may be cut without changing its token count: before a single ASCII space that
+/// follows a non-space character and precedes one. The pre-tokenizers of `cl100k_base` and
+/// `o200k_base` always start a piece there: no piece runs across a space (letters, digits and
+/// punctuation pieces hold none; a run of spaces is its own piece and this one stands alone),
+/// and the space begins the next piece (a word or punctuation piece takes one leading space; a
+/// lone space before a digit is a piece of its own). Their only look-around, `\s+(?!\S)`, never
+/// reaches across such a cut: the text before it ends in a non-space.
+pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let b = rest.as_bytes();
+        // Search from 1: a word's own leading space is not a cut.
+        let mut at = rest.len();
+        let mut i = 1;
+        while let Some(off) = b.get(i..).and_then(|s| s.iter().position(|c| *c == b' ')) {
+            let s = i + off;
+            let before = rest[..s].chars().next_back().is_some_and(|c| !c.is_whitespace());
+            let after = rest[s + 1..].chars().next().is_some_and(|c| !c.is_whitespace());
+            if before && after {
+                at = s;
+                break;
+            }
+            i = s + 1;
+        }
+        let (word, tail) = rest.split_at(at);
+        rest = tail;
+        Some(word)
+    })
 }
 
 impl Memo {
@@ -42,47 +114,49 @@ impl Memo {
     }
 
     fn with_capacity(capacity: usize) -> Memo {
-        Memo { inner: Mutex::new(Generations::default()), capacity }
+        Memo { inner: Mutex::new(Generations::default()), capacity, keys: RandomState::new() }
     }
 
-    /// The count of `text`, from memory or from `count` (then remembered).
-    pub(crate) fn count(&self, encoding: &str, text: &str, count: impl FnOnce(&str) -> usize) -> usize {
-        if text.len() < MIN_LEN {
-            return count(text);
-        }
-        let k = key(encoding, text);
-        if let Some(n) = self.get(k) {
-            return n as usize;
-        }
-        let n = count(text);
-        self.put(k, u32::try_from(n).unwrap_or(u32::MAX));
-        n
+    fn key(&self, text: &str) -> u64 {
+        self.keys.hash_one(text)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, k: u64) -> Option<u32> {
-        let mut g = self.lock();
-        if let Some(n) = g.new.get(&k) {
-            return Some(*n);
+    /// The count of `text`: remembered whole, or the sum of its words' (remembered or counted
+    /// by `count`, then remembered). One memory serves one encoding.
+    pub(crate) fn count(&self, text: &str, count: impl Fn(&str) -> usize) -> usize {
+        if text.len() < MIN_LEN {
+            return count(text);
         }
-        let n = g.old.remove(&k)?;
-        self.insert(&mut g, k, n);
-        Some(n)
-    }
-
-    fn put(&self, k: u64, n: u32) {
-        let mut g = self.lock();
-        self.insert(&mut g, k, n);
-    }
-
-    fn insert(&self, g: &mut Generations, k: u64, n: u32) {
-        if g.new.len() >= self.capacity {
-            g.old = std::mem::take(&mut g.new);
+        let whole = self.key(text);
+        let mut misses: Vec<(u64, &str)> = Vec::new();
+        let mut total = 0usize;
+        {
+            let mut g = self.lock();
+            if let Some(n) = g.get(whole, self.capacity) {
+                return n as usize;
+            }
+            for w in words(text) {
+                let k = self.key(w);
+                match g.get(k, self.capacity) {
+                    Some(n) => total += n as usize,
+                    None => misses.push((k, w)),
+                }
+            }
         }
-        g.new.insert(k, n);
+        // The tokenizer runs without the lock held.
+        let counted: Vec<(u64, u32)> =
+            misses.into_iter().map(|(k, w)| (k, u32::try_from(count(w)).unwrap_or(u32::MAX))).collect();
+        total += counted.iter().map(|(_, n)| *n as usize).sum::<usize>();
+        let mut g = self.lock();
+        for (k, n) in counted {
+            g.insert(k, n, self.capacity);
+        }
+        g.insert(whole, u32::try_from(total).unwrap_or(u32::MAX), self.capacity);
+        total
     }
 
     #[cfg(test)]
@@ -102,29 +176,62 @@ mod tests {
 
     #[test]
     fn remembers_what_it_counted_and_counts_short_texts_afresh() {
-        let m = Memo::with_capacity(4);
-        let mut calls = 0;
-        let mut counted = |t: &str| {
-            calls += 1;
+        let m = Memo::with_capacity(16);
+        let calls = std::cell::Cell::new(0);
+        let counted = |t: &str| {
+            calls.set(calls.get() + 1);
             t.len()
         };
-        assert_eq!(m.count("o200k_base", &text(1), &mut counted), 80);
-        assert_eq!(m.count("o200k_base", &text(1), &mut counted), 80);
-        assert_eq!(m.count("cl100k_base", &text(1), &mut counted), 80, "another encoding is another count");
-        assert_eq!(m.count("o200k_base", "short", &mut counted), 5);
-        assert_eq!(m.count("o200k_base", "short", &mut counted), 5);
-        assert_eq!(calls, 4);
+        assert_eq!(m.count(&text(1), counted), 80);
+        assert_eq!(m.count(&text(1), counted), 80);
+        assert_eq!(m.count("short", counted), 5);
+        assert_eq!(m.count("short", counted), 5);
+        assert_eq!(calls.get(), 3);
+    }
+
+    #[test]
+    fn a_new_text_is_counted_by_the_words_not_seen_before() {
+        let m = Memo::with_capacity(1024);
+        let seen = std::cell::RefCell::new(Vec::new());
+        let counted = |t: &str| {
+            seen.borrow_mut().push(t.to_string());
+            t.len()
+        };
+        let a = "What does an LLM gateway add on top of a reverse proxy? Ticket 1. Keep it short.";
+        let b = "What does an LLM gateway add on top of a reverse proxy? Ticket 2. Keep it short.";
+        assert_eq!(m.count(a, counted), a.len());
+        seen.borrow_mut().clear();
+        assert_eq!(m.count(b, counted), b.len());
+        assert_eq!(*seen.borrow(), [" 2."], "only the new word is counted");
+    }
+
+    #[test]
+    fn words_are_cut_only_before_a_lone_space_between_non_spaces() {
+        fn cut(t: &str) -> Vec<&str> {
+            words(t).collect()
+        }
+        assert_eq!(cut("a b"), ["a", " b"]);
+        assert_eq!(cut(" a b "), [" a", " b "]);
+        assert_eq!(cut("a  b c"), ["a  b", " c"]);
+        assert_eq!(cut("x\n y z\t w"), ["x\n y", " z\t w"]);
+        assert_eq!(cut("é ü 1"), ["é", " ü", " 1"]);
+        assert_eq!(cut("a\u{a0} b"), ["a\u{a0} b"]);
+        assert_eq!(cut(""), Vec::<&str>::new());
+        assert_eq!(cut("   "), ["   "]);
+        for t in ["a b", " a b ", "a  b c", "x\n y z\t w", "é ü 1"] {
+            assert_eq!(cut(t).concat(), t);
+        }
     }
 
     #[test]
     fn memory_is_bounded_and_keeps_what_is_in_use() {
         let m = Memo::with_capacity(4);
         let hot = text(0);
-        m.count("e", &hot, |t| t.len());
+        m.count(&hot, |t| t.len());
         for i in 1..1000 {
-            m.count("e", &text(i), |t| t.len());
+            m.count(&text(i), |t| t.len());
             // The hot text is asked for all along: it is never forgotten.
-            m.count("e", &hot, |_| panic!("the hot text was forgotten at {i}"));
+            m.count(&hot, |_| panic!("the hot text was forgotten at {i}"));
             assert!(m.len() <= 8, "{} entries", m.len());
         }
     }

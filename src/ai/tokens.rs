@@ -11,8 +11,10 @@ use std::sync::LazyLock;
 use super::canonical::{ChatRequest, Part};
 use super::token_memo::Memo;
 
-/// Counts of the texts clients send again and again (system prompts, tools, history).
-static MEMO: LazyLock<Memo> = LazyLock::new(Memo::new);
+/// Counts of the texts clients send again and again (system prompts, tools, history), one
+/// memory per encoding.
+static O200K_MEMO: LazyLock<Memo> = LazyLock::new(Memo::new);
+static CL100K_MEMO: LazyLock<Memo> = LazyLock::new(Memo::new);
 
 pub trait TokenCounter: Send + Sync {
     /// Tokens of a text that may be sent again (prompts): remembered ([`super::token_memo`]).
@@ -26,11 +28,12 @@ pub trait TokenCounter: Send + Sync {
 struct Bpe {
     tokenizer: fn() -> &'static bpe_openai::Tokenizer,
     name: &'static str,
+    memo: &'static LazyLock<Memo>,
 }
 
 impl TokenCounter for Bpe {
     fn count(&self, text: &str) -> usize {
-        MEMO.count(self.name, text, |t| (self.tokenizer)().count(t))
+        self.memo.count(text, |t| (self.tokenizer)().count(t))
     }
 
     fn count_once(&self, text: &str) -> usize {
@@ -42,8 +45,8 @@ impl TokenCounter for Bpe {
     }
 }
 
-static O200K: Bpe = Bpe { tokenizer: bpe_openai::o200k_base, name: "o200k_base" };
-static CL100K: Bpe = Bpe { tokenizer: bpe_openai::cl100k_base, name: "cl100k_base" };
+static O200K: Bpe = Bpe { tokenizer: bpe_openai::o200k_base, name: "o200k_base", memo: &O200K_MEMO };
+static CL100K: Bpe = Bpe { tokenizer: bpe_openai::cl100k_base, name: "cl100k_base", memo: &CL100K_MEMO };
 
 /// The counter for a model: OpenAI's own encoding where known; for other providers' models
 /// `o200k_base` gives an estimate (their tokenizers are not public).
@@ -105,5 +108,62 @@ mod tests {
         assert_eq!(O200K.count(""), 0);
         assert_eq!(for_model("gpt-4-turbo").encoding(), "cl100k_base");
         assert_eq!(for_model("gpt-4o-mini").encoding(), "o200k_base");
+    }
+
+    /// The memory counts a new text by its words: the sum must be the tokenizer's own count of
+    /// the whole, for both encodings, on prose, code, JSON, numbers, contractions, odd spacing
+    /// and other scripts.
+    #[test]
+    fn counting_by_words_is_counting_the_whole() {
+        const BITS: [&str; 28] = [
+            "the",
+            "The",
+            "gateway's",
+            "don't",
+            "I'M",
+            "12345",
+            "3.14",
+            "-",
+            "?",
+            "!!",
+            "{\"a\":1}",
+            "fn main() {",
+            "}",
+            "\n",
+            "\r\n",
+            "\t",
+            " ",
+            "  ",
+            "\u{a0}",
+            "naïve",
+            "東京",
+            "🙂",
+            "e\u{301}",
+            "x/y",
+            "'s",
+            "...",
+            "ÄÖÜ",
+            "über",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for tokenizer in [bpe_openai::o200k_base(), bpe_openai::cl100k_base()] {
+            for _ in 0..600 {
+                let n = 1 + next() % 24;
+                let text: String = (0..n)
+                    .map(|_| {
+                        let bit = BITS[(next() % BITS.len() as u64) as usize];
+                        if next() % 3 == 0 { bit.to_string() } else { format!(" {bit}") }
+                    })
+                    .collect();
+                let by_words: usize = super::super::token_memo::words(&text).map(|w| tokenizer.count(w)).sum();
+                assert_eq!(by_words, tokenizer.count(text.as_str()), "{text:?}");
+            }
+        }
     }
 }
