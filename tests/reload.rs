@@ -184,3 +184,39 @@ async fn twenty_reloads_lose_no_request() {
     .expect("test body");
     drop(backend);
 }
+
+/// The count of successful reloads the gateway reports.
+fn reloads(gw: &process::Gateway) -> u64 {
+    let (_, metrics) = gw.admin_get("/metrics");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_config_reloads_total{result=\"success\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no reload metric:\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_beside_the_config_reload_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("config");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let port = process::free_port();
+    write_config(&dir, &valid_config(port, process::free_port(), 0));
+    let file = dir.join("config.yaml");
+    tokio::task::spawn_blocking(move || {
+        let gw = process::Gateway::start(&file);
+        let before = reloads(&gw);
+        // A log written beside the named file, every 100 ms for 1.5 s.
+        for i in 0..15 {
+            std::fs::write(dir.join("gateway.log"), format!("line {i}\n")).expect("write log");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(reloads(&gw), before, "a log file beside the config reloaded it");
+        // The file itself still reloads.
+        write_config(&dir, &valid_config(port, process::free_port(), 1));
+        wait_for("the changed config to load", || reloads(&gw) == before + 1);
+    })
+    .await
+    .expect("join");
+}

@@ -97,8 +97,12 @@ impl std::fmt::Display for Endpoint {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum UpstreamProtocol {
-    /// HTTP/1.1 (upgrades such as websocket pass through), or h2 when TLS negotiates it.
+    /// HTTP/1.1, or h2 when TLS negotiates it. No upgrade is forwarded: a client's `Upgrade`
+    /// header is dropped and the request goes as a plain one.
     Http1,
+    /// HTTP/1.1 that takes WebSocket upgrades (`appProtocol: kubernetes.io/ws` or
+    /// `kubernetes.io/wss`); no other upgrade (`h2c`, …) is forwarded.
+    WebSocket,
     /// Cleartext HTTP/2 with prior knowledge (`appProtocol: kubernetes.io/h2c`).
     H2c,
 }

@@ -340,6 +340,10 @@ impl Federation<'_> {
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, RpcError> {
         let (backend, target, upstream) = self.route(ListKind::Tools, known, name).await?;
+        if !target.tools.allows(&upstream) {
+            // Listed before a reload excluded it: the filter holds at call time too.
+            return Err(unknown_name(ListKind::Tools, name));
+        }
         self.filter.admit_call(name).await?;
         self.pool.call_tool(target, upstream, arguments, client).await.map_err(|e| upstream_error(backend, target, e))
     }

@@ -224,6 +224,15 @@ async fn lists_in_parallel_merges_filters_and_routes() {
     let err = fed.call(None, "c_anything", None, None).await.expect_err("down");
     assert_eq!((err.code, err.data.as_ref().map(|d| d["target"].clone())), (-32603, Some(json!("c"))));
 
+    // A reload that excludes a listed tool: the owner the client holds no longer calls it.
+    let owner = listing.owners.get("a_add").cloned();
+    let excluded = ToolRules { include: vec![], exclude: vec!["add".into()] };
+    let reloaded = [backend(FailureMode::FailOpen, vec![target("a", "echo,add,secret_x", excluded)])];
+    let fed_after = Federation { pool: &pool, backends: &reloaded, filter: &AllowAll };
+    let err = fed_after.call(owner, "a_add", None, None).await.expect_err("excluded by the reload");
+    assert_eq!((err.code, err.message.as_str()), (-32602, "Unknown tool: a_add"));
+    assert_eq!(calls.lock().unwrap().len(), 2, "the excluded tool was not called");
+
     // A per-request filter applies at list and call time.
     let fed = Federation { pool: &pool, backends: &backends, filter: &DenyEcho };
     let listing = fed.list(ListKind::Tools, None).await.expect("fail open");

@@ -72,5 +72,32 @@ pub async fn send(
     if !h2 && let Ok(v) = HeaderValue::from_str(&head.authority) {
         req.headers_mut().insert(HOST, v);
     }
-    pools.send(upstream, index, req, head.upgrade).await
+    let upgrade = head.upgrade && upgrade_allowed(upstream, req.headers());
+    if head.upgrade && !upgrade {
+        // Not a WebSocket backend, or not a WebSocket upgrade (`h2c` and others would let a
+        // client speak another protocol to the backend past the gateway): a plain request.
+        req.headers_mut().remove(http::header::UPGRADE);
+        req.headers_mut().remove(http::header::CONNECTION);
+    }
+    let resp = pools.send(upstream, index, req, upgrade).await?;
+    if !upgrade && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        let mut e = ProxyError::upstream(
+            format!("backend {} switched protocols without an upgrade the gateway allowed", upstream.pool_key),
+            true,
+        );
+        e.retryable = false;
+        return Err(e);
+    }
+    Ok(resp)
+}
+
+/// Whether an upgrade request may go to `upstream` as one: only WebSocket, only to a backend
+/// whose `appProtocol` says it speaks it.
+pub fn upgrade_allowed(upstream: &Upstream, headers: &HeaderMap) -> bool {
+    upstream.protocol == UpstreamProtocol::WebSocket
+        && headers.get_all(http::header::UPGRADE).iter().count() == 1
+        && headers
+            .get(http::header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }

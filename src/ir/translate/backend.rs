@@ -141,9 +141,8 @@ impl BackendResolver<'_, '_> {
             })?;
         let protocol = match sp.app_protocol.as_deref() {
             Some("kubernetes.io/h2c") => UpstreamProtocol::H2c,
-            None | Some("http" | "https" | "HTTP" | "HTTPS" | "kubernetes.io/ws" | "kubernetes.io/wss") => {
-                UpstreamProtocol::Http1
-            }
+            Some("kubernetes.io/ws" | "kubernetes.io/wss") => UpstreamProtocol::WebSocket,
+            None | Some("http" | "https" | "HTTP" | "HTTPS") => UpstreamProtocol::Http1,
             Some(other) => {
                 return Err((
                     "UnsupportedProtocol".into(),
