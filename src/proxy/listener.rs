@@ -9,6 +9,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::handler::{self, ConnInfo, Shared};
+use super::head_timeout::{self, Reclaimable};
 use super::{passthrough, tls};
 use crate::ir::{BindKey, PortProtocol};
 
@@ -51,7 +52,7 @@ pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, s
                 PortProtocol::TlsPassthrough => passthrough::serve(stream, bind, shared).await,
                 PortProtocol::Http => {
                     let conn = Arc::new(ConnInfo { bind, scheme: "http", remote, sni_listener: None });
-                    serve_http(TokioIo::new(stream), conn, shared).await;
+                    serve_http(stream, conn, shared).await;
                 }
             }
         });
@@ -65,10 +66,10 @@ async fn serve_tls(stream: TcpStream, remote: std::net::SocketAddr, bind: BindKe
         return;
     };
     let conn = Arc::new(ConnInfo { bind, scheme: "https", remote, sni_listener: Some(sni_listener) });
-    serve_http(TokioIo::new(tls_stream), conn, shared).await;
+    serve_http(tls_stream, conn, shared).await;
 }
 
-async fn serve_http<I>(io: TokioIo<I>, conn: Arc<ConnInfo>, shared: Arc<Shared>)
+async fn serve_http<I>(io: I, conn: Arc<ConnInfo>, shared: Arc<Shared>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -80,7 +81,8 @@ where
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(H2_KEEPALIVE)).keep_alive_timeout(H2_KEEPALIVE);
-    let conn = builder.serve_connection_with_upgrades(io, service);
+    let io = Reclaimable::new(io);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io.clone()), service);
     tokio::pin!(conn);
     let ended = tokio::select! {
         r = conn.as_mut() => r,
@@ -91,6 +93,10 @@ where
         }
     };
     if let Err(e) = ended {
+        if head_timeout::is_head_timeout(&*e) && io.answer_timeout().await {
+            tracing::debug!("a request head did not arrive in time: answered 408");
+            return;
+        }
         tracing::debug!(error = %e, "downstream connection ended with an error");
     }
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod filters;
 pub mod forward;
 pub mod handler;
+pub mod head_timeout;
 pub mod listener;
 pub mod normalize;
 pub mod passthrough;
