@@ -48,6 +48,10 @@ enum Command {
         /// --redis-url names a Redis Cluster (or Valkey cluster).
         #[arg(long)]
         redis_cluster: bool,
+        /// Most connections open at once on each listening port; beyond, new connections wait
+        /// in the kernel's accept queue until one ends.
+        #[arg(long, default_value_t = sluice::proxy::listener::MAX_CONNECTIONS)]
+        max_connections: usize,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -75,7 +79,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
-        Command::Run { config, admin, bind, workers, state_file, redis_url, redis_cluster } => {
+        Command::Run { config, admin, bind, workers, state_file, redis_url, redis_cluster, max_connections } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = workers {
@@ -88,7 +92,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster)))
+            rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster), max_connections))
         }
     }
 }

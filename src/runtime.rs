@@ -117,6 +117,12 @@ impl Runtime {
         self.shared.drain.wait(deadline).await
     }
 
+    /// Most connections open at once on each listening port, for the listeners bound from now
+    /// on (`sluice run --max-connections`).
+    pub fn set_max_connections(&self, n: usize) {
+        self.shared.drain.set_max_connections(n);
+    }
+
     /// Whether a graceful stop has begun (then not ready).
     pub fn draining(&self) -> bool {
         self.shared.drain.is_draining()

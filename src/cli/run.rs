@@ -15,6 +15,7 @@ pub async fn run(
     bind: IpAddr,
     state_file: PathBuf,
     (redis_url, redis_cluster): (Option<String>, bool),
+    max_connections: usize,
 ) -> ExitCode {
     // With Redis, budgets and global limits are shared by every replica; without, budgets
     // live in the embedded state file.
@@ -32,6 +33,7 @@ pub async fn run(
         }
     };
     let runtime = Runtime::with_policy(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits));
+    runtime.set_max_connections(max_connections);
     let loaded = config::load_paths(&paths);
     if !loaded.errors.is_empty() {
         for e in &loaded.errors {

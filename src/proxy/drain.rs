@@ -1,6 +1,7 @@
-//! Graceful stop: once [`Drain::start`] is called, listeners stop accepting, open connections
-//! are asked to finish (HTTP/1.1: close after the request in flight; HTTP/2: GOAWAY), and
-//! [`Drain::wait`] returns when the last connection has ended or the deadline has passed.
+//! Open connections and the graceful stop: once [`Drain::start`] is called, listeners stop
+//! accepting, open connections are asked to finish (HTTP/1.1: close after the request in flight;
+//! HTTP/2: GOAWAY), and [`Drain::wait`] returns when the last connection has ended or the
+//! deadline has passed. It also holds the per-listener connection cap.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -10,11 +11,16 @@ use tokio::sync::watch;
 pub struct Drain {
     draining: watch::Sender<bool>,
     open: AtomicUsize,
+    max_per_listener: AtomicUsize,
 }
 
 impl Default for Drain {
     fn default() -> Self {
-        Drain { draining: watch::channel(false).0, open: AtomicUsize::new(0) }
+        Drain {
+            draining: watch::channel(false).0,
+            open: AtomicUsize::new(0),
+            max_per_listener: AtomicUsize::new(super::listener::MAX_CONNECTIONS),
+        }
     }
 }
 
@@ -32,6 +38,15 @@ impl Drain {
     pub fn open(&self) -> Open<'_> {
         self.open.fetch_add(1, Ordering::AcqRel);
         Open(self)
+    }
+
+    /// Most connections open at once on one listening port.
+    pub fn max_connections(&self) -> usize {
+        self.max_per_listener.load(Ordering::Relaxed)
+    }
+
+    pub fn set_max_connections(&self, n: usize) {
+        self.max_per_listener.store(n.max(1), Ordering::Relaxed);
     }
 
     pub fn is_draining(&self) -> bool {

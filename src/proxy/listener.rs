@@ -22,9 +22,37 @@ const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// come within as long again.
 const H2_KEEPALIVE: Duration = Duration::from_secs(20);
 
+/// Most connections open at once on one listening port, unless `--max-connections` says
+/// otherwise (each costs a descriptor; the process's descriptor limit must allow for them).
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// How often reaching the connection cap is logged while it lasts.
+const CAP_WARNING_EVERY: Duration = Duration::from_secs(60);
+
 /// Accepts connections until the task is aborted; connections already accepted run to their end.
 pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, shared: Arc<Shared>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(shared.drain.max_connections()));
+    let mut warned: Option<tokio::time::Instant> = None;
     loop {
+        // At the cap, accepting waits until a connection ends (clients wait in the kernel's
+        // accept queue): the process never holds more than the cap.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if warned.is_none_or(|at| at.elapsed() > CAP_WARNING_EVERY) {
+                    tracing::warn!(%bind, max = shared.drain.max_connections(), "connection cap reached: new connections wait");
+                    warned = Some(tokio::time::Instant::now());
+                }
+                tokio::select! {
+                    biased;
+                    () = shared.drain.started() => return,
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    },
+                }
+            }
+        };
         let accepted = tokio::select! {
             biased;
             () = shared.drain.started() => {
@@ -45,6 +73,7 @@ pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, s
         let shared = shared.clone();
         let bind = bind.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let _open = shared.drain.open();
             let shared = shared.clone();
             match protocol {
