@@ -1296,3 +1296,52 @@ async fn list_changes_reach_legacy_sse_streams() {
         .expect("join");
     assert!(seen.contains("notifications/tools/list_changed"), "{seen}");
 }
+
+/// A legacy (HTTP+SSE) session lives as long as its GET stream: once the client closes the
+/// stream, a message to the session's endpoint is refused as an unknown session (it no longer
+/// waits 30 idle minutes, holding a slot of the route's session cap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_session_ends_with_its_stream() {
+    require_servers();
+    let (_rt, addr) = start(&config(&paged_target("PAGED_GROWS: \"1\""), "FailOpen")).await;
+    let post_init = move |endpoint: String| {
+        let init = initialize_with(json!({}));
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let head = format!(
+            "POST {endpoint} HTTP/1.1\r\nHost: mcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            init.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(&init).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.split(' ').nth(1).and_then(|c| c.parse::<u16>().ok()).unwrap_or(0)
+    };
+    let codes = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /mcp HTTP/1.1\r\nHost: mcp\r\nAccept: text/event-stream\r\n\r\n").expect("write");
+        let head = read_until(&mut s, "session_id=");
+        let endpoint = head
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no endpoint event: {head}"));
+        let while_open = post_init(endpoint.clone());
+        drop(s);
+        // The gateway sees the stream closed at its next write: a keep-alive comment at most
+        // 15 s later, or at once when the reset arrives. Bounded: 40 tries, 25 s.
+        let mut after_close = 0;
+        for _ in 0..40 {
+            after_close = post_init(endpoint.clone());
+            if after_close == 404 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(625));
+        }
+        (while_open, after_close)
+    })
+    .await
+    .expect("join");
+    assert_eq!(codes, (202, 404), "(while the stream is open, after it closed)");
+}

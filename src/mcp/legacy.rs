@@ -100,12 +100,35 @@ pub fn open(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
         }
         map.insert(session.id.clone(), tx);
     }
-    event_stream(rx)
+    let ends = EndsSession { ctx: ctx.clone(), id: session.id.clone() };
+    let stream = with_keep_alive(rx, KEEP_ALIVE).map(move |b| {
+        let _ends = &ends;
+        b
+    });
+    sse_answer(stream)
+}
+
+/// The legacy session of a GET stream, ended when the stream goes (the client closed it): a
+/// legacy session lives as long as its stream, not until it has been idle long enough.
+struct EndsSession {
+    ctx: Ctx,
+    id: String,
+}
+
+impl Drop for EndsSession {
+    fn drop(&mut self) {
+        self.ctx.state.legacy.lock().remove(&self.id);
+        self.ctx.state.sessions.remove(&self.id, &self.ctx.owner, self.ctx.session_key());
+    }
 }
 
 /// An SSE answer carrying what goes down `rx`, with keep-alive comments while idle.
 pub(super) fn event_stream(rx: mpsc::Receiver<Bytes>) -> Response<ProxyBody> {
-    let stream = with_keep_alive(rx, KEEP_ALIVE).map(|b| Ok::<_, BoxError>(Frame::data(b)));
+    sse_answer(with_keep_alive(rx, KEEP_ALIVE))
+}
+
+fn sse_answer(events: impl futures_util::Stream<Item = Bytes> + Send + 'static) -> Response<ProxyBody> {
+    let stream = events.map(|b| Ok::<_, BoxError>(Frame::data(b)));
     let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
     let h = resp.headers_mut();
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

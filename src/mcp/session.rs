@@ -24,7 +24,12 @@ use super::jsonrpc::RpcError;
 use super::session_token::{Claims, Seal, SessionKey};
 use crate::httpkit::sse;
 
+/// Live sessions per process, and per route (the backends a session is bound to).
 pub const MAX_SESSIONS: usize = 10_000;
+pub const MAX_SESSIONS_PER_ROUTE: usize = 2_500;
+/// Ended sealed ids remembered (so that no replica takes them up again); beyond, the oldest
+/// is forgotten (its holder could take it up again until its [`MAX_AGE`]: it is theirs).
+pub const MAX_ENDED: usize = 100_000;
 pub const IDLE_EXPIRY: Duration = Duration::from_secs(30 * 60);
 /// How long after it was issued a sealed session id is taken up by a process that does not
 /// hold the session.
@@ -213,8 +218,48 @@ impl Session {
 #[derive(Default)]
 struct Table {
     live: HashMap<String, Arc<Session>>,
-    /// Sealed ids ended here (DELETE) or expired, which must not be taken up again.
+    /// Live sessions by route (owner).
+    per_route: HashMap<String, usize>,
+    /// Sealed ids ended here (DELETE) or expired, which must not be taken up again, oldest
+    /// first in `ended_order`; at most [`MAX_ENDED`].
     ended: HashMap<String, Instant>,
+    ended_order: VecDeque<String>,
+}
+
+impl Table {
+    fn end(&mut self, id: &str, sealed: bool) {
+        if let Some(s) = self.live.remove(id)
+            && let Some(n) = self.per_route.get_mut(&s.owner)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_route.remove(&s.owner);
+            }
+        }
+        // A random id (no key) is known to this process only: nothing can take it up again.
+        if !sealed || self.ended.contains_key(id) {
+            return;
+        }
+        while self.ended_order.len() >= MAX_ENDED {
+            if let Some(old) = self.ended_order.pop_front() {
+                self.ended.remove(&old);
+            }
+        }
+        self.ended.insert(id.to_string(), Instant::now());
+        self.ended_order.push_back(id.to_string());
+    }
+
+    fn forget_old_ends(&mut self) {
+        while let Some(old) = self.ended_order.front() {
+            match self.ended.get(old) {
+                Some(at) if at.elapsed() < MAX_AGE => break,
+                _ => {
+                    let old = self.ended_order.pop_front().unwrap_or_default();
+                    self.ended.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -232,24 +277,25 @@ impl Sessions {
         id: String,
         owner: &str,
         protocol_version: &str,
-        takes_requests: bool,
+        (takes_requests, sealed): (bool, bool),
     ) -> Option<Arc<Session>> {
-        if t.live.len() >= MAX_SESSIONS {
+        let full = |t: &Table| {
+            t.live.len() >= MAX_SESSIONS || t.per_route.get(owner).copied().unwrap_or(0) >= MAX_SESSIONS_PER_ROUTE
+        };
+        if full(t) {
             let expired: Vec<String> =
                 t.live.iter().filter(|(_, s)| s.idle() >= IDLE_EXPIRY).map(|(k, _)| k.clone()).collect();
             for k in expired {
-                t.live.remove(&k);
-                t.ended.insert(k, Instant::now());
+                t.end(&k, sealed);
             }
-            if t.live.len() >= MAX_SESSIONS {
+            if full(t) {
                 return None;
             }
         }
-        if t.ended.len() > 4 * MAX_SESSIONS {
-            t.ended.retain(|_, at| at.elapsed() < MAX_AGE);
-        }
+        t.forget_old_ends();
         let session = Arc::new(Session::new(id.clone(), owner, protocol_version, takes_requests));
         t.live.insert(id, session.clone());
+        *t.per_route.entry(owner.to_string()).or_default() += 1;
         Some(session)
     }
 
@@ -271,7 +317,7 @@ impl Sessions {
             })?,
             None => format!("{:032x}", rand::random::<u128>()),
         };
-        Sessions::insert(&mut self.lock(), id, owner, protocol_version, takes_requests)
+        Sessions::insert(&mut self.lock(), id, owner, protocol_version, (takes_requests, key.is_some()))
     }
 
     /// The session `id` of `owner`, marked as used: a live one, or one sealed with `key` that
@@ -280,8 +326,7 @@ impl Sessions {
         let mut t = self.lock();
         if let Some(s) = t.live.get(id).cloned() {
             if s.idle() >= IDLE_EXPIRY {
-                t.live.remove(id);
-                t.ended.insert(id.to_string(), Instant::now());
+                t.end(id, key.is_some());
                 return None;
             }
             if s.owner != owner {
@@ -298,7 +343,7 @@ impl Sessions {
         if claims.owner != owner || !young {
             return None;
         }
-        Sessions::insert(&mut t, id.to_string(), owner, &claims.protocol_version, claims.takes_requests)
+        Sessions::insert(&mut t, id.to_string(), owner, &claims.protocol_version, (claims.takes_requests, true))
     }
 
     /// The live sessions of the routes that include `backend` (a backend key).
@@ -313,8 +358,7 @@ impl Sessions {
         let sealed =
             !live && !t.ended.contains_key(id) && key.and_then(|k| k.open(id)).is_some_and(|c| c.owner == owner);
         if live || sealed {
-            t.live.remove(id);
-            t.ended.insert(id.to_string(), Instant::now());
+            t.end(id, key.is_some());
             return true;
         }
         false
@@ -324,6 +368,34 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn each_route_has_its_own_cap() {
+        let sessions = Sessions::default();
+        let a: Vec<_> = (0..MAX_SESSIONS_PER_ROUTE)
+            .map(|_| sessions.create("ns/a", "2025-11-25", false, None).expect("a"))
+            .collect();
+        assert!(sessions.create("ns/a", "2025-11-25", false, None).is_none(), "route a is full");
+        assert!(sessions.create("ns/b", "2025-11-25", false, None).is_some(), "route b is not");
+        assert!(sessions.remove(&a[0].id, "ns/a", None));
+        assert!(sessions.create("ns/a", "2025-11-25", false, None).is_some(), "a slot of route a freed");
+        // Idle sessions make room when a route is full.
+        tokio::time::advance(IDLE_EXPIRY).await;
+        assert!(sessions.create("ns/a", "2025-11-25", false, None).is_some());
+        assert_eq!(sessions.lock().per_route.get("ns/a"), Some(&1), "the idle ones were ended");
+    }
+
+    #[test]
+    fn ended_ids_are_bounded_and_only_sealed_ones_are_kept() {
+        let mut t = Table::default();
+        t.end("random", false);
+        assert!(t.ended.is_empty(), "a random id cannot be taken up anywhere: not remembered");
+        for i in 0..MAX_ENDED + 10 {
+            t.end(&format!("sealed-{i}"), true);
+        }
+        assert_eq!((t.ended.len(), t.ended_order.len()), (MAX_ENDED, MAX_ENDED));
+        assert!(!t.ended.contains_key("sealed-0") && t.ended.contains_key(&format!("sealed-{}", MAX_ENDED + 9)));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn idle_sessions_expire_and_are_not_taken_up_again() {
