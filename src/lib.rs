@@ -6,6 +6,8 @@ pub mod ai;
 pub mod api;
 pub mod catalog;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod httpkit;
 pub mod ir;
 pub mod mcp;

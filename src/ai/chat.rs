@@ -214,7 +214,9 @@ async fn attempt(
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
     if req.stream && held {
         let decode = provider.stream_decoder(&model, resp.headers());
-        let events = stream::collect(resp.into_body(), decode, MAX_HELD).await.map_err(AiError::upstream)?;
+        let events = stream::collect(stream::upstream_of(resp.into_body()), decode, MAX_HELD)
+            .await
+            .map_err(AiError::upstream)?;
         let events = guard_events(ctx, output_guards, events).await?;
         return Ok(sse_response(stream::from_events(events, encoder(parsed.format), Duration::ZERO, on_done)));
     }
@@ -232,7 +234,13 @@ async fn attempt(
             signatures: Some((ctx.pipe.signatures.clone(), p.kind)),
             guard: output_guards.and_then(super::guards::StreamGuard::new),
         };
-        return Ok(sse_response(stream::translate(resp.into_body(), decode, encode, on_done, notes)));
+        return Ok(sse_response(stream::translate(
+            stream::upstream_of(resp.into_body()),
+            decode,
+            encode,
+            on_done,
+            notes,
+        )));
     }
     let response_id = providers::bedrock::request_id(resp.headers());
     let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;

@@ -211,12 +211,20 @@ pub struct Notes {
     pub guard: Option<StreamGuard>,
 }
 
+/// A provider's body, as the bytes it sends (an error ends it).
+pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// A provider's HTTP body as [`Upstream`] bytes.
+pub fn upstream_of(body: Incoming) -> Upstream {
+    Box::pin(body.into_data_stream().map(|r| r.map_err(|e| e.to_string())))
+}
+
 /// The provider's events, framed as its format frames them.
-fn raw_events(upstream: Incoming, decode: &Decode) -> Pin<Box<dyn Stream<Item = RawEvent> + Send>> {
+fn raw_events(upstream: Upstream, decode: &Decode) -> Pin<Box<dyn Stream<Item = RawEvent> + Send>> {
     match decode {
         Decode::Bedrock(_) => Box::pin(aws_events(upstream)),
         Decode::OpenAi(_) | Decode::Anthropic(_) | Decode::Gemini(_) => Box::pin(
-            sse_bounds::bounded(upstream.into_data_stream())
+            sse_bounds::bounded(upstream)
                 .eventsource()
                 .map(|r| r.map(|e| (e.event, e.data)).map_err(|e| e.to_string())),
         ),
@@ -226,7 +234,7 @@ fn raw_events(upstream: Incoming, decode: &Decode) -> Pin<Box<dyn Stream<Item = 
 /// The provider's whole stream as canonical events, for guards that decide on a whole answer
 /// before any of it is sent. More than `limit` bytes of events is an error, as is a broken
 /// stream.
-pub async fn collect(upstream: Incoming, mut decode: Decode, limit: usize) -> Result<Vec<StreamEvent>, String> {
+pub async fn collect(upstream: Upstream, mut decode: Decode, limit: usize) -> Result<Vec<StreamEvent>, String> {
     let mut events = raw_events(upstream, &decode);
     let (mut out, mut size) = (Vec::new(), 0);
     while let Some(ev) = events.next().await {
@@ -244,7 +252,7 @@ pub async fn collect(upstream: Incoming, mut decode: Decode, limit: usize) -> Re
     Ok(out)
 }
 
-pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: OnDone, notes: Notes) -> ProxyBody {
+pub fn translate(upstream: Upstream, decode: Decode, encode: Encode, on_done: OnDone, notes: Notes) -> ProxyBody {
     let events = raw_events(upstream, &decode);
     let state = State {
         events,
@@ -291,8 +299,8 @@ pub fn translate(upstream: Incoming, decode: Decode, encode: Encode, on_done: On
 
 /// The messages of an AWS event-stream body as (event type, payload) pairs; an exception
 /// message is named `exception:<type>`. A message must be UTF-8 JSON to be read.
-fn aws_events(upstream: Incoming) -> impl Stream<Item = RawEvent> + Send {
-    let body = upstream.into_data_stream();
+fn aws_events(upstream: Upstream) -> impl Stream<Item = RawEvent> + Send {
+    let body = upstream;
     futures_util::stream::unfold(
         (body, eventstream::Decoder::default(), false),
         |(mut body, mut dec, done)| async move {
@@ -322,7 +330,7 @@ fn aws_events(upstream: Incoming) -> impl Stream<Item = RawEvent> + Send {
                     }
                     Ok(None) => match body.next().await {
                         Some(Ok(bytes)) => dec.push(&bytes),
-                        Some(Err(e)) => return Some((Err(e.to_string()), (body, dec, true))),
+                        Some(Err(e)) => return Some((Err(e), (body, dec, true))),
                         None if dec.has_partial() => {
                             return Some((Err("the stream ended inside a message".into()), (body, dec, true)));
                         }

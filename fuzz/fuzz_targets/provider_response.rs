@@ -1,0 +1,4 @@
+//! `sluice::fuzzing::provider_response` on the fuzzer's bytes (see src/fuzzing.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sluice::fuzzing::provider_response(data));

@@ -1,0 +1,166 @@
+//! Entry points for the fuzz targets (`fuzz/`): each takes outside bytes as a peer would send
+//! them and drives one family of parsers the way the data path does. Nothing here may panic on
+//! any input; the targets only call these. The unit tests below run every entry point over the
+//! golden fixtures (the fuzzers' seeds), so that the entry points stay compiled and correct in
+//! every build.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+
+use crate::ai::canonical::ChatRequest;
+use crate::ai::stream::{self, Encode, Notes};
+use crate::ai::wire::{
+    anthropic, anthropic_stream, bedrock, gemini, openai_chat, openai_responses, openai_responses_stream, openai_stream,
+};
+use crate::ir::ai::WireFormat;
+use crate::mcp::session_token::Seal as _;
+
+/// Provider formats, by a selector byte.
+const FORMATS: [WireFormat; 4] = [WireFormat::OpenAi, WireFormat::Anthropic, WireFormat::Gemini, WireFormat::Bedrock];
+
+/// A client's chat request in each client format (OpenAI Chat Completions, Anthropic Messages,
+/// OpenAI Responses), then, when it parses, built for every provider format.
+pub fn chat_request(data: &[u8]) {
+    let Ok(body) = serde_json::from_slice::<Value>(data) else { return };
+    let parsed =
+        [openai_chat::parse_request(&body), anthropic::parse_request(&body), openai_responses::parse_request(&body)];
+    for req in parsed.into_iter().flatten() {
+        build_everywhere(&req);
+    }
+}
+
+fn build_everywhere(req: &ChatRequest) {
+    let _ = openai_chat::build_request(req, "gpt-4o-mini");
+    let _ = anthropic::build_request(req, "claude-sonnet-4-5");
+    let _ = gemini::build_request(req);
+    let _ = bedrock::build_request(req, "anthropic.claude-3-haiku");
+    let _ = crate::ai::tokens::estimate_prompt(req);
+}
+
+/// A provider's whole answer in each provider format, rendered for every client format when it
+/// parses.
+pub fn provider_response(data: &[u8]) {
+    let Ok(body) = serde_json::from_slice::<Value>(data) else { return };
+    let parsed = [
+        openai_chat::parse_response(&body),
+        anthropic::parse_response(&body),
+        gemini::parse_response(&body),
+        bedrock::parse_response(&body),
+    ];
+    for r in parsed.into_iter().flatten() {
+        let _ = openai_chat::render_response(&r, 0);
+        let _ = anthropic::render_response(&r);
+        let _ = openai_responses::render_response(&r, 0, &body);
+    }
+}
+
+/// One runtime for every stream a fuzz process translates.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| {
+        // A fuzz process without a runtime can test nothing: say why and stop.
+        eprintln!("cannot start a runtime: {e}");
+        std::process::exit(2)
+    })
+});
+
+/// A provider's streamed answer. The first byte picks the provider format (SSE for OpenAI,
+/// Anthropic and Gemini; AWS event-stream for Bedrock) and the client format it is translated
+/// to (or passed through); the second, how the bytes are cut into chunks as they arrive. The
+/// rest is the body: framing, bounds, decoding and encoding all run as on the data path.
+pub fn provider_stream(data: &[u8]) {
+    let [pick, cut, body @ ..] = data else { return };
+    let format = FORMATS[usize::from(pick & 3)];
+    let encode = match (pick >> 2) % 5 {
+        0 => Encode::OpenAi(openai_stream::Encoder::new("m", 0, true)),
+        1 => Encode::Anthropic(anthropic_stream::Encoder::new("m")),
+        2 => Encode::Responses(Box::new(openai_responses_stream::Encoder::new("m", 0, &Value::Null))),
+        3 => Encode::PassOpenAi { include_usage: pick & 0x80 != 0 },
+        _ => Encode::PassAnthropic,
+    };
+    let size = usize::from(*cut).max(1);
+    let chunks: Vec<Result<Bytes, String>> = body.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let upstream: stream::Upstream = Box::pin(futures_util::stream::iter(chunks));
+    let decode = crate::ai::providers::of(format).stream_decoder("m", &HeaderMap::new());
+    let notes = Notes { keep_text: true, signatures: None, guard: None };
+    let translated = stream::translate(upstream, decode, encode, Box::new(|_, _| {}), notes);
+    RUNTIME.block_on(async {
+        let _ = translated.collect().await;
+    });
+}
+
+/// AWS event-stream framing alone (Bedrock's streams), message by message.
+pub fn event_stream(data: &[u8]) {
+    let mut decoder = crate::ai::eventstream::Decoder::default();
+    decoder.push(data);
+    // Each message consumes at least its prelude: bounded by the input's length.
+    for _ in 0..=data.len() / 16 {
+        match decoder.next_message() {
+            Ok(Some(m)) => {
+                let _ = m.header(":event-type");
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// Kubernetes manifests as `sluice run` loads them, translated into a snapshot when they load.
+pub fn manifests(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let loaded = crate::config::parse_text("fuzz.yaml", text);
+    if !loaded.errors.is_empty() {
+        return;
+    }
+    let resources: Vec<_> = loaded.resources.into_iter().map(|l| l.resource).collect();
+    let ctx = crate::ir::translate::Context {
+        version: 1,
+        now: "2026-01-01T00:00:00Z".into(),
+        default_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        address_usable: Box::new(|_| true),
+    };
+    let _ = crate::ir::translate::translate(&resources, &ctx);
+}
+
+/// One message a client posts to an MCP endpoint, and the ids and cursors it may hand back.
+pub fn mcp_message(data: &[u8]) {
+    let _ = crate::mcp::jsonrpc::parse(data);
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for kind in [crate::mcp::federation::ListKind::Tools, crate::mcp::federation::ListKind::Resources] {
+        let _ = crate::mcp::cursor::Cursor::decode(text, kind);
+    }
+    static KEY: LazyLock<Option<crate::mcp::session_token::SessionKey>> =
+        LazyLock::new(|| crate::mcp::session_token::SessionKey::new(b"a fuzzing key of thirty-two byte").ok());
+    if let Some(k) = &*KEY {
+        let _ = k.open(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every golden fixture (the fuzzers' seeds) through every entry point.
+    #[test]
+    fn the_seeds_go_through_every_entry_point() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ai/wire/golden");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("golden fixtures") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read");
+            chat_request(&data);
+            provider_response(&data);
+            for pick in 0..20u8 {
+                provider_stream(&[&[pick, 7][..], &data].concat());
+            }
+            event_stream(&data);
+            manifests(&data);
+            mcp_message(&data);
+            seen += 1;
+        }
+        assert!(seen > 10, "{seen} fixtures");
+        manifests(include_bytes!("../examples/quickstart.yaml"));
+    }
+}
