@@ -46,6 +46,8 @@ struct Parked {
     replies: HashMap<String, Reply>,
     /// The method of the call, which the retry must repeat.
     method: String,
+    /// The route the call came on (its backends' keys): a retry on another route is refused.
+    owner: Arc<str>,
     since: Instant,
 }
 
@@ -71,8 +73,14 @@ impl Parking {
         Ok(state)
     }
 
-    fn take(&self, state: &str) -> Option<Parked> {
-        self.lock().remove(state).filter(|p| p.since.elapsed() < PARK_LIMIT)
+    /// The call parked under `state` on the route `owner` (left parked when asked for from
+    /// another route).
+    fn take(&self, state: &str, owner: &str) -> Option<Parked> {
+        let mut map = self.lock();
+        if map.get(state).is_none_or(|p| &*p.owner != owner) {
+            return None;
+        }
+        map.remove(state).filter(|p| p.since.elapsed() < PARK_LIMIT)
     }
 }
 
@@ -150,7 +158,7 @@ pub fn resume(ctx: &Ctx, method: &str, params: Option<&Map<String, Value>>) -> R
             .with_data(json!({"reason": "invalid_request_state"}))
     };
     let state = params.and_then(|p| p.get("requestState")).and_then(Value::as_str).ok_or_else(invalid)?;
-    let parked = ctx.state.parking.take(state).ok_or_else(invalid)?;
+    let parked = ctx.state.parking.take(state, &ctx.owner).ok_or_else(invalid)?;
     if parked.method != method {
         return Err(invalid());
     }
@@ -191,6 +199,7 @@ impl Call {
                         events: self.events,
                         replies,
                         method: self.method,
+                        owner: ctx.owner.clone(),
                         since: Instant::now(),
                     })?;
                     return Ok(json!({
@@ -201,5 +210,30 @@ impl Call {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parked(owner: &str) -> Parked {
+        let (_tx, events) = mpsc::channel(1);
+        Parked {
+            events,
+            replies: HashMap::new(),
+            method: "tools/call".into(),
+            owner: owner.into(),
+            since: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_request_state_resumes_only_on_its_route() {
+        let parking = Parking::default();
+        let state = parking.park(parked("ns/tools")).expect("parked");
+        assert!(parking.take(&state, "ns/other").is_none(), "another route cannot resume it");
+        assert!(parking.take(&state, "ns/tools").is_some(), "and it is still there for its own");
+        assert!(parking.take(&state, "ns/tools").is_none(), "once");
     }
 }
