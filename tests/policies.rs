@@ -187,15 +187,7 @@ ports: [{{name: http, port: {echo_port}}}]
 }
 
 async fn echo_backend() -> echo::EchoHandle {
-    echo::start(echo::EchoConfig {
-        namespace: "default".into(),
-        pod: "echo-0".into(),
-        service: "echo".into(),
-        bind_ip: "127.0.0.1".parse().expect("ip"),
-        tls: None,
-    })
-    .await
-    .expect("start echo")
+    echo::start_local("echo-0", "echo").await
 }
 
 /// The headers the echo backend saw.

@@ -6,10 +6,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::time::Duration;
-
 /// Two prefixes, each answering with its name in `x-route`.
 fn two_routes() -> String {
     let mut out = support::yaml::gateway_route(80, "llm", &["{group: sluice.dev, kind: AIBackend, name: mock}"]);
@@ -24,18 +20,7 @@ fn two_routes() -> String {
     out + &rule("public") + &rule("private") + &support::yaml::mock_backend("")
 }
 
-fn raw(addr: SocketAddr, request: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    s.write_all(request.as_bytes()).expect("write");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).to_string()
-}
-
-fn status(response: &str) -> u16 {
-    response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
+use support::gateway::{raw, raw_status as status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_segments_are_removed_before_routes_match() {

@@ -7,8 +7,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -66,15 +64,7 @@ ports: [{{name: http, port: {rogue_port}}}]
 }
 
 async fn echo_backend() -> echo::EchoHandle {
-    echo::start(echo::EchoConfig {
-        namespace: "default".into(),
-        pod: "echo-0".into(),
-        service: "echo".into(),
-        bind_ip: "127.0.0.1".parse().expect("ip"),
-        tls: None,
-    })
-    .await
-    .expect("start echo")
+    echo::start_local("echo-0", "echo").await
 }
 
 /// A backend that answers every request with `101 Switching Protocols` to h2c.
@@ -97,19 +87,7 @@ async fn rogue_backend() -> u16 {
     port
 }
 
-/// One request on a raw socket; the response as text (head and body).
-fn raw(addr: SocketAddr, request: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    s.write_all(request.as_bytes()).expect("write");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).to_string()
-}
-
-fn status(response: &str) -> u16 {
-    response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
+use support::gateway::{raw, raw_status as status};
 
 /// The headers the echo server received, from its JSON answer.
 fn echoed_headers(response: &str) -> Value {

@@ -256,3 +256,17 @@ async fn until_reset(conn: impl Future, ctx: &ConnCtx) {
         _ = ctx.reset.requested.notified() => {}
     }
 }
+
+/// An echo server on 127.0.0.1 for namespace `default`, without TLS, naming itself `pod` of
+/// `service`.
+pub async fn start_local(pod: &str, service: &str) -> EchoHandle {
+    start(EchoConfig {
+        namespace: "default".into(),
+        pod: pod.into(),
+        service: service.into(),
+        bind_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        tls: None,
+    })
+    .await
+    .expect("start echo")
+}

@@ -55,3 +55,20 @@ pub async fn request(
 pub fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
     head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
 }
+
+/// One request written as is on a blocking socket; the whole answer as text (read until the
+/// gateway closes, at most 10 s per read).
+pub fn raw(addr: SocketAddr, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// The status code of a raw answer (0 when there is none).
+pub fn raw_status(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
