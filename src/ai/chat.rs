@@ -87,7 +87,10 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
         let fired = super::guards::guard_request(guards, &mut parsed.req).map_err(|r| refused(ctx, &r))?;
         note_masked(ctx, &mut parsed, &fired);
         if guards_remote::reads_prompts(guards) {
-            let masked = guards_remote::check_prompt(ctx, guards, &parsed.req).await.map_err(|r| refused(ctx, &r))?;
+            // Boxed here and below: a guard service call's state is large, and requests without
+            // one need not carry it.
+            let masked =
+                Box::pin(guards_remote::check_prompt(ctx, guards, &parsed.req)).await.map_err(|r| refused(ctx, &r))?;
             if let Some((req, fired)) = masked {
                 parsed.req = Arc::new(req);
                 note_masked(ctx, &mut parsed, &fired);
@@ -114,7 +117,7 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     if result.is_err() {
         settle(&reservations, 0, 0);
     }
-    Ok(super::with_headers(super::with_headers(result?, &admission.headers), &spend.headers))
+    Ok(super::with_headers(super::with_limit_headers(result?, &admission.headers), &spend.headers))
 }
 
 type Reservations = Arc<std::sync::Mutex<Option<Vec<Reservation>>>>;
@@ -284,7 +287,7 @@ const MAX_HELD: usize = 8 << 20;
 async fn guard_answer(ctx: &Ctx<'_>, guards: &[GuardIr], r: &mut ChatResponse) -> Result<bool, AiError> {
     let mut fired = super::guards::guard_response(guards, r).map_err(|e| refused(ctx, &e))?;
     if guards_remote::reads_answers(guards) {
-        fired.extend(guards_remote::check_answer(ctx, guards, r).await.map_err(|e| refused(ctx, &e))?);
+        fired.extend(Box::pin(guards_remote::check_answer(ctx, guards, r)).await.map_err(|e| refused(ctx, &e))?);
     }
     fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
     Ok(!fired.is_empty())
@@ -312,7 +315,8 @@ async fn guard_events(
         None => out = events,
     }
     if guards_remote::reads_answers(guards) {
-        out = guards_remote::check_events(ctx, guards, out, &mut fired).await.map_err(|e| refused(ctx, &e))?;
+        out =
+            Box::pin(guards_remote::check_events(ctx, guards, out, &mut fired)).await.map_err(|e| refused(ctx, &e))?;
     }
     fired.iter().for_each(|g| ctx.pipe.metrics.record_guard(g, "mask"));
     Ok(out)

@@ -54,7 +54,7 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
         }
     })
     .await?;
-    Ok(super::with_headers(resp, &admission.headers))
+    Ok(super::with_limit_headers(resp, &admission.headers))
 }
 
 async fn gemini(

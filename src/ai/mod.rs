@@ -35,7 +35,7 @@ use crate::ir::ai::AiBackendIr;
 use crate::ir::policy::PolicyIr;
 use crate::metrics::Metrics;
 use crate::policy::authz;
-use crate::policy::limits::{Admission, Stage, Subject, TokenAsk};
+use crate::policy::limits::{Admission, RateHeaders, Stage, Subject, TokenAsk};
 use crate::policy::{Admitted, Denial, PolicyLayer};
 use crate::proxy::pipeline::{BoxFuture, Pipeline};
 use crate::proxy::upstream::Pools;
@@ -273,10 +273,16 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         }
     })
     .await?;
-    Ok(with_headers(resp, &admission.headers))
+    Ok(with_limit_headers(resp, &admission.headers))
 }
 
 /// The answer with the rate-limit headers of its admission.
+/// The answer with the rate-limit headers of its admission (over any the provider gave).
+pub fn with_limit_headers(mut resp: Response<ProxyBody>, limits: &RateHeaders) -> Response<ProxyBody> {
+    limits.write(resp.headers_mut(), true);
+    resp
+}
+
 pub fn with_headers(mut resp: Response<ProxyBody>, headers: &HeaderMap) -> Response<ProxyBody> {
     for (name, value) in headers {
         resp.headers_mut().insert(name.clone(), value.clone());

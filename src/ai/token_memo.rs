@@ -5,14 +5,18 @@
 //! or counted by the tokenizer (then remembered). Counts are the tokenizer's own: the words are
 //! cut only where its pre-tokenizer cuts too (see [`words`]).
 //!
-//! Texts and words are known by a 64-bit SipHash keyed per process (a collision costs an
-//! estimate, nothing else, and cannot be prepared offline). Two generations bound the memory:
+//! Texts and words are known by a 64-bit foldhash seeded at random per process (a collision
+//! costs an estimate, nothing else, and cannot be prepared offline). foldhash, not SipHash: a
+//! new prompt is hashed word by word, and SipHash's setup and finish cost more than a short word's
+//! lookup. Two generations bound the memory:
 //! lookups read both, a hit in the old one moves to the new one, and when the new one is full it
 //! becomes the old one (the old one is dropped). What is in use keeps being found; what is not is
 //! forgotten after two generations.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use foldhash::quality::RandomState;
 use std::sync::Mutex;
 
 /// Entries per generation (two generations: at most twice this many, 16 bytes each plus the
@@ -22,7 +26,7 @@ const GENERATION: usize = 65_536;
 /// much as counting them).
 const MIN_LEN: usize = 64;
 
-/// The maps' keys are already keyed SipHashes: they are their own hash.
+/// The maps' keys are already seeded hashes: they are their own hash.
 #[derive(Default)]
 struct Prehashed(u64);
 
@@ -69,6 +73,21 @@ impl Generations {
     }
 }
 
+/// A word of a new text, and its count as far as it is known.
+struct Word<'t> {
+    key: u64,
+    text: &'t str,
+    count: Known,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    No,
+    Remembered(u32),
+    /// Counted by the tokenizer now: to be remembered.
+    Counted(u32),
+}
+
 pub(crate) struct Memo {
     inner: Mutex<Generations>,
     capacity: usize,
@@ -94,9 +113,7 @@ pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
         let mut i = 1;
         while let Some(off) = b.get(i..).and_then(|s| s.iter().position(|c| *c == b' ')) {
             let s = i + off;
-            let before = rest[..s].chars().next_back().is_some_and(|c| !c.is_whitespace());
-            let after = rest[s + 1..].chars().next().is_some_and(|c| !c.is_whitespace());
-            if before && after {
+            if !space_before(rest, s) && !space_after(rest, s + 1) {
                 at = s;
                 break;
             }
@@ -108,13 +125,38 @@ pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Whether the character ending at byte `end` of `t` is white space (or there is none). ASCII
+/// is decided on the byte; other characters are decoded.
+fn space_before(t: &str, end: usize) -> bool {
+    match t.as_bytes()[..end].last() {
+        None => true,
+        Some(c) if c.is_ascii() => is_space(*c),
+        Some(_) => t[..end].chars().next_back().is_none_or(char::is_whitespace),
+    }
+}
+
+/// Whether the character starting at byte `start` of `t` is white space (or there is none).
+fn space_after(t: &str, start: usize) -> bool {
+    match t.as_bytes().get(start) {
+        None => true,
+        Some(c) if c.is_ascii() => is_space(*c),
+        Some(_) => t[start..].chars().next().is_none_or(char::is_whitespace),
+    }
+}
+
+/// `char::is_whitespace` for an ASCII byte (it takes the vertical tab, which
+/// `u8::is_ascii_whitespace` does not).
+fn is_space(c: u8) -> bool {
+    matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
 impl Memo {
     pub(crate) fn new() -> Memo {
         Memo::with_capacity(GENERATION)
     }
 
     fn with_capacity(capacity: usize) -> Memo {
-        Memo { inner: Mutex::new(Generations::default()), capacity, keys: RandomState::new() }
+        Memo { inner: Mutex::new(Generations::default()), capacity, keys: RandomState::default() }
     }
 
     fn key(&self, text: &str) -> u64 {
@@ -132,28 +174,41 @@ impl Memo {
             return count(text);
         }
         let whole = self.key(text);
-        let mut misses: Vec<(u64, &str)> = Vec::new();
-        let mut total = 0usize;
+        if let Some(n) = self.lock().get(whole, self.capacity) {
+            return n as usize;
+        }
+        // Every word's key first, then every lookup: the lookups do not wait on one another,
+        // so their cache misses overlap. One list holds each word and what is known of it.
+        let mut list: Vec<Word<'_>> =
+            words(text).map(|w| Word { key: self.key(w), text: w, count: Known::No }).collect();
         {
             let mut g = self.lock();
-            if let Some(n) = g.get(whole, self.capacity) {
-                return n as usize;
+            for w in &mut list {
+                if let Some(n) = g.new.get(&w.key) {
+                    w.count = Known::Remembered(*n);
+                }
             }
-            for w in words(text) {
-                let k = self.key(w);
-                match g.get(k, self.capacity) {
-                    Some(n) => total += n as usize,
-                    None => misses.push((k, w)),
+            for w in list.iter_mut().filter(|w| w.count == Known::No) {
+                if let Some(n) = g.get(w.key, self.capacity) {
+                    w.count = Known::Remembered(n);
                 }
             }
         }
         // The tokenizer runs without the lock held.
-        let counted: Vec<(u64, u32)> =
-            misses.into_iter().map(|(k, w)| (k, u32::try_from(count(w)).unwrap_or(u32::MAX))).collect();
-        total += counted.iter().map(|(_, n)| *n as usize).sum::<usize>();
+        let mut total = 0usize;
+        for w in &mut list {
+            if w.count == Known::No {
+                w.count = Known::Counted(u32::try_from(count(w.text)).unwrap_or(u32::MAX));
+            }
+            if let Known::Remembered(n) | Known::Counted(n) = w.count {
+                total += n as usize;
+            }
+        }
         let mut g = self.lock();
-        for (k, n) in counted {
-            g.insert(k, n, self.capacity);
+        for w in list {
+            if let Known::Counted(n) = w.count {
+                g.insert(w.key, n, self.capacity);
+            }
         }
         g.insert(whole, u32::try_from(total).unwrap_or(u32::MAX), self.capacity);
         total
@@ -220,6 +275,13 @@ mod tests {
         assert_eq!(cut("   "), ["   "]);
         for t in ["a b", " a b ", "a  b c", "x\n y z\t w", "é ü 1"] {
             assert_eq!(cut(t).concat(), t);
+        }
+    }
+
+    #[test]
+    fn ascii_white_space_is_what_char_says_it_is() {
+        for c in 0u8..128 {
+            assert_eq!(is_space(c), char::from(c).is_whitespace(), "{c:#x}");
         }
     }
 

@@ -46,7 +46,8 @@ impl JwksCache {
                 return Ok(e.set.clone());
             }
         }
-        match self.fetch(url).await {
+        // Boxed: an HTTP fetch's state is large and rare; every admission's future would carry it.
+        match Box::pin(self.fetch(url)).await {
             Ok(set) => {
                 let set = Arc::new(set);
                 let mut sets = self.lock();

@@ -186,7 +186,7 @@ impl PolicyLayer {
         policy: &Arc<PolicyIr>,
         route: &Arc<str>,
         parts: &mut Parts,
-    ) -> Result<(Admitted, http::HeaderMap), Denial> {
+    ) -> Result<(Admitted, limits::RateHeaders), Denial> {
         let identity = match &policy.authentication {
             Some(a) => authn::authenticate(self, a, parts).await?,
             None => Identity::anonymous(),
@@ -229,7 +229,7 @@ impl PolicyLayer {
                 }
             }
         }
-        let mut limit_headers = http::HeaderMap::new();
+        let mut limit_headers = limits::RateHeaders::default();
         if let Some(limits) = &policy.rate_limits {
             let subject = limits::Subject { parts, identity: &identity, route, model: None, tool: None };
             limit_headers = self.limits.check(limits, limits::Stage::Arrival, &subject, None).await?.headers;

@@ -189,7 +189,7 @@ async fn serve<'s>(
     let origin = parts.headers.get(http::header::ORIGIN).cloned();
 
     // Phase 3a: request policies: who the client is, and whether the rule's policy lets it in.
-    let mut limit_headers = HeaderMap::new();
+    let mut limit_headers = policy::limits::RateHeaders::default();
     // A CORS preflight of a rule with a CORS filter carries no credentials and is answered by
     // the filter.
     if let Some(policy) = &entry.policy {
@@ -277,9 +277,7 @@ async fn serve<'s>(
     // The AI and MCP pipelines answer their rules themselves; the response filters still apply.
     let decorate = |resp: Response<ProxyBody>| {
         let (mut rparts, rbody) = resp.into_parts();
-        for (name, value) in &limit_headers {
-            rparts.headers.entry(name.clone()).or_insert_with(|| value.clone());
-        }
+        limit_headers.write(&mut rparts.headers, false);
         for m in response_mods.iter().rev() {
             filters::headers::apply(m, &mut rparts.headers);
         }
@@ -409,9 +407,7 @@ async fn serve<'s>(
     // Phase 5: response filters.
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers, rparts.status == StatusCode::SWITCHING_PROTOCOLS);
-    for (name, value) in &limit_headers {
-        rparts.headers.entry(name.clone()).or_insert_with(|| value.clone());
-    }
+    limit_headers.write(&mut rparts.headers, false);
     for m in response_mods.iter().rev() {
         filters::headers::apply(m, &mut rparts.headers);
     }

@@ -36,7 +36,7 @@ const USAGE: &str =
     "usage: bench-run [--quick] [--duration SECS] [--rounds N] [--warmup SECS] (whole seconds) [--out FILE]
                  [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,litellm,
                             nginx-r10,nginx-r10k,sluice-r10,sluice-r10k,sluice-mcp]
-                 [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep]";
+                 [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep] [--halt-idle]";
 
 struct Opts {
     quick: bool,
@@ -50,6 +50,8 @@ struct Opts {
     upstream: Option<PathBuf>,
     litellm: Option<PathBuf>,
     keep: bool,
+    /// Leave a KVM guest's idle CPUs halting at once (see machine::IdlePoll).
+    halt_idle: bool,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -65,6 +67,7 @@ fn parse_opts() -> Result<Opts, String> {
         upstream: None,
         litellm: None,
         keep: false,
+        halt_idle: false,
     };
     let (mut duration, mut rounds, mut warmup) = (None, None, None);
     let mut it = std::env::args().skip(1);
@@ -74,6 +77,7 @@ fn parse_opts() -> Result<Opts, String> {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--keep" => o.keep = true,
+            "--halt-idle" => o.halt_idle = true,
             "--duration" => duration = Some(val()?.parse::<u64>().map_err(|e| format!("--duration: {e}"))?),
             "--rounds" => rounds = Some(val()?.parse::<usize>().map_err(|e| format!("--rounds: {e}"))?),
             "--warmup" => warmup = Some(val()?.parse::<u64>().map_err(|e| format!("--warmup: {e}"))?),
@@ -191,6 +195,7 @@ fn start_target(
 #[allow(clippy::too_many_arguments)]
 fn context(
     o: &Opts,
+    idle: &str,
     sluice: &Path,
     litellm: &Path,
     root: &Path,
@@ -208,6 +213,7 @@ fn context(
         format!("Kernel: {}", machine::kernel()),
         format!("Memory: {}", machine::memory()),
         format!("Load average when the run ended: {}", machine::loadavg()),
+        idle.to_string(),
     ];
     let sluice_version = first_line(&sluice.display().to_string(), &["--version"]);
     ctx.versions = vec![
@@ -334,6 +340,8 @@ fn run(o: &Opts) -> Result<(), String> {
     let pinned = machine::cpus() >= 2 && have("taskset");
     let (proxy_cpus, load_cpus) = if pinned { (Some("0"), Some("1".to_string())) } else { (None, None) };
 
+    // Held until the run ends (restores the machine's idle setting when dropped).
+    let idle = machine::IdlePoll::set(o.halt_idle);
     let mut notes = Vec::new();
     let selected = |id: &str| o.scenarios.is_empty() || o.scenarios.iter().any(|p| id.starts_with(p.as_str()));
     let scenarios: Vec<_> = scenarios::all()
@@ -463,7 +471,7 @@ fn run(o: &Opts) -> Result<(), String> {
             examples.push(l);
         }
     }
-    let mut ctx = context(o, &sluice, &litellm, &root, &targets, pinned, &examples, p3.as_ref());
+    let mut ctx = context(o, &idle.note, &sluice, &litellm, &root, &targets, pinned, &examples, p3.as_ref());
     if p3.is_some() {
         let lcpu = if pinned { "taskset -c 1 " } else { "" };
         ctx.commands.push(format!(

@@ -90,7 +90,8 @@ pub async fn authenticate(layer: &PolicyLayer, a: &Arc<AuthnIr>, parts: &mut Par
         parts.headers.remove(http::header::AUTHORIZATION);
     }
     if let Some(e) = &a.external {
-        let (add, named) = external::check(e, parts).await?;
+        // Boxed: a call's state is large, and requests without external auth need not carry it.
+        let (add, named) = Box::pin(external::check(e, parts)).await?;
         for (name, value) in &add {
             parts.headers.append(name.clone(), value.clone());
         }

@@ -73,23 +73,32 @@ fn passes(check: Check, text: &str) -> bool {
 fn digits_at_most(text: &str) -> usize {
     // Eight bytes at a time: a byte counts when its top bit is set (not ASCII) or when it is
     // from `0` to `9` (adding 0x50 to a byte under 0x80 sets its top bit from `0` on, adding
-    // 0x46 from `:` on; neither sum carries into the next byte).
+    // 0x46 from `:` on; neither sum carries into the next byte). Each byte lane adds up its
+    // own flags; the lanes are summed once per 255 words, before one could overflow.
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = ONES * 0x80;
-    let count = |w: u64| {
+    const PAIRS: u64 = 0x00ff_00ff_00ff_00ff;
+    let flags = |w: u64| {
         let low = w & !TOPS;
         let from_zero = low + ONES * 0x50;
         let past_nine = low + ONES * 0x46;
-        ((w | (from_zero & !past_nine)) & TOPS).count_ones() as usize
+        ((w | (from_zero & !past_nine)) & TOPS) >> 7
     };
-    let mut words = text.as_bytes().chunks_exact(8);
+    // Bytes to 16-bit lanes (at most 510 each), then their sum in the top 16 bits.
+    let lanes = |acc: u64| {
+        let pairs = (acc & PAIRS) + ((acc >> 8) & PAIRS);
+        (pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48) as usize
+    };
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+    let bytes = text.as_bytes();
+    let (body, tail) = bytes.split_at(bytes.len() / 8 * 8);
     let mut n = 0;
-    for w in &mut words {
-        n += count(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    for block in body.chunks(8 * 255) {
+        n += lanes(block.chunks_exact(8).map(|w| flags(word(w))).sum());
     }
     let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    n + count(u64::from_le_bytes(last))
+    last[..tail.len()].copy_from_slice(tail);
+    n + lanes(flags(u64::from_le_bytes(last)))
 }
 
 /// Every match of the guards that apply, with the guard's index.
@@ -166,6 +175,9 @@ mod tests {
         assert_eq!(digits_at_most("a1b2 é\u{663}"), 6);
         assert_eq!(digits_at_most(""), 0);
         assert_eq!(digits_at_most(&"4111 1111 1111 1111 ".repeat(50)), 800);
+        // Past 255 words, where the byte lanes are summed and start again.
+        assert_eq!(digits_at_most(&"9".repeat(8 * 255 * 3 + 5)), 8 * 255 * 3 + 5);
+        assert_eq!(digits_at_most(&"\u{663}".repeat(5000)), 10_000);
         let plain = |t: &str| t.bytes().filter(|b| b.is_ascii_digit() || !b.is_ascii()).count();
         for c in (0u8..128).map(char::from).chain(['é', '٣', '東', '🙂']) {
             for len in 0..20 {

@@ -105,14 +105,14 @@ impl Reservation {
 /// What admitted a request: the rate-limit headers to answer with, the reservations to settle.
 #[derive(Default)]
 pub struct Admission {
-    pub headers: HeaderMap,
+    pub headers: RateHeaders,
     pub reservations: Vec<Reservation>,
 }
 
 impl std::fmt::Debug for Admission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admission")
-            .field("headers", &self.headers)
+            .field("headers", &self.headers.map())
             .field("reservations", &self.reservations.len())
             .finish()
     }
@@ -140,7 +140,9 @@ fn reset_text(d: Duration) -> String {
 }
 
 fn key(limit: &RateLimitIr, s: &Subject<'_>) -> String {
-    let mut k = limit.id.clone();
+    // Room for the parts too: one allocation for most keys.
+    let mut k = String::with_capacity(limit.id.len() + 64);
+    k.push_str(&limit.id);
     for part in &limit.key {
         k.push('|');
         match part {
@@ -182,7 +184,10 @@ impl Limiters {
         if let Some(g) = l.global {
             let failure = match &self.global {
                 Some(redis) => {
-                    let ask = redis.take(quota, k, n);
+                    // Boxed: a Redis call's state is kilobytes, and an unboxed one would be
+                    // carried (and moved) by every local decision's future too.
+                    let ask: std::pin::Pin<Box<dyn Future<Output = Result<Decision, String>> + Send + '_>> =
+                        Box::pin(redis.take(quota, k, n));
                     match crate::httpkit::deadline::within(g.timeout, ask, |d| format!("Redis took longer than {d:?}"))
                         .await
                     {
@@ -278,7 +283,7 @@ impl Limiters {
                 );
                 let slot = usize::from(l.tokens.is_some());
                 tightest[slot] = Some(d);
-                denial.headers = Some(Box::new(headers(&tightest)));
+                denial.headers = Some(Box::new(RateHeaders(tightest).map()));
                 return Err(denial);
             }
             if let (Some(count), Some(counter)) = (l.tokens, &counter) {
@@ -292,7 +297,7 @@ impl Limiters {
                 taken.push((counter, k, n));
             }
         }
-        out.headers = headers(&tightest);
+        out.headers = RateHeaders(tightest);
         Ok(out)
     }
 }
@@ -303,19 +308,37 @@ const HEADER_NAMES: [[&str; 3]; 2] = [
     ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
 ];
 
-/// OpenAI's rate-limit headers for the tightest request and token limits.
-fn headers(tightest: &[Option<Decision>; 2]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (d, names) in tightest.iter().zip(HEADER_NAMES) {
-        let Some(d) = d else { continue };
-        // The reset text is digits and unit letters: always a valid header value.
-        let reset = HeaderValue::from_str(&reset_text(d.reset)).unwrap_or(HeaderValue::from_static("0s"));
-        let values = [HeaderValue::from(d.limit), HeaderValue::from(d.remaining), reset];
-        for (name, value) in names.into_iter().zip(values) {
-            h.insert(http::HeaderName::from_static(name), value);
+/// The tightest request and token decisions, answered as OpenAI's rate-limit headers. Kept as
+/// the decisions, not a header map: the headers are written once, into the answer's own map.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RateHeaders([Option<Decision>; 2]);
+
+impl RateHeaders {
+    /// Writes the headers into `h`; `replace`: over those already there (an upstream's own).
+    pub fn write(&self, h: &mut HeaderMap, replace: bool) {
+        for (d, names) in self.0.iter().zip(HEADER_NAMES) {
+            let Some(d) = d else { continue };
+            // The reset text is digits and unit letters: always a valid header value.
+            let reset = HeaderValue::from_maybe_shared(bytes::Bytes::from(reset_text(d.reset)))
+                .unwrap_or(HeaderValue::from_static("0s"));
+            let values = [HeaderValue::from(d.limit), HeaderValue::from(d.remaining), reset];
+            for (name, value) in names.into_iter().zip(values) {
+                let name = http::HeaderName::from_static(name);
+                if replace {
+                    h.insert(name, value);
+                } else if let http::header::Entry::Vacant(e) = h.entry(name) {
+                    e.insert(value);
+                }
+            }
         }
     }
-    h
+
+    /// The headers as a map of their own.
+    pub fn map(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        self.write(&mut h, true);
+        h
+    }
 }
 
 #[cfg(test)]
@@ -349,25 +372,25 @@ mod tests {
         let s = Subject { parts: &parts, identity: &alice, route: "r", model: Some("gpt"), tool: None };
         let l = Limiters::default();
         let a = l.check(&limits, Stage::Arrival, &s, None).await.expect("first");
-        assert_eq!(a.headers["x-ratelimit-remaining-requests"], "1");
-        assert_eq!(a.headers["x-ratelimit-limit-requests"], "2");
+        assert_eq!(a.headers.map()["x-ratelimit-remaining-requests"], "1");
+        assert_eq!(a.headers.map()["x-ratelimit-limit-requests"], "2");
         let ask = TokenAsk { input: 300, max_output: None };
         let m = l.check(&limits, Stage::Model, &s, Some(ask)).await.expect("model stage");
-        assert_eq!(m.headers["x-ratelimit-remaining-tokens"], "600", "300 + the default 100… per reservation");
+        assert_eq!(m.headers.map()["x-ratelimit-remaining-tokens"], "600", "300 + the default 100… per reservation");
         assert_eq!(m.reservations.len(), 1);
         m.reservations[0].settle(300, 20);
         let again = l
             .check(&limits, Stage::Model, &s, Some(TokenAsk { input: 580, max_output: Some(100) }))
             .await
             .expect("fits");
-        assert_eq!(again.headers["x-ratelimit-remaining-tokens"], "0", "settled to 320 used, then 680 more");
+        assert_eq!(again.headers.map()["x-ratelimit-remaining-tokens"], "0", "settled to 320 used, then 680 more");
         let refused = l.check(&limits, Stage::Model, &s, Some(ask)).await.expect_err("no tokens left");
         assert_eq!(refused.status, http::StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.retry_after.is_some_and(|d| d > Duration::ZERO));
         assert_eq!(
             l.check(&limits, Stage::Model, &s, Some(TokenAsk { input: 1, max_output: Some(1) }))
                 .await
-                .map(|a| a.headers["x-ratelimit-remaining-requests"].clone())
+                .map(|a| a.headers.map()["x-ratelimit-remaining-requests"].clone())
                 .err()
                 .map(|d| d.status),
             Some(http::StatusCode::TOO_MANY_REQUESTS)
