@@ -54,7 +54,10 @@ pub async fn send(
 ) -> Result<Response<Incoming>, ProxyError> {
     let index = upstream
         .pick_index()
-        .ok_or_else(|| ProxyError::upstream_connect(format!("no endpoints available for {}", upstream.pool_key)))?;
+        .ok_or_else(|| {
+            tracing::debug!(backend = %upstream.pool_key, "no endpoints available");
+            ProxyError::upstream_connect("the backend has no endpoints available")
+        })?;
     let h2 = upstream.protocol == UpstreamProtocol::H2c;
     let uri: Uri = if h2 {
         let scheme = if upstream.tls.is_some() { "https" } else { "http" };

@@ -67,7 +67,8 @@ impl Pools {
     ) -> Result<Response<Incoming>, ProxyError> {
         let pools = self.endpoint_pools(upstream);
         let (Some(pool), Some(endpoint)) = (pools.get(index), upstream.endpoints.get(index)) else {
-            return Err(ProxyError::upstream_connect(format!("no endpoint {index} for {}", upstream.pool_key)));
+            tracing::warn!(backend = %upstream.pool_key, index, "no such endpoint");
+            return Err(ProxyError::upstream_connect("the backend has no such endpoint"));
         };
         let mut req = req;
         // An upgrade takes a connection of its own: it never returns to the pool.
@@ -106,14 +107,14 @@ impl Pools {
     ) -> Result<Sender, ProxyError> {
         let io = connect(endpoint, upstream.tls.as_deref(), CONNECT_TIMEOUT)
             .await
-            .map_err(|e| ProxyError::upstream_connect(format!("connect to {endpoint} failed: {e}")))?;
+            .map_err(|e| unreachable(upstream, endpoint, "connecting", &e))?;
         let h2 = !upgrade && (upstream.protocol == UpstreamProtocol::H2c || io.is_h2());
         let io = TokioIo::new(io);
         if h2 {
             let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                 .handshake(io)
                 .await
-                .map_err(|e| ProxyError::upstream_connect(format!("HTTP/2 handshake with {endpoint} failed: {e}")))?;
+                .map_err(|e| unreachable(upstream, endpoint, "the HTTP/2 handshake", &e))?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, "upstream h2 connection ended");
@@ -125,7 +126,7 @@ impl Pools {
             let (sender, conn) = http1::Builder::new()
                 .handshake(io)
                 .await
-                .map_err(|e| ProxyError::upstream_connect(format!("HTTP/1.1 handshake with {endpoint} failed: {e}")))?;
+                .map_err(|e| unreachable(upstream, endpoint, "the HTTP/1.1 handshake", &e))?;
             tokio::spawn(async move {
                 if let Err(e) = conn.with_upgrades().await {
                     tracing::debug!(error = %e, "upstream h1 connection ended");
@@ -199,4 +200,11 @@ async fn try_send(sender: Sender, req: Request<ProxyBody>) -> Result<(Response<I
             },
         },
     }
+}
+
+/// A backend that could not be reached: the address goes to the log, the client hears only
+/// what failed (an internal address is not the client's business).
+fn unreachable(upstream: &Upstream, endpoint: &Endpoint, step: &str, e: &dyn std::fmt::Display) -> ProxyError {
+    tracing::warn!(backend = %upstream.pool_key, %endpoint, error = %e, "{step} to an upstream failed");
+    ProxyError::upstream_connect(format!("{step} to the backend failed: {e}"))
 }
