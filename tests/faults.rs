@@ -39,11 +39,8 @@ async fn read_request(s: &mut TcpStream) -> Option<Asked> {
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+    let len: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     let mut body = buf[end..].to_vec();
     while body.len() < len {
         let n = s.read(&mut chunk).await.ok()?;
@@ -107,7 +104,8 @@ async fn serve(mut s: TcpStream, closed: mpsc::UnboundedSender<Duration>) {
         }
         if names("bad-json") {
             let body = r#"{"id":"chatcmpl-1","choices":[{"#;
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+            let head =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
             let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
             continue;
         }
@@ -125,7 +123,10 @@ async fn serve(mut s: TcpStream, closed: mpsc::UnboundedSender<Duration>) {
             return until_closed(s, closed).await;
         }
         let answer = if line.contains("/v1/chat/completions") {
-            format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{OK_JSON}", OK_JSON.len())
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{OK_JSON}",
+                OK_JSON.len()
+            )
         } else {
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string()
         };
@@ -195,8 +196,9 @@ ports: [{{name: http, port: {dead}}}]
 /// A GET, timed; status, head and body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String, String, Duration) {
     let started = Instant::now();
-    let (status, head, body) =
-        tokio::time::timeout(PATIENCE, support::gateway::request(addr, "GET", path, &[], "")).await.expect("an answer in time");
+    let (status, head, body) = tokio::time::timeout(PATIENCE, support::gateway::request(addr, "GET", path, &[], ""))
+        .await
+        .expect("an answer in time");
     (status, head, body, started.elapsed())
 }
 
@@ -258,7 +260,8 @@ async fn faulty_upstreams_get_clients_timely_errors_and_leave_the_backend_health
     eprintln!("a stalled head under a 1 s deadline: {status} after {took:?}");
     assert_eq!(status, 504, "{body}");
     assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(5), "the deadline took {took:?}");
-    let let_go = tokio::time::timeout(PATIENCE, closed.recv()).await.expect("the stalled connection is closed").expect("sent");
+    let let_go =
+        tokio::time::timeout(PATIENCE, closed.recv()).await.expect("the stalled connection is closed").expect("sent");
     eprintln!("the stalled upstream connection was closed after {let_go:?}");
     assert!(let_go < Duration::from_secs(5), "the stalled upstream connection closed after {let_go:?}");
     still_served(addr, "a stalled head").await;
@@ -278,7 +281,8 @@ async fn faulty_upstreams_get_clients_timely_errors_and_leave_the_backend_health
     eprintln!("an endless SSE line: {status}, {} bytes after {took:?}: {:.300}", body.len(), body);
     assert!(body.len() < 1 << 20, "the client got {} bytes", body.len());
     assert!(took < Duration::from_secs(8), "an endless line took {took:?} (status {status})");
-    let let_go = tokio::time::timeout(PATIENCE, closed.recv()).await.expect("the endless stream is closed").expect("sent");
+    let let_go =
+        tokio::time::timeout(PATIENCE, closed.recv()).await.expect("the endless stream is closed").expect("sent");
     eprintln!("the endless stream's connection was closed after {let_go:?}");
     assert!(let_go < Duration::from_secs(8), "the endless stream's connection closed after {let_go:?}");
     still_served(addr, "an endless SSE line").await;

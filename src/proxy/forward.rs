@@ -52,12 +52,10 @@ pub async fn send(
     headers: HeaderMap,
     body: ProxyBody,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let index = upstream
-        .pick_index()
-        .ok_or_else(|| {
-            tracing::debug!(backend = %upstream.pool_key, "no endpoints available");
-            ProxyError::upstream_connect("the backend has no endpoints available")
-        })?;
+    let index = upstream.pick_index().ok_or_else(|| {
+        tracing::debug!(backend = %upstream.pool_key, "no endpoints available");
+        ProxyError::upstream_connect("the backend has no endpoints available")
+    })?;
     let h2 = upstream.protocol == UpstreamProtocol::H2c;
     let uri: Uri = if h2 {
         let scheme = if upstream.tls.is_some() { "https" } else { "http" };
