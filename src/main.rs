@@ -52,6 +52,10 @@ enum Command {
         /// in the kernel's accept queue until one ends.
         #[arg(long, default_value_t = sluice::proxy::listener::MAX_CONNECTIONS)]
         max_connections: usize,
+        /// How long a proxied answer's body may send nothing before it is given up (the client's
+        /// answer is cut): a Gateway API duration such as `90s` or `5m`; `0s`: never.
+        #[arg(long, default_value = "5m", value_parser = sluice::ir::translate::duration::parse)]
+        body_idle_timeout: std::time::Duration,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -79,7 +83,17 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
-        Command::Run { config, admin, bind, workers, state_file, redis_url, redis_cluster, max_connections } => {
+        Command::Run {
+            config,
+            admin,
+            bind,
+            workers,
+            state_file,
+            redis_url,
+            redis_cluster,
+            max_connections,
+            body_idle_timeout,
+        } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = workers {
@@ -92,7 +106,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster), max_connections))
+            let bounds = cli::run::Bounds {
+                max_connections,
+                body_idle: (!body_idle_timeout.is_zero()).then_some(body_idle_timeout),
+            };
+            rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster), bounds))
         }
     }
 }

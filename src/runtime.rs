@@ -106,6 +106,7 @@ impl Runtime {
             pipelines,
             policy,
             drain: Default::default(),
+            body_idle_ms: (crate::proxy::handler::BODY_IDLE.as_millis() as u64).into(),
         });
         Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
     }
@@ -121,6 +122,13 @@ impl Runtime {
     /// on (`sluice run --max-connections`).
     pub fn set_max_connections(&self, n: usize) {
         self.shared.drain.set_max_connections(n);
+    }
+
+    /// How long a proxied answer's body may send nothing before it is given up (`None`: never;
+    /// `sluice run --body-idle-timeout`). Applies to requests from now on.
+    pub fn set_body_idle_timeout(&self, idle: Option<std::time::Duration>) {
+        let ms = idle.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        self.shared.body_idle_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether a graceful stop has begun (then not ready).

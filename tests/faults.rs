@@ -96,6 +96,10 @@ async fn serve(mut s: TcpStream, closed: mpsc::UnboundedSender<Duration>) {
         if names("stall-head") {
             return until_closed(s, closed).await;
         }
+        if names("stall-body") {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nthe first ten").await;
+            return until_closed(s, closed).await;
+        }
         if names("reset-during") {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nthe first ten").await;
             let _ = s.flush().await;
@@ -225,7 +229,9 @@ async fn still_served(addr: SocketAddr, after: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faulty_upstreams_get_clients_timely_errors_and_leave_the_backend_healthy() {
     let (port, mut closed) = faulty_upstream().await;
-    let (_rt, addr) = support::gateway::start(&config(port, closed_port())).await;
+    let (rt, addr) = support::gateway::start(&config(port, closed_port())).await;
+    // `sluice run --body-idle-timeout 1s` (the default, 5 min, is too long to wait for here).
+    rt.set_body_idle_timeout(Some(Duration::from_secs(1)));
     still_served(addr, "nothing").await;
 
     // Refused, reset before an answer, closed before an answer, not HTTP: 502 at once.
@@ -265,6 +271,21 @@ async fn faulty_upstreams_get_clients_timely_errors_and_leave_the_backend_health
     eprintln!("the stalled upstream connection was closed after {let_go:?}");
     assert!(let_go < Duration::from_secs(5), "the stalled upstream connection closed after {let_go:?}");
     still_served(addr, "a stalled head").await;
+
+    // A body that stops coming: after 1 s without data the client's answer is cut (short of
+    // its Content-Length) and the upstream connection closed.
+    let (status, _, body, took) = get(addr, "/stall-body").await;
+    eprintln!("a body stalled mid-way: {status}, {} of 1000 bytes after {took:?}", body.len());
+    assert_eq!(status, 200);
+    assert!(body.len() < 1000, "the cut answer is short: {} bytes", body.len());
+    assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(5), "the idle bound took {took:?}");
+    let let_go = tokio::time::timeout(PATIENCE, closed.recv())
+        .await
+        .expect("the stalled body's connection is closed")
+        .expect("sent");
+    eprintln!("the stalled body's upstream connection was closed after {let_go:?}");
+    assert!(let_go < Duration::from_secs(5), "the stalled body's connection closed after {let_go:?}");
+    still_served(addr, "a stalled body").await;
 
     // The AI route: a provider's answer that is not valid JSON gets an OpenAI-format 502.
     let (status, _, body, took) = chat(addr, "bad-json", false).await;

@@ -9,13 +9,21 @@ use std::sync::Arc;
 use sluice::config;
 use sluice::runtime::{BindMode, Runtime};
 
+/// Bounds set on the command line.
+pub struct Bounds {
+    /// Connections open at once per listening port.
+    pub max_connections: usize,
+    /// How long a proxied answer's body may send nothing (`None`: never).
+    pub body_idle: Option<std::time::Duration>,
+}
+
 pub async fn run(
     paths: Vec<PathBuf>,
     admin: SocketAddr,
     bind: IpAddr,
     state_file: PathBuf,
     (redis_url, redis_cluster): (Option<String>, bool),
-    max_connections: usize,
+    bounds: Bounds,
 ) -> ExitCode {
     // With Redis, budgets and global limits are shared by every replica; without, budgets
     // live in the embedded state file.
@@ -33,7 +41,8 @@ pub async fn run(
         }
     };
     let runtime = Runtime::with_policy(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits));
-    runtime.set_max_connections(max_connections);
+    runtime.set_max_connections(bounds.max_connections);
+    runtime.set_body_idle_timeout(bounds.body_idle);
     let loaded = config::load_paths(&paths);
     if !loaded.errors.is_empty() {
         for e in &loaded.errors {

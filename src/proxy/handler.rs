@@ -25,6 +25,7 @@ use super::resource_metadata;
 use super::retry::Retries;
 use super::upstream::Pools;
 use crate::httpkit::body::{self, ProxyBody};
+use crate::httpkit::idle;
 use crate::httpkit::{deadline, weighted};
 use crate::ir::filter::{Cors, HeaderModifier};
 use crate::ir::hostname::host_without_port;
@@ -52,6 +53,20 @@ pub struct Shared {
     pub policy: Arc<PolicyLayer>,
     /// Open connections, and the graceful stop.
     pub drain: super::drain::Drain,
+    /// How long a proxied answer's body may send nothing before it is given up, in
+    /// milliseconds (0: never; `sluice run --body-idle-timeout`).
+    pub body_idle_ms: std::sync::atomic::AtomicU64,
+}
+
+/// A proxied answer's body that sends nothing for this long is given up (Envoy's stream idle
+/// timeout; nginx's `proxy_read_timeout` is 60 s).
+pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl Shared {
+    fn body_idle(&self) -> Option<std::time::Duration> {
+        let ms = self.body_idle_ms.load(std::sync::atomic::Ordering::Relaxed);
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
 }
 
 /// Facts about the downstream connection.
@@ -414,7 +429,7 @@ async fn serve<'s>(
     if let Some(c) = cors_filter {
         cors::decorate(c, origin.as_ref(), &mut rparts.headers);
     }
-    Ok(Response::from_parts(rparts, body::from_incoming(rbody)))
+    Ok(Response::from_parts(rparts, idle::bounded(body::from_incoming(rbody), shared.body_idle())))
 }
 
 fn bad_rewrite(e: &dyn std::fmt::Display) -> ProxyError {

@@ -86,6 +86,7 @@ fn shared(snapshot: Snapshot) -> Arc<Shared> {
         pipelines,
         policy,
         drain: Default::default(),
+        body_idle_ms: (super::handler::BODY_IDLE.as_millis() as u64).into(),
     })
 }
 
