@@ -113,6 +113,13 @@ async fn serve(mut s: TcpStream, closed: mpsc::UnboundedSender<Duration>) {
             let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
             continue;
         }
+        if names("stall-stream") {
+            let chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"partial"},"finish_reason":null}]}"#;
+            let _ = s
+                .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: {chunk}\n\n").as_bytes())
+                .await;
+            return until_closed(s, closed).await;
+        }
         if names("endless-line") {
             let _ = s
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: ")
@@ -194,7 +201,9 @@ endpoints: [{{addresses: ["127.0.0.1"]}}]
 ports: [{{name: http, port: {dead}}}]
 "#
         )
+        // `failover.streamIdleTimeout` (default 10 min) short enough to wait for here.
         + &support::yaml::openai_backend("llm", port)
+            .replace("spec:\n  provider:", "spec:\n  failover: {streamIdleTimeout: 1s}\n  provider:")
 }
 
 /// A GET, timed; status, head and body.
@@ -295,6 +304,19 @@ async fn faulty_upstreams_get_clients_timely_errors_and_leave_the_backend_health
     assert!(e["error"]["message"].is_string(), "{body}");
     assert!(took < Duration::from_secs(5), "bad JSON took {took:?}");
     still_served(addr, "bad JSON from the provider").await;
+
+    // A provider's stream that stops after its first event: the client gets that event, then
+    // the stream's error event after 1 s without data, and the provider's connection is closed.
+    let (status, _, body, took) = chat(addr, "stall-stream", true).await;
+    eprintln!("a provider stream stalled after one event: {status} after {took:?}: {body}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("partial"), "the first event went through: {body}");
+    assert!(body.contains("no data from the peer"), "the stream ends with an error event: {body}");
+    assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(5), "the stream idle bound took {took:?}");
+    let let_go =
+        tokio::time::timeout(PATIENCE, closed.recv()).await.expect("the stalled stream is closed").expect("sent");
+    assert!(let_go < Duration::from_secs(5), "the stalled stream's connection closed after {let_go:?}");
+    still_served(addr, "a stalled provider stream").await;
 
     // A streamed answer whose line never ends: the gateway stops reading at its bound, ends the
     // client's stream, and closes the provider's connection; the client got little.

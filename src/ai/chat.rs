@@ -111,7 +111,7 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     // given back in full when no provider answers).
     let reservations = Arc::new(std::sync::Mutex::new(Some(admission.reservations)));
     let result = failover::run(ctx, backend, |p| {
-        attempt(ctx, p, &parsed, &model, created, (reservations.clone(), spend.clone()))
+        attempt(ctx, p, &parsed, &model, created, (reservations.clone(), spend.clone()), backend.stream_idle_timeout)
     })
     .await;
     if result.is_err() {
@@ -144,6 +144,7 @@ async fn attempt(
     model: &str,
     created: u64,
     (reservations, spend): (Reservations, Arc<Spend>),
+    idle: Option<Duration>,
 ) -> Result<Response<ProxyBody>, AiError> {
     let store = ctx.pipe.policy.store.clone();
     let model = provider_model(&p, model);
@@ -217,7 +218,7 @@ async fn attempt(
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
     if req.stream && held {
         let decode = provider.stream_decoder(&model, resp.headers());
-        let events = stream::collect(stream::upstream_of(resp.into_body()), decode, MAX_HELD)
+        let events = stream::collect(stream::upstream_of(resp.into_body(), idle), decode, MAX_HELD)
             .await
             .map_err(AiError::upstream)?;
         let events = guard_events(ctx, output_guards, events).await?;
@@ -238,7 +239,7 @@ async fn attempt(
             guard: output_guards.and_then(super::guards::StreamGuard::new),
         };
         return Ok(sse_response(stream::translate(
-            stream::upstream_of(resp.into_body()),
+            stream::upstream_of(resp.into_body(), idle),
             decode,
             encode,
             on_done,

@@ -126,6 +126,7 @@ mod tests {
             consecutive_failures: 2,
             ejection: Duration::from_secs(30),
             first_byte_timeout,
+            stream_idle_timeout: None,
             passthrough: vec![],
         }
     }

@@ -214,8 +214,9 @@ pub struct Notes {
 /// A provider's body, as the bytes it sends (an error ends it).
 pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
-/// A provider's HTTP body as [`Upstream`] bytes.
-pub fn upstream_of(body: Incoming) -> Upstream {
+/// A provider's HTTP body as [`Upstream`] bytes, given up when it sends nothing for `idle`.
+pub fn upstream_of(body: Incoming, idle: Option<std::time::Duration>) -> Upstream {
+    let body = crate::httpkit::idle::bounded(crate::httpkit::body::from_incoming(body), idle);
     Box::pin(body.into_data_stream().map(|r| r.map_err(|e| e.to_string())))
 }
 

@@ -86,6 +86,10 @@ pub struct AiFailover {
     /// Time to the first response byte before trying the next provider (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_timeout: Option<String>,
+    /// How long a streamed answer may send nothing before it is given up (default "10m";
+    /// "0s": never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

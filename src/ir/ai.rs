@@ -22,6 +22,9 @@ pub struct AiBackendIr {
     pub ejection: Duration,
     #[serde(skip)]
     pub first_byte_timeout: Option<Duration>,
+    /// A streamed answer that sends nothing this long is given up (`None`: never).
+    #[serde(skip)]
+    pub stream_idle_timeout: Option<Duration>,
     /// Other paths forwarded: a prefix and its methods.
     pub passthrough: Vec<PassthroughRule>,
 }

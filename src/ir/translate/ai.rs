@@ -70,6 +70,9 @@ fn build(ix: &Index<'_>, b: &AiBackend) -> Result<AiBackendIr, RefFailure> {
         consecutive_failures: f.consecutive_failures.unwrap_or(3).max(1),
         ejection: parse(f.ejection.as_deref(), Some(Duration::from_secs(30)))?.unwrap_or_default(),
         first_byte_timeout: parse(f.first_byte_timeout.as_deref(), None)?,
+        // Reasoning models may think for minutes between the head and the first event.
+        stream_idle_timeout: parse(f.stream_idle_timeout.as_deref(), Some(Duration::from_secs(600)))?
+            .filter(|d| !d.is_zero()),
         passthrough: passthrough_rules(&b.spec.passthrough)?,
     })
 }
