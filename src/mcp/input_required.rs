@@ -91,7 +91,7 @@ struct InputPeer {
 }
 
 impl ClientPeer for InputPeer {
-    /// Stateless callers share the sessions held for their calls: they keep nothing in them.
+    /// Stateless callers cannot be told apart: the sessions held for their calls end with them.
     fn affinity(&self) -> &str {
         ""
     }

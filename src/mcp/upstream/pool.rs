@@ -69,8 +69,10 @@ struct Slot {
 }
 
 /// A session held by one call. When the call ends, also when it is dropped midway (its client
-/// cancelled or hung up: the target is told), the session goes back among the spares, unless
-/// it was found unfit.
+/// cancelled or hung up: the target is told), the session goes back among the spares of its
+/// client, unless it was found unfit or its caller was stateless: stateless callers cannot be
+/// told apart, and what one told the target in the session (roots, a log level) must not reach
+/// another, so their sessions end with their calls.
 struct Held<'a> {
     slot: &'a Slot,
     session: Option<Arc<dyn McpUpstream>>,
@@ -82,6 +84,9 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.relay.detach();
         let Some(session) = self.session.take().filter(|s| !s.is_closed()) else { return };
+        if self.affinity.is_empty() {
+            return;
+        }
         let mut spares = self.slot.spare.lock().unwrap_or_else(|p| p.into_inner());
         if spares.len() >= EXCLUSIVE_PER_TARGET
             && let Some(oldest) = spares.iter().enumerate().min_by_key(|(_, s)| s.since).map(|(i, _)| i)
@@ -521,5 +526,35 @@ mod tests {
         let got = pool.call_tool(&t, "echo".into(), None, Some(a)).await;
         assert_eq!(got, Ok(json!("echo")));
         assert_eq!(opened.load(Ordering::Relaxed), 3, "the cancelled call's session was kept");
+    }
+
+    #[tokio::test]
+    async fn stateless_callers_never_share_a_held_session() {
+        let connector = Counting::default();
+        let opened = connector.opened.clone();
+        let pool = UpstreamPool::new(Arc::new(connector), Timeouts::default());
+        let t = target();
+        // Two stateless callers (no session id): each call gets a session of its own, ended
+        // with the call, so nothing one told the target reaches the other.
+        for (i, who) in ["first", "second"].into_iter().enumerate() {
+            let caller: Arc<dyn ClientPeer> = Arc::new(Stateless(who));
+            let got = pool.call_tool(&t, "ask".into(), None, Some(caller)).await;
+            assert_eq!(got, Ok(json!(format!("answered by {who}"))));
+            assert_eq!(opened.load(Ordering::Relaxed), i + 1, "the {who} caller got a session of its own");
+        }
+    }
+
+    /// A stateless caller: no affinity; answers requests with its name.
+    struct Stateless(&'static str);
+
+    impl ClientPeer for Stateless {
+        fn affinity(&self) -> &str {
+            ""
+        }
+        fn request(&self, _: &str, _: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
+            let me = self.0;
+            Box::pin(async move { Ok(json!(format!("answered by {me}"))) })
+        }
+        fn notify(&self, _: &str, _: Value) {}
     }
 }
