@@ -57,7 +57,7 @@ fn get_stream(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
     let session = match session_header(parts) {
         Err(e) => return rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &e),
         Ok(None) => return rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
-        Ok(Some(id)) => match ctx.state.sessions.get(id, &ctx.owner, ctx.session_key()) {
+        Ok(Some(id)) => match ctx.state.sessions.get(id, (&ctx.owner, &ctx.client), ctx.session_key()) {
             None => return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
             Some(s) => s,
         },
@@ -180,7 +180,7 @@ async fn post(ctx: &Ctx, parts: &Parts, incoming: Incoming) -> Response<ProxyBod
         // Notifications and responses need a session, and get no answer; a response goes to
         // the call that relayed the request it answers.
         other @ (Message::Notification { .. } | Message::Response { .. }) => {
-            return match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner, ctx.session_key())) {
+            return match session_id.map(|s| ctx.state.sessions.get(s, (&ctx.owner, &ctx.client), ctx.session_key())) {
                 None => rpc_status(StatusCode::BAD_REQUEST, &Value::Null, &missing_session()),
                 Some(None) => rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session()),
                 Some(Some(session)) => {
@@ -208,7 +208,7 @@ async fn post(ctx: &Ctx, parts: &Parts, incoming: Incoming) -> Response<ProxyBod
         }
         return initialize(ctx, &id, params.as_ref(), answer).await;
     }
-    let session = match session_id.map(|s| ctx.state.sessions.get(s, &ctx.owner, ctx.session_key())) {
+    let session = match session_id.map(|s| ctx.state.sessions.get(s, (&ctx.owner, &ctx.client), ctx.session_key())) {
         None => return rpc_status(StatusCode::BAD_REQUEST, &id, &missing_session()),
         Some(None) => return rpc_status(StatusCode::NOT_FOUND, &id, &unknown_session()),
         Some(Some(s)) => s,
@@ -298,7 +298,9 @@ async fn initialize(
         Err(e) => return reply(StatusCode::OK, answer, &jsonrpc::error(id, &e), None),
     };
     let takes_requests = super::session::declares_requests(params.and_then(|p| p.get("capabilities")));
-    let Some(session) = ctx.state.sessions.create(&ctx.owner, version, takes_requests, ctx.session_key()) else {
+    let Some(session) =
+        ctx.state.sessions.create((&ctx.owner, &ctx.client), version, takes_requests, ctx.session_key())
+    else {
         let e = RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
         return rpc_status(StatusCode::SERVICE_UNAVAILABLE, id, &e);
     };

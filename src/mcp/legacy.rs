@@ -84,7 +84,8 @@ fn event(name: &str, data: &str) -> Bytes {
 
 /// `GET`: a new session and its stream.
 pub fn open(ctx: &Ctx, parts: &Parts) -> Response<ProxyBody> {
-    let Some(session) = ctx.state.sessions.create(&ctx.owner, "2024-11-05", false, ctx.session_key()) else {
+    let Some(session) = ctx.state.sessions.create((&ctx.owner, &ctx.client), "2024-11-05", false, ctx.session_key())
+    else {
         let e =
             super::jsonrpc::RpcError::new(jsonrpc::INTERNAL_ERROR, "too many MCP sessions are open; try again later");
         return rpc_status(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &e);
@@ -160,7 +161,7 @@ fn with_keep_alive(
 
 /// `POST ?session_id=`: one message of a legacy session.
 pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyBody> {
-    let Some(session) = ctx.state.sessions.get(id, &ctx.owner, ctx.session_key()) else {
+    let Some(session) = ctx.state.sessions.get(id, (&ctx.owner, &ctx.client), ctx.session_key()) else {
         return rpc_status(StatusCode::NOT_FOUND, &Value::Null, &unknown_session());
     };
     let Some(stream) = ctx.state.legacy.sender(id) else {

@@ -171,6 +171,20 @@ pub struct Ctx {
     pub owner: Arc<str>,
     /// Who may see and use which items (the route's authorization rules).
     pub filter: Arc<dyn federation::ItemFilter>,
+    /// Who the client is, for the per-client session cap: its identity when it authenticated,
+    /// else its address.
+    pub client: String,
+}
+
+/// The client a request comes from: `id:<name>` when it authenticated, else `ip:<address>`.
+fn client_of(parts: &Parts) -> String {
+    let named =
+        parts.extensions.get::<crate::policy::Admitted>().map(|a| a.identity.name.as_str()).filter(|n| !n.is_empty());
+    match (named, parts.extensions.get::<crate::policy::limits::ClientIp>()) {
+        (Some(name), _) => format!("id:{name}"),
+        (None, Some(ip)) => format!("ip:{}", ip.0),
+        (None, None) => String::new(),
+    }
 }
 
 impl Ctx {
@@ -204,8 +218,13 @@ impl Pipeline<McpRoute> for McpPipeline {
                 Some(f) => Arc::new(f),
                 None => Arc::new(AllowAll),
             };
-        let ctx =
-            Ctx { state: self.state.clone(), backends: route.backends.clone(), owner: route.owner.clone(), filter };
+        let ctx = Ctx {
+            state: self.state.clone(),
+            backends: route.backends.clone(),
+            owner: route.owner.clone(),
+            filter,
+            client: client_of(parts),
+        };
         Box::pin(async move { http::serve(&ctx, parts, body).await })
     }
 

@@ -27,6 +27,9 @@ use crate::httpkit::sse;
 /// Live sessions per process, and per route (the backends a session is bound to).
 pub const MAX_SESSIONS: usize = 10_000;
 pub const MAX_SESSIONS_PER_ROUTE: usize = 2_500;
+/// Live sessions per client (its identity when it authenticated, else its address): one client
+/// cannot take a route's every session. Clients behind one address (a NAT) share this.
+pub const MAX_SESSIONS_PER_CLIENT: usize = 500;
 /// Ended sealed ids remembered (so that no replica takes them up again); beyond, the oldest
 /// is forgotten (its holder could take it up again until its [`MAX_AGE`]: it is theirs).
 pub const MAX_ENDED: usize = 100_000;
@@ -45,6 +48,8 @@ pub struct Session {
     pub id: String,
     /// The backends the session was opened on (`ns/name,…`); another route cannot use it.
     pub owner: String,
+    /// Who opened it (or took it up here), for the per-client cap.
+    client: String,
     pub protocol_version: String,
     /// The owners of the tool and prompt names of the client's last listings (every page of
     /// them): calls are routed by the names they gave.
@@ -81,10 +86,11 @@ pub fn declares_requests(capabilities: Option<&Value>) -> bool {
 
 impl Session {
     /// A session kept outside the table (the stateless era's per-route memory of names).
-    fn new(id: String, owner: &str, protocol_version: &str, takes_requests: bool) -> Session {
+    fn new(id: String, owner: &str, client: &str, protocol_version: &str, takes_requests: bool) -> Session {
         Session {
             id,
             owner: owner.to_string(),
+            client: client.to_string(),
             protocol_version: protocol_version.to_string(),
             routes: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
@@ -166,7 +172,7 @@ impl Session {
     }
 
     pub fn detached(owner: &str, protocol_version: &str) -> Arc<Session> {
-        Arc::new(Session::new(String::new(), owner, protocol_version, false))
+        Arc::new(Session::new(String::new(), owner, "", protocol_version, false))
     }
 
     pub fn takes_requests(&self) -> bool {
@@ -218,8 +224,9 @@ impl Session {
 #[derive(Default)]
 struct Table {
     live: HashMap<String, Arc<Session>>,
-    /// Live sessions by route (owner).
+    /// Live sessions by route (owner), and by client.
     per_route: HashMap<String, usize>,
+    per_client: HashMap<String, usize>,
     /// Sealed ids ended here (DELETE) or expired, which must not be taken up again, oldest
     /// first in `ended_order`; at most [`MAX_ENDED`].
     ended: HashMap<String, Instant>,
@@ -228,13 +235,9 @@ struct Table {
 
 impl Table {
     fn end(&mut self, id: &str, sealed: bool) {
-        if let Some(s) = self.live.remove(id)
-            && let Some(n) = self.per_route.get_mut(&s.owner)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_route.remove(&s.owner);
-            }
+        if let Some(s) = self.live.remove(id) {
+            uncount(&mut self.per_route, &s.owner);
+            uncount(&mut self.per_client, &s.client);
         }
         // A random id (no key) is known to this process only: nothing can take it up again.
         if !sealed || self.ended.contains_key(id) {
@@ -262,6 +265,15 @@ impl Table {
     }
 }
 
+fn uncount(counts: &mut HashMap<String, usize>, k: &str) {
+    if let Some(n) = counts.get_mut(k) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(k);
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Sessions {
     table: Mutex<Table>,
@@ -275,12 +287,14 @@ impl Sessions {
     fn insert(
         t: &mut Table,
         id: String,
-        owner: &str,
+        (owner, client): (&str, &str),
         protocol_version: &str,
         (takes_requests, sealed): (bool, bool),
     ) -> Option<Arc<Session>> {
         let full = |t: &Table| {
-            t.live.len() >= MAX_SESSIONS || t.per_route.get(owner).copied().unwrap_or(0) >= MAX_SESSIONS_PER_ROUTE
+            t.live.len() >= MAX_SESSIONS
+                || t.per_route.get(owner).copied().unwrap_or(0) >= MAX_SESSIONS_PER_ROUTE
+                || t.per_client.get(client).copied().unwrap_or(0) >= MAX_SESSIONS_PER_CLIENT
         };
         if full(t) {
             let expired: Vec<String> =
@@ -293,16 +307,18 @@ impl Sessions {
             }
         }
         t.forget_old_ends();
-        let session = Arc::new(Session::new(id.clone(), owner, protocol_version, takes_requests));
+        let session = Arc::new(Session::new(id.clone(), owner, client, protocol_version, takes_requests));
         t.live.insert(id, session.clone());
         *t.per_route.entry(owner.to_string()).or_default() += 1;
+        *t.per_client.entry(client.to_string()).or_default() += 1;
         Some(session)
     }
 
-    /// A new session, its id sealed with `key` when there is one; `None` when too many are live.
+    /// A new session of `client` on `owner`, its id sealed with `key` when there is one; `None`
+    /// when too many are live (in the process, on the route or of the client).
     pub fn create(
         &self,
-        owner: &str,
+        (owner, client): (&str, &str),
         protocol_version: &str,
         takes_requests: bool,
         key: Option<&SessionKey>,
@@ -317,12 +333,12 @@ impl Sessions {
             })?,
             None => format!("{:032x}", rand::random::<u128>()),
         };
-        Sessions::insert(&mut self.lock(), id, owner, protocol_version, (takes_requests, key.is_some()))
+        Sessions::insert(&mut self.lock(), id, (owner, client), protocol_version, (takes_requests, key.is_some()))
     }
 
     /// The session `id` of `owner`, marked as used: a live one, or one sealed with `key` that
-    /// this process takes up.
-    pub fn get(&self, id: &str, owner: &str, key: Option<&SessionKey>) -> Option<Arc<Session>> {
+    /// this process takes up (counted as `client`'s).
+    pub fn get(&self, id: &str, (owner, client): (&str, &str), key: Option<&SessionKey>) -> Option<Arc<Session>> {
         let mut t = self.lock();
         if let Some(s) = t.live.get(id).cloned() {
             if s.idle() >= IDLE_EXPIRY {
@@ -343,7 +359,13 @@ impl Sessions {
         if claims.owner != owner || !young {
             return None;
         }
-        Sessions::insert(&mut t, id.to_string(), owner, &claims.protocol_version, (claims.takes_requests, true))
+        Sessions::insert(
+            &mut t,
+            id.to_string(),
+            (owner, client),
+            &claims.protocol_version,
+            (claims.takes_requests, true),
+        )
     }
 
     /// The live sessions of the routes that include `backend` (a backend key).
@@ -372,17 +394,33 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn each_route_has_its_own_cap() {
         let sessions = Sessions::default();
+        // Many clients (each under its own cap) fill route a.
         let a: Vec<_> = (0..MAX_SESSIONS_PER_ROUTE)
-            .map(|_| sessions.create("ns/a", "2025-11-25", false, None).expect("a"))
+            .map(|i| sessions.create(("ns/a", &format!("c{}", i % 10)), "2025-11-25", false, None).expect("a"))
             .collect();
-        assert!(sessions.create("ns/a", "2025-11-25", false, None).is_none(), "route a is full");
-        assert!(sessions.create("ns/b", "2025-11-25", false, None).is_some(), "route b is not");
+        assert!(sessions.create(("ns/a", "z"), "2025-11-25", false, None).is_none(), "route a is full");
+        assert!(sessions.create(("ns/b", "z"), "2025-11-25", false, None).is_some(), "route b is not");
         assert!(sessions.remove(&a[0].id, "ns/a", None));
-        assert!(sessions.create("ns/a", "2025-11-25", false, None).is_some(), "a slot of route a freed");
+        assert!(sessions.create(("ns/a", "z"), "2025-11-25", false, None).is_some(), "a slot of route a freed");
         // Idle sessions make room when a route is full.
         tokio::time::advance(IDLE_EXPIRY).await;
-        assert!(sessions.create("ns/a", "2025-11-25", false, None).is_some());
+        assert!(sessions.create(("ns/a", "z"), "2025-11-25", false, None).is_some());
         assert_eq!(sessions.lock().per_route.get("ns/a"), Some(&1), "the idle ones were ended");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_client_cannot_take_a_routes_every_session() {
+        let sessions = Sessions::default();
+        let mine: Vec<_> = (0..MAX_SESSIONS_PER_CLIENT)
+            .map(|_| sessions.create(("ns/a", "ip:203.0.113.7"), "2025-11-25", false, None).expect("mine"))
+            .collect();
+        assert!(sessions.create(("ns/a", "ip:203.0.113.7"), "2025-11-25", false, None).is_none(), "its cap");
+        assert!(sessions.create(("ns/b", "ip:203.0.113.7"), "2025-11-25", false, None).is_none(), "on any route");
+        assert!(sessions.create(("ns/a", "ip:198.51.100.1"), "2025-11-25", false, None).is_some(), "others open");
+        // Ending one frees one.
+        assert!(sessions.remove(&mine[0].id, "ns/a", None));
+        assert!(sessions.create(("ns/a", "ip:203.0.113.7"), "2025-11-25", false, None).is_some());
+        assert_eq!(sessions.lock().per_client.get("ip:203.0.113.7"), Some(&MAX_SESSIONS_PER_CLIENT));
     }
 
     #[test]
@@ -401,15 +439,15 @@ mod tests {
     async fn idle_sessions_expire_and_are_not_taken_up_again() {
         let key = SessionKey::new(b"a key shared by every replica!!!").expect("key");
         let sessions = Sessions::default();
-        let s = sessions.create("default/tools", "2025-11-25", false, Some(&key)).expect("created");
+        let s = sessions.create(("default/tools", "c"), "2025-11-25", false, Some(&key)).expect("created");
         for _ in 0..3 {
             tokio::time::advance(IDLE_EXPIRY - Duration::from_secs(1)).await;
-            assert!(sessions.get(&s.id, "default/tools", Some(&key)).is_some(), "each use keeps it alive");
+            assert!(sessions.get(&s.id, ("default/tools", "c"), Some(&key)).is_some(), "each use keeps it alive");
         }
         tokio::time::advance(IDLE_EXPIRY).await;
-        assert!(sessions.get(&s.id, "default/tools", Some(&key)).is_none(), "idle for the whole expiry: gone");
+        assert!(sessions.get(&s.id, ("default/tools", "c"), Some(&key)).is_none(), "idle for the whole expiry: gone");
         assert!(
-            sessions.get(&s.id, "default/tools", Some(&key)).is_none(),
+            sessions.get(&s.id, ("default/tools", "c"), Some(&key)).is_none(),
             "its sealed id still opens, but an expired session is not taken up again"
         );
     }
@@ -417,14 +455,14 @@ mod tests {
     #[test]
     fn sessions_belong_to_their_route() {
         let sessions = Sessions::default();
-        let Some(s) = sessions.create("default/tools", "2025-11-25", false, None) else { panic!("created") };
+        let Some(s) = sessions.create(("default/tools", "c"), "2025-11-25", false, None) else { panic!("created") };
         assert_eq!(s.id.len(), 32);
-        assert!(sessions.get(&s.id, "default/tools", None).is_some());
-        assert!(sessions.get(&s.id, "default/other", None).is_none());
-        assert!(sessions.get("nope", "default/tools", None).is_none());
+        assert!(sessions.get(&s.id, ("default/tools", "c"), None).is_some());
+        assert!(sessions.get(&s.id, ("default/other", "c"), None).is_none());
+        assert!(sessions.get("nope", ("default/tools", "c"), None).is_none());
         assert!(!sessions.remove(&s.id, "default/other", None));
         assert!(sessions.remove(&s.id, "default/tools", None));
-        assert!(sessions.get(&s.id, "default/tools", None).is_none());
+        assert!(sessions.get(&s.id, ("default/tools", "c"), None).is_none());
     }
 
     #[test]
@@ -461,20 +499,20 @@ mod tests {
     fn sealed_sessions_are_taken_up_by_another_process() {
         let key = SessionKey::new(b"a key shared by every replica!!!").expect("key");
         let first = Sessions::default();
-        let Some(s) = first.create("default/tools", "2025-06-18", true, Some(&key)) else { panic!("created") };
+        let Some(s) = first.create(("default/tools", "c"), "2025-06-18", true, Some(&key)) else { panic!("created") };
         // A second process: no state, the same key.
         let second = Sessions::default();
-        let taken = second.get(&s.id, "default/tools", Some(&key)).expect("taken up");
+        let taken = second.get(&s.id, ("default/tools", "c"), Some(&key)).expect("taken up");
         assert_eq!(taken.protocol_version, "2025-06-18");
         assert!(taken.takes_requests(), "what the client declared travels with the id");
-        assert!(second.get(&s.id, "default/other", Some(&key)).is_none(), "bound to its route");
+        assert!(second.get(&s.id, ("default/other", "c"), Some(&key)).is_none(), "bound to its route");
         let other_key = SessionKey::new(b"a key of another deployment!!!!!").expect("key");
-        assert!(Sessions::default().get(&s.id, "default/tools", Some(&other_key)).is_none());
-        assert!(Sessions::default().get(&s.id, "default/tools", None).is_none(), "no key, no take-up");
+        assert!(Sessions::default().get(&s.id, ("default/tools", "c"), Some(&other_key)).is_none());
+        assert!(Sessions::default().get(&s.id, ("default/tools", "c"), None).is_none(), "no key, no take-up");
         // Ended where the DELETE arrived: not taken up there again.
         let third = Sessions::default();
         assert!(third.remove(&s.id, "default/tools", Some(&key)));
-        assert!(third.get(&s.id, "default/tools", Some(&key)).is_none());
+        assert!(third.get(&s.id, ("default/tools", "c"), Some(&key)).is_none());
         assert!(!third.remove(&s.id, "default/tools", Some(&key)));
     }
 }

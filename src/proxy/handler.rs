@@ -207,13 +207,16 @@ async fn serve<'s>(
     let mut limit_headers = policy::limits::RateHeaders::default();
     // A CORS preflight of a rule with a CORS filter carries no credentials and is answered by
     // the filter.
+    // Who the client is, for rate limits and the MCP per-client session cap.
+    if entry.policy.is_some() || matches!(rule.pipeline, RulePipeline::Mcp(_)) {
+        parts.extensions.insert(policy::limits::ClientIp(conn.remote.ip()));
+    }
     if let Some(policy) = &entry.policy {
         let preflight = rule.filters.iter().any(|f| matches!(f, Filter::Cors(_)))
             && parts.method == http::Method::OPTIONS
             && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
         if !preflight {
             parts.extensions.insert(policy::Scheme(conn.scheme));
-            parts.extensions.insert(policy::limits::ClientIp(conn.remote.ip()));
             match shared.policy.admit(policy, &rule.label, &mut parts).await {
                 Ok((admitted, headers)) => {
                     limit_headers = headers;
