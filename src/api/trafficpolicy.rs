@@ -58,6 +58,16 @@ pub struct TrafficPolicySpec {
     /// Spend limits in USD (AI routes), from the provider catalog's prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgets: Option<Vec<Budget>>,
+    /// The largest request body a proxied route takes (AI and MCP routes keep their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<RequestBody>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestBody {
+    /// Bytes, or a Kubernetes quantity: `64Ki`, `10Mi`, `1G`.
+    pub max_size: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,24 @@ pub fn from_incoming(body: hyper::body::Incoming) -> ProxyBody {
     body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()
 }
 
+/// `body`, ending with an error once more than `limit` bytes came (whatever its declared length
+/// said); [`over_limit`] tells that error apart.
+pub fn limited(body: ProxyBody, limit: u64) -> ProxyBody {
+    http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync()
+}
+
+/// Whether an error (or one of its causes) is a [`limited`] body's.
+pub fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// Reads a whole body when it is known to be at most `limit` bytes; used where a request must
 /// be replayed (retries, mirrors). Returns `Err(body)` untouched when it may be larger.
 pub async fn buffer_if_small(body: ProxyBody, limit: u64) -> Result<Result<Bytes, BoxError>, ProxyBody> {
@@ -58,6 +76,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_limited_body_passes_what_fits_and_ends_in_an_error_past_it() {
+        assert_eq!(limited(full("abcd"), 4).collect().await.expect("fits").to_bytes().as_ref(), b"abcd");
+        let e = limited(full("abcde"), 4).collect().await.expect_err("too large");
+        assert!(over_limit(e.as_ref()), "{e}");
+        let other: BoxError = "something else".into();
+        assert!(!over_limit(other.as_ref()));
+    }
 
     #[tokio::test]
     async fn limited_reads_take_up_to_the_limit_and_refuse_more() {

@@ -29,6 +29,8 @@ pub struct PolicyIr {
     /// Prompt shaping, as configured (applied by the AI pipeline).
     pub shaping: Option<Arc<Shaping>>,
     pub budgets: Option<Arc<[BudgetIr]>>,
+    /// The largest request body of a proxied route, in bytes.
+    pub max_request_body: Option<u64>,
     /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
     pub sources: BTreeMap<&'static str, String>,
 }

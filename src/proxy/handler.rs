@@ -341,6 +341,20 @@ async fn serve<'s>(
         }
     }
 
+    // The route's request body limit (a TrafficPolicy's `requestBody`): a declared length over
+    // it is refused before anything goes upstream; a longer body than declared (or a chunked
+    // one) ends the upstream request when it passes the limit.
+    let max_body = entry.policy.as_ref().and_then(|p| p.max_request_body);
+    if let Some(max) = max_body
+        && declared_length(&parts.headers).is_some_and(|n| n > max)
+    {
+        return Err(body_too_large(max));
+    }
+    let incoming = match max_body {
+        Some(max) => body::limited(body::from_incoming(incoming), max),
+        None => body::from_incoming(incoming),
+    };
+
     let upgrade = is_upgrade(&parts.headers);
     let downstream_upgrade = if upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
     let mut headers = std::mem::take(&mut parts.headers);
@@ -357,7 +371,8 @@ async fn serve<'s>(
 
     let replay = rule.retry.is_some() || !mirrors.is_empty();
     let mut out_body = if replay {
-        match body::buffer_if_small(body::from_incoming(incoming), REPLAY_LIMIT).await {
+        match body::buffer_if_small(incoming, REPLAY_LIMIT).await {
+            Ok(Err(e)) if body::over_limit(e.as_ref()) => return Err(body_too_large(max_body.unwrap_or_default())),
             Ok(Ok(bytes)) => OutboundBody::Buffered(bytes),
             Ok(Err(e)) => {
                 return Err(ProxyError {
@@ -371,7 +386,7 @@ async fn serve<'s>(
             Err(stream) => OutboundBody::Stream(stream),
         }
     } else {
-        OutboundBody::Stream(body::from_incoming(incoming))
+        OutboundBody::Stream(incoming)
     };
     for m in mirrors {
         let copy = match &out_body {
@@ -518,4 +533,20 @@ fn splice_upgrade(downstream: Option<hyper::upgrade::OnUpgrade>, upstream: hyper
             tracing::debug!(error = %e, "upgraded connection ended");
         }
     });
+}
+
+/// A request's declared body length.
+fn declared_length(h: &HeaderMap) -> Option<u64> {
+    h.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// `413`: the body is over the route's limit.
+fn body_too_large(max: u64) -> ProxyError {
+    ProxyError {
+        side: super::error::Side::Downstream,
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        retryable: false,
+        sent: false,
+        message: format!("the request body is larger than this route takes ({max} bytes)"),
+    }
 }

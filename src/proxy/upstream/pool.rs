@@ -185,18 +185,14 @@ async fn try_send(sender: Sender, req: Request<ProxyBody>) -> Result<(Response<I
             Ok(resp) => Ok((resp, Sender::H1(s))),
             Err(mut e) => match e.take_message() {
                 Some(req) => Err(TryErr::NotSent(Box::new(req))),
-                None => {
-                    Err(TryErr::Failed(ProxyError::upstream(format!("upstream request failed: {}", e.error()), true)))
-                }
+                None => Err(TryErr::Failed(failed(e.error()))),
             },
         },
         Sender::H2(mut s) => match s.try_send_request(req).await {
             Ok(resp) => Ok((resp, Sender::H2(s))),
             Err(mut e) => match e.take_message() {
                 Some(req) => Err(TryErr::NotSent(Box::new(req))),
-                None => {
-                    Err(TryErr::Failed(ProxyError::upstream(format!("upstream request failed: {}", e.error()), true)))
-                }
+                None => Err(TryErr::Failed(failed(e.error()))),
             },
         },
     }
@@ -207,4 +203,19 @@ async fn try_send(sender: Sender, req: Request<ProxyBody>) -> Result<(Response<I
 fn unreachable(upstream: &Upstream, endpoint: &Endpoint, step: &str, e: &dyn std::fmt::Display) -> ProxyError {
     tracing::warn!(backend = %upstream.pool_key, %endpoint, error = %e, "{step} to an upstream failed");
     ProxyError::upstream_connect(format!("{step} to the backend failed: {e}"))
+}
+
+/// A request that failed once sent: the client's body over the route's limit (`413`, the
+/// client's doing), or the upstream's failure.
+fn failed(e: &hyper::Error) -> ProxyError {
+    if crate::httpkit::body::over_limit(e) {
+        return ProxyError {
+            side: crate::proxy::error::Side::Downstream,
+            status: http::StatusCode::PAYLOAD_TOO_LARGE,
+            retryable: false,
+            sent: true,
+            message: "the request body is larger than this route takes".into(),
+        };
+    }
+    ProxyError::upstream(format!("upstream request failed: {e}"), true)
 }

@@ -46,7 +46,7 @@ struct Sections {
     set: PolicyIr,
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "authentication",
     "authorization",
     "models",
@@ -56,6 +56,7 @@ const SECTIONS: [&str; 9] = [
     "guards",
     "shaping",
     "budgets",
+    "requestBody",
 ];
 
 struct Compiled<'a> {
@@ -210,6 +211,7 @@ fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
         "guards" => out.guards = s.guards.clone(),
         "shaping" => out.shaping = s.shaping.clone(),
         "budgets" => out.budgets = s.budgets.clone(),
+        "requestBody" => out.max_request_body = s.max_request_body,
         _ => return,
     }
     out.sources.insert(section, c.key.to_string());
@@ -280,10 +282,37 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
         set.budgets = Some(limits::budgets(&key, b)?.into());
         set.sources.insert("budgets", key.clone());
     }
+    if let Some(b) = &spec.request_body {
+        let max = quantity(&b.max_size).ok_or_else(|| {
+            invalid(format!("spec.requestBody.maxSize: {:?} is not a size (`1048576`, `64Ki`, `10Mi`)", b.max_size))
+        })?;
+        set.max_request_body = Some(max);
+        set.sources.insert("requestBody", key.clone());
+    }
     if set.sources.is_empty() {
         return Err(invalid("spec: set at least one policy section"));
     }
     Ok(Sections { set })
+}
+
+/// A size in bytes: digits, with an optional Kubernetes quantity suffix (`Ki`, `Mi`, `Gi`, `Ti`;
+/// `k`, `M`, `G`, `T`).
+fn quantity(s: &str) -> Option<u64> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit: u64 = match &s[digits..] {
+        "" => 1,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 fn target(ix: &Index<'_>, ns: &str, t: &crate::api::PolicyTargetRef) -> Result<Target, RefFailure> {
