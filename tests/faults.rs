@@ -174,33 +174,8 @@ fn config(port: u16, dead: u16) -> String {
         "    - matches: [{path: {type: PathPrefix, value: /deadline}}]\n      timeouts: {request: 1s}\n      backendRefs: [{name: faulty, port: 80}]\n    - matches: [{path: {type: PathPrefix, value: /dead}}]\n      backendRefs: [{name: dead, port: 80}]\n    - matches: [{path: {type: PathPrefix, value: /v1}}]\n      backendRefs: [{group: sluice.dev, kind: AIBackend, name: llm}]\n    - backendRefs:\n",
     );
     gateway
-        + &format!(
-            r#"---
-apiVersion: v1
-kind: Service
-metadata: {{name: faulty, namespace: default}}
-spec: {{ports: [{{name: http, port: 80, targetPort: 8080}}]}}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {{name: faulty-1, namespace: default, labels: {{kubernetes.io/service-name: faulty}}}}
-addressType: IPv4
-endpoints: [{{addresses: ["127.0.0.1"]}}]
-ports: [{{name: http, port: {port}}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: dead, namespace: default}}
-spec: {{ports: [{{name: http, port: 80, targetPort: 8080}}]}}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {{name: dead-1, namespace: default, labels: {{kubernetes.io/service-name: dead}}}}
-addressType: IPv4
-endpoints: [{{addresses: ["127.0.0.1"]}}]
-ports: [{{name: http, port: {dead}}}]
-"#
-        )
+        + &support::yaml::local_service("faulty", port)
+        + &support::yaml::local_service("dead", dead)
         // `failover.streamIdleTimeout` (default 10 min) short enough to wait for here.
         + &support::yaml::openai_backend("llm", port)
             .replace("spec:\n  provider:", "spec:\n  failover: {streamIdleTimeout: 1s}\n  provider:")

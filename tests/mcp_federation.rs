@@ -1133,12 +1133,6 @@ async fn a_cancelled_call_is_cancelled_at_the_target() {
 
 // ---- https targets -----------------------------------------------------------------------------
 
-/// YAML of a block scalar (`|`) holding `text`, indented by `indent` spaces.
-fn block(text: &str, indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    text.lines().map(|l| format!("{pad}{l}\n")).collect()
-}
-
 /// An `https://` target: server-everything behind a second Sluice that terminates TLS with a
 /// certificate for 127.0.0.1 from a test CA. Trusting that CA (a ConfigMap), the federating
 /// Sluice lists and calls through it; trusting the well-known roots instead, the target is
@@ -1162,8 +1156,8 @@ async fn an_https_target_is_verified_against_its_ca() {
          apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
          metadata: {{name: everything-1, namespace: default, labels: {{kubernetes.io/service-name: everything}}}}\n\
          addressType: IPv4\nendpoints: [{{addresses: [127.0.0.1]}}]\nports: [{{name: http, port: {}}}]\n",
-        block(&cert, 4),
-        block(&key, 4),
+        support::yaml::block(&cert, 4),
+        support::yaml::block(&key, 4),
         remote.port
     );
     let loaded = sluice::config::parse_text("front.yaml", &front);
@@ -1180,7 +1174,7 @@ async fn an_https_target_is_verified_against_its_ca() {
     );
     let ca_map = format!(
         "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: test-ca, namespace: default}}\ndata:\n  ca.crt: |\n{}",
-        block(&ca, 4)
+        support::yaml::block(&ca, 4)
     );
     let (_rt, addr) = start(&(config(&targets, "FailOpen") + &ca_map)).await;
     let (status, headers, body) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;

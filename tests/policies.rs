@@ -167,22 +167,7 @@ spec:
 
 fn echo_route(echo_port: u16, policy: &str) -> String {
     support::yaml::gateway_route(80, "web", &["{name: echo, port: 80}"])
-        + &format!(
-            r#"---
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: 3000}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {{name: echo-1, namespace: default, labels: {{kubernetes.io/service-name: echo}}}}
-addressType: IPv4
-endpoints: [{{addresses: ["127.0.0.1"]}}]
-ports: [{{name: http, port: {echo_port}}}]
-"#
-        )
+        + &support::yaml::local_service("echo", echo_port)
         + policy
 }
 

@@ -34,12 +34,6 @@ async fn a_request_head_that_never_completes_is_closed() {
     eprintln!("a partial request head was answered 408 and closed after {elapsed:?}");
 }
 
-/// YAML of a block scalar (`|`) holding `text`, indented by `indent` spaces.
-fn block(text: &str, indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    text.lines().map(|l| format!("{pad}{l}\n")).collect()
-}
-
 /// A client that opens a TLS connection and never finishes its handshake is closed after the
 /// handshake timeout (10 s, docs/hardening.md), while the listener keeps accepting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,8 +49,8 @@ async fn a_tls_handshake_that_never_completes_is_closed() {
          stringData:\n  tls.crt: |\n{}  tls.key: |\n{}---\n\
          apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: llm, namespace: default}}\n\
          spec:\n  parentRefs: [{{name: gw}}]\n  rules: [{{backendRefs: [{{group: sluice.dev, kind: AIBackend, name: mock}}]}}]\n",
-        block(&cert, 4),
-        block(&key, 4),
+        support::yaml::block(&cert, 4),
+        support::yaml::block(&key, 4),
     ) + &support::yaml::mock_backend("");
     let loaded = sluice::config::parse_text("tls.yaml", &config);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);

@@ -77,3 +77,29 @@ spec:
 {sections}"#
     )
 }
+
+/// A Service `default/<name>` (port 80, named `http`) whose one endpoint is `127.0.0.1:<port>`;
+/// starts with `---`, ends with a newline.
+pub fn local_service(name: &str, port: u16) -> String {
+    format!(
+        r#"---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: default}}
+spec: {{ports: [{{name: http, port: 80, targetPort: 8080}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: {name}-1, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}
+addressType: IPv4
+endpoints: [{{addresses: ["127.0.0.1"]}}]
+ports: [{{name: http, port: {port}}}]
+"#
+    )
+}
+
+/// YAML of a block scalar (`|`) holding `text`, indented by `indent` spaces.
+pub fn block(text: &str, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    text.lines().map(|l| format!("{pad}{l}\n")).collect()
+}

@@ -469,12 +469,13 @@ mod tests {
         }
     }
 
-    /// A client that answers every request with its own name.
-    struct Client(&'static str);
+    /// A client that answers every request with its own name; a stateless one (`true`) has no
+    /// affinity.
+    struct Client(&'static str, bool);
 
     impl ClientPeer for Client {
         fn affinity(&self) -> &str {
-            self.0
+            if self.1 { "" } else { self.0 }
         }
         fn request(&self, _: &str, _: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
             let me = self.0;
@@ -500,8 +501,8 @@ mod tests {
         let opened = connector.opened.clone();
         let pool = UpstreamPool::new(Arc::new(connector), Timeouts::default());
         let t = target();
-        let a: Arc<dyn ClientPeer> = Arc::new(Client("a"));
-        let b: Arc<dyn ClientPeer> = Arc::new(Client("b"));
+        let a: Arc<dyn ClientPeer> = Arc::new(Client("a", false));
+        let b: Arc<dyn ClientPeer> = Arc::new(Client("b", false));
 
         let got = pool.call_tool(&t, "ask".into(), None, Some(a.clone())).await;
         assert_eq!(got, Ok(json!("answered by a")), "the target's request reached the call's client");
@@ -537,24 +538,10 @@ mod tests {
         // Two stateless callers (no session id): each call gets a session of its own, ended
         // with the call, so nothing one told the target reaches the other.
         for (i, who) in ["first", "second"].into_iter().enumerate() {
-            let caller: Arc<dyn ClientPeer> = Arc::new(Stateless(who));
+            let caller: Arc<dyn ClientPeer> = Arc::new(Client(who, true));
             let got = pool.call_tool(&t, "ask".into(), None, Some(caller)).await;
             assert_eq!(got, Ok(json!(format!("answered by {who}"))));
             assert_eq!(opened.load(Ordering::Relaxed), i + 1, "the {who} caller got a session of its own");
         }
-    }
-
-    /// A stateless caller: no affinity; answers requests with its name.
-    struct Stateless(&'static str);
-
-    impl ClientPeer for Stateless {
-        fn affinity(&self) -> &str {
-            ""
-        }
-        fn request(&self, _: &str, _: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
-            let me = self.0;
-            Box::pin(async move { Ok(json!(format!("answered by {me}"))) })
-        }
-        fn notify(&self, _: &str, _: Value) {}
     }
 }
