@@ -145,10 +145,14 @@ async fn mint(pools: &Pools, sa: &ServiceAccount) -> Result<(String, Duration), 
     }
     let token = v.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
     let token = token.ok_or_else(|| fail(format!("{} sent no access_token", sa.token_uri)))?;
-    // Google's tokens live an hour; a lifetime out of reason is bounded (a minute to a day).
-    let lifetime = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600).clamp(60, 86_400);
-    let lifetime = Duration::from_secs(lifetime);
-    Ok((token.to_string(), lifetime))
+    Ok((token.to_string(), lifetime_of(&v)))
+}
+
+/// A token answer's lifetime. Google's tokens live an hour; a lifetime out of reason is bounded
+/// (a minute to a day), so `now + lifetime` cannot overflow and a huge value cannot keep a token
+/// for years.
+fn lifetime_of(answer: &Value) -> Duration {
+    Duration::from_secs(answer.get("expires_in").and_then(Value::as_u64).unwrap_or(3600).clamp(60, 86_400))
 }
 
 /// Google Vertex AI: Gemini models in Gemini's format, Claude models in Anthropic's.
@@ -221,6 +225,21 @@ mod tests {
             "/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
         );
         assert_eq!(path("claude-3-haiku", true), "/publishers/anthropic/models/claude-3-haiku:streamRawPredict");
+    }
+
+    #[test]
+    fn token_lifetimes_are_read_within_a_minute_and_a_day() {
+        let of = |v: Value| lifetime_of(&v).as_secs();
+        assert_eq!(of(serde_json::json!({"expires_in": 3599})), 3599);
+        assert_eq!(of(serde_json::json!({})), 3600, "absent: Google's hour");
+        assert_eq!(of(serde_json::json!({"expires_in": "soon"})), 3600, "not a number: Google's hour");
+        assert_eq!(of(serde_json::json!({"expires_in": -5})), 3600, "negative: Google's hour");
+        assert_eq!(of(serde_json::json!({"expires_in": 0})), 60);
+        assert_eq!(of(serde_json::json!({"expires_in": u64::MAX})), 86_400);
+        // What the cache does with it: once an overflow (a panic), now a day at most.
+        let renew =
+            Instant::now() + lifetime_of(&serde_json::json!({"expires_in": u64::MAX})).saturating_sub(RENEW_BEFORE);
+        assert!(renew <= Instant::now() + Duration::from_secs(86_400));
     }
 
     #[test]
