@@ -43,6 +43,7 @@ where
     Fut: Future<Output = Result<Response<ProxyBody>, AiError>> + 'a,
 {
     let mut last = None;
+    let budget = backend.request_timeout.map(|d| (d, tokio::time::Instant::now() + d));
     // The client's own key (passthrough) goes to one origin per request: a failover never
     // carries it to another provider (maybe another vendor).
     let mut passthrough_to: Option<String> = None;
@@ -57,8 +58,15 @@ where
                 _ => passthrough_to = Some(origin),
             }
         }
+        let mut limit = backend.first_byte_timeout.unwrap_or(DEFAULT_FIRST_BYTE);
+        if let Some((whole, end)) = budget {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(out_of_time(&backend.key, whole));
+            }
+            limit = limit.min(left);
+        }
         let call = attempt(p.clone());
-        let limit = backend.first_byte_timeout.unwrap_or(DEFAULT_FIRST_BYTE);
         let result = deadline::within(limit, call, |limit| AiError {
             retryable: true,
             ..AiError::new(
@@ -87,6 +95,15 @@ where
         }
     }
     Err(last.unwrap_or_else(|| AiError::upstream("no provider is configured")))
+}
+
+/// The request's budget ran out before a provider answered.
+fn out_of_time(backend: &crate::ir::ObjectKey, whole: std::time::Duration) -> AiError {
+    AiError::new(
+        super::errors::ErrorKind::Timeout,
+        http::StatusCode::GATEWAY_TIMEOUT,
+        format!("no provider of AIBackend {backend} answered within the request's {whole:?} (failover.requestTimeout)"),
+    )
 }
 
 #[cfg(test)]
@@ -127,6 +144,7 @@ mod tests {
             ejection: Duration::from_secs(30),
             first_byte_timeout,
             stream_idle_timeout: None,
+            request_timeout: None,
             passthrough: vec![],
         }
     }
@@ -168,6 +186,19 @@ mod tests {
         assert!(result.is_ok());
         assert_eq!(tried, ["a", "b"]);
         assert_eq!(start.elapsed(), Duration::from_secs(5), "given up on `a` at its deadline, not later");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_request_timeout_bounds_every_attempt_together() {
+        let (pipe, mut backend) = (pipeline(), backend(None));
+        backend.request_timeout = Some(Duration::from_secs(30));
+        let start = tokio::time::Instant::now();
+        let (tried, result) = request(&pipe, &backend, || Ok(Duration::from_secs(60))).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(30), "`a` given up when the whole budget ran out");
+        assert_eq!(tried, ["a"], "no time left for `b`");
+        let e = result.expect_err("out of time");
+        assert_eq!(e.status, http::StatusCode::GATEWAY_TIMEOUT);
+        assert!(e.message.contains("failover.requestTimeout"), "{}", e.message);
     }
 
     #[tokio::test(start_paused = true)]

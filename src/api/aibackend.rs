@@ -90,6 +90,10 @@ pub struct AiFailover {
     /// "0s": never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_idle_timeout: Option<String>,
+    /// The whole request's time to an answer, across every provider tried (default "15m";
+    /// "0s": no bound beyond each attempt's `firstByteTimeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,6 +25,9 @@ pub struct AiBackendIr {
     /// A streamed answer that sends nothing this long is given up (`None`: never).
     #[serde(skip)]
     pub stream_idle_timeout: Option<Duration>,
+    /// Time to an answer across every attempt of a request (`None`: each attempt's own bound).
+    #[serde(skip)]
+    pub request_timeout: Option<Duration>,
     /// Other paths forwarded: a prefix and its methods.
     pub passthrough: Vec<PassthroughRule>,
 }

@@ -73,6 +73,8 @@ fn build(ix: &Index<'_>, b: &AiBackend) -> Result<AiBackendIr, RefFailure> {
         // Reasoning models may think for minutes between the head and the first event.
         stream_idle_timeout: parse(f.stream_idle_timeout.as_deref(), Some(Duration::from_secs(600)))?
             .filter(|d| !d.is_zero()),
+        // Room for one slow reasoning answer after a failover or two.
+        request_timeout: parse(f.request_timeout.as_deref(), Some(Duration::from_secs(900)))?.filter(|d| !d.is_zero()),
         passthrough: passthrough_rules(&b.spec.passthrough)?,
     })
 }
