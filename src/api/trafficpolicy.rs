@@ -61,6 +61,63 @@ pub struct TrafficPolicySpec {
     /// The largest request body a proxied route takes (AI and MCP routes keep their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_body: Option<RequestBody>,
+    /// Bounds on client connections, for every port of a Gateway (a Gateway target only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<Connections>,
+    /// Proxied routes' waits on their backends, where the HTTPRoute rule sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<UpstreamTimeouts>,
+}
+
+/// Client connection bounds of a Gateway (durations as Gateway API durations: `10s`, `1m`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Connections {
+    /// Most connections open at once on one port (default: `sluice run --max-connections`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Time to a request's whole head on HTTP/1.1, and to the next request on an idle
+    /// keep-alive connection (default `10s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_read_timeout: Option<String>,
+    /// Time to finish a TLS handshake (default `10s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2Connections>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Http2Connections {
+    /// A ping after this much silence (default `20s`; `0s`: no pings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_interval: Option<String>,
+    /// The connection closes when a ping's answer takes longer (default `20s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_timeout: Option<String>,
+    /// Streams a client may have open at once on one connection (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_streams: Option<u32>,
+    /// The largest request header list, as HTTP/2 counts it (default `64Ki`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_header_list_size: Option<String>,
+}
+
+/// Defaults for proxied routes' waits on their backends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamTimeouts {
+    /// Time to a backend's response head when the rule sets no `timeouts` (default `30s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_header: Option<String>,
+    /// A response body that sends nothing this long is cut (default: `sluice run
+    /// --body-idle-timeout`, 5 minutes; `0s`: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_idle: Option<String>,
+    /// A mirrored request, its answer included (default `30s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

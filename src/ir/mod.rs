@@ -92,6 +92,8 @@ pub struct Port {
     pub protocol: PortProtocol,
     /// Listeners sharing the port, most specific hostname first.
     pub listeners: Vec<Arc<Listener>>,
+    /// Bounds on its client connections (the Gateway's TrafficPolicy `connections`).
+    pub connections: Arc<policy::ConnectionsIr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

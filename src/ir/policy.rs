@@ -31,6 +31,8 @@ pub struct PolicyIr {
     pub budgets: Option<Arc<[BudgetIr]>>,
     /// The largest request body of a proxied route, in bytes.
     pub max_request_body: Option<u64>,
+    /// Proxied routes' waits on their backends where the rule sets none.
+    pub timeouts: Option<UpstreamTimeoutsIr>,
     /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
     pub sources: BTreeMap<&'static str, String>,
 }
@@ -38,6 +40,44 @@ pub struct PolicyIr {
 impl PolicyIr {
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()
+    }
+}
+
+/// A proxied route's waits on its backend (`None`: the gateway's default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UpstreamTimeoutsIr {
+    pub response_header: Option<Duration>,
+    /// `Some(ZERO)`: never cut.
+    pub body_idle: Option<Duration>,
+    pub mirror: Option<Duration>,
+}
+
+/// Bounds on a Gateway's client connections, for each of its ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionsIr {
+    /// `None`: the process's cap (`sluice run --max-connections`).
+    pub max_connections: Option<usize>,
+    pub header_read: Duration,
+    pub tls_handshake: Duration,
+    /// `None`: no pings.
+    pub h2_keep_alive_interval: Option<Duration>,
+    pub h2_keep_alive_timeout: Duration,
+    pub h2_max_concurrent_streams: u32,
+    pub h2_max_header_list_size: u32,
+}
+
+impl Default for ConnectionsIr {
+    /// The bounds of a Gateway no policy sets (docs/hardening.md says why each).
+    fn default() -> Self {
+        ConnectionsIr {
+            max_connections: None,
+            header_read: Duration::from_secs(10),
+            tls_handshake: Duration::from_secs(10),
+            h2_keep_alive_interval: Some(Duration::from_secs(20)),
+            h2_keep_alive_timeout: Duration::from_secs(20),
+            h2_max_concurrent_streams: 200,
+            h2_max_header_list_size: 64 << 10,
+        }
     }
 }
 

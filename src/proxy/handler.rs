@@ -345,6 +345,7 @@ async fn serve<'s>(
     // it is refused before anything goes upstream; a longer body than declared (or a chunked
     // one) ends the upstream request when it passes the limit.
     let max_body = entry.policy.as_ref().and_then(|p| p.max_request_body);
+    let timeouts = entry.policy.as_ref().and_then(|p| p.timeouts).unwrap_or_default();
     if let Some(max) = max_body
         && declared_length(&parts.headers).is_some_and(|n| n > max)
     {
@@ -393,7 +394,7 @@ async fn serve<'s>(
             OutboundBody::Buffered(b) => Some(b.clone()),
             OutboundBody::Stream(_) | OutboundBody::Taken => None,
         };
-        mirror::spawn(&shared.pools, m, &head, copy);
+        mirror::spawn(&shared.pools, m, &head, copy, timeouts.mirror.unwrap_or(mirror::MIRROR_DEADLINE));
     }
 
     // Phase 4: upstream, with retries and per-attempt timeouts.
@@ -405,8 +406,9 @@ async fn serve<'s>(
         // The last attempt takes the headers; earlier ones work on a copy.
         let headers = if retries.is_last() { std::mem::take(&mut head.headers) } else { head.headers.clone() };
         let call = forward::send(&shared.pools, &upstream, &head, headers, b);
-        // A route without its own timeout waits 30 s for the response head (docs/hardening.md).
-        let limit = rule.timeouts.backend_request.unwrap_or(DEFAULT_RESPONSE_HEADER);
+        // A route without its own timeout waits 30 s for the response head, or what a
+        // TrafficPolicy's `timeouts.responseHeader` says (docs/hardening.md).
+        let limit = rule.timeouts.backend_request.or(timeouts.response_header).unwrap_or(DEFAULT_RESPONSE_HEADER);
         let result = deadline::within(limit, call, |limit| {
             ProxyError::timeout(format!("backend request timeout of {limit:?} reached"))
         })
@@ -447,7 +449,11 @@ async fn serve<'s>(
     if let Some(c) = cors_filter {
         cors::decorate(c, origin.as_ref(), &mut rparts.headers);
     }
-    Ok(Response::from_parts(rparts, idle::bounded(body::from_incoming(rbody), shared.body_idle())))
+    let body_idle = match timeouts.body_idle {
+        Some(d) => (!d.is_zero()).then_some(d),
+        None => shared.body_idle(),
+    };
+    Ok(Response::from_parts(rparts, idle::bounded(body::from_incoming(rbody), body_idle)))
 }
 
 fn bad_rewrite(e: &dyn std::fmt::Display) -> ProxyError {

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Written to a client whose request head did not arrive in time.
 const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: text/plain\r\n\
-    content-length: 44\r\n\r\nthe request head did not arrive within 10 s\n";
+    content-length: 40\r\n\r\nthe request head did not arrive in time\n";
 
 /// How long writing the 408 may take.
 const WRITE_WITHIN: Duration = Duration::from_secs(1);
@@ -24,6 +24,8 @@ struct Inner<I> {
     io: I,
     /// Bytes of a request came since the last answer was written.
     partial: bool,
+    /// Any byte came on the connection.
+    started: bool,
 }
 
 /// A connection's IO, shared between hyper and the listener.
@@ -37,7 +39,12 @@ impl<I> Clone for Reclaimable<I> {
 
 impl<I> Reclaimable<I> {
     pub fn new(io: I) -> Self {
-        Reclaimable(Arc::new(Mutex::new(Inner { io, partial: false })))
+        Reclaimable(Arc::new(Mutex::new(Inner { io, partial: false, started: false })))
+    }
+
+    /// Whether the client has sent anything yet.
+    pub fn started(&self) -> bool {
+        self.lock().started
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<I>> {
@@ -77,6 +84,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Reclaimable<I> {
         let r = Pin::new(&mut g.io).poll_read(cx, buf);
         if buf.filled().len() > before {
             g.partial = true;
+            g.started = true;
         }
         r
     }
@@ -139,7 +147,7 @@ mod tests {
         let text = String::from_utf8_lossy(&answer);
         assert!(text.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text}");
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b.len());
-        assert_eq!(body, Some(44), "content-length matches the body");
+        assert_eq!(body, Some(40), "content-length matches the body");
     }
 
     #[tokio::test]

@@ -10,20 +10,14 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::handler::{self, ConnInfo, Shared};
 use super::head_timeout::{self, Reclaimable};
+use super::slots::Slots;
 use super::{passthrough, tls};
+use crate::ir::policy::ConnectionsIr;
 use crate::ir::{BindKey, PortProtocol};
 
-/// A client that has not sent a request's whole head within this is closed (slowloris); it
-/// also bounds how long an idle HTTP/1.1 keep-alive connection is kept.
-const HEADER_READ: Duration = Duration::from_secs(10);
-/// A TLS client that has not finished its handshake within this is closed.
-const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
-/// HTTP/2: a ping after this much silence, and the connection closed when its answer does not
-/// come within as long again.
-const H2_KEEPALIVE: Duration = Duration::from_secs(20);
-
-/// Most connections open at once on one listening port, unless `--max-connections` says
-/// otherwise (each costs a descriptor; the process's descriptor limit must allow for them).
+/// Most connections open at once on one listening port, unless `--max-connections` or the
+/// Gateway's TrafficPolicy says otherwise (each costs a descriptor; the process's descriptor
+/// limit must allow for them). The other client bounds are [`ConnectionsIr`]'s defaults.
 pub const MAX_CONNECTIONS: usize = 10_000;
 
 /// How often reaching the connection cap is logged while it lasts.
@@ -31,25 +25,31 @@ const CAP_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Accepts connections until the task is aborted; connections already accepted run to their end.
 pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, shared: Arc<Shared>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(shared.drain.max_connections()));
+    let slots = Arc::new(Slots::default());
     let mut warned: Option<tokio::time::Instant> = None;
+    // The cap of the configuration in force when it is read.
+    let cap = || {
+        shared
+            .snapshot
+            .load()
+            .port(&bind)
+            .and_then(|p| p.connections.max_connections)
+            .unwrap_or(shared.drain.max_connections())
+    };
     loop {
         // At the cap, accepting waits until a connection ends (clients wait in the kernel's
         // accept queue): the process never holds more than the cap.
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
+        let slot = match slots.try_take(cap()) {
+            Some(slot) => slot,
+            None => {
                 if warned.is_none_or(|at| at.elapsed() > CAP_WARNING_EVERY) {
-                    tracing::warn!(%bind, max = shared.drain.max_connections(), "connection cap reached: new connections wait");
+                    tracing::warn!(%bind, max = cap(), "connection cap reached: new connections wait");
                     warned = Some(tokio::time::Instant::now());
                 }
                 tokio::select! {
                     biased;
                     () = shared.drain.started() => return,
-                    slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => return,
-                    },
+                    slot = slots.take(cap) => slot,
                 }
             }
         };
@@ -72,33 +72,40 @@ pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, s
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let bind = bind.clone();
+        let bounds = shared.snapshot.load().port(&bind).map(|p| p.connections.clone()).unwrap_or_default();
         tokio::spawn(async move {
             let _slot = slot;
             let _open = shared.drain.open();
             let shared = shared.clone();
             match protocol {
-                PortProtocol::Https => serve_tls(stream, remote, bind, shared).await,
+                PortProtocol::Https => serve_tls(stream, remote, bind, shared, bounds).await,
                 PortProtocol::TlsPassthrough => passthrough::serve(stream, bind, shared).await,
                 PortProtocol::Http => {
                     let conn = Arc::new(ConnInfo { bind, scheme: "http", remote, sni_listener: None });
-                    serve_http(stream, conn, shared).await;
+                    serve_http(stream, conn, shared, &bounds).await;
                 }
             }
         });
     }
 }
 
-async fn serve_tls(stream: TcpStream, remote: std::net::SocketAddr, bind: BindKey, shared: Arc<Shared>) {
+async fn serve_tls(
+    stream: TcpStream,
+    remote: std::net::SocketAddr,
+    bind: BindKey,
+    shared: Arc<Shared>,
+    bounds: Arc<ConnectionsIr>,
+) {
     let Ok(Some((tls_stream, sni_listener))) =
-        tokio::time::timeout(TLS_HANDSHAKE, tls::accept(stream, &bind, &shared)).await
+        tokio::time::timeout(bounds.tls_handshake, tls::accept(stream, &bind, &shared)).await
     else {
         return;
     };
     let conn = Arc::new(ConnInfo { bind, scheme: "https", remote, sni_listener: Some(sni_listener) });
-    serve_http(tls_stream, conn, shared).await;
+    serve_http(tls_stream, conn, shared, &bounds).await;
 }
 
-async fn serve_http<I>(io: I, conn: Arc<ConnInfo>, shared: Arc<Shared>)
+async fn serve_http<I>(io: I, conn: Arc<ConnInfo>, shared: Arc<Shared>, bounds: &ConnectionsIr)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -108,17 +115,40 @@ where
     let drain = shared.clone();
     let service = service_fn(move |req| Box::pin(handler::handle(shared.clone(), conn.clone(), req)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(H2_KEEPALIVE)).keep_alive_timeout(H2_KEEPALIVE);
+    // The head-read timeout also bounds an idle keep-alive connection (slowloris, idle
+    // clients). HTTP/2 keeps hyper's rapid-reset and CONTINUATION-flood protections (its
+    // defaults: pending and locally reset streams bounded, the header list bounded while read).
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(bounds.header_read);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(bounds.h2_keep_alive_interval)
+        .keep_alive_timeout(bounds.h2_keep_alive_timeout)
+        .max_concurrent_streams(bounds.h2_max_concurrent_streams)
+        .max_header_list_size(bounds.h2_max_header_list_size);
     let io = Reclaimable::new(io);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io.clone()), service);
     tokio::pin!(conn);
-    let ended = tokio::select! {
-        r = conn.as_mut() => r,
-        () = drain.drain.started() => {
-            // Finish what is in flight, take nothing new (HTTP/2: GOAWAY).
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    // A connection that sends nothing at all is closed after the head-read bound too (hyper's
+    // own timer starts with the first byte of a request).
+    let first_byte = tokio::time::sleep(bounds.header_read);
+    tokio::pin!(first_byte);
+    let (mut draining, mut waited) = (false, false);
+    let ended = loop {
+        tokio::select! {
+            r = conn.as_mut() => break r,
+            () = drain.drain.started(), if !draining => {
+                // Finish what is in flight, take nothing new (HTTP/2: GOAWAY).
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            () = &mut first_byte, if !waited => {
+                waited = true;
+                if !io.started() {
+                    tracing::debug!("a connection sent nothing within the head-read bound: closed");
+                    return;
+                }
+            }
         }
     };
     if let Err(e) = ended {

@@ -13,6 +13,7 @@ pub mod passthrough;
 pub mod pipeline;
 pub mod resource_metadata;
 pub mod retry;
+pub(crate) mod slots;
 pub mod tls;
 pub mod upstream;
 

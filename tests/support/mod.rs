@@ -4,6 +4,7 @@
 //! - [`tls`]: the TLS Secrets and CA ConfigMaps the conformance suite creates at setup.
 //! - [`pem`]: PEM encoding in the exact layout Go's `encoding/pem` writes.
 //! - [`gateway`]: an in-process gateway and raw HTTP/1.1 requests to it.
+//! - [`h2raw`]: raw HTTP/2 frames, for what client libraries never send.
 
 // Every integration test compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
@@ -11,6 +12,7 @@
 pub mod echo;
 pub mod fake_llm;
 pub mod gateway;
+pub mod h2raw;
 pub mod pem;
 pub mod process;
 pub mod tls;

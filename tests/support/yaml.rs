@@ -78,6 +78,12 @@ spec:
     )
 }
 
+/// A TrafficPolicy `default/<name>` attached to the Gateway `default/gw`; `sections` as in
+/// [`route_policy`]. Starts with `---`.
+pub fn gateway_policy(name: &str, sections: &str) -> String {
+    route_policy(name, sections).replace("kind: HTTPRoute, name: llm", "kind: Gateway, name: gw")
+}
+
 /// A Service `default/<name>` (port 80, named `http`) whose one endpoint is `127.0.0.1:<port>`;
 /// starts with `---`, ends with a newline.
 pub fn local_service(name: &str, port: u16) -> String {

@@ -185,7 +185,8 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
             listeners.sort_by(|a, b| crate::ir::hostname::specificity(a.hostname.as_deref(), b.hostname.as_deref()));
             let protocol = listeners[0].protocol;
             let key = BindKey { gateway: gw.key.clone(), port };
-            ports.insert(key.clone(), Arc::new(Port { key, address: gw.address, protocol, listeners }));
+            let connections = traffic_policies.connections(&gw.key);
+            ports.insert(key.clone(), Arc::new(Port { key, address: gw.address, protocol, listeners, connections }));
         }
     }
 

@@ -10,11 +10,19 @@ use crate::ir::filter::Mirror;
 use crate::proxy::forward::{self, OutboundHead};
 use crate::proxy::upstream::Pools;
 
-/// The longest a mirrored request (its whole answer) may take before it is dropped.
-const MIRROR_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest a mirrored request (its whole answer) may take before it is dropped, unless a
+/// TrafficPolicy's `timeouts.mirror` says otherwise.
+pub const MIRROR_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Sends the copy in the background when this request falls in the mirrored share.
-pub fn spawn(pools: &Arc<Pools>, mirror: &Mirror, head: &OutboundHead, body: Option<Bytes>) {
+/// Sends the copy in the background when this request falls in the mirrored share; it is
+/// dropped after `deadline`.
+pub fn spawn(
+    pools: &Arc<Pools>,
+    mirror: &Mirror,
+    head: &OutboundHead,
+    body: Option<Bytes>,
+    deadline: std::time::Duration,
+) {
     if mirror.fraction < 1.0 && rand::random::<f64>() >= mirror.fraction {
         return;
     }
@@ -38,7 +46,7 @@ pub fn spawn(pools: &Arc<Pools>, mirror: &Mirror, head: &OutboundHead, body: Opt
             }
             Ok::<_, String>(())
         };
-        match crate::httpkit::deadline::within(MIRROR_DEADLINE, mirrored, |d| format!("no answer within {d:?}")).await {
+        match crate::httpkit::deadline::within(deadline, mirrored, |d| format!("no answer within {d:?}")).await {
             Ok(()) => {}
             Err(e) => tracing::debug!(error = %e, "mirror request failed"),
         }

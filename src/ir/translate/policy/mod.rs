@@ -16,6 +16,7 @@ pub use guards::compile as guards;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 
@@ -24,7 +25,7 @@ use super::refs::{RefFailure, invalid};
 use super::{CONTROLLER_NAME, Context, status_entry};
 use crate::api::{GATEWAY_GROUP, SLUICE_GROUP, TrafficPolicy};
 use crate::ir::ObjectKey;
-use crate::ir::policy::{IdentityHeadersIr, McpAuthIr, PolicyIr};
+use crate::ir::policy::{ConnectionsIr, IdentityHeadersIr, McpAuthIr, PolicyIr, UpstreamTimeoutsIr};
 use crate::ir::route::{RouteRule, RulePipeline};
 use crate::ir::status::ResourceStatus;
 use crate::ir::status::{Conditions, StatusReport};
@@ -44,9 +45,12 @@ enum Target {
 #[derive(Default)]
 struct Sections {
     set: PolicyIr,
+    /// Gateway-wide: never part of a route's effective policy.
+    connections: Option<Arc<ConnectionsIr>>,
 }
 
-const SECTIONS: [&str; 10] = [
+/// Sections merged into each route rule's effective policy.
+const SECTIONS: [&str; 11] = [
     "authentication",
     "authorization",
     "models",
@@ -57,7 +61,11 @@ const SECTIONS: [&str; 10] = [
     "shaping",
     "budgets",
     "requestBody",
+    "timeouts",
 ];
+
+/// Sections of a whole Gateway.
+const GATEWAY_SECTIONS: [&str; 1] = ["connections"];
 
 struct Compiled<'a> {
     policy: &'a TrafficPolicy,
@@ -109,7 +117,7 @@ impl<'a> Policies<'a> {
         // Conflicts: a later policy on the same target setting a section already set.
         for policies in by_target.values() {
             for (n, &i) in policies.iter().enumerate() {
-                for section in SECTIONS {
+                for section in SECTIONS.into_iter().chain(GATEWAY_SECTIONS) {
                     if !sets(&compiled[i], section) {
                         continue;
                     }
@@ -155,6 +163,16 @@ impl<'a> Policies<'a> {
             }
         }
         (!out.is_empty()).then(|| Arc::new(out))
+    }
+
+    /// The connection bounds of `gateway`'s ports: its oldest policy's that sets them.
+    pub fn connections(&self, gateway: &ObjectKey) -> Arc<ConnectionsIr> {
+        self.by_target
+            .get(&Target::Gateway(gateway.clone()))
+            .into_iter()
+            .flatten()
+            .find_map(|&i| self.compiled[i].sections.as_ref().ok().and_then(|s| s.connections.clone()))
+            .unwrap_or_default()
     }
 
     /// Each policy's status: one ancestor per target, with its Accepted condition.
@@ -212,6 +230,7 @@ fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
         "shaping" => out.shaping = s.shaping.clone(),
         "budgets" => out.budgets = s.budgets.clone(),
         "requestBody" => out.max_request_body = s.max_request_body,
+        "timeouts" => out.timeouts = s.timeouts,
         _ => return,
     }
     out.sources.insert(section, c.key.to_string());
@@ -289,10 +308,83 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
         set.max_request_body = Some(max);
         set.sources.insert("requestBody", key.clone());
     }
+    if let Some(t) = &spec.timeouts {
+        set.timeouts = Some(upstream_timeouts(t)?);
+        set.sources.insert("timeouts", key.clone());
+    }
+    let mut connections = None;
+    if let Some(c) = &spec.connections {
+        let whole_gateway = |t: &crate::api::PolicyTargetRef| {
+            t.group == GATEWAY_GROUP && t.kind == "Gateway" && t.section_name.is_none()
+        };
+        if !spec.target_refs.iter().all(whole_gateway) {
+            return Err(invalid(
+                "spec.connections: only a whole Gateway can be targeted (kind Gateway, no sectionName)",
+            ));
+        }
+        connections = Some(Arc::new(connection_bounds(c)?));
+        set.sources.insert("connections", key.clone());
+    }
     if set.sources.is_empty() {
         return Err(invalid("spec: set at least one policy section"));
     }
-    Ok(Sections { set })
+    Ok(Sections { set, connections })
+}
+
+/// A duration field: a Gateway API duration.
+fn duration_at(field: &str, s: &Option<String>) -> Result<Option<Duration>, RefFailure> {
+    s.as_deref().map(|s| super::duration::parse(s).map_err(|e| invalid(format!("spec.{field}: {e}")))).transpose()
+}
+
+fn upstream_timeouts(t: &crate::api::UpstreamTimeouts) -> Result<UpstreamTimeoutsIr, RefFailure> {
+    Ok(UpstreamTimeoutsIr {
+        response_header: duration_at("timeouts.responseHeader", &t.response_header)?,
+        body_idle: duration_at("timeouts.bodyIdle", &t.body_idle)?,
+        mirror: duration_at("timeouts.mirror", &t.mirror)?,
+    })
+}
+
+fn connection_bounds(c: &crate::api::Connections) -> Result<ConnectionsIr, RefFailure> {
+    let d = ConnectionsIr::default();
+    let h2 = c.http2.clone().unwrap_or_default();
+    let positive = |field: &str, v: Option<Duration>, default: Duration| match v {
+        Some(v) if v.is_zero() => Err(invalid(format!("spec.connections.{field}: must be more than 0s"))),
+        v => Ok(v.unwrap_or(default)),
+    };
+    let header_list = match &h2.max_header_list_size {
+        None => d.h2_max_header_list_size,
+        Some(s) => quantity(s).and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1024).ok_or_else(|| {
+            invalid(format!("spec.connections.http2.maxHeaderListSize: {s:?} is not a size from 1Ki to 4Gi"))
+        })?,
+    };
+    if c.max_connections == Some(0) || h2.max_concurrent_streams == Some(0) {
+        return Err(invalid("spec.connections: maxConnections and http2.maxConcurrentStreams must be at least 1"));
+    }
+    Ok(ConnectionsIr {
+        max_connections: c.max_connections.map(|n| n as usize),
+        header_read: positive(
+            "headerReadTimeout",
+            duration_at("connections.headerReadTimeout", &c.header_read_timeout)?,
+            d.header_read,
+        )?,
+        tls_handshake: positive(
+            "tlsHandshakeTimeout",
+            duration_at("connections.tlsHandshakeTimeout", &c.tls_handshake_timeout)?,
+            d.tls_handshake,
+        )?,
+        h2_keep_alive_interval: match duration_at("connections.http2.keepAliveInterval", &h2.keep_alive_interval)? {
+            None => d.h2_keep_alive_interval,
+            Some(z) if z.is_zero() => None,
+            some => some,
+        },
+        h2_keep_alive_timeout: positive(
+            "http2.keepAliveTimeout",
+            duration_at("connections.http2.keepAliveTimeout", &h2.keep_alive_timeout)?,
+            d.h2_keep_alive_timeout,
+        )?,
+        h2_max_concurrent_streams: h2.max_concurrent_streams.unwrap_or(d.h2_max_concurrent_streams),
+        h2_max_header_list_size: header_list,
+    })
 }
 
 /// A size in bytes: digits, with an optional Kubernetes quantity suffix (`Ki`, `Mi`, `Gi`, `Ti`;
