@@ -56,6 +56,10 @@ enum Command {
         /// answer is cut): a Gateway API duration such as `90s` or `5m`; `0s`: never.
         #[arg(long, default_value = "5m", value_parser = sluice::ir::translate::duration::parse)]
         body_idle_timeout: std::time::Duration,
+        /// How long a stop (SIGTERM, SIGINT) waits for requests and streams in flight before
+        /// the process exits anyway: a Gateway API duration.
+        #[arg(long, default_value = "30s", value_parser = sluice::ir::translate::duration::parse)]
+        drain_timeout: std::time::Duration,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
             redis_cluster,
             max_connections,
             body_idle_timeout,
+            drain_timeout,
         } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
             let bounds = cli::run::Bounds {
                 max_connections,
                 body_idle: (!body_idle_timeout.is_zero()).then_some(body_idle_timeout),
+                drain: drain_timeout,
             };
             rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster), bounds))
         }

@@ -118,6 +118,12 @@ impl Runtime {
         self.shared.drain.wait(deadline).await
     }
 
+    /// Ends what the pipelines started, after a drain: MCP stdio targets' processes are told to
+    /// exit (standard input closed, then SIGTERM, then SIGKILL) and waited for, 10 s at most.
+    pub async fn stop_pipelines(&self) {
+        self.shared.pipelines.stop().await;
+    }
+
     /// Most connections open at once on each listening port, for the listeners bound from now
     /// on (`sluice run --max-connections`).
     pub fn set_max_connections(&self, n: usize) {

@@ -15,6 +15,8 @@ pub struct Bounds {
     pub max_connections: usize,
     /// How long a proxied answer's body may send nothing (`None`: never).
     pub body_idle: Option<std::time::Duration>,
+    /// How long a stop waits for requests and streams in flight.
+    pub drain: std::time::Duration,
 }
 
 pub async fn run(
@@ -82,20 +84,18 @@ pub async fn run(
                 reload(&runtime, &paths).await;
             }
             signal = stop_signal() => {
-                tracing::info!(signal, "stopping: draining connections for up to {DRAIN:?}");
+                tracing::info!(signal, "stopping: draining connections for up to {:?}", bounds.drain);
                 break;
             }
         }
     }
-    let left = runtime.drain(DRAIN).await;
+    let left = runtime.drain(bounds.drain).await;
     if left > 0 {
         tracing::warn!(connections = left, "the drain deadline passed with connections still open");
     }
+    runtime.stop_pipelines().await;
     ExitCode::SUCCESS
 }
-
-/// How long a stop waits for connections to finish what they have in flight.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// SIGTERM (what Kubernetes and systemd send) or SIGINT, whichever comes first.
 async fn stop_signal() -> &'static str {

@@ -232,6 +232,11 @@ impl Pipeline<McpRoute> for McpPipeline {
         self.state.prune(snapshot);
     }
 
+    /// Ends every target session; stdio targets' processes are waited for, 10 s at most.
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.state.pool.end_all(std::time::Duration::from_secs(10)))
+    }
+
     /// A refusal as the MCP authorization specification says: the status, a JSON-RPC error,
     /// and for a 401 a challenge pointing at the route's protected-resource metadata.
     fn deny(&self, denial: &Denial, parts: &Parts, policy: &PolicyIr) -> Response<ProxyBody> {

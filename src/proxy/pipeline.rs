@@ -33,6 +33,11 @@ pub trait Pipeline<T: ?Sized>: Send + Sync {
 
     /// A new snapshot is live: drop state kept for what it no longer has.
     fn snapshot_changed(&self, _snapshot: &Snapshot) {}
+
+    /// The process stops (after its drain): end what the pipeline started (processes, sessions).
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The pipelines of the running gateway.
@@ -46,5 +51,10 @@ impl Pipelines {
     pub fn snapshot_changed(&self, snapshot: &Snapshot) {
         self.ai.snapshot_changed(snapshot);
         self.mcp.snapshot_changed(snapshot);
+    }
+
+    pub async fn stop(&self) {
+        self.ai.stop().await;
+        self.mcp.stop().await;
     }
 }

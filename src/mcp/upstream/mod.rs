@@ -126,6 +126,10 @@ pub trait McpUpstream: Send + Sync {
     fn complete(&self, params: Map<String, Value>) -> BoxFuture<'_, Result<Value, UpstreamError>>;
     /// Whether the session has ended (the process exited, the transport closed).
     fn is_closed(&self) -> bool;
+    /// Ends the session; resolves when it has ended (a stdio target's process has exited).
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Opens sessions to targets.

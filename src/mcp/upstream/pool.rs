@@ -391,6 +391,22 @@ impl UpstreamPool {
         }
     }
 
+    /// Ends every session (a stop): stdio targets' processes are told to exit and waited for, up
+    /// to `within`.
+    pub async fn end_all(&self, within: Duration) {
+        let slots: Vec<Arc<Slot>> =
+            std::mem::take(&mut *self.slots.lock().unwrap_or_else(|p| p.into_inner())).into_values().collect();
+        let mut sessions = Vec::new();
+        for slot in &slots {
+            sessions.extend(slot.state.lock().await.session.take());
+            sessions.extend(slot.spare.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|s| s.session));
+        }
+        let ending = futures_util::future::join_all(sessions.iter().map(|s| s.close()));
+        if tokio::time::timeout(within, ending).await.is_err() {
+            tracing::warn!("MCP targets still ending after {within:?}: leaving them");
+        }
+    }
+
     /// Ends the sessions of targets no longer configured (their processes stop).
     pub fn retain(&self, live: &dyn Fn(&str, &str) -> bool) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());

@@ -34,6 +34,8 @@ const INHERITED_ENV: [&str; 5] = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL"];
 
 struct Session {
     service: RunningService<RoleClient, Handler>,
+    /// Becomes `true` when the transport has closed (see [`McpUpstream::close`]).
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Opens rmcp client sessions.
@@ -49,6 +51,8 @@ impl Connector for RmcpConnector {
             let handler = Handler { relay: relay.clone() };
             // What the HTTP client last failed with, in full (rmcp keeps only the outer message).
             let last_error = Arc::new(std::sync::Mutex::new(None));
+            let closed = Arc::new(tokio::sync::watch::Sender::new(false));
+            let closed_rx = closed.subscribe();
             let service = match &target.transport {
                 McpTransport::Stdio { command, args, env } => {
                     let mut cmd = tokio::process::Command::new(command);
@@ -65,14 +69,14 @@ impl Connector for RmcpConnector {
                         .stderr(Stdio::inherit())
                         .spawn()
                         .map_err(|e| UpstreamError::Unavailable(format!("cannot start {command:?}: {e}")))?;
-                    serve_client(handler, Ordered { inner: process, relay }).await
+                    serve_client(handler, Ordered { inner: process, relay, closed }).await
                 }
                 McpTransport::StreamableHttp { url } => {
                     let headers = header_map(&target.headers)?.into_iter().filter_map(|(k, v)| Some((k?, v))).collect();
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
                     let client = Lenient { client: reqwest_client(&target)?, last_error: last_error.clone() };
                     let transport = StreamableHttpClientTransport::with_client(client, config);
-                    serve_client(handler, Ordered { inner: transport, relay }).await
+                    serve_client(handler, Ordered { inner: transport, relay, closed }).await
                 }
                 McpTransport::Unresolved { reason } => return Err(UpstreamError::Unavailable(reason.clone())),
                 McpTransport::Sse { url } => {
@@ -87,7 +91,7 @@ impl Connector for RmcpConnector {
                 let why = cause.unwrap_or_else(|| super::with_causes(&e));
                 UpstreamError::Unavailable(format!("initialize failed: {why}"))
             })?;
-            Ok(Arc::new(Session { service }) as Arc<dyn McpUpstream>)
+            Ok(Arc::new(Session { service, closed: closed_rx }) as Arc<dyn McpUpstream>)
         })
     }
 }
@@ -260,6 +264,16 @@ impl McpUpstream for Session {
 
     fn is_closed(&self) -> bool {
         self.service.is_closed()
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        // rmcp closes the transport when its loop ends: a stdio target's standard input is
+        // closed, then SIGTERM if it lingers, then SIGKILL; an HTTP target's session deleted.
+        self.service.cancellation_token().cancel();
+        let mut closed = self.closed.clone();
+        Box::pin(async move {
+            let _ = closed.wait_for(|c| *c).await;
+        })
     }
 }
 

@@ -27,6 +27,8 @@ const RELAYED: [&str; 6] = [
 pub(super) struct Ordered<T> {
     pub(super) inner: T,
     pub(super) relay: Arc<Relay>,
+    /// Set once the transport has been closed (a stdio target's process ended).
+    pub(super) closed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl<T: Transport<RoleClient>> Transport<RoleClient> for Ordered<T> {
@@ -52,7 +54,13 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Ordered<T> {
     }
 
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.close()
+        let closing = self.inner.close();
+        let closed = self.closed.clone();
+        async move {
+            let r = closing.await;
+            closed.send_replace(true);
+            r
+        }
     }
 }
 
@@ -133,6 +141,7 @@ mod tests {
                 message(serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}})),
             ]),
             relay,
+            closed: Arc::default(),
         };
         let mut answer = None;
         while let Some(m) = t.receive().await {
