@@ -228,7 +228,7 @@ impl Runtime {
                 BindMode::Fixed(_) => key.port,
                 BindMode::Ephemeral(_) => 0,
             };
-            match TcpListener::bind(SocketAddr::new(ip, port)).await {
+            match listen(SocketAddr::new(ip, port)) {
                 Ok(l) => {
                     let addr = l.local_addr().unwrap_or(SocketAddr::new(ip, port));
                     tracing::info!(gateway = %key.gateway, port = key.port, %addr, "listening");
@@ -244,6 +244,19 @@ impl Runtime {
         }
         errors
     }
+}
+
+/// Connections the kernel may queue for a listener before it accepts them: a burst of new
+/// connections beyond the queue waits for SYN retransmissions (a second and more). The kernel
+/// caps it at `net.core.somaxconn` (4096 on current kernels); nginx asks for 511, std for 128.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Whether an address belongs to this host: binding it on an ephemeral port succeeds.

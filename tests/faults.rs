@@ -120,6 +120,15 @@ async fn serve(mut s: TcpStream, closed: mpsc::UnboundedSender<Duration>) {
                 .await;
             return until_closed(s, closed).await;
         }
+        if names("truncated-stream") {
+            // One whole event, then half of the next, and the connection closes (no
+            // finish_reason, no `[DONE]`).
+            let chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"partial"},"finish_reason":null}]}"#;
+            let _ = s
+                .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: {chunk}\n\ndata: {{\"id\":\"c\",\"choi").as_bytes())
+                .await;
+            return;
+        }
         if names("endless-line") {
             let _ = s
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: ")
@@ -292,6 +301,17 @@ async fn faulty_upstreams_get_clients_timely_errors_and_leave_the_backend_health
         tokio::time::timeout(PATIENCE, closed.recv()).await.expect("the stalled stream is closed").expect("sent");
     assert!(let_go < Duration::from_secs(5), "the stalled stream's connection closed after {let_go:?}");
     still_served(addr, "a stalled provider stream").await;
+
+    // A provider's stream cut in the middle of an event: the client gets what was whole, then
+    // the stream's error event and the end of its stream, at once.
+    let (status, _, body, took) = chat(addr, "truncated-stream", true).await;
+    eprintln!("a provider stream cut mid-event: {status} after {took:?}: {body}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("partial"), "the whole event went through: {body}");
+    let error = body.find("ended before the response was complete").expect("the stream's error event");
+    assert!(body[error..].contains("data: [DONE]"), "the client's stream is ended after it: {body}");
+    assert!(took < Duration::from_secs(2), "a cut stream took {took:?}");
+    still_served(addr, "a provider stream cut mid-event").await;
 
     // A streamed answer whose line never ends: the gateway stops reading at its bound, ends the
     // client's stream, and closes the provider's connection; the client got little.

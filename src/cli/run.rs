@@ -42,6 +42,7 @@ pub async fn run(
             return ExitCode::FAILURE;
         }
     };
+    raise_descriptor_limit();
     let runtime = Runtime::with_policy(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits));
     runtime.set_max_connections(bounds.max_connections);
     runtime.set_body_idle_timeout(bounds.body_idle);
@@ -95,6 +96,25 @@ pub async fn run(
     }
     runtime.stop_pipelines().await;
     ExitCode::SUCCESS
+}
+
+/// Every connection costs a descriptor, and many systems start processes with a soft limit of
+/// 1024: the soft limit is raised to the hard one (as nginx's `worker_rlimit_nofile` or Go's
+/// runtime do), and a limit below the connection caps is worth a warning.
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "cannot raise the descriptor limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    tracing::info!(limit = ?now, "open descriptors allowed");
+    if now.is_some_and(|n| n < 16_384) {
+        tracing::warn!(limit = ?now, "a low descriptor limit: connections beyond it are refused (raise `ulimit -Hn`)");
+    }
 }
 
 /// SIGTERM (what Kubernetes and systemd send) or SIGINT, whichever comes first.
