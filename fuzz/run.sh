@@ -10,7 +10,7 @@ seconds="${1:-10}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(chat_request provider_response provider_stream event_stream manifests mcp_message)
+  targets=(chat_request provider_response provider_stream event_stream manifests mcp_message http_request)
 fi
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
 rustup toolchain list | grep -q '^nightly' || { echo "a nightly toolchain is missing: rustup toolchain install nightly" >&2; exit 1; }
@@ -20,6 +20,10 @@ for t in "${targets[@]}"; do
   rm -rf "$seeds" && mkdir -p "$seeds" "corpus/$t"
   cp ../src/ai/wire/golden/*.json "$seeds/"
   cp ../examples/*.yaml "$seeds/"
+  # A client's bytes on a connection: request heads, HTTP/2 prefaces.
+  if [ "$t" = http_request ]; then
+    rm -f "$seeds"/* && cp http_seeds/* "$seeds/"
+  fi
   # Stream targets read a format byte and a chunk size first.
   if [ "$t" = provider_stream ]; then
     for f in ../src/ai/wire/golden/*.json; do printf '\001\020' | cat - "$f" > "$seeds/stream-$(basename "$f")"; done

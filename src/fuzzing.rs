@@ -125,6 +125,97 @@ pub fn manifests(data: &[u8]) {
     let _ = crate::ir::translate::translate(&resources, &ctx);
 }
 
+/// The gateway a request head is fuzzed against: mock AI routes, a redirect, header
+/// modifiers, a rewrite towards a Service without endpoints (answered without a connection),
+/// and a CORS rule.
+const HTTP_CONFIG: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: sluice}
+spec: {controllerName: sluice.dev/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners: [{name: http, protocol: HTTP, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: ["api.example", "*.wild.example"]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /v1}}]
+      backendRefs: [{group: sluice.dev, kind: AIBackend, name: mock}]
+    - matches: [{path: {type: PathPrefix, value: /old}, headers: [{name: x-a, value: b}]}]
+      filters: [{type: RequestRedirect, requestRedirect: {scheme: https, statusCode: 301}}]
+    - matches: [{path: {type: RegularExpression, value: "/svc/[a-z]+"}, queryParams: [{name: q, value: "1"}]}]
+      filters:
+        - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-set, value: v}], remove: [x-drop]}}
+        - {type: URLRewrite, urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: /}, hostname: in.example}}
+        - {type: CORS, cors: {allowOrigins: ["https://app.example"], allowMethods: [GET, POST]}}
+      backendRefs: [{name: nowhere, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nowhere, namespace: default}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: AIBackend
+metadata: {name: mock, namespace: default}
+spec:
+  provider: {name: m, type: mock}
+"#;
+
+/// Bytes a client sends on a connection (HTTP/1.1, or HTTP/2 with prior knowledge), served as
+/// the listener serves them, through hyper and every request phase, on an in-memory connection
+/// that the client half-closes after its last byte. Returns what the gateway answered.
+pub fn http_request(data: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    static RT: LazyLock<Option<tokio::runtime::Runtime>> =
+        LazyLock::new(|| tokio::runtime::Builder::new_current_thread().enable_all().build().ok());
+    static GATEWAY: LazyLock<Option<std::sync::Arc<crate::runtime::Runtime>>> = LazyLock::new(|| {
+        let rt = RT.as_ref()?;
+        let loaded = crate::config::parse_text("fuzz.yaml", HTTP_CONFIG);
+        let resources: Vec<_> = loaded.resources.into_iter().map(|l| l.resource).collect();
+        rt.block_on(async {
+            let gw = crate::runtime::Runtime::new(crate::runtime::BindMode::Ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            let snapshot = gw.apply(resources).await;
+            snapshot.status.problems().is_empty().then_some(gw)
+        })
+    });
+    let (Some(rt), Some(gw)) = (RT.as_ref(), GATEWAY.as_ref()) else { return Vec::new() };
+    let shared = gw.shared.clone();
+    let bind = crate::ir::BindKey { gateway: crate::ir::ObjectKey::new("default", "gw"), port: 80 };
+    let conn = std::sync::Arc::new(crate::proxy::ConnInfo {
+        bind,
+        scheme: "http",
+        remote: std::net::SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000),
+        sni_listener: None,
+    });
+    rt.block_on(async {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let bounds = crate::ir::policy::ConnectionsIr::default();
+        let serving =
+            tokio::spawn(async move { crate::proxy::listener::serve_http(server, conn, shared, &bounds, true).await });
+        let mut answer = Vec::new();
+        let (mut reader, mut writer) = tokio::io::split(client);
+        let write = async {
+            let _ = writer.write_all(data).await;
+            let _ = writer.shutdown().await;
+        };
+        let read = async { while reader.read_buf(&mut answer).await.is_ok_and(|n| n > 0) && answer.len() < 1 << 20 {} };
+        // Bounded: a hang here is a finding (libFuzzer's -timeout reports it).
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { tokio::join!(write, read) }).await;
+        serving.abort();
+        answer
+    })
+}
+
 /// One message a client posts to an MCP endpoint, and the ids and cursors it may hand back.
 pub fn mcp_message(data: &[u8]) {
     let _ = crate::mcp::jsonrpc::parse(data);
@@ -162,5 +253,42 @@ mod tests {
         }
         assert!(seen > 10, "{seen} fixtures");
         manifests(include_bytes!("../examples/quickstart.yaml"));
+        for (_, seed) in http_seeds() {
+            let _ = http_request(&seed);
+        }
+    }
+
+    /// The `http_request` target's seeds (`fuzz/http_seeds`), by file name.
+    fn http_seeds() -> Vec<(String, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/http_seeds");
+        let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .expect("fuzz/http_seeds")
+            .map(|e| {
+                let path = e.expect("entry").path();
+                (
+                    path.file_name().unwrap_or_default().to_string_lossy().to_string(),
+                    std::fs::read(&path).expect("read"),
+                )
+            })
+            .collect();
+        seeds.sort();
+        seeds
+    }
+
+    /// Requests through the whole request path are answered (the fuzz target's seeds).
+    #[test]
+    fn http_requests_are_answered() {
+        let answers: std::collections::HashMap<String, String> = http_seeds()
+            .into_iter()
+            .map(|(name, seed)| (name, String::from_utf8_lossy(&http_request(&seed)).to_string()))
+            .collect();
+        let answer = |name: &str| answers.get(name).cloned().unwrap_or_default();
+        assert!(answer("get.http").starts_with("HTTP/1.1 200 OK"), "{}", answer("get.http"));
+        let chat = answer("chat.http");
+        assert!(chat.starts_with("HTTP/1.1 200 OK") && chat.contains("chat.completion"), "{chat}");
+        let pipelined = answer("redirect-pipelined.http");
+        assert!(pipelined.starts_with("HTTP/1.1 301") && pipelined.matches("HTTP/1.1 ").count() == 2, "{pipelined}");
+        assert!(answer("chunked-h2c-upgrade.http").starts_with("HTTP/1.1 5"), "no endpoints");
+        assert!(answer("h2-preface.http").len() > 9, "an HTTP/2 server preface");
     }
 }

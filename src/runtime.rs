@@ -67,7 +67,7 @@ pub struct ReloadState {
 }
 
 pub struct Runtime {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     mode: BindMode,
     state: Mutex<State>,
 }

@@ -10,6 +10,7 @@ pub mod procs;
 pub mod report;
 pub mod run;
 pub mod scenarios;
+pub mod soak;
 pub mod streaming;
 pub mod targets;
 pub mod upstream;

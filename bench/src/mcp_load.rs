@@ -47,7 +47,7 @@ pub fn sluice_conf(gateway: &str, up: u16) -> String {
 }
 
 /// One MCP session over one connection.
-struct Client {
+pub struct Client {
     send: http1::SendRequest<Full<Bytes>>,
     authority: String,
     path: String,
@@ -56,7 +56,7 @@ struct Client {
 }
 
 impl Client {
-    async fn connect(port: u16, path: &str) -> Result<Client, String> {
+    pub async fn connect(port: u16, path: &str) -> Result<Client, String> {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
         let (send, conn) = http1::handshake(TokioIo::new(tcp)).await.map_err(|e| e.to_string())?;
@@ -100,7 +100,23 @@ impl Client {
         })
     }
 
-    async fn rpc(&mut self, method: &str, params: &str) -> Result<String, String> {
+    /// Ends the session (`DELETE`).
+    pub async fn close(mut self) -> Result<(), String> {
+        let Some(session) = self.session.take() else { return Ok(()) };
+        let req = Request::delete(&self.path)
+            .header(header::HOST, &self.authority)
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        self.send.ready().await.map_err(|e| e.to_string())?;
+        let resp = self.send.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        if status.is_success() { Ok(()) } else { Err(format!("DELETE: HTTP {status}")) }
+    }
+
+    pub async fn rpc(&mut self, method: &str, params: &str) -> Result<String, String> {
         let id = self.next_id;
         self.next_id += 1;
         let out = self.post(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#)).await?;

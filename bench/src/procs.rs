@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::BufRead as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -244,4 +245,24 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts the upstream on the proxy CPU and returns it with its port. `interval`: its LLM
+/// streams' interval between chunks (P3).
+pub fn start_upstream(bin: &Path, cpus: Option<&str>, interval: Duration) -> Result<(Proc, u16), String> {
+    let argv = vec![
+        bin.display().to_string(),
+        "--port".into(),
+        "0".into(),
+        "--threads".into(),
+        "1".into(),
+        "--chunk-interval-us".into(),
+        interval.as_micros().to_string(),
+    ];
+    let mut p = Proc::spawn(Spawn { name: "bench-upstream", argv, cpus, env: Vec::new(), log: None })?;
+    let out = p.child.stdout.take().ok_or("no stdout from bench-upstream")?;
+    let mut line = String::new();
+    std::io::BufReader::new(out).read_line(&mut line).map_err(|e| e.to_string())?;
+    let port = line.trim().rsplit(':').next().and_then(|p| p.parse().ok());
+    port.map(|port| (p, port)).ok_or_else(|| format!("bench-upstream did not start: {line:?}"))
 }

@@ -82,7 +82,7 @@ pub async fn run(listener: TcpListener, bind: BindKey, protocol: PortProtocol, s
                 PortProtocol::TlsPassthrough => passthrough::serve(stream, bind, shared).await,
                 PortProtocol::Http => {
                     let conn = Arc::new(ConnInfo { bind, scheme: "http", remote, sni_listener: None });
-                    serve_http(stream, conn, shared, &bounds).await;
+                    serve_http(stream, conn, shared, &bounds, false).await;
                 }
             }
         });
@@ -102,11 +102,19 @@ async fn serve_tls(
         return;
     };
     let conn = Arc::new(ConnInfo { bind, scheme: "https", remote, sni_listener: Some(sni_listener) });
-    serve_http(tls_stream, conn, shared, &bounds).await;
+    serve_http(tls_stream, conn, shared, &bounds, false).await;
 }
 
-async fn serve_http<I>(io: I, conn: Arc<ConnInfo>, shared: Arc<Shared>, bounds: &ConnectionsIr)
-where
+/// Serves one connection. `half_close`: a client that ends its side after a request still gets
+/// the answer. Off for clients (a client gone mid-request ends the work at once, an LLM call
+/// included); the fuzz target sends its bytes and then ends its side.
+pub(crate) async fn serve_http<I>(
+    io: I,
+    conn: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    bounds: &ConnectionsIr,
+    half_close: bool,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     // Boxed: an HTTP/2 stream's task holds the service future inline for as long as the stream
@@ -118,7 +126,7 @@ where
     // The head-read timeout also bounds an idle keep-alive connection (slowloris, idle
     // clients). HTTP/2 keeps hyper's rapid-reset and CONTINUATION-flood protections (its
     // defaults: pending and locally reset streams bounded, the header list bounded while read).
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(bounds.header_read);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(bounds.header_read).half_close(half_close);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -1,14 +1,13 @@
 //! `bench-run`: starts the upstream and the proxies, runs every scenario, writes `RESULTS.md`.
 //! See `bench/README.md`. It builds nothing: build `sluice` and this crate in release mode first.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use sluice_bench::config_scale;
 use sluice_bench::load::Load;
-use sluice_bench::procs::{Proc, Spawn, first_line, have, kill_children_on_signal};
+use sluice_bench::procs::{first_line, have, kill_children_on_signal};
 use sluice_bench::report::{self, Context};
 use sluice_bench::run::{self, Plan, load_for, run_all, warm_up};
 use sluice_bench::scenarios::{self, Proto};
@@ -119,26 +118,6 @@ fn sibling(name: &str) -> PathBuf {
 /// Where bench/install.sh puts LiteLLM.
 fn litellm_default(bench: &Path) -> PathBuf {
     bench.join(".venv-litellm/bin/litellm")
-}
-
-/// Starts the upstream on the proxy CPU and returns it with its port. `interval`: its LLM
-/// streams' interval between chunks (P3).
-fn start_upstream(bin: &Path, cpus: Option<&str>, interval: Duration) -> Result<(Proc, u16), String> {
-    let argv = vec![
-        bin.display().to_string(),
-        "--port".into(),
-        "0".into(),
-        "--threads".into(),
-        "1".into(),
-        "--chunk-interval-us".into(),
-        interval.as_micros().to_string(),
-    ];
-    let mut p = Proc::spawn(Spawn { name: "bench-upstream", argv, cpus, env: Vec::new(), log: None })?;
-    let out = p.child.stdout.take().ok_or("no stdout from bench-upstream")?;
-    let mut line = String::new();
-    std::io::BufReader::new(out).read_line(&mut line).map_err(|e| e.to_string())?;
-    let port = line.trim().rsplit(':').next().and_then(|p| p.parse().ok());
-    port.map(|port| (p, port)).ok_or_else(|| format!("bench-upstream did not start: {line:?}"))
 }
 
 fn start_target(
@@ -380,7 +359,7 @@ fn run(o: &Opts) -> Result<(), String> {
     let work = std::env::temp_dir().join(format!("sluice-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let interval = p3.as_ref().map_or(Duration::from_millis(10), |sc| sc.interval);
-    let (upstream, up_port) = start_upstream(&upstream_bin, proxy_cpus, interval)?;
+    let (upstream, up_port) = sluice_bench::procs::start_upstream(&upstream_bin, proxy_cpus, interval)?;
     eprintln!("bench-upstream on 127.0.0.1:{up_port}; work dir {}", work.display());
 
     let wanted_names: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();

@@ -73,7 +73,11 @@ impl Connector for RmcpConnector {
                 }
                 McpTransport::StreamableHttp { url } => {
                     let headers = header_map(&target.headers)?.into_iter().filter_map(|(k, v)| Some((k?, v))).collect();
-                    let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
+                    let mut config =
+                        StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
+                    // The SDK reads SSE within this bound (an event that never ends included), as
+                    // Sluice reads its other peers' streams; a JSON answer within 16 MiB (its default).
+                    config.max_sse_event_size = crate::httpkit::sse_bounds::MAX_EVENT;
                     let client = Lenient { client: reqwest_client(&target)?, last_error: last_error.clone() };
                     let transport = StreamableHttpClientTransport::with_client(client, config);
                     serve_client(handler, Ordered { inner: transport, relay, closed }).await
