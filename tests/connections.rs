@@ -254,3 +254,56 @@ async fn connection_bounds_target_a_whole_gateway_only() {
     let problems = format!("{:?}", snapshot.status.problems());
     assert!(problems.contains("spec.connections: only a whole Gateway can be targeted"), "{problems}");
 }
+
+/// A mirror backend that answers a head and part of a body, then holds the connection; the
+/// receiver hears how long after the request the gateway closed it.
+fn held_mirror() -> (u16, std::sync::mpsc::Receiver<Duration>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let start = Instant::now();
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                // EOF (or a reset) once the gateway gives the mirror up.
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                let _ = tx.send(start.elapsed());
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_that_never_finishes_is_given_up_at_its_deadline() {
+    let echo = support::echo::start_local("echo-0", "echo").await;
+    let (mirror_port, closed) = held_mirror();
+    let config = format!(
+        "{}{}{}{}",
+        support::yaml::gateway_route(80, "llm", &["{name: echo, port: 80}"]).replace(
+            "  rules:\n    - backendRefs:\n",
+            "  rules:\n    - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: mirror, port: 80}}}]\n      backendRefs:\n"
+        ),
+        support::yaml::local_service("echo", echo.http_port),
+        support::yaml::local_service("mirror", mirror_port),
+        support::yaml::route_policy("waits", "  timeouts: {mirror: 1s}\n"),
+    );
+    let (_rt, addr) = support::gateway::start(&config).await;
+    let start = Instant::now();
+    let (status, _, body) = support::gateway::request(addr, "GET", "/", &[], "").await;
+    let answered = start.elapsed();
+    assert_eq!(status, 200, "{body}");
+    let given_up = tokio::task::spawn_blocking(move || closed.recv_timeout(Duration::from_secs(20)))
+        .await
+        .expect("join")
+        .expect("the mirror's connection was closed");
+    eprintln!("answered after {answered:?}; the held mirror given up {given_up:?} after its request");
+    assert!(answered < Duration::from_secs(1), "the client does not wait for the mirror: {answered:?}");
+    assert!(given_up < Duration::from_secs(5), "the policy's 1 s, not the default 30 s: {given_up:?}");
+}
