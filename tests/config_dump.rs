@@ -1,12 +1,14 @@
-//! `/config_dump` shows no secret: not a key from a Secret, not a header value from one, not a
-//! stdio target's environment values, not an MCP URL's query. Credentials written into a URL are
+//! `/config_dump` shows no secret: not a key from a Secret, not a header value (from a Secret or
+//! a header modifier), not a stdio target's arguments or environment values, not an MCP URL's
+//! query. Credentials written into a URL are
 //! refused (they would be sent as written and shown there).
 
 mod support;
 
 use support::process;
 
-const SECRETS: [&str; 5] = ["SUPERSECRET", "MCPTOKEN", "KEYSECRET", "ENVSECRET", "QUERYSECRET"];
+const SECRETS: [&str; 7] =
+    ["SUPERSECRET", "MCPTOKEN", "KEYSECRET", "ENVSECRET", "QUERYSECRET", "HEADERSECRET", "ARGSECRET"];
 
 fn config(port: u16) -> String {
     support::yaml::gateway_route(port, "llm", &["{group: sluice.dev, kind: AIBackend, name: gpt}"])
@@ -34,6 +36,9 @@ spec:
   parentRefs: [{name: gw}]
   rules:
     - matches: [{path: {type: PathPrefix, value: /mcp}}]
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: {set: [{name: x-internal-key, value: HEADERSECRET-6}]}
       backendRefs: [{group: sluice.dev, kind: MCPBackend, name: tools}]
 ---
 apiVersion: sluice.dev/v1alpha1
@@ -45,7 +50,7 @@ spec:
       streamableHttp: {url: "http://127.0.0.1:9/mcp?api_key=QUERYSECRET-4"}
       headersFromSecrets: {authorization: {name: key, key: token}}
     - name: local
-      stdio: {command: "true", env: {TOKEN: ENVSECRET-5}}
+      stdio: {command: "true", args: ["--token", "ARGSECRET-7"], env: {TOKEN: ENVSECRET-5}}
 ---
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
@@ -67,6 +72,7 @@ fn the_config_dump_shows_no_secret() {
     let (status, dump) = gw.admin_get("/config_dump");
     assert_eq!(status, 200);
     assert!(dump.contains("TOKEN") && dump.contains("[redacted]"), "the dump still names what it hides: {dump}");
+    assert!(dump.contains("x-internal-key"), "the dump names the header it hides: {dump}");
     for s in SECRETS {
         assert!(!dump.contains(s), "{s} is in /config_dump");
     }

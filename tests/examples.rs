@@ -75,11 +75,16 @@ fn quickstart_answers_without_outside_services() {
     let (code, body) = process::http_get(addr, "/docs").expect("redirect answered");
     assert_eq!(code, 302, "{body}");
     assert!(body.contains("location: https://sluice.dev/docs"), "{body}");
+    // Nothing else of the admin plane is published: these fall to the redirect.
+    for path in ["/sluice/config_dump", "/sluice/status", "/sluice/healthz/../config_dump", "/sluice/metrics"] {
+        let (code, body) = process::http_get(addr, path).expect("answered");
+        assert_eq!(code, 302, "{path} reached the admin plane: {body}");
+    }
     let admin = format!("127.0.0.1:{admin_port}").parse().expect("admin addr");
     let (_, metrics) = process::http_get(admin, "/metrics").expect("metrics");
     for line in [
         r#"sluice_requests_total{route="default/admin-passthrough/admin",backend="default/sluice-admin:80",code="200"} 1"#,
-        r#"sluice_requests_total{route="default/admin-passthrough/everything-else",backend="-",code="302"} 1"#,
+        r#"sluice_requests_total{route="default/admin-passthrough/everything-else",backend="-",code="302"} 5"#,
         r#"sluice_config_reloads_total{result="success"} 1"#,
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");

@@ -744,7 +744,11 @@ async fn bad_input_gets_the_right_error_and_starts_no_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_closed_names_the_target_that_is_down() {
-    let targets = "    - name: broken\n      stdio: {command: sh, args: [\"-c\", \"exit 3\"]}\n";
+    let targets = concat!(
+        "    - name: broken\n      stdio: {command: sh, args: [\"-c\", \"exit 3\"]}\n",
+        "    - name: missing\n      stdio: {command: /nonexistent/SECRET-TOOL}\n",
+        "    - name: closed\n      streamableHttp: {url: \"http://127.0.0.1:9/mcp\"}\n",
+    );
     let (_rt, addr) = start(&config(targets, "FailClosed")).await;
     let (_, headers, _) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;
     let session = header(&headers, "mcp-session-id").expect("a session id").to_string();
@@ -754,6 +758,11 @@ async fn fail_closed_names_the_target_that_is_down() {
     assert!(body.contains("broken"), "{body}");
     let v: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["error"]["data"]["sluice.dev/unavailableTargets"][0]["target"], "broken", "{body}");
+    // Named, never described: no command, argument or address reaches the client.
+    for hidden in ["SECRET-TOOL", "nonexistent", "exit 3", "127.0.0.1:9", "No such file"] {
+        assert!(!body.contains(hidden), "{hidden} reached the client: {body}");
+    }
+    assert!(body.contains("missing") && body.contains("closed"), "{body}");
 }
 
 // ---- portable sessions -----------------------------------------------------------------------

@@ -71,3 +71,31 @@ async fn smuggling_shapes_are_refused() {
         assert_eq!(code, 400, "{what}");
     }
 }
+
+/// A client's `Connection` names headers of its own hop: they go no further, and naming an
+/// operator's header there does not remove it (the route's header modifier runs after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_listed_headers_cannot_remove_an_operators_headers() {
+    let echo = support::echo::start_local("echo-0", "echo").await;
+    let config = support::yaml::gateway_route(80, "web", &["{name: echo, port: 80}"]).replace(
+        "  rules:\n    - backendRefs:\n",
+        "  rules:\n    - filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-operator, value: yes}]}}]\n      backendRefs:\n",
+    ) + &support::yaml::local_service("echo", echo.http_port);
+    let (_rt, addr) = support::gateway::start(&config).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        raw(
+            addr,
+            "GET /hi HTTP/1.1\r\nHost: x\r\nX-Client-Hop: mine\r\nConnection: close, x-operator, x-client-hop\r\n\r\n",
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(status(&answer), 200, "{answer}");
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let seen: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not the echo's JSON ({e}): {body}"));
+    let headers = seen["headers"].to_string().to_ascii_lowercase();
+    eprintln!("the backend saw: {headers}");
+    assert!(headers.contains("x-operator"), "the operator's header was removed by the client: {body}");
+    assert!(!headers.contains("x-client-hop"), "a header the client named in Connection went upstream: {body}");
+}

@@ -29,8 +29,9 @@ pub struct HeaderModifier {
     pub remove: Vec<HeaderName>,
 }
 
+/// Header names with their values hidden: operators put keys in header modifiers.
 fn ser_pairs<S: serde::Serializer>(v: &[(HeaderName, HeaderValue)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>"))))
+    s.collect_seq(v.iter().map(|(n, _)| (n.as_str(), "[redacted]")))
 }
 
 fn ser_names<S: serde::Serializer>(v: &[HeaderName], s: S) -> Result<S::Ok, S::Error> {

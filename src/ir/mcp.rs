@@ -107,6 +107,8 @@ pub enum McpTransport {
     /// A child process started from the configuration (never from a request).
     Stdio {
         command: String,
+        /// Shown by count only (a token may be passed as an argument).
+        #[serde(serialize_with = "hidden_args")]
         args: Vec<String>,
         /// Shown by name only (values may come from Secrets).
         #[serde(serialize_with = "env_names")]
@@ -158,6 +160,10 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 /// Environment variables for `/config_dump`: names, with their values redacted.
+fn hidden_args<S: serde::Serializer>(args: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(args.iter().map(|_| "[redacted]"))
+}
+
 fn env_names<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeSeq;
     let mut seq = s.serialize_seq(Some(env.len()))?;

@@ -229,7 +229,7 @@ impl Federation<'_> {
                         listing.unavailable.push(Unavailable {
                             backend: backend.key.clone(),
                             target: target.name.clone(),
-                            error: e.to_string(),
+                            error: public_reason(&e),
                         });
                         next.done.insert(id);
                         pages.push(Vec::new());
@@ -470,7 +470,20 @@ fn unknown_name(kind: ListKind, name: &str) -> RpcError {
 fn upstream_error(backend: &McpBackendIr, target: &McpTargetIr, e: UpstreamError) -> RpcError {
     match e {
         UpstreamError::Rpc { code, message, data } => RpcError { code, message, data },
-        other => unavailable_error(backend, target, &other.to_string()),
+        other => {
+            tracing::warn!(target = %target.id, error = %other, "MCP target failed a request");
+            unavailable_error(backend, target, &public_reason(&other))
+        }
+    }
+}
+
+/// What a client is told of a target's failure: the target's own JSON-RPC error, or a timeout,
+/// as they are; that it could not be reached, without how (a command, an address, a transport's
+/// message): that goes to the gateway's log.
+fn public_reason(e: &UpstreamError) -> String {
+    match e {
+        UpstreamError::Rpc { .. } | UpstreamError::Timeout(_) => e.to_string(),
+        UpstreamError::Unavailable(_) => "it could not be reached (the gateway's log says why)".into(),
     }
 }
 

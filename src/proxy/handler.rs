@@ -242,7 +242,10 @@ async fn serve<'s>(
     let mut rewritten_path: Option<String> = None;
     let mut out_authority = authority;
 
-    // Phase 3: request filters, in the order the rule lists them.
+    // Phase 3: request filters, in the order the rule lists them. What the client named in
+    // `Connection` is its own hop's and is gone before they run: a client cannot have an
+    // operator's header removed by naming it there.
+    drop_connection_listed(&mut parts.headers);
     for filter in &rule.filters {
         match filter {
             Filter::Redirect(r) => {
@@ -474,6 +477,35 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes the headers a client's `Connection` names, and the names from it: only its
+/// `upgrade`, `close` and `keep-alive` tokens stay (the upgrade decision reads them).
+fn drop_connection_listed(headers: &mut HeaderMap) {
+    if !headers.contains_key(http::header::CONNECTION) {
+        return;
+    }
+    let tokens: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let (kept, listed): (Vec<String>, Vec<String>) =
+        tokens.into_iter().partition(|t| matches!(t.as_str(), "upgrade" | "close" | "keep-alive"));
+    for name in &listed {
+        if name != "connection" {
+            headers.remove(name.as_str());
+        }
+    }
+    headers.remove(http::header::CONNECTION);
+    if let Ok(v) = HeaderValue::from_str(&kept.join(", "))
+        && !kept.is_empty()
+    {
+        headers.insert(http::header::CONNECTION, v);
+    }
 }
 
 /// Removes hop-by-hop headers; an upgrade keeps `Connection: upgrade` and `Upgrade`.
