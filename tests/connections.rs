@@ -307,3 +307,51 @@ async fn a_mirror_that_never_finishes_is_given_up_at_its_deadline() {
     assert!(answered < Duration::from_secs(1), "the client does not wait for the mirror: {answered:?}");
     assert!(given_up < Duration::from_secs(5), "the policy's 1 s, not the default 30 s: {given_up:?}");
 }
+
+/// An HTTP/1.1 keep-alive connection that goes quiet after an answer is closed at the
+/// head-read bound (the wait for the next request's head), without a 408.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_at_the_head_read_bound() {
+    let config = mock_route() + &support::yaml::gateway_policy("conn", "  connections: {headerReadTimeout: 2s}\n");
+    let (_rt, addr) = support::gateway::start(&config).await;
+    let (closed_after, rest) = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        // The answer (its length is declared), then silence from the client.
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        let head_end = loop {
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "closed before answering");
+            answer.extend_from_slice(&buf[..n]);
+            if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&answer[..head_end]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a declared length");
+        while answer.len() < head_end + length {
+            let n = s.read(&mut buf).expect("read the body");
+            assert!(n > 0, "the body was cut");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let idle = Instant::now();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        (idle.elapsed(), String::from_utf8_lossy(&rest).to_string())
+    })
+    .await
+    .expect("join");
+    eprintln!("an idle keep-alive connection was closed after {closed_after:?}");
+    assert!(rest.is_empty(), "nothing is sent to an idle connection (no 408): {rest:?}");
+    assert!(
+        closed_after >= Duration::from_millis(1500) && closed_after < Duration::from_secs(8),
+        "closed after {closed_after:?}; the bound was 2 s"
+    );
+}

@@ -1348,3 +1348,49 @@ async fn a_legacy_session_ends_with_its_stream() {
     .expect("join");
     assert_eq!(codes, (202, 404), "(while the stream is open, after it closed)");
 }
+
+// ---- redirects ----------------------------------------------------------------------------------
+
+/// An MCP target that answers every request with a redirect to another host never gets it
+/// followed: a redirect would carry the target's headers (here a key from a Secret) elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targets_redirect_is_not_followed() {
+    use std::io::{Read as _, Write as _};
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let elsewhere_port = elsewhere.local_addr().expect("addr").port();
+    elsewhere.set_nonblocking(true).expect("nonblocking");
+    let target = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target_port = target.local_addr().expect("addr").port();
+    let (asked_tx, asked) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for s in target.incoming().take(8) {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = asked_tx.send(String::from_utf8_lossy(&buf[..n]).to_string());
+            let _ = write!(
+                s,
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{elsewhere_port}/mcp\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    let targets = format!(
+        "    - name: moved\n      streamableHttp: {{url: \"http://127.0.0.1:{target_port}/mcp\"}}\n      \
+         headersFromSecrets: {{authorization: {{name: target-key, key: token}}}}\n"
+    );
+    let config = config(&targets, "FailOpen")
+        + "---\napiVersion: v1\nkind: Secret\nmetadata: {name: target-key, namespace: default}\n\
+           stringData: {token: Bearer REDIRECTED-KEY}\n";
+    let (_rt, addr) = start(&config).await;
+    let (_, headers, _) = post(addr, None, INITIALIZE.as_bytes().to_vec()).await;
+    let session = header(&headers, "mcp-session-id").expect("a session id").to_string();
+    let (status, _, body) =
+        post(addr, Some(&session), br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    let first = asked.recv_timeout(Duration::from_secs(10)).expect("the target was asked");
+    assert!(first.contains("REDIRECTED-KEY"), "the target got its key: {first}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let followed = elsewhere.accept();
+    assert!(followed.is_err(), "the redirect was followed to another host");
+    assert!(body.contains("moved"), "the target is reported unavailable: {body}");
+}

@@ -130,3 +130,29 @@ impl ClientPeer for StreamPeer {
         let _ = self.stream.try_send(event(&message));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target's progress whose `params` is not an object (once indexed as one: a panic) is
+    /// dropped; an object gets the client's progress token.
+    #[tokio::test]
+    async fn progress_without_an_object_of_params_is_dropped() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let peer = StreamPeer {
+            stream: tx,
+            session: Session::detached("default/tools", "2025-06-18"),
+            progress_token: Some(json!("tok")),
+            background: None,
+        };
+        for odd in [json!([1, 2]), json!("50%"), json!(7), json!(true)] {
+            peer.notify("notifications/progress", odd);
+        }
+        assert!(rx.try_recv().is_err(), "nothing sent for params that are not an object");
+        peer.notify("notifications/progress", json!({"progress": 1, "total": 2}));
+        let sent = rx.try_recv().expect("the progress went down");
+        let text = String::from_utf8_lossy(&sent);
+        assert!(text.contains(r#""progressToken":"tok""#), "{text}");
+    }
+}
