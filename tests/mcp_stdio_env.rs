@@ -1,5 +1,6 @@
 //! A stdio MCP target gets a clean environment: PATH and the like, and what its configuration
-//! lists, never the gateway's own variables (which may hold keys). The target is the real
+//! lists (`env`, and `envFromSecrets` from a Secret), never the gateway's own variables (which
+//! may hold keys). The target is the real
 //! `mcp-server-time` (PyPI), started through `sh`, which writes what it was given to a file.
 
 mod support;
@@ -23,7 +24,16 @@ metadata: {{name: tools, namespace: default}}
 spec:
   targets:
     - name: time
-      stdio: {{command: sh, args: ["-c", {script}], env: {{CONFIGURED_FOR_TARGET: "yes"}}}}
+      stdio:
+        command: sh
+        args: ["-c", {script}]
+        env: {{CONFIGURED_FOR_TARGET: "yes"}}
+        envFromSecrets: {{TARGET_TOKEN: {{name: target-env, key: token}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: target-env, namespace: default}}
+stringData: {{token: tok-from-a-secret}}
 "#,
             script = serde_json::json!(script)
         );
@@ -45,6 +55,7 @@ spec:
     tokio::time::sleep(Duration::from_millis(200)).await;
     let env = std::fs::read_to_string(&seen).expect("read env");
     assert!(env.lines().any(|l| l == "CONFIGURED_FOR_TARGET=yes"), "{env}");
+    assert!(env.lines().any(|l| l == "TARGET_TOKEN=tok-from-a-secret"), "envFromSecrets: {env}");
     assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
     assert!(!env.contains("GATEWAY_ONLY_SECRET") && !env.contains("sk-not-for-targets"), "{env}");
     drop(gw);

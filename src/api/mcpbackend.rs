@@ -110,8 +110,14 @@ pub struct McpStdio {
     pub command: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// Variables of the process's environment (besides `PATH`, `HOME`, `TMPDIR`, `LANG` and
+    /// `LC_ALL`, the only ones taken from the gateway's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Variables whose values come from Secrets in the backend's namespace (keys, tokens), by
+    /// variable name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_from_secrets: BTreeMap<String, McpSecretValueRef>,
 }
 
 /// Where an HTTP target listens: exactly one of `url` and `backendRef`.

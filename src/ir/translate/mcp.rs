@@ -77,11 +77,21 @@ fn target(ix: &Index<'_>, ns: &str, backend: &str, t: &McpTarget) -> Result<McpT
             if s.command.trim().is_empty() {
                 return Err(invalid(format!("target {:?}: stdio.command is empty", t.name)));
             }
-            McpTransport::Stdio {
-                command: s.command.clone(),
-                args: s.args.clone(),
-                env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            let mut env: Vec<(String, String)> = s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            for (k, r) in &s.env_from_secrets {
+                let value = secret_value(ix, ns, &r.name, &r.key)?
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|v| !k.is_empty() && !k.contains(['=', '\0']) && !v.contains('\0'))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "target {:?}: stdio.envFromSecrets.{k}: Secret {ns}/{} has no text key {:?}",
+                            t.name, r.name, r.key
+                        ))
+                    })?;
+                env.retain(|(name, _)| name != k);
+                env.push((k.clone(), value));
             }
+            McpTransport::Stdio { command: s.command.clone(), args: s.args.clone(), env }
         }
         (None, Some(u), None) => match where_to(ix, ns, &t.name, u, "/sse")? {
             Ok(url) => McpTransport::Sse { url },
