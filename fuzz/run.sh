@@ -20,6 +20,17 @@ for t in "${targets[@]}"; do
   rm -rf "$seeds" && mkdir -p "$seeds" "corpus/$t"
   cp ../src/ai/wire/golden/*.json "$seeds/"
   cp ../examples/*.yaml "$seeds/"
+  # AWS event-stream frames (Bedrock): a mode byte (0: checksums made right) first; for the
+  # stream target, Bedrock with an OpenAI or Anthropic client, checksums made right (0x80).
+  if [ "$t" = event_stream ]; then
+    for f in event_stream_seeds/*.bin; do printf '\000' | cat - "$f" > "$seeds/$(basename "$f")"; done
+  fi
+  if [ "$t" = provider_stream ]; then
+    for f in event_stream_seeds/*.bin; do
+      printf '\003\300' | cat - "$f" > "$seeds/openai-$(basename "$f")"
+      printf '\007\300' | cat - "$f" > "$seeds/anthropic-$(basename "$f")"
+    done
+  fi
   # A client's bytes on a connection: request heads, HTTP/2 prefaces.
   if [ "$t" = http_request ]; then
     rm -f "$seeds"/* && cp http_seeds/* "$seeds/"

@@ -83,6 +83,9 @@ pub fn provider_stream(data: &[u8]) {
         _ => Encode::PassAnthropic,
     };
     let size = usize::from(*cut).max(1);
+    // Bedrock's frames carry checksums: with the top bit of `cut` set they are made right, so
+    // that the decoding behind them is reached (else nearly every input fails the prelude's).
+    let body = if format == WireFormat::Bedrock && cut & 0x80 != 0 { with_checksums(body) } else { body.to_vec() };
     let chunks: Vec<Result<Bytes, String>> = body.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let upstream: stream::Upstream = Box::pin(futures_util::stream::iter(chunks));
     let decode = crate::ai::providers::of(format).stream_decoder("m", &HeaderMap::new());
@@ -95,8 +98,12 @@ pub fn provider_stream(data: &[u8]) {
 
 /// AWS event-stream framing alone (Bedrock's streams), message by message.
 pub fn event_stream(data: &[u8]) {
+    let [mode, data @ ..] = data else { return };
+    // Even modes make every frame's checksums right, so that headers and payloads are reached;
+    // odd ones leave the bytes as they are (wrong checksums are refused).
+    let data = if mode & 1 == 0 { with_checksums(data) } else { data.to_vec() };
     let mut decoder = crate::ai::eventstream::Decoder::default();
-    decoder.push(data);
+    decoder.push(&data);
     // Each message consumes at least its prelude: bounded by the input's length.
     for _ in 0..=data.len() / 16 {
         match decoder.next_message() {
@@ -106,6 +113,25 @@ pub fn event_stream(data: &[u8]) {
             Ok(None) | Err(_) => break,
         }
     }
+}
+
+/// `data` with the checksums of each AWS event-stream frame made right: the prelude's CRC32
+/// (bytes 8..12) and the message's (its last four), frame after frame as the lengths say.
+fn with_checksums(data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    let mut at = 0;
+    while out.len() >= at + 12 {
+        let total = u32::from_be_bytes([out[at], out[at + 1], out[at + 2], out[at + 3]]) as usize;
+        let prelude = crc32fast::hash(&out[at..at + 8]);
+        out[at + 8..at + 12].copy_from_slice(&prelude.to_be_bytes());
+        if total < 16 || at + total > out.len() {
+            break;
+        }
+        let message = crc32fast::hash(&out[at..at + total - 4]);
+        out[at + total - 4..at + total].copy_from_slice(&message.to_be_bytes());
+        at += total;
+    }
+    out
 }
 
 /// Kubernetes manifests as `sluice run` loads them, translated into a snapshot when they load.
@@ -273,6 +299,38 @@ mod tests {
             .collect();
         seeds.sort();
         seeds
+    }
+
+    /// A frame with wrong checksums is refused; made right, it decodes.
+    #[test]
+    fn checksums_are_made_right_frame_by_frame() {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&18u32.to_be_bytes());
+        frame.extend_from_slice(&0u32.to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(b"{}");
+        frame.extend_from_slice(&[0; 4]);
+        let two = [frame.clone(), frame].concat();
+        let mut d = crate::ai::eventstream::Decoder::default();
+        d.push(&two);
+        assert!(d.next_message().is_err(), "wrong checksums are refused");
+        let mut d = crate::ai::eventstream::Decoder::default();
+        d.push(&with_checksums(&two));
+        for _ in 0..2 {
+            assert!(matches!(d.next_message(), Ok(Some(_))), "made right, each frame decodes");
+        }
+        // The event-stream seeds (`fuzz/event_stream_seeds`) are whole Bedrock streams.
+        let seed = include_bytes!("../fuzz/event_stream_seeds/bedrock-converse-stream.bin");
+        let mut d = crate::ai::eventstream::Decoder::default();
+        d.push(seed);
+        let mut events = 0;
+        while let Ok(Some(m)) = d.next_message() {
+            assert!(m.header(":event-type").is_some());
+            events += 1;
+        }
+        assert_eq!(events, 7);
+        event_stream(&[&[0u8][..], seed].concat());
+        provider_stream(&[&[3u8, 0xc0][..], seed].concat());
     }
 
     /// Requests through the whole request path are answered (the fuzz target's seeds).
