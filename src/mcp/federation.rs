@@ -478,13 +478,21 @@ fn upstream_error(backend: &McpBackendIr, target: &McpTargetIr, e: UpstreamError
 }
 
 /// What a client is told of a target's failure: the target's own JSON-RPC error, or a timeout,
-/// as they are; that it could not be reached, without how (a command, an address, a transport's
-/// message): that goes to the gateway's log.
+/// as they are; that it is unavailable, with the kind of failure but never its text (which may
+/// hold a command, an argument or an address): the text goes to the gateway's log.
 fn public_reason(e: &UpstreamError) -> String {
-    match e {
-        UpstreamError::Rpc { .. } | UpstreamError::Timeout(_) => e.to_string(),
-        UpstreamError::Unavailable(_) => "it could not be reached (the gateway's log says why)".into(),
-    }
+    let UpstreamError::Unavailable(why) = e else { return e.to_string() };
+    let why = why.to_ascii_lowercase();
+    let kind = if why.contains("certificate") || why.contains("unknownissuer") {
+        "its TLS certificate was refused"
+    } else if why.contains("connection refused") {
+        "the connection was refused"
+    } else if why.contains("cannot start") || why.contains("exited") {
+        "its process could not be started or ended"
+    } else {
+        "it could not be reached"
+    };
+    format!("{kind} (the gateway's log says more)")
 }
 
 fn unavailable_error(backend: &McpBackendIr, target: &McpTargetIr, why: &str) -> RpcError {

@@ -251,7 +251,7 @@ async fn fail_closed_names_the_missing_target() {
     let fed = Federation { pool: &pool, backends: &backends, filter: &AllowAll };
     let err = fed.list(ListKind::Tools, None).await.expect_err("fail closed");
     assert_eq!(err.code, -32603);
-    assert!(err.message.contains("c (it could not be reached"), "{}", err.message);
+    assert!(err.message.contains("c (its process could not be started or ended"), "{}", err.message);
     assert!(!err.message.contains("exited with status"), "how it failed is for the log: {}", err.message);
 }
 
