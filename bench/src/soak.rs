@@ -30,35 +30,7 @@ const PER_CONNECTION: usize = 50;
 /// Sluice's configuration: `/v1` to an AIBackend (the upstream's fake OpenAI provider), `/mcp`
 /// to the MCPBackend of [`mcp_load::sluice_conf`], anything else to the upstream.
 pub fn sluice_conf(gateway: &str, up: u16) -> String {
-    mcp_load::sluice_conf(gateway, up)
-        + &format!(
-            r#"---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: default}}
-spec:
-  parentRefs: [{{name: bench}}]
-  rules:
-    - matches: [{{path: {{type: PathPrefix, value: /v1}}}}]
-      backendRefs: [{{group: sluice.dev, kind: AIBackend, name: llm}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: llm-key, namespace: default}}
-stringData: {{apiKey: {key}}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: AIBackend
-metadata: {{name: llm, namespace: default}}
-spec:
-  models: [{{name: gpt-4o-mini}}]
-  provider:
-    type: openai
-    baseURL: "http://127.0.0.1:{up}/v1"
-    auth: {{secretRef: {{name: llm-key}}}}
-"#,
-            key = crate::targets::PROVIDER_KEY
-        )
+    mcp_load::sluice_conf(gateway, up) + &crate::targets::ai_route(up, crate::targets::AiProvider::OpenAi)
 }
 
 /// One reading of the proxy.
@@ -109,7 +81,15 @@ async fn exchange(send: &mut http1::SendRequest<Full<Bytes>>, req: Request<Full<
     Ok(body.len())
 }
 
-async fn plain_client(port: u16, stop: Arc<AtomicBool>, c: Arc<Counters>) {
+/// A client sending `request()` over and over, on a new connection every [`PER_CONNECTION`];
+/// each answer counted in `served(c)`.
+async fn http_client(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    c: Arc<Counters>,
+    served: fn(&Counters) -> &AtomicU64,
+    request: fn() -> Request<Full<Bytes>>,
+) {
     while !stop.load(Ordering::Relaxed) {
         let mut send = match connect(port).await {
             Ok(s) => s,
@@ -120,9 +100,8 @@ async fn plain_client(port: u16, stop: Arc<AtomicBool>, c: Arc<Counters>) {
             }
         };
         for _ in 0..PER_CONNECTION {
-            let req = Request::get("/bytes/1024").header(header::HOST, "bench").body(Full::new(Bytes::new()));
-            match exchange(&mut send, req.expect("request")).await {
-                Ok(_) => c.plain.fetch_add(1, Ordering::Relaxed),
+            match exchange(&mut send, request()).await {
+                Ok(_) => served(&c).fetch_add(1, Ordering::Relaxed),
                 Err(e) => {
                     c.failed(e);
                     break;
@@ -132,32 +111,18 @@ async fn plain_client(port: u16, stop: Arc<AtomicBool>, c: Arc<Counters>) {
     }
 }
 
-async fn streaming_client(port: u16, stop: Arc<AtomicBool>, c: Arc<Counters>) {
-    let body = r#"{"model":"gpt-4o-mini","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"Say something."}]}"#;
-    while !stop.load(Ordering::Relaxed) {
-        let mut send = match connect(port).await {
-            Ok(s) => s,
-            Err(e) => {
-                c.failed(e);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        for _ in 0..PER_CONNECTION {
-            let req = Request::post("/v1/chat/completions")
-                .header(header::HOST, "bench")
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::AUTHORIZATION, "Bearer sk-client")
-                .body(Full::new(Bytes::from_static(body.as_bytes())));
-            match exchange(&mut send, req.expect("request")).await {
-                Ok(_) => c.streams.fetch_add(1, Ordering::Relaxed),
-                Err(e) => {
-                    c.failed(e);
-                    break;
-                }
-            };
-        }
-    }
+fn plain_request() -> Request<Full<Bytes>> {
+    Request::get("/bytes/1024").header(header::HOST, "bench").body(Full::new(Bytes::new())).expect("request")
+}
+
+fn stream_request() -> Request<Full<Bytes>> {
+    const BODY: &str = r#"{"model":"gpt-4o-mini","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"Say something."}]}"#;
+    Request::post("/v1/chat/completions")
+        .header(header::HOST, "bench")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, "Bearer sk-client")
+        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+        .expect("request")
 }
 
 async fn mcp_client(port: u16, stop: Arc<AtomicBool>, c: Arc<Counters>) {
@@ -204,10 +169,10 @@ pub fn run(port: u16, pid: u32, duration: Duration, every: Duration) -> Result<(
     let c = Arc::new(Counters::default());
     let mut tasks = Vec::new();
     for _ in 0..PLAIN {
-        tasks.push(rt.spawn(plain_client(port, stop.clone(), c.clone())));
+        tasks.push(rt.spawn(http_client(port, stop.clone(), c.clone(), |c| &c.plain, plain_request)));
     }
     for _ in 0..STREAMING {
-        tasks.push(rt.spawn(streaming_client(port, stop.clone(), c.clone())));
+        tasks.push(rt.spawn(http_client(port, stop.clone(), c.clone(), |c| &c.streams, stream_request)));
     }
     for _ in 0..MCP {
         tasks.push(rt.spawn(mcp_client(port, stop.clone(), c.clone())));

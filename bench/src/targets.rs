@@ -250,7 +250,7 @@ pub fn haproxy(work: &Path, up: u16, cpus: Option<&str>, probe: &str) -> Result<
     start("haproxy", argv, Vec::new(), cpus, &dir.join("stdout.log"), (p1, Some(p2)), probe)
 }
 
-fn sluice_gateway(port: u16) -> String {
+pub fn sluice_gateway(port: u16) -> String {
     format!(
         r#"apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -321,13 +321,18 @@ pub const PROVIDER_KEY: &str = "sk-bench-upstream";
 /// upstream's fake OpenAI or Anthropic API. Clients ask for `gpt-4o-mini`; the Anthropic backend
 /// maps it to a Claude model (an alias), so the same request serves both.
 pub fn sluice_ai_conf(port: u16, up: u16, provider: AiProvider) -> String {
+    sluice_gateway(port) + &ai_route(up, provider)
+}
+
+/// The AI route of [`sluice_ai_conf`], its Secret and its AIBackend, for the Gateway `bench`;
+/// starts with `---`.
+pub fn ai_route(up: u16, provider: AiProvider) -> String {
     let (kind, models) = match provider {
         AiProvider::OpenAi => ("openai", "[{name: gpt-4o-mini}]"),
         AiProvider::Anthropic => ("anthropic", "[{name: gpt-4o-mini, target: claude-3-5-haiku-20241022}]"),
     };
-    sluice_gateway(port)
-        + &format!(
-            r#"---
+    format!(
+        r#"---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: llm, namespace: default}}
@@ -352,7 +357,7 @@ spec:
     baseURL: "http://127.0.0.1:{up}/v1"
     auth: {{secretRef: {{name: llm-key}}}}
 "#
-        )
+    )
 }
 
 /// [`sluice_ai_conf`] (OpenAI → OpenAI) with the policy layer's cost in the way: a TrafficPolicy
@@ -384,6 +389,20 @@ pub fn sluice_ai_policy(bin: &Path, work: &Path, up: u16, cpus: Option<&str>) ->
 }
 
 /// How the worker count of the Sluice binary can be set.
+/// `sluice run` of `conf` on loopback, its admin plane on `admin`.
+pub fn sluice_argv(bin: &Path, conf: &Path, admin: u16) -> Vec<String> {
+    vec![
+        bin.display().to_string(),
+        "run".into(),
+        "--config".into(),
+        conf.display().to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--admin".into(),
+        format!("127.0.0.1:{admin}"),
+    ]
+}
+
 pub fn sluice_has_workers_flag(bin: &Path) -> bool {
     std::process::Command::new(bin)
         .args(["run", "--help"])
@@ -461,16 +480,7 @@ fn sluice_with(
     let (port, admin) = (free_port()?, free_port()?);
     let conf = dir.join("sluice.yaml");
     std::fs::write(&conf, conf_for(port)).map_err(|e| e.to_string())?;
-    let mut argv: Vec<String> = vec![
-        bin.display().to_string(),
-        "run".into(),
-        "--config".into(),
-        conf.display().to_string(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        "--admin".into(),
-        format!("127.0.0.1:{admin}"),
-    ];
+    let mut argv = sluice_argv(bin, &conf, admin);
     let flag = sluice_has_workers_flag(bin);
     let mut env = vec![("SLUICE_LOG".to_string(), "warn".to_string())];
     if flag {

@@ -479,22 +479,26 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Removes the headers a client's `Connection` names, and the names from it: only its
-/// `upgrade`, `close` and `keep-alive` tokens stay (the upgrade decision reads them).
-fn drop_connection_listed(headers: &mut HeaderMap) {
-    if !headers.contains_key(http::header::CONNECTION) {
-        return;
-    }
-    let tokens: Vec<String> = headers
+/// The tokens of every `Connection` header, lower-cased.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
-        .collect();
+        .collect()
+}
+
+/// Removes the headers a client's `Connection` names, and the names from it: only its
+/// `upgrade`, `close` and `keep-alive` tokens stay (the upgrade decision reads them).
+fn drop_connection_listed(headers: &mut HeaderMap) {
+    if !headers.contains_key(http::header::CONNECTION) {
+        return;
+    }
     let (kept, listed): (Vec<String>, Vec<String>) =
-        tokens.into_iter().partition(|t| matches!(t.as_str(), "upgrade" | "close" | "keep-alive"));
+        connection_tokens(headers).into_iter().partition(|t| matches!(t.as_str(), "upgrade" | "close" | "keep-alive"));
     for name in &listed {
         if name != "connection" {
             headers.remove(name.as_str());
@@ -517,16 +521,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
         http::header::TRAILER,
         http::header::TRANSFER_ENCODING,
     ];
-    if headers.contains_key(http::header::CONNECTION) {
-        let listed: Vec<String> = headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|t| t.trim().to_ascii_lowercase())
-            .filter(|t| !(t.is_empty() || upgrade && t == "upgrade"))
-            .collect();
-        for name in listed {
+    for name in connection_tokens(headers) {
+        if !(upgrade && name == "upgrade") {
             headers.remove(name.as_str());
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sluice_bench::procs::{Proc, Spawn, kill_children_on_signal, start_upstream};
 use sluice_bench::soak;
-use sluice_bench::targets::{free_port, get_ok};
+use sluice_bench::targets::{free_port, get_ok, sluice_argv, sluice_gateway};
 
 struct Args {
     duration: u64,
@@ -69,27 +69,10 @@ fn soak_once(a: &Args) -> Result<bool, String> {
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let (_upstream, up) = start_upstream(&dir.join("bench-upstream"), None, Duration::from_micros(2000))?;
     let (port, admin) = (free_port()?, free_port()?);
-    let gateway = format!(
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {{name: sluice}}\n\
-         spec: {{controllerName: sluice.dev/gateway-controller}}\n---\n\
-         apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: bench, namespace: default}}\n\
-         spec:\n  gatewayClassName: sluice\n  listeners: [{{name: http, protocol: HTTP, port: {port}}}]\n"
-    );
     let conf = work.join("sluice.yaml");
-    std::fs::write(&conf, soak::sluice_conf(&gateway, up)).map_err(|e| e.to_string())?;
-    let argv = [
-        sluice_bin.display().to_string(),
-        "run".into(),
-        "--config".into(),
-        conf.display().to_string(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        "--admin".into(),
-        format!("127.0.0.1:{admin}"),
-        "--state-file".into(),
-        work.join("state.json").display().to_string(),
-    ]
-    .to_vec();
+    std::fs::write(&conf, soak::sluice_conf(&sluice_gateway(port), up)).map_err(|e| e.to_string())?;
+    let mut argv = sluice_argv(&sluice_bin, &conf, admin);
+    argv.extend(["--state-file".into(), work.join("state.json").display().to_string()]);
     let log = work.join("sluice.log");
     let env = vec![("SLUICE_LOG".to_string(), "warn".to_string())];
     let mut sluice = Proc::spawn(Spawn { name: "sluice", argv, cpus: None, env, log: Some(&log) })?;
