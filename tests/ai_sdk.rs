@@ -10,6 +10,9 @@
 //!   provider and back) must translate text, tool calls, stop reasons, usage and errors. These
 //!   always run.
 //!
+//! Google's `google-genai` SDK goes through the Gemini front door to Gemini, OpenAI and
+//! Anthropic providers, and straight to the fake Gemini (`ai_sdk/genai.rs`).
+//!
 //! The Gemini and Azure OpenAI providers have gateway-only scenarios of their own
 //! (`ai_sdk/gemini.rs`, `ai_sdk/azure.rs`, in the environment of `ai_sdk/providers.rs`), and so
 //! have Bedrock (`ai_sdk/bedrock.rs`), Vertex AI (`ai_sdk/vertex.rs`) and the OpenAI SDK's
@@ -26,6 +29,8 @@ mod azure_sdk;
 mod bedrock_sdk;
 #[path = "ai_sdk/gemini.rs"]
 mod gemini_sdk;
+#[path = "ai_sdk/genai.rs"]
+mod genai_sdk;
 #[path = "ai_sdk/policies.rs"]
 mod policies_sdk;
 #[path = "ai_sdk/providers.rs"]
@@ -54,7 +59,7 @@ fn require_sdks() {
     static PRESENT: OnceLock<bool> = OnceLock::new();
     let present = *PRESENT.get_or_init(|| {
         Command::new("python3")
-            .args(["-c", "import openai, anthropic"])
+            .args(["-c", "import openai, anthropic, google.genai"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -62,7 +67,7 @@ fn require_sdks() {
     });
     assert!(
         present,
-        "python3 cannot import the `openai` and `anthropic` SDKs: run `pip install -r tests/python/requirements.txt` \
+        "python3 cannot import the `openai`, `anthropic` and `google-genai` SDKs: run `pip install -r tests/python/requirements.txt` \
          (or `bash scripts/test.sh`, which installs them)"
     );
 }
@@ -73,6 +78,8 @@ fn require_sdks() {
 enum Sdk {
     OpenAi,
     Anthropic,
+    /// Google's `google-genai`, through the Gemini front door.
+    Genai,
 }
 
 impl Sdk {
@@ -80,6 +87,7 @@ impl Sdk {
         match self {
             Sdk::OpenAi => concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_sdk.py"),
             Sdk::Anthropic => concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/anthropic_sdk.py"),
+            Sdk::Genai => concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/genai_sdk.py"),
         }
     }
 }
@@ -278,6 +286,7 @@ impl Env {
             (Some(url), _) => (url.clone(), CLIENT_KEY),
             (None, Sdk::OpenAi) => (self.openai.base_url(), OPENAI_UPSTREAM_KEY),
             (None, Sdk::Anthropic) => (self.anthropic.base_url(), ANTHROPIC_UPSTREAM_KEY),
+            (None, Sdk::Genai) => panic!("direct google-genai runs go to the fake Gemini (ai_sdk/genai.rs)"),
         };
         let out = run_script(sdk, scenario, &url, key, model).await;
         eprintln!("{sdk:?} {scenario} via {:?}: {out}", self.target);

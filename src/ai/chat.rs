@@ -1,4 +1,5 @@
-//! Chat requests (OpenAI chat completions, OpenAI Responses and Anthropic messages): pick the
+//! Chat requests (OpenAI chat completions, OpenAI Responses, Anthropic messages and Gemini
+//! `generateContent`): pick the
 //! backend by model, then providers in failover order, and answer in the client's format.
 
 use std::sync::Arc;
@@ -10,10 +11,13 @@ use serde_json::Value;
 
 use super::canonical::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use super::errors::AiError;
-use super::frontdoor::ClientFormat;
+use super::frontdoor::{ClientFormat, GeminiMethod};
 use super::providers::{self, mock};
 use super::stream::{self, Encode};
-use super::wire::{anthropic, anthropic_stream, openai_chat, openai_responses, openai_responses_stream, openai_stream};
+use super::wire::{
+    anthropic, anthropic_stream, gemini_client, gemini_client_stream, openai_chat, openai_responses,
+    openai_responses_stream, openai_stream,
+};
 use super::{Ctx, failover, guards_remote};
 use crate::httpkit::body::{self, ProxyBody};
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
@@ -33,6 +37,8 @@ pub struct ParsedChat {
     /// Guards masked something in the request: it is always translated (the client's own
     /// body is never sent as it came).
     pub guarded: bool,
+    /// A Gemini stream asked without `alt=sse`: written as one JSON array, not as events.
+    pub array_stream: bool,
 }
 
 impl ParsedChat {
@@ -55,6 +61,7 @@ pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<
         ClientFormat::OpenAi => openai_chat::parse_request(&raw)?,
         ClientFormat::Anthropic => anthropic::parse_request(&raw)?,
         ClientFormat::Responses => openai_responses::parse_request(&raw)?,
+        ClientFormat::Gemini => return Err(AiError::internal("a Gemini request is read with parse_gemini")),
     };
     if req.model.is_empty() {
         return Err(match format {
@@ -62,9 +69,34 @@ pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<
                 AiError::invalid_param("model", "you must provide a model parameter")
             }
             ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
+            ClientFormat::Gemini => AiError::invalid_param("model", "the model is missing from the path"),
         });
     }
-    Ok(ParsedChat { format, raw, req: Arc::new(req), query: query.map(str::to_string), guarded: false })
+    Ok(ParsedChat {
+        format,
+        raw,
+        req: Arc::new(req),
+        query: query.map(str::to_string),
+        guarded: false,
+        array_stream: false,
+    })
+}
+
+/// A Gemini `generateContent` body; the model and the kind of stream come from the path.
+pub fn parse_gemini(bytes: &[u8], model: &str, method: GeminiMethod) -> Result<ParsedChat, AiError> {
+    let raw: Value =
+        serde_json::from_slice(bytes).map_err(|e| AiError::invalid(format!("Invalid JSON payload received. {e}")))?;
+    if !raw.is_object() {
+        return Err(AiError::invalid(
+            "Invalid JSON payload received: the body must be a GenerateContentRequest object",
+        ));
+    }
+    let (stream, array_stream) = match method {
+        GeminiMethod::Stream { sse } => (true, !sse),
+        _ => (false, false),
+    };
+    let req = gemini_client::parse_request(&raw, model, stream)?;
+    Ok(ParsedChat { format: ClientFormat::Gemini, raw, req: Arc::new(req), query: None, guarded: false, array_stream })
 }
 
 /// The backend that serves the requested model, and the model name it should get.
@@ -179,6 +211,7 @@ async fn attempt(
         ClientFormat::Responses => {
             Encode::Responses(Box::new(openai_responses_stream::Encoder::new(&model, created, &parsed.raw)))
         }
+        ClientFormat::Gemini => Encode::Gemini(gemini_client_stream::Encoder::new(&model, !parsed.array_stream)),
     };
     let provider = providers::of(p.kind);
     let output_guards = ctx.guards().filter(|g| g.iter().any(|g| g.scope.output));
@@ -209,6 +242,7 @@ async fn attempt(
             req: Arc::new(req),
             query: parsed.query.clone(),
             guarded: parsed.guarded,
+            array_stream: parsed.array_stream,
         }),
         true => None,
     };
@@ -231,6 +265,9 @@ async fn attempt(
             (true, ClientFormat::Anthropic) => Encode::PassAnthropic,
             // Never same-format: Responses requests are translated, to OpenAI providers too.
             (true, ClientFormat::Responses) => encoder(ClientFormat::Responses),
+            // The provider streams events; a client that asked for an array gets one written.
+            (true, ClientFormat::Gemini) if parsed.array_stream => encoder(ClientFormat::Gemini),
+            (true, ClientFormat::Gemini) => Encode::PassGemini,
             (false, f) => encoder(f),
         };
         let notes = stream::Notes {
@@ -342,6 +379,7 @@ fn render(parsed: &ParsedChat, r: &super::canonical::ChatResponse, created: u64)
         ClientFormat::OpenAi => openai_chat::render_response(r, created),
         ClientFormat::Anthropic => anthropic::render_response(r),
         ClientFormat::Responses => openai_responses::render_response(r, created, &parsed.raw),
+        ClientFormat::Gemini => gemini_client::render_response(r, &parsed.req.model),
     }
 }
 

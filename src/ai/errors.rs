@@ -1,4 +1,4 @@
-//! Errors of the AI path, rendered in the client's own format (OpenAI or Anthropic JSON), with
+//! Errors of the AI path, rendered in the client's own format (OpenAI, Anthropic or Google JSON), with
 //! who failed and whether another provider may be tried.
 
 use std::time::Duration;
@@ -124,6 +124,20 @@ impl AiError {
         }
     }
 
+    /// Google's canonical status name (`google.rpc.Code`) for the error.
+    fn google_status(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::InvalidRequest | ErrorKind::TooLarge => "INVALID_ARGUMENT",
+            ErrorKind::Authentication => "UNAUTHENTICATED",
+            ErrorKind::Permission => "PERMISSION_DENIED",
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::RateLimit => "RESOURCE_EXHAUSTED",
+            ErrorKind::Overloaded | ErrorKind::Upstream => "UNAVAILABLE",
+            ErrorKind::Timeout => "DEADLINE_EXCEEDED",
+            ErrorKind::Internal => "INTERNAL",
+        }
+    }
+
     /// The error body in the client's format.
     pub fn body(&self, format: ClientFormat) -> serde_json::Value {
         match format.error_format() {
@@ -139,6 +153,21 @@ impl AiError {
                 "type": "error",
                 "error": {"type": self.anthropic_type(), "message": self.message},
             }),
+            // Google says when to come back in a RetryInfo detail, as well as in the header.
+            ClientFormat::Gemini => {
+                let mut e = serde_json::json!({
+                    "code": self.status.as_u16(),
+                    "message": self.message,
+                    "status": self.google_status(),
+                });
+                if let Some(d) = self.retry_after {
+                    e["details"] = serde_json::json!([{
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": format!("{}s", d.as_secs_f64().ceil().max(1.0)),
+                    }]);
+                }
+                serde_json::json!({ "error": e })
+            }
         }
     }
 

@@ -1,4 +1,5 @@
-//! The AI pipeline: OpenAI- and Anthropic-compatible front doors in front of many providers.
+//! The AI pipeline: OpenAI-, Anthropic- and Gemini-compatible front doors in front of many
+//! providers.
 //! It reads the IR only; what outlives a reload (provider health, Vertex access tokens) is
 //! owned by [`AiPipeline`], outside the snapshot.
 
@@ -9,6 +10,7 @@ pub mod errors;
 pub mod eventstream;
 mod failover;
 pub mod frontdoor;
+mod gemini_door;
 pub mod guards;
 pub mod guards_remote;
 pub mod providers;
@@ -72,7 +74,7 @@ impl AiPipeline {
 
 impl Pipeline<[Arc<AiBackendIr>]> for AiPipeline {
     fn deny(&self, denial: &Denial, parts: &Parts, _policy: &PolicyIr) -> Response<ProxyBody> {
-        let format = FrontDoor::detect(&parts.method, parts.uri.path()).client_format();
+        let format = FrontDoor::of(parts).client_format();
         let mut resp = AiError::from_denial(denial).into_response(format);
         denial.challenge_into(resp.headers_mut());
         resp
@@ -166,7 +168,7 @@ impl Ctx<'_> {
 
 /// Serves a request routed to AIBackends; every failure is answered in the client's format.
 async fn serve(pipe: &AiPipeline, backends: &[Arc<AiBackendIr>], parts: &Parts, body: Incoming) -> Response<ProxyBody> {
-    let door = FrontDoor::detect(&parts.method, parts.uri.path());
+    let door = FrontDoor::of(parts);
     let format = match door {
         // Other paths: an Anthropic client says so by its version header.
         FrontDoor::Passthrough if parts.headers.contains_key("anthropic-version") => ClientFormat::Anthropic,
@@ -204,6 +206,12 @@ async fn dispatch(
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
             count_tokens(ctx, bytes).await
         }
+        FrontDoor::Gemini(method) => {
+            let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
+            gemini_door::serve(ctx, method, parts, bytes).await
+        }
+        FrontDoor::GeminiModels => Ok(gemini_door::models(ctx)),
+        FrontDoor::GeminiModel => gemini_door::model(ctx, parts),
         FrontDoor::Passthrough => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
             passthrough(ctx, parts, bytes).await
@@ -211,18 +219,28 @@ async fn dispatch(
     }
 }
 
-/// `GET /v1/models`: the union of what the route's backends serve.
-fn models(ctx: &Ctx<'_>) -> Response<ProxyBody> {
+/// The union of what the route's backends serve that the client may use: each model once,
+/// with the backend that serves it.
+fn allowed_models(ctx: &Ctx<'_>) -> Vec<(String, String)> {
     let mut seen = std::collections::BTreeSet::new();
-    let mut data = Vec::new();
+    let mut out = Vec::new();
     for b in ctx.backends {
         for m in b.listed_models() {
             let allowed = ctx.admitted.is_none_or(|a| a.allows_model(&m));
             if allowed && seen.insert(m.clone()) {
-                data.push(json!({"id": m, "object": "model", "created": 0, "owned_by": b.key.to_string()}));
+                out.push((m, b.key.to_string()));
             }
         }
     }
+    out
+}
+
+/// `GET /v1/models`: the union of what the route's backends serve.
+fn models(ctx: &Ctx<'_>) -> Response<ProxyBody> {
+    let data: Vec<Value> = allowed_models(ctx)
+        .into_iter()
+        .map(|(m, owner)| json!({"id": m, "object": "model", "created": 0, "owned_by": owner}))
+        .collect();
     chat::json_response(json!({"object": "list", "data": data}))
 }
 

@@ -18,7 +18,9 @@ use super::errors::ErrorKind;
 use super::eventstream;
 use super::guards::StreamGuard;
 use super::signatures::{self, Signatures};
-use super::wire::{anthropic_stream, bedrock_stream, gemini_stream, openai_responses_stream, openai_stream};
+use super::wire::{
+    anthropic_stream, bedrock_stream, gemini_client_stream, gemini_stream, openai_responses_stream, openai_stream,
+};
 use crate::httpkit::body::{BoxError, ProxyBody};
 use crate::httpkit::{sse, sse_bounds};
 use crate::ir::ai::WireFormat;
@@ -58,12 +60,15 @@ pub enum Encode {
     OpenAi(openai_stream::Encoder),
     Anthropic(anthropic_stream::Encoder),
     Responses(Box<openai_responses_stream::Encoder>),
+    Gemini(gemini_client_stream::Encoder),
     /// Same format: the provider's events go through untouched, except the usage-only chunk
     /// an OpenAI client did not ask for.
     PassOpenAi {
         include_usage: bool,
     },
     PassAnthropic,
+    /// Gemini's events (server-sent) go through untouched.
+    PassGemini,
 }
 
 /// Called once when the stream ends, with the usage the provider reported and the generated
@@ -156,7 +161,9 @@ impl State {
             Encode::OpenAi(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
             Encode::Anthropic(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
             Encode::Responses(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
-            Encode::PassOpenAi { .. } | Encode::PassAnthropic if data.is_empty() => {}
+            Encode::Gemini(e) => self.scratch.iter().for_each(|ev| e.encode(ev, &mut out)),
+            Encode::PassOpenAi { .. } | Encode::PassAnthropic | Encode::PassGemini if data.is_empty() => {}
+            Encode::PassGemini => sse::write(&mut out, None, None, data),
             Encode::PassOpenAi { include_usage } => {
                 // The chunk that carries only usage is ours when the client did not ask for it.
                 if !usage_only || *include_usage {
@@ -182,6 +189,11 @@ impl State {
                 Encode::OpenAi(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
                 Encode::Anthropic(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
                 Encode::Responses(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
+                Encode::Gemini(e) => events.iter().for_each(|ev| e.encode(ev, &mut out)),
+                Encode::PassGemini => {
+                    let mut e = gemini_client_stream::Encoder::new("", true);
+                    e.encode(&events[0], &mut out);
+                }
                 Encode::PassOpenAi { .. } => {
                     let mut e = openai_stream::Encoder::new("", 0, false);
                     events.iter().for_each(|ev| e.encode(ev, &mut out));
@@ -382,7 +394,8 @@ pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration,
                 Encode::OpenAi(e) => e.encode(&ev, &mut out),
                 Encode::Anthropic(e) => e.encode(&ev, &mut out),
                 Encode::Responses(e) => e.encode(&ev, &mut out),
-                Encode::PassOpenAi { .. } | Encode::PassAnthropic => {}
+                Encode::Gemini(e) => e.encode(&ev, &mut out),
+                Encode::PassOpenAi { .. } | Encode::PassAnthropic | Encode::PassGemini => {}
             }
             Some((Ok::<_, BoxError>(Frame::data(Bytes::from(out))), (it, enc, false, done)))
         }

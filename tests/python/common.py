@@ -1,4 +1,4 @@
-"""Shared helpers of the SDK scenario scripts (openai_sdk.py, anthropic_sdk.py).
+"""Shared helpers of the SDK scenario scripts (openai_sdk.py, anthropic_sdk.py, genai_sdk.py).
 
 Each script runs one scenario against SLUICE_BASE_URL with an official SDK, unchanged but for
 the base URL, and prints one JSON object on stdout: what the SDK gave back (text, tool calls,
@@ -13,7 +13,7 @@ import sys
 # Hermetic: no provider variable or proxy of the environment may change what the SDKs send.
 for _name in list(os.environ):
     _upper = _name.upper()
-    if _upper.startswith(("OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_")) or _upper in (
+    if _upper.startswith(("OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GOOGLE_", "GEMINI_")) or _upper in (
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "ALL_PROXY",

@@ -20,7 +20,7 @@ pub const DEFAULT_VERSION: &str = "2023-06-01";
 fn client_headers(format: ClientFormat, client: &HeaderMap, out: &mut HeaderMap) {
     let version = match format {
         ClientFormat::Anthropic => client.get("anthropic-version").cloned(),
-        ClientFormat::OpenAi | ClientFormat::Responses => None,
+        ClientFormat::OpenAi | ClientFormat::Responses | ClientFormat::Gemini => None,
     };
     out.insert("anthropic-version", version.unwrap_or(HeaderValue::from_static(DEFAULT_VERSION)));
     if format == ClientFormat::Anthropic

@@ -64,8 +64,8 @@ pub fn retry_delay(body: &Value) -> Option<Duration> {
 pub struct Gemini;
 
 impl Provider for Gemini {
-    fn same_format(&self, _format: ClientFormat, _model: &str) -> bool {
-        false
+    fn same_format(&self, format: ClientFormat, _model: &str) -> bool {
+        format == ClientFormat::Gemini
     }
 
     fn chat_request(
@@ -73,11 +73,13 @@ impl Provider for Gemini {
         p: &AiProviderIr,
         chat: &ParsedChat,
         model: &str,
-        _same: bool,
+        same: bool,
     ) -> Result<(String, Value), AiError> {
         let stream = chat.req.stream;
         let template = p.path_template(stream);
-        Ok((path(template, model, stream), gemini::build_request(&chat.req)))
+        // Same format: the client's body as it came (the model is in the path).
+        let body = if same { chat.raw.clone() } else { gemini::build_request(&chat.req) };
+        Ok((path(template, model, stream), body))
     }
 
     fn stream_decoder(&self, _model: &str, _headers: &HeaderMap) -> Decode {
@@ -94,6 +96,10 @@ impl Provider for Gemini {
 
     fn retry_after(&self, json: &Value) -> Option<Duration> {
         retry_delay(json)
+    }
+
+    fn error_format(&self) -> Option<ClientFormat> {
+        Some(ClientFormat::Gemini)
     }
 
     fn embeddings(&self, _p: &AiProviderIr, _model: &str) -> Embeddings {

@@ -1,6 +1,6 @@
-//! Google Gemini `generateContent`: request bodies built from the canonical model, and
-//! responses read back into it. Gemini is only ever a provider here (the front doors speak
-//! OpenAI and Anthropic), so only those two directions exist.
+//! Google Gemini `generateContent` as a provider speaks it: request bodies built from the
+//! canonical model, and responses read back into it. The client direction (the Gemini front
+//! door) is [`super::gemini_client`].
 //!
 //! Points where the formats differ:
 //! - Roles are `user` and `model`; the system prompt is `systemInstruction`; tool results are

@@ -5,6 +5,8 @@ pub mod anthropic_stream;
 pub mod bedrock;
 pub mod bedrock_stream;
 pub mod gemini;
+pub mod gemini_client;
+pub mod gemini_client_stream;
 pub mod gemini_embed;
 pub mod gemini_stream;
 pub mod openai_chat;
@@ -21,5 +23,7 @@ mod tests_agents;
 mod tests_bedrock;
 #[cfg(test)]
 mod tests_gemini;
+#[cfg(test)]
+mod tests_gemini_client;
 #[cfg(test)]
 mod tests_responses;

@@ -25,6 +25,28 @@ pub fn presented<'h>(keys: &ApiKeysIr, headers: &'h HeaderMap) -> Option<(&'h st
     None
 }
 
+/// A key in the query's `key` parameter, as Google's clients may send it (percent-decoded).
+pub fn from_query(query: Option<&str>) -> Option<String> {
+    let v = query?.split('&').find_map(|kv| kv.strip_prefix("key="))?;
+    let v = percent_encoding::percent_decode_str(v).decode_utf8().ok()?;
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// `uri` without its `key` query parameters: a virtual key never goes upstream.
+pub fn without_query_key(uri: &http::Uri) -> Option<http::Uri> {
+    let query = uri.query()?;
+    if !query.split('&').any(|kv| kv.starts_with("key=")) {
+        return None;
+    }
+    let kept: Vec<&str> = query.split('&').filter(|kv| !kv.starts_with("key=") && !kv.is_empty()).collect();
+    let path_and_query =
+        if kept.is_empty() { uri.path().to_string() } else { format!("{}?{}", uri.path(), kept.join("&")) };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    http::Uri::from_parts(parts).ok()
+}
+
 /// Equality of two digests in time independent of where they differ.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -122,5 +144,17 @@ mod tests {
             assert_eq!(presented(&k, &h).map(|(v, _)| v), Some("sk-1"), "{name}");
         }
         assert!(presented(&k, &HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn a_key_in_the_query_is_read_and_removed() {
+        assert_eq!(from_query(Some("alt=sse&key=sk%2D1")).as_deref(), Some("sk-1"));
+        assert_eq!(from_query(Some("alt=sse")), None);
+        assert_eq!(from_query(Some("key=")), None);
+        let uri: http::Uri = "/v1beta/models/g:streamGenerateContent?alt=sse&key=sk-1".parse().unwrap();
+        assert_eq!(without_query_key(&uri).unwrap(), "/v1beta/models/g:streamGenerateContent?alt=sse");
+        let uri: http::Uri = "/v1beta/models?key=sk-1".parse().unwrap();
+        assert_eq!(without_query_key(&uri).unwrap(), "/v1beta/models");
+        assert!(without_query_key(&"/v1/models?x=1".parse().unwrap()).is_none());
     }
 }

@@ -55,9 +55,11 @@ pub async fn authenticate(layer: &PolicyLayer, a: &Arc<AuthnIr>, parts: &mut Par
     }
     if identity.is_none()
         && let Some(keys) = &a.api_keys
-        && let Some((key, _)) = api_keys::presented(keys, &parts.headers)
+        && let Some(key) = api_keys::presented(keys, &parts.headers)
+            .map(|(k, _)| k.to_string())
+            .or_else(|| api_keys::from_query(parts.uri.query()))
     {
-        match api_keys::check(keys, key) {
+        match api_keys::check(keys, &key) {
             api_keys::Outcome::Accepted(id) => identity = Some(id),
             api_keys::Outcome::Unknown => return Err(refuse("the API key is not valid".into())),
             api_keys::Outcome::Expired(name) => return Err(refuse(format!("the API key {name:?} has expired"))),
@@ -72,6 +74,9 @@ pub async fn authenticate(layer: &PolicyLayer, a: &Arc<AuthnIr>, parts: &mut Par
         .chain(keys.headers.iter().cloned())
         {
             parts.headers.remove(h);
+        }
+        if let Some(uri) = api_keys::without_query_key(&parts.uri) {
+            parts.uri = uri;
         }
     }
     if identity.is_none()

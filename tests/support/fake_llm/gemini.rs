@@ -410,6 +410,11 @@ async fn handle(state: &State, req: RecordedRequest) -> Outcome {
         _ => {}
     }
     let path = req.path_only().to_owned();
+    // The API serves both versions: the SDKs of late 2026 call `v1`, older ones `v1beta`.
+    let path = match path.strip_prefix("/v1/") {
+        Some(rest) => format!("/v1beta/{rest}"),
+        None => path,
+    };
     if req.method == "GET" && path == "/v1beta/models" {
         return models(state);
     }
@@ -429,6 +434,18 @@ async fn handle(state: &State, req: RecordedRequest) -> Outcome {
         }
         return match embed(&req.body, &model) {
             Ok(body) => Outcome::Respond(json_response(200, &headers(), &body)),
+            Err(message) => error(400, error_body(400, "INVALID_ARGUMENT", &message)),
+        };
+    }
+    if (req.method.as_str(), method) == ("POST", "countTokens") {
+        if !state.models.contains(&model) {
+            return error(
+                404,
+                error_body(404, "NOT_FOUND", &format!("models/{model} is not found for API version v1beta")),
+            );
+        }
+        return match count_tokens(&req.body) {
+            Ok(n) => Outcome::Respond(json_response(200, &headers(), &json!({"totalTokens": n}))),
             Err(message) => error(400, error_body(400, "INVALID_ARGUMENT", &message)),
         };
     }
@@ -567,6 +584,31 @@ pub fn stream_events(id: &str, version: &str, reply: &Reply) -> Vec<Value> {
             envelope(id, version, vec![part], last.then_some(reply.finish_reason.as_str()), usage)
         })
         .collect()
+}
+
+/// `countTokens`: `contents`, or a whole `generateContentRequest` (which must name its model).
+/// The fake's count is one token per whitespace-separated word of the text parts, plus one per
+/// content: not Gemini's tokenizer, but a figure a test can predict.
+fn count_tokens(body: &Value) -> Result<u64, String> {
+    let contents = match (body.get("contents"), body.get("generateContentRequest")) {
+        (Some(c), None) => c,
+        (None, Some(g)) => {
+            if g.get("model").and_then(Value::as_str).is_none_or(|m| !m.starts_with("models/")) {
+                return Err("generateContentRequest.model is required and must start with models/".into());
+            }
+            g.get("contents").ok_or("generateContentRequest.contents is required")?
+        }
+        (Some(_), Some(_)) => return Err("contents and generateContentRequest cannot both be set".into()),
+        (None, None) => return Err("contents is required".into()),
+    };
+    let contents = contents.as_array().ok_or("contents must be a list")?;
+    let words: usize = contents
+        .iter()
+        .flat_map(|c| c.get("parts").and_then(Value::as_array).into_iter().flatten())
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .map(|t| t.split_whitespace().count())
+        .sum();
+    Ok((words + contents.len()) as u64)
 }
 
 fn models(state: &State) -> Outcome {

@@ -79,8 +79,81 @@ fn snake(at: &str) -> String {
     out
 }
 
+/// `snake_case` as `lowerCamelCase`.
+fn camel(k: &str) -> String {
+    let mut out = String::new();
+    let mut up = false;
+    for c in k.chars() {
+        match c {
+            '_' => up = true,
+            c if up => {
+                out.push(c.to_ascii_uppercase());
+                up = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The keys of the message `v` in lowerCamelCase; `inner` says which members are messages
+/// themselves (and how to treat theirs). Free-form members (function `args`, a `response`,
+/// schemas) are left as they are.
+fn camel_message(v: &Value, inner: &dyn Fn(&str, &Value) -> Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (camel(k), inner(&camel(k), v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn each(v: &Value, f: &dyn Fn(&Value) -> Value) -> Value {
+    match v {
+        Value::Array(a) => Value::Array(a.iter().map(f).collect()),
+        other => other.clone(),
+    }
+}
+
+fn leaf(_: &str, v: &Value) -> Value {
+    v.clone()
+}
+
+fn part_message(p: &Value) -> Value {
+    camel_message(p, &|k, v| match k {
+        "inlineData" | "fileData" | "functionCall" | "functionResponse" | "executableCode" | "codeExecutionResult" => {
+            camel_message(v, &leaf)
+        }
+        _ => v.clone(),
+    })
+}
+
+fn content_message(c: &Value) -> Value {
+    camel_message(c, &|k, v| if k == "parts" { each(v, &part_message) } else { v.clone() })
+}
+
+/// The request as the API reads it: Google's JSON mapping takes each field by its proto name
+/// (`snake_case`) or its JSON name (`lowerCamelCase`), as the official SDKs mix them.
+fn normalized(body: &Value) -> Value {
+    camel_message(body, &|k, v| match k {
+        "contents" => each(v, &content_message),
+        "systemInstruction" => content_message(v),
+        "generationConfig" => {
+            camel_message(v, &|k, v| if k == "thinkingConfig" { camel_message(v, &leaf) } else { v.clone() })
+        }
+        "tools" => each(v, &|t| {
+            camel_message(t, &|k, v| {
+                if k == "functionDeclarations" { each(v, &|d| camel_message(d, &leaf)) } else { v.clone() }
+            })
+        }),
+        "toolConfig" => camel_message(v, &|k, v| {
+            if k == "functionCallingConfig" { camel_message(v, &leaf) } else { v.clone() }
+        }),
+        _ => v.clone(),
+    })
+}
+
 /// Checks a `generateContent` body for `model`; the error message is the real API's.
 pub fn validate(body: &Value, model: &str) -> Result<(), String> {
+    let body = &normalized(body);
     let obj = body.as_object().ok_or("Invalid JSON payload received. Expected an object.")?;
     unknown_fields(obj, REQUEST_FIELDS, "")?;
     let contents = match obj.get("contents") {
