@@ -221,7 +221,10 @@ async fn attempt(
         if req.stream {
             let events = mock::stream_events(req, &model, &p.mock);
             let events = guard_events(ctx, output_guards, events).await?;
-            return Ok(sse_response(stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done)));
+            return Ok(stream_response(
+                parsed,
+                stream::from_events(events, encoder(parsed.format), p.mock.interval, on_done),
+            ));
         }
         let mut r = mock::respond(req, &model, &p.mock);
         on_done(r.usage, "");
@@ -256,7 +259,10 @@ async fn attempt(
             .await
             .map_err(AiError::upstream)?;
         let events = guard_events(ctx, output_guards, events).await?;
-        return Ok(sse_response(stream::from_events(events, encoder(parsed.format), Duration::ZERO, on_done)));
+        return Ok(stream_response(
+            parsed,
+            stream::from_events(events, encoder(parsed.format), Duration::ZERO, on_done),
+        ));
     }
     if req.stream {
         let decode = provider.stream_decoder(&model, resp.headers());
@@ -275,13 +281,10 @@ async fn attempt(
             signatures: Some((ctx.pipe.signatures.clone(), p.kind)),
             guard: output_guards.and_then(super::guards::StreamGuard::new),
         };
-        return Ok(sse_response(stream::translate(
-            stream::upstream_of(resp.into_body(), idle),
-            decode,
-            encode,
-            on_done,
-            notes,
-        )));
+        return Ok(stream_response(
+            parsed,
+            stream::translate(stream::upstream_of(resp.into_body(), idle), decode, encode, on_done, notes),
+        ));
     }
     let response_id = providers::bedrock::request_id(resp.headers());
     let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;
@@ -389,11 +392,14 @@ pub fn json_response(v: Value) -> Response<ProxyBody> {
     resp
 }
 
-fn sse_response(b: ProxyBody) -> Response<ProxyBody> {
+/// A streamed answer: server-sent events, or one JSON array written as it grows (a Gemini
+/// stream asked without `alt=sse`).
+fn stream_response(parsed: &ParsedChat, b: ProxyBody) -> Response<ProxyBody> {
     let mut resp = Response::new(b);
     *resp.status_mut() = StatusCode::OK;
     let h: &mut HeaderMap = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    let kind = if parsed.array_stream { "application/json" } else { "text/event-stream" };
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(kind));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }

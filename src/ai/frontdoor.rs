@@ -102,6 +102,16 @@ impl FrontDoor {
         }
     }
 
+    /// The format a client of this request reads (its errors' too): the front door's, and for
+    /// other paths what the client shows of itself (Anthropic's version header, a Gemini path).
+    pub fn format_of(self, parts: &Parts) -> ClientFormat {
+        match self {
+            FrontDoor::Passthrough if parts.headers.contains_key("anthropic-version") => ClientFormat::Anthropic,
+            FrontDoor::Passthrough if gemini_target(parts.uri.path()).is_some() => ClientFormat::Gemini,
+            door => door.client_format(),
+        }
+    }
+
     pub fn client_format(self) -> ClientFormat {
         match self {
             FrontDoor::Messages | FrontDoor::CountTokens => ClientFormat::Anthropic,

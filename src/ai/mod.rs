@@ -74,7 +74,7 @@ impl AiPipeline {
 
 impl Pipeline<[Arc<AiBackendIr>]> for AiPipeline {
     fn deny(&self, denial: &Denial, parts: &Parts, _policy: &PolicyIr) -> Response<ProxyBody> {
-        let format = FrontDoor::of(parts).client_format();
+        let format = FrontDoor::of(parts).format_of(parts);
         let mut resp = AiError::from_denial(denial).into_response(format);
         denial.challenge_into(resp.headers_mut());
         resp
@@ -169,11 +169,7 @@ impl Ctx<'_> {
 /// Serves a request routed to AIBackends; every failure is answered in the client's format.
 async fn serve(pipe: &AiPipeline, backends: &[Arc<AiBackendIr>], parts: &Parts, body: Incoming) -> Response<ProxyBody> {
     let door = FrontDoor::of(parts);
-    let format = match door {
-        // Other paths: an Anthropic client says so by its version header.
-        FrontDoor::Passthrough if parts.headers.contains_key("anthropic-version") => ClientFormat::Anthropic,
-        _ => door.client_format(),
-    };
+    let format = door.format_of(parts);
     let admitted = parts.extensions.get::<Admitted>();
     let ctx = Ctx { pipe, backends, headers: &parts.headers, parts, admitted };
     match dispatch(&ctx, door, parts, body).await {
