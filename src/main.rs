@@ -60,6 +60,13 @@ enum Command {
         /// the process exits anyway: a Gateway API duration.
         #[arg(long, default_value = "30s", value_parser = sluice::ir::translate::duration::parse)]
         drain_timeout: std::time::Duration,
+        /// How long stored Responses (`store: true`) are kept: a Gateway API duration.
+        #[arg(long, default_value = "720h", value_parser = sluice::ir::translate::duration::parse)]
+        responses_ttl: std::time::Duration,
+        /// Most bytes of stored Responses the state file keeps; the oldest go first (with Redis,
+        /// its own maxmemory policy bounds them).
+        #[arg(long, default_value_t = 1 << 30)]
+        responses_max_bytes: u64,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -98,6 +105,8 @@ fn main() -> ExitCode {
             max_connections,
             body_idle_timeout,
             drain_timeout,
+            responses_ttl,
+            responses_max_bytes,
         } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -115,6 +124,7 @@ fn main() -> ExitCode {
                 max_connections,
                 body_idle: (!body_idle_timeout.is_zero()).then_some(body_idle_timeout),
                 drain: drain_timeout,
+                responses: sluice::store::documents::Bounds { ttl: responses_ttl, max_bytes: responses_max_bytes },
             };
             rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster), bounds))
         }

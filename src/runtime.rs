@@ -92,11 +92,20 @@ impl Runtime {
 
     /// A runtime with its policy layer's state (store of spend, Redis for global limits).
     pub fn with_policy(mode: BindMode, policy: PolicyLayer) -> Arc<Self> {
+        Runtime::with_state(mode, policy, Arc::new(crate::store::documents::MemoryDocs::default()))
+    }
+
+    /// A runtime whose stored Responses are kept in `responses`.
+    pub fn with_state(
+        mode: BindMode,
+        policy: PolicyLayer,
+        responses: Arc<dyn crate::store::documents::Documents>,
+    ) -> Arc<Self> {
         let pools = Arc::new(Pools::default());
         let metrics = Arc::new(Metrics::default());
         let policy = Arc::new(policy);
         let pipelines = Pipelines {
-            ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone(), policy.clone())),
+            ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone(), policy.clone(), responses)),
             mcp: Arc::new(McpPipeline { state: Arc::new(McpState::default()), policy: policy.clone() }),
         };
         let shared = Arc::new(Shared {

@@ -39,6 +39,8 @@ pub struct ParsedChat {
     pub guarded: bool,
     /// A Gemini stream asked without `alt=sse`: written as one JSON array, not as events.
     pub array_stream: bool,
+    /// A Responses request to store (or continuing a stored one).
+    pub storing: Option<Arc<super::stored::Storing>>,
 }
 
 impl ParsedChat {
@@ -51,12 +53,22 @@ impl ParsedChat {
     }
 }
 
-pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<ParsedChat, AiError> {
+/// A request body that must be a JSON object.
+pub fn json_object(bytes: &[u8]) -> Result<Value, AiError> {
     let raw: Value = serde_json::from_slice(bytes)
         .map_err(|e| AiError::invalid(format!("the request body is not valid JSON: {e}")))?;
     if !raw.is_object() {
         return Err(AiError::invalid("the request body must be a JSON object"));
     }
+    Ok(raw)
+}
+
+pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<ParsedChat, AiError> {
+    parse_value(format, json_object(bytes)?, query)
+}
+
+/// [`parse`] of a body already read as a JSON object.
+pub fn parse_value(format: ClientFormat, raw: Value, query: Option<&str>) -> Result<ParsedChat, AiError> {
     let req = match format {
         ClientFormat::OpenAi => openai_chat::parse_request(&raw)?,
         ClientFormat::Anthropic => anthropic::parse_request(&raw)?,
@@ -79,6 +91,7 @@ pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<
         query: query.map(str::to_string),
         guarded: false,
         array_stream: false,
+        storing: None,
     })
 }
 
@@ -96,7 +109,15 @@ pub fn parse_gemini(bytes: &[u8], model: &str, method: GeminiMethod) -> Result<P
         _ => (false, false),
     };
     let req = gemini_client::parse_request(&raw, model, stream)?;
-    Ok(ParsedChat { format: ClientFormat::Gemini, raw, req: Arc::new(req), query: None, guarded: false, array_stream })
+    Ok(ParsedChat {
+        format: ClientFormat::Gemini,
+        raw,
+        req: Arc::new(req),
+        query: None,
+        guarded: false,
+        array_stream,
+        storing: None,
+    })
 }
 
 /// The backend that serves the requested model, and the model name it should get.
@@ -209,7 +230,14 @@ async fn attempt(
         ClientFormat::OpenAi => Encode::OpenAi(openai_stream::Encoder::new(&model, created, req.stream_usage)),
         ClientFormat::Anthropic => Encode::Anthropic(anthropic_stream::Encoder::new(&model)),
         ClientFormat::Responses => {
-            Encode::Responses(Box::new(openai_responses_stream::Encoder::new(&model, created, &parsed.raw)))
+            let e = openai_responses_stream::Encoder::new(&model, created, &parsed.raw);
+            Encode::Responses(Box::new(match parsed.storing.as_ref().and_then(|s| s.id.as_ref().map(|id| (s, id))) {
+                Some((s, id)) => {
+                    let (docs, s) = (ctx.pipe.responses.clone(), s.clone());
+                    e.stored(id, Box::new(move |response| super::stored::keep_later(docs, s, response)))
+                }
+                None => e,
+            }))
         }
         ClientFormat::Gemini => Encode::Gemini(gemini_client_stream::Encoder::new(&model, !parsed.array_stream)),
     };
@@ -231,7 +259,7 @@ async fn attempt(
         if let Some(g) = output_guards {
             guard_answer(ctx, g, &mut r).await?;
         }
-        return Ok(json_response(render(parsed, &r, created)));
+        return Ok(answer(ctx, parsed, &r, created).await);
     }
     let same = !parsed.guarded && provider.same_format(parsed.format, &model);
     // With output guards the answer is always rendered from the canonical model, masked.
@@ -246,6 +274,7 @@ async fn attempt(
             query: parsed.query.clone(),
             guarded: parsed.guarded,
             array_stream: parsed.array_stream,
+            storing: parsed.storing.clone(),
         }),
         true => None,
     };
@@ -318,7 +347,18 @@ async fn attempt(
         resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return Ok(resp);
     }
-    Ok(json_response(render(parsed, &parsed_resp, created)))
+    Ok(answer(ctx, parsed, &parsed_resp, created).await)
+}
+
+/// A whole answer in the client's format (kept first, when it is a stored response).
+async fn answer(ctx: &Ctx<'_>, parsed: &ParsedChat, r: &ChatResponse, created: u64) -> Response<ProxyBody> {
+    let Some((storing, id)) = parsed.storing.as_ref().and_then(|s| s.id.as_ref().map(|id| (s, id))) else {
+        return json_response(render(parsed, r, created));
+    };
+    let r = ChatResponse { id: id.clone(), ..r.clone() };
+    let v = render(parsed, &r, created);
+    super::stored::keep(&*ctx.pipe.responses, storing, &v).await;
+    json_response(v)
 }
 
 /// The most of a streamed answer held for remote guards.

@@ -150,7 +150,12 @@ mod tests {
     }
 
     fn pipeline() -> AiPipeline {
-        AiPipeline::new(Arc::default(), Arc::default(), Arc::default())
+        AiPipeline::new(
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+            Arc::new(crate::store::documents::MemoryDocs::default()),
+        )
     }
 
     /// Runs one request: `a` behaves as `a_does` says, `b` answers; returns who was tried.

@@ -59,6 +59,12 @@ pub enum FrontDoor {
     GeminiModels,
     /// `GET /v1beta/models/{model}`
     GeminiModel,
+    /// `GET …/responses/{id}`
+    ResponseGet,
+    /// `DELETE …/responses/{id}`
+    ResponseDelete,
+    /// `GET …/responses/{id}/input_items`
+    ResponseInputItems,
     /// Any other path: forwarded to the provider unchanged, with its auth applied.
     Passthrough,
 }
@@ -93,6 +99,9 @@ impl FrontDoor {
             Method::POST if is("/embeddings") => FrontDoor::Embeddings,
             Method::POST if is("/messages/count_tokens") => FrontDoor::CountTokens,
             Method::POST if is("/messages") => FrontDoor::Messages,
+            Method::GET if is("/input_items") && super::stored::id_of(path).is_some() => FrontDoor::ResponseInputItems,
+            Method::GET if super::stored::id_of(path).is_some() => FrontDoor::ResponseGet,
+            Method::DELETE if super::stored::id_of(path).is_some() && !is("/input_items") => FrontDoor::ResponseDelete,
             Method::GET if is("/models") && speaks_gemini(path, query, headers) => FrontDoor::GeminiModels,
             Method::GET if is("/models") => FrontDoor::Models,
             Method::GET if gemini_model(path).is_some() && speaks_gemini(path, query, headers) => {
@@ -115,7 +124,10 @@ impl FrontDoor {
     pub fn client_format(self) -> ClientFormat {
         match self {
             FrontDoor::Messages | FrontDoor::CountTokens => ClientFormat::Anthropic,
-            FrontDoor::Responses => ClientFormat::Responses,
+            FrontDoor::Responses
+            | FrontDoor::ResponseGet
+            | FrontDoor::ResponseDelete
+            | FrontDoor::ResponseInputItems => ClientFormat::Responses,
             FrontDoor::Gemini(_) | FrontDoor::GeminiModels | FrontDoor::GeminiModel => ClientFormat::Gemini,
             FrontDoor::ChatCompletions | FrontDoor::Embeddings | FrontDoor::Models | FrontDoor::Passthrough => {
                 ClientFormat::OpenAi

@@ -17,6 +17,7 @@ pub mod providers;
 pub mod shaping;
 pub mod signatures;
 pub mod state;
+mod stored;
 pub mod stream;
 mod token_memo;
 pub mod tokens;
@@ -57,14 +58,22 @@ pub struct AiPipeline {
     pub signatures: Arc<signatures::Signatures>,
     /// The policy layer (rate limiters), shared with the proxy.
     pub policy: Arc<PolicyLayer>,
+    /// Stored Responses (`store: true`), kept across restarts.
+    pub responses: Arc<dyn crate::store::documents::Documents>,
 }
 
 impl AiPipeline {
-    pub fn new(pools: Arc<Pools>, metrics: Arc<Metrics>, policy: Arc<PolicyLayer>) -> Self {
+    pub fn new(
+        pools: Arc<Pools>,
+        metrics: Arc<Metrics>,
+        policy: Arc<PolicyLayer>,
+        responses: Arc<dyn crate::store::documents::Documents>,
+    ) -> Self {
         AiPipeline {
             pools,
             metrics,
             policy,
+            responses,
             health: state::AiState::default(),
             tokens: providers::vertex::Tokens::default(),
             signatures: Arc::default(),
@@ -189,11 +198,26 @@ async fn dispatch(
 ) -> Result<Response<ProxyBody>, AiError> {
     match door {
         FrontDoor::Models => Ok(models(ctx)),
-        FrontDoor::ChatCompletions | FrontDoor::Messages | FrontDoor::Responses => {
+        FrontDoor::ChatCompletions | FrontDoor::Messages => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
             let parsed = chat::parse(door.client_format(), &bytes, parts.uri.query())?;
             chat::serve(ctx, parsed).await
         }
+        FrontDoor::Responses => {
+            let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
+            let sent = chat::json_object(&bytes)?;
+            // The stored conversation, when this continues one, becomes the input.
+            let mut whole = sent.clone();
+            let storing = stored::prepare(ctx, &mut whole).await?;
+            let mut parsed = chat::parse_value(ClientFormat::Responses, whole, None)?;
+            // The response repeats what the client sent (its previous_response_id included).
+            parsed.raw = sent;
+            parsed.storing = Some(Arc::new(storing));
+            chat::serve(ctx, parsed).await
+        }
+        FrontDoor::ResponseGet => stored::get(ctx, parts).await,
+        FrontDoor::ResponseDelete => stored::delete(ctx, parts).await,
+        FrontDoor::ResponseInputItems => stored::input_items_of(ctx, parts).await,
         FrontDoor::Embeddings => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
             embeddings::serve(ctx, bytes).await

@@ -17,6 +17,8 @@ pub struct Bounds {
     pub body_idle: Option<std::time::Duration>,
     /// How long a stop waits for requests and streams in flight.
     pub drain: std::time::Duration,
+    /// How long stored Responses are kept, and how many bytes of them in the state file.
+    pub responses: sluice::store::documents::Bounds,
 }
 
 pub async fn run(
@@ -29,21 +31,28 @@ pub async fn run(
 ) -> ExitCode {
     // With Redis, budgets and global limits are shared by every replica; without, budgets
     // live in the embedded state file.
+    let state = Arc::new(sluice::store::StateFile::new(state_file));
     let shared = redis_url.as_deref().map(|url| {
         let target = sluice::store::redis::Target::parse(url, redis_cluster)?;
         let store = sluice::store::Shared::connect(target.clone(), "sluice:");
-        Ok::<_, String>((sluice::policy::limits::Limiters::with_redis(target), store))
+        let docs = sluice::store::documents::RedisDocs::new(target.clone(), "sluice:doc:", bounds.responses.ttl);
+        Ok::<_, String>((sluice::policy::limits::Limiters::with_redis(target), store, docs))
     });
-    let (store, limits): (Arc<dyn sluice::store::Store>, _) = match shared.transpose() {
-        Ok(Some((limits, store))) => (Arc::new(store), limits),
-        Ok(None) => (Arc::new(sluice::store::LazyFile::new(state_file)), Default::default()),
+    type Docs = Arc<dyn sluice::store::documents::Documents>;
+    let (store, limits, docs): (Arc<dyn sluice::store::Store>, _, Docs) = match shared.transpose() {
+        Ok(Some((limits, store, docs))) => (Arc::new(store), limits, Arc::new(docs)),
+        Ok(None) => (
+            Arc::new(sluice::store::LazyFile::new(state.clone())),
+            Default::default(),
+            Arc::new(sluice::store::documents::EmbeddedDocs::new(state.clone(), bounds.responses)),
+        ),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
     raise_descriptor_limit();
-    let runtime = Runtime::with_policy(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits));
+    let runtime = Runtime::with_state(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits), docs);
     runtime.set_max_connections(bounds.max_connections);
     runtime.set_body_idle_timeout(bounds.body_idle);
     let loaded = config::load_paths(&paths);

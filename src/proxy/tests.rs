@@ -73,7 +73,12 @@ fn shared(snapshot: Snapshot) -> Arc<Shared> {
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let policy = Arc::new(crate::policy::PolicyLayer::default());
     let pipelines = Pipelines {
-        ai: Arc::new(crate::ai::AiPipeline::new(pools.clone(), metrics.clone(), policy.clone())),
+        ai: Arc::new(crate::ai::AiPipeline::new(
+            pools.clone(),
+            metrics.clone(),
+            policy.clone(),
+            Arc::new(crate::store::documents::MemoryDocs::default()),
+        )),
         mcp: Arc::new(crate::mcp::McpPipeline {
             state: Arc::new(crate::mcp::McpState::default()),
             policy: policy.clone(),

@@ -45,6 +45,11 @@ impl Embedded {
     /// Opens (or creates) the database at `path` and loads its counters.
     pub fn open(path: &Path) -> Result<Embedded, String> {
         let db = Database::create(path).map_err(|e| format!("cannot open the state file {}: {e}", path.display()))?;
+        Embedded::on(Arc::new(db))
+    }
+
+    /// The counters of an open database (shared with what else the state file keeps).
+    pub fn on(db: Arc<Database>) -> Result<Embedded, String> {
         let mut counters = BTreeMap::new();
         {
             let tx = db.begin_read().map_err(|e| e.to_string())?;
@@ -59,7 +64,6 @@ impl Embedded {
                 Err(e) => return Err(e.to_string()),
             }
         }
-        let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::sync_channel::<(String, f64)>(QUEUE);
         let writer = db.clone();
         let writer_thread = std::thread::Builder::new()

@@ -1,8 +1,10 @@
-//! State that outlives the process — budget spend today — behind one small interface: counters
-//! by key. [`Embedded`] keeps them in a local database file (redb, written in transactions);
-//! [`Memory`] keeps them in the process (tests, or no file configured); [`Shared`] keeps them in
-//! Redis, for replicas that share them.
+//! State that outlives the process behind two small interfaces: counters by key (budget
+//! spend) and documents with an expiry (stored Responses, [`documents`]). [`Embedded`] keeps
+//! counters in a local database file (redb, written in transactions); [`Memory`] keeps them in
+//! the process (tests, or no file configured); [`Shared`] keeps them in Redis, for replicas that
+//! share them. Counters and documents share one [`StateFile`].
 
+pub mod documents;
 mod embedded;
 pub mod redis;
 mod shared;
@@ -26,24 +28,50 @@ pub(crate) fn with_prefix(map: &BTreeMap<String, f64>, prefix: &str) -> Vec<(Str
     map.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), *v)).collect()
 }
 
-/// The embedded store at a path, opened on first use (so that a gateway with no budget never
-/// creates the file); a file that cannot be opened is logged and counters stay in memory.
-pub struct LazyFile {
+/// The state file: one redb database, opened on first use (so that a gateway that keeps
+/// nothing never creates it) and shared by everything kept in it.
+pub struct StateFile {
     path: std::path::PathBuf,
+    db: std::sync::OnceLock<Result<std::sync::Arc<redb::Database>, String>>,
+}
+
+impl StateFile {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        StateFile { path, db: std::sync::OnceLock::new() }
+    }
+
+    /// The open database (opened now if it was not).
+    pub fn db(&self) -> Result<std::sync::Arc<redb::Database>, String> {
+        self.db
+            .get_or_init(|| {
+                let db = redb::Database::create(&self.path)
+                    .map_err(|e| format!("cannot open the state file {}: {e}", self.path.display()))?;
+                tracing::info!(path = %self.path.display(), "state file opened");
+                Ok(std::sync::Arc::new(db))
+            })
+            .clone()
+    }
+
+    pub fn exists(&self) -> bool {
+        self.db.get().is_some() || self.path.exists()
+    }
+}
+
+/// The embedded counters in the state file, opened on first use; a file that cannot be opened
+/// is logged and counters stay in memory.
+pub struct LazyFile {
+    file: std::sync::Arc<StateFile>,
     inner: std::sync::OnceLock<Box<dyn Store>>,
 }
 
 impl LazyFile {
-    pub fn new(path: std::path::PathBuf) -> Self {
-        LazyFile { path, inner: std::sync::OnceLock::new() }
+    pub fn new(file: std::sync::Arc<StateFile>) -> Self {
+        LazyFile { file, inner: std::sync::OnceLock::new() }
     }
 
     fn store(&self) -> &dyn Store {
-        &**self.inner.get_or_init(|| match Embedded::open(&self.path) {
-            Ok(e) => {
-                tracing::info!(path = %self.path.display(), "state file opened");
-                Box::new(e)
-            }
+        &**self.inner.get_or_init(|| match self.file.db().and_then(Embedded::on) {
+            Ok(e) => Box::new(e),
             Err(e) => {
                 tracing::error!(error = %e, "the state file cannot be used: spend is kept in memory only");
                 Box::new(Memory::default())
@@ -64,7 +92,7 @@ impl Store for LazyFile {
     fn entries(&self, prefix: &str) -> Vec<(String, f64)> {
         match self.inner.get() {
             Some(s) => s.entries(prefix),
-            None if self.path.exists() => self.store().entries(prefix),
+            None if self.file.exists() => self.store().entries(prefix),
             None => vec![],
         }
     }

@@ -39,6 +39,7 @@ mod responses_front_door {
         responses_stream_helper_to_anthropic,
         responses_round_trip_to_anthropic,
         responses_error_from_anthropic,
+        responses_stored_continued_on_anthropic,
     );
 }
 
@@ -202,6 +203,30 @@ async fn responses_to_anthropic() {
     assert_eq!(messages.len(), 1);
     assert_eq!(text_of(&messages[0]["content"]), "Say hello.");
     assert!(env.openai.requests().is_empty(), "the model picked the Anthropic backend");
+}
+
+async fn responses_stored_continued_on_anthropic() {
+    let reply = anthropic::Reply::text("Hello, Ada.").usage(ANTHROPIC_USAGE);
+    let env = Env::anthropic_only(Target::Gateway, anthropic::Script::reply(reply)).await;
+    let out = env.run(Sdk::OpenAi, "responses_stored", CLAUDE).await;
+    assert_no_error(&out);
+    assert_eq!(out["second_previous"], out["first"]["id"], "{out}");
+    assert_eq!(out["retrieved_id"], out["first"]["id"]);
+    assert_eq!(out["retrieved_text"], "Hello, Ada.");
+    let items: Vec<(&str, &str)> = out["input_items"]
+        .as_array()
+        .expect("input_items")
+        .iter()
+        .map(|i| (i["role"].as_str().unwrap_or_default(), i["text"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(items, [("user", "My name is Ada."), ("assistant", "Hello, Ada."), ("user", "What is my name?")]);
+    assert_eq!(out["after_delete"], json!({"class": "NotFoundError", "status": 404}));
+    // The second request carried the whole conversation to Anthropic.
+    let reqs = env.anthropic.requests();
+    assert_eq!(reqs.len(), 2, "two answers; retrieve, list and delete reach no provider");
+    let messages = reqs[1].body["messages"].as_array().expect("messages");
+    let texts: Vec<String> = messages.iter().map(|m| text_of(&m["content"])).collect();
+    assert_eq!(texts, ["My name is Ada.", "Hello, Ada.", "What is my name?"]);
 }
 
 async fn responses_stream_to_anthropic() {

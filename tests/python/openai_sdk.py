@@ -299,6 +299,38 @@ def responses_stream():
     )
 
 
+@scenario
+def responses_stored():
+    """Stored responses as the SDK reaches them: create (stored by default), continue with
+    previous_response_id (streamed), retrieve, list the input items, delete."""
+    c = client()
+    first = c.responses.create(model=model(), input="My name is Ada.", max_output_tokens=64)
+    with c.responses.stream(model=model(), input="What is my name?", previous_response_id=first.id) as stream:
+        for _ in stream:
+            pass
+        second = stream.get_final_response()
+    got = c.responses.retrieve(first.id)
+    items = c.responses.input_items.list(second.id, order="asc")
+    c.responses.delete(first.id)
+    try:
+        c.responses.retrieve(first.id)
+        after_delete = None
+    except openai.NotFoundError as err:
+        after_delete = {"class": type(err).__name__, "status": err.status_code}
+    return {
+        "first": response_result(first),
+        "second": response_result(second),
+        "second_previous": second.previous_response_id,
+        "retrieved_text": got.output_text,
+        "retrieved_id": got.id,
+        "input_items": [
+            {"type": i.type, "role": getattr(i, "role", None), "text": "".join(getattr(p, "text", "") for p in (getattr(i, "content", None) or []))}
+            for i in items.data
+        ],
+        "after_delete": after_delete,
+    }
+
+
 RESPONSES_WEATHER = "What is the weather and the time in Paris and in Rome?"
 
 

@@ -1,9 +1,9 @@
 //! The OpenAI Responses API (`POST /v1/responses`) as a front door: a request's `input` items
 //! to the canonical model, and a canonical response back as a `response` object.
 //!
-//! Sluice keeps no state, so what needs stored responses (`previous_response_id`,
-//! `conversation`, `item_reference` items) answers 400; reasoning items of the input are
-//! dropped (their encrypted content belongs to OpenAI).
+//! `previous_response_id` is resolved before this parser runs (`ai::stored`: the stored
+//! conversation becomes the `input`); `conversation` and `item_reference` items answer 400;
+//! reasoning items of the input are dropped (their encrypted content belongs to OpenAI).
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -377,6 +377,9 @@ pub fn echo(request: &Value) -> Map<String, Value> {
     );
     m.insert("metadata".into(), request.get("metadata").cloned().unwrap_or(json!({})));
     m.insert("user".into(), get("user"));
+    // Stored unless the client said not (`store: false`): then continued by id.
+    m.insert("store".into(), json!(request.get("store").and_then(Value::as_bool).unwrap_or(true)));
+    m.insert("previous_response_id".into(), get("previous_response_id"));
     m
 }
 

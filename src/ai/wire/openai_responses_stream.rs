@@ -51,9 +51,24 @@ pub struct Encoder {
     calls: Vec<(usize, usize)>,
     stop: Option<StopReason>,
     usage: Option<Usage>,
+    /// Given the final `response` object (completed, incomplete or failed): to store it.
+    on_end: Option<Box<dyn FnOnce(Value) + Send>>,
 }
 
 impl Encoder {
+    /// The response is `id` (a stored one), and `on_end` gets its final object.
+    pub fn stored(mut self, id: &str, on_end: Box<dyn FnOnce(Value) + Send>) -> Self {
+        self.id = id.to_string();
+        self.on_end = Some(on_end);
+        self
+    }
+
+    fn ended(&mut self, response: &Value) {
+        if let Some(f) = self.on_end.take() {
+            f(response.clone());
+        }
+    }
+
     /// `request` is the client's body, whose settings the response objects repeat.
     pub fn new(model: &str, created: u64, request: &Value) -> Self {
         Self {
@@ -69,6 +84,7 @@ impl Encoder {
             calls: Vec::new(),
             stop: None,
             usage: None,
+            on_end: None,
         }
     }
 
@@ -244,11 +260,12 @@ impl Encoder {
         }
         match ev {
             StreamEvent::Start { id, model } => {
-                if !self.started {
+                // A stored response keeps the id it was given.
+                if !self.started && self.on_end.is_none() {
                     self.id = response_id(id);
-                    if !model.is_empty() {
-                        self.model = model.clone();
-                    }
+                }
+                if !self.started && !model.is_empty() {
+                    self.model = model.clone();
                 }
                 self.start(out);
             }
@@ -306,6 +323,7 @@ impl Encoder {
                 self.emit(out, "error", json!({"code": "server_error", "message": message, "param": null}));
                 let error = json!({"code": "server_error", "message": message});
                 let response = self.envelope("failed", Value::Null, error, true);
+                self.ended(&response);
                 self.emit(out, "response.failed", json!({"response": response}));
                 self.finished = true;
             }
@@ -318,6 +336,7 @@ impl Encoder {
                 let (status, incomplete_details) = status_of(self.stop.as_ref());
                 let response = self.envelope(status, incomplete_details, Value::Null, true);
                 let kind = if status == "incomplete" { "response.incomplete" } else { "response.completed" };
+                self.ended(&response);
                 self.emit(out, kind, json!({"response": response}));
                 self.finished = true;
             }
