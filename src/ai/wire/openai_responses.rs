@@ -197,8 +197,10 @@ fn parse_input_item(out: &mut ChatRequest, item: &Value, i: usize) -> Result<(),
                 "item_reference is not supported: Sluice stores no responses; send the items themselves",
             ));
         }
+        // The record of a built-in tool's call (web search, file search…), which no other
+        // provider could have made and none can read.
         other => {
-            return Err(invalid(&format!("{path}.type"), format!("input item type {other:?} is not supported")));
+            tracing::debug!(item = %other, %path, "a Responses input item other providers cannot carry is dropped")
         }
     }
     Ok(())
@@ -271,7 +273,10 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
     }
     for (i, t) in req.tools.unwrap_or_default().into_iter().enumerate() {
         if t.kind != "function" {
-            return Err(invalid(&format!("tools[{i}].type"), format!("tool type {:?} is not supported", t.kind)));
+            // OpenAI's built-in tools (web search, file search…) and tool namespaces (Codex CLI's
+            // sub-agent tools) have no equivalent elsewhere: the model goes without them.
+            tracing::debug!(tool = %t.kind, index = i, "a Responses tool type other providers cannot carry is dropped");
+            continue;
         }
         let name = t.name.ok_or_else(|| invalid(&format!("tools[{i}].name"), "a function tool needs a name"))?;
         out.tools.push(Tool {
