@@ -77,24 +77,37 @@ const OUT: u64 = 12;
 
 impl Fake {
     async fn start(p: Provider, tool: &str, args: Value) -> Fake {
+        Fake::start_with(p, tool, args, &[]).await
+    }
+
+    /// [`Fake::start`], with texts to answer the requests after the tool turn.
+    async fn start_with(p: Provider, tool: &str, args: Value, more: &[&str]) -> Fake {
         match p {
             Provider::Anthropic => {
                 let call = anthropic::Reply::blocks(vec![anthropic::Block::tool_use("toolu_note", tool, args)]);
                 let last = anthropic::Reply::text(FINAL).usage(anthropic::Usage::new(IN, OUT));
-                let script =
-                    anthropic::Script::queue([anthropic::Behaviour::Reply(call), anthropic::Behaviour::Reply(last)]);
+                let more = more.iter().map(|t| anthropic::Behaviour::Reply(anthropic::Reply::text(t)));
+                let script = anthropic::Script::queue(
+                    [anthropic::Behaviour::Reply(call), anthropic::Behaviour::Reply(last)].into_iter().chain(more),
+                );
                 Fake::Anthropic(FakeAnthropic::start(script.api_key(UPSTREAM_KEY)).await)
             }
             Provider::OpenAi => {
                 let call = openai::Reply::tool_calls(vec![openai::ToolCall::new("call_note", tool, &args.to_string())]);
                 let last = openai::Reply::text(FINAL).usage(openai::Usage::new(IN, OUT));
-                let script = openai::Script::queue([openai::Behaviour::Reply(call), openai::Behaviour::Reply(last)]);
+                let more = more.iter().map(|t| openai::Behaviour::Reply(openai::Reply::text(t)));
+                let script = openai::Script::queue(
+                    [openai::Behaviour::Reply(call), openai::Behaviour::Reply(last)].into_iter().chain(more),
+                );
                 Fake::OpenAi(FakeOpenAi::start(script.api_key(UPSTREAM_KEY)).await)
             }
             Provider::Gemini => {
                 let call = gemini::Reply::parts(vec![gemini::Part::call(tool, args)]);
                 let last = gemini::Reply::text(FINAL).usage(gemini::Usage::new(IN, OUT));
-                let script = gemini::Script::queue([gemini::Behaviour::Reply(call), gemini::Behaviour::Reply(last)]);
+                let more = more.iter().map(|t| gemini::Behaviour::Reply(gemini::Reply::text(t)));
+                let script = gemini::Script::queue(
+                    [gemini::Behaviour::Reply(call), gemini::Behaviour::Reply(last)].into_iter().chain(more),
+                );
                 Fake::Gemini(FakeGemini::start(script.api_key(UPSTREAM_KEY)).await)
             }
             Provider::Bedrock => {
@@ -107,8 +120,9 @@ impl Fake {
                 let call = bedrock::Reply::parts(vec![bedrock::Part::tool_use("tooluse_note", tool, args)]);
                 let usage = bedrock::Usage { input_tokens: IN, output_tokens: OUT, ..Default::default() };
                 let last = bedrock::Reply::text(FINAL).usage(usage);
+                let more = more.iter().map(|t| bedrock::Behaviour::Reply(bedrock::Reply::text(t)));
                 let script = bedrock::Script::new(keys)
-                    .queue([bedrock::Behaviour::Reply(call), bedrock::Behaviour::Reply(last)]);
+                    .queue([bedrock::Behaviour::Reply(call), bedrock::Behaviour::Reply(last)].into_iter().chain(more));
                 Fake::Bedrock(FakeBedrock::start(script).await)
             }
         }
@@ -399,6 +413,121 @@ async fn gemini_cli(provider: Provider) {
         golden("gemini_cli_generate_content.json", &first.body);
     }
 }
+
+// ---- the Vercel AI SDK ------------------------------------------------------------------------
+
+/// `client`: `openai` (the Responses API, the SDK's default for OpenAI), `openai-chat` or
+/// `anthropic`; `scenario`: `generate` or `stream` (tests/agents/ai_sdk.mjs).
+async fn ai_sdk(client: &str, scenario: &str, provider: Provider) {
+    let dir = workdir();
+    let fake = Fake::start(provider, "read_note", json!({"name": "launch"})).await;
+    let (_rt, url) = start_sluice(&fake.backend()).await;
+    let model = if client == "anthropic" { "claude-sonnet-4-6" } else { "gpt-4o-mini" };
+    let env = vec![
+        ("SLUICE_BASE_URL", url),
+        ("SLUICE_CLIENT", client.to_string()),
+        ("SLUICE_MODEL", model.to_string()),
+        ("SLUICE_NOTE", NOTE.to_string()),
+    ];
+    let script = agents_dir().join("ai_sdk.mjs").display().to_string();
+    let node = PathBuf::from("node");
+    let ran = run(node, vec![script, scenario.to_string()], dir.path().to_path_buf(), env).await;
+    assert!(ran.ok, "node failed:\n{}\n{}", ran.stdout, ran.stderr);
+    let out = json_of(&ran);
+    assert!(out.get("error").is_none(), "the AI SDK raised: {out}");
+    assert_eq!(out["text"], FINAL, "{out}");
+    assert_eq!(out["tool_calls"], json!([{"name": "read_note", "input": {"name": "launch"}}]), "{out}");
+    assert_eq!(out["steps"], 2, "{out}");
+    if scenario == "stream" {
+        assert_eq!(out["streamed"], FINAL, "the text arrived as deltas: {out}");
+    }
+    let (_, second) = two_requests(&fake, &ran);
+    assert!(fake.tool_result_text(&second.body).contains(NOTE), "the tool's output reached the provider");
+    // Usage summed over both steps: at least the final answer's.
+    assert!(
+        out["usage"]["input"].as_u64().unwrap_or(0) >= IN && out["usage"]["output"].as_u64().unwrap_or(0) >= OUT,
+        "{out}"
+    );
+}
+
+macro_rules! ai_sdk_pairings {
+    ($($name:ident: $client:literal $scenario:literal $provider:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                ai_sdk($client, $scenario, Provider::$provider).await;
+            }
+        )*
+    };
+}
+
+ai_sdk_pairings!(
+    ai_sdk_openai_responses_generate_to_openai: "openai" "generate" OpenAi,
+    ai_sdk_openai_responses_stream_to_anthropic: "openai" "stream" Anthropic,
+    ai_sdk_openai_chat_generate_to_anthropic: "openai-chat" "generate" Anthropic,
+    ai_sdk_openai_chat_stream_to_openai: "openai-chat" "stream" OpenAi,
+    ai_sdk_anthropic_generate_to_anthropic: "anthropic" "generate" Anthropic,
+    ai_sdk_anthropic_stream_to_openai: "anthropic" "stream" OpenAi,
+    ai_sdk_anthropic_stream_to_gemini: "anthropic" "stream" Gemini,
+);
+
+// ---- the OpenAI Agents SDK --------------------------------------------------------------------
+
+/// The second turn's answer.
+const AGAIN: &str = "Once more: sluice-7f3a.";
+
+/// `mode`: `responses` (the second turn by previous_response_id) or `chat`
+/// (tests/python/agents_sdk.py).
+async fn agents_sdk(mode: &str, provider: Provider) {
+    let python = Command::new("python3").args(["-c", "import agents"]).status();
+    assert!(
+        python.is_ok_and(|s| s.success()),
+        "python3 cannot import the OpenAI Agents SDK: pip install -r tests/python/requirements.txt"
+    );
+    let dir = workdir();
+    let fake = Fake::start_with(provider, "read_note", json!({"name": "launch"}), &[AGAIN]).await;
+    let (_rt, url) = start_sluice(&fake.backend()).await;
+    let env = vec![
+        ("SLUICE_BASE_URL", url),
+        ("SLUICE_MODEL", "gpt-4o-mini".to_string()),
+        ("SLUICE_NOTE", NOTE.to_string()),
+        ("PYTHONDONTWRITEBYTECODE", "1".to_string()),
+    ];
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/agents_sdk.py").display().to_string();
+    let ran = run(PathBuf::from("python3"), vec![script, mode.to_string()], dir.path().to_path_buf(), env).await;
+    assert!(ran.ok, "python3 failed:\n{}\n{}", ran.stdout, ran.stderr);
+    let out = json_of(&ran);
+    assert!(out.get("error").is_none(), "the Agents SDK raised: {out}");
+    assert_eq!(out["first"], FINAL, "{out}");
+    assert_eq!(out["second"], AGAIN, "{out}");
+    assert_eq!(out["tool_calls"][0]["name"], "read_note", "{out}");
+    let reqs: Vec<RecordedRequest> = fake.requests().into_iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(reqs.len(), 3, "the tool call, the answer, the second turn: {reqs:#?}");
+    // The second turn carries the whole first turn: the tool's result and the answer.
+    let last = reqs[2].body.to_string();
+    assert!(last.contains("sluice-7f3a") && last.contains(FINAL), "the history reached the provider: {last}");
+    if mode == "responses" {
+        assert_ne!(out["second_response_id"], out["first_response_id"]);
+    }
+}
+
+macro_rules! agents_sdk_pairings {
+    ($($name:ident: $mode:literal $provider:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                agents_sdk($mode, Provider::$provider).await;
+            }
+        )*
+    };
+}
+
+agents_sdk_pairings!(
+    agents_sdk_responses_to_anthropic: "responses" Anthropic,
+    agents_sdk_responses_to_openai: "responses" OpenAi,
+    agents_sdk_chat_to_openai: "chat" OpenAi,
+    agents_sdk_chat_to_gemini: "chat" Gemini,
+);
 
 macro_rules! pairings {
     ($($name:ident: $client:ident($provider:ident)),* $(,)?) => {
