@@ -266,6 +266,9 @@ async fn attempt(
     let pass_output = same && output_guards.is_none();
     // Thinking sent back without its signature is signed again where Sluice remembers what
     // this kind of provider issued (translated requests: same-format ones go through as sent).
+    if !same {
+        ctx.pipe.signatures.fetch(p.kind, &parsed.req).await;
+    }
     let restored = match same {
         false => ctx.pipe.signatures.restore(p.kind, &parsed.req).map(|req| ParsedChat {
             format: parsed.format,

@@ -69,6 +69,7 @@ impl AiPipeline {
         policy: Arc<PolicyLayer>,
         responses: Arc<dyn crate::store::documents::Documents>,
     ) -> Self {
+        let signatures = Arc::new(signatures::Signatures::shared(responses.clone()));
         AiPipeline {
             pools,
             metrics,
@@ -76,7 +77,7 @@ impl AiPipeline {
             responses,
             health: state::AiState::default(),
             tokens: providers::vertex::Tokens::default(),
-            signatures: Arc::default(),
+            signatures,
         }
     }
 }
