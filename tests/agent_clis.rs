@@ -376,8 +376,12 @@ async fn codex(provider: Provider) {
     let ran = run(cli("codex"), args, dir.path().to_path_buf(), env).await;
     assert!(ran.ok, "codex failed:\n{}\n{}", ran.stdout, ran.stderr);
     assert_eq!(ran.stdout.trim(), FINAL, "codex exec prints the last message:\n{}", ran.stderr);
-    let (_, second) = two_requests(&fake, &ran);
+    let (first, second) = two_requests(&fake, &ran);
     assert!(fake.tool_result_text(&second.body).contains(NOTE), "the command's output reached the provider");
+    if provider == Provider::OpenAi {
+        // No fake speaks the Responses API: what Codex sent, as an OpenAI provider receives it.
+        golden("codex_via_responses_to_openai_chat.json", &first.body);
+    }
     assert!(ran.stderr.contains("tokens used"), "{}", ran.stderr);
 }
 
@@ -441,8 +445,14 @@ async fn ai_sdk(client: &str, scenario: &str, provider: Provider) {
     if scenario == "stream" {
         assert_eq!(out["streamed"], FINAL, "the text arrived as deltas: {out}");
     }
-    let (_, second) = two_requests(&fake, &ran);
+    let (first, second) = two_requests(&fake, &ran);
     assert!(fake.tool_result_text(&second.body).contains(NOTE), "the tool's output reached the provider");
+    match (client, provider) {
+        ("anthropic", Provider::Anthropic) => golden("ai_sdk_anthropic_messages.json", &first.body),
+        ("openai-chat", Provider::OpenAi) => golden("ai_sdk_openai_chat_completions.json", &first.body),
+        ("openai", Provider::OpenAi) => golden("ai_sdk_openai_responses_to_openai_chat.json", &first.body),
+        _ => {}
+    }
     // Usage summed over both steps: at least the final answer's.
     assert!(
         out["usage"]["input"].as_u64().unwrap_or(0) >= IN && out["usage"]["output"].as_u64().unwrap_or(0) >= OUT,
@@ -508,6 +518,11 @@ async fn agents_sdk(mode: &str, provider: Provider) {
     assert!(last.contains("sluice-7f3a") && last.contains(FINAL), "the history reached the provider: {last}");
     if mode == "responses" {
         assert_ne!(out["second_response_id"], out["first_response_id"]);
+    }
+    match (mode, provider) {
+        ("chat", Provider::OpenAi) => golden("agents_sdk_chat_completions.json", &reqs[0].body),
+        ("responses", Provider::OpenAi) => golden("agents_sdk_responses_to_openai_chat.json", &reqs[0].body),
+        _ => {}
     }
 }
 
