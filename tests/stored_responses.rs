@@ -2,8 +2,8 @@
 //! embedded state file), `previous_response_id` continues it with the whole history on a
 //! provider of another format (the fake Anthropic), input items page as OpenAI's do, a
 //! deleted response is gone, a streamed one is stored too, and responses are seen only by the
-//! identity that created them. The official OpenAI SDK runs the same flow in
-//! ai_sdk/responses.rs.
+//! identity that created them; two replicas sharing a real `redis-server` continue each other's
+//! responses. The official OpenAI SDK runs the same flow in ai_sdk/responses.rs.
 
 mod support;
 
@@ -204,4 +204,76 @@ async fn responses_are_seen_only_by_their_owner_and_streams_are_stored_too() {
     )
     .await;
     assert_eq!((status, r["error"]["param"].as_str()), (400, Some("store")), "{r}");
+}
+
+/// A `redis-server` of Debian's package (`.ci/run` installs it), on a loopback port.
+struct Redis(std::process::Child);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis(port: u16) -> Redis {
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("redis-server is needed ({e}): apt-get install redis-server (.ci/run does)"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Redis(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_redis_continue_each_others_responses() {
+    let fake = FakeAnthropic::start(Script::reply(Reply::text("Noted, Ada.")).api_key(UPSTREAM_KEY)).await;
+    let redis_port = process::free_port();
+    let _server = tokio::task::spawn_blocking(move || redis(redis_port)).await.expect("redis");
+    let url = format!("redis://127.0.0.1:{redis_port}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut replicas = Vec::new();
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for i in 0..2 {
+        let port = process::free_port();
+        let file = dir.path().join(format!("gw{i}.yaml"));
+        std::fs::write(&file, config(port, fake.port())).expect("write config");
+        let state = dir.path().join(format!("state{i}.redb")).display().to_string();
+        let url = url.clone();
+        replicas.push(
+            tokio::task::spawn_blocking(move || {
+                process::Gateway::start_with(&file, &["--redis-url", &url, "--state-file", &state])
+            })
+            .await
+            .expect("start"),
+        );
+        addrs.push(format!("127.0.0.1:{port}").parse().expect("addr"));
+    }
+    let first = json!({"model": "claude-sonnet-4-6", "input": "My name is Ada."});
+    let (status, r1) = call(addrs[0], "POST", "/v1/responses", &[], &first.to_string()).await;
+    assert_eq!(status, 200, "{r1}");
+    let id = r1["id"].as_str().expect("id").to_owned();
+    let (status, seen) = call(addrs[1], "GET", &format!("/v1/responses/{id}"), &[], "").await;
+    assert_eq!(status, 200, "the other replica reads it from Redis: {seen}");
+    assert_eq!(seen, r1);
+    let next = json!({"model": "claude-sonnet-4-6", "input": "And my name?", "previous_response_id": id});
+    let (status, r2) = call(addrs[1], "POST", "/v1/responses", &[], &next.to_string()).await;
+    assert_eq!(status, 200, "{r2}");
+    let sent = fake.requests().last().expect("a request").body.clone();
+    assert_eq!(sent["messages"].as_array().map(Vec::len), Some(3), "the whole history: {sent}");
+    // Nothing went to the state files: they are not even created.
+    for i in 0..2 {
+        assert!(!dir.path().join(format!("state{i}.redb")).exists(), "with Redis, responses live there");
+    }
+    let (status, _) = call(addrs[0], "DELETE", &format!("/v1/responses/{id}"), &[], "").await;
+    assert_eq!(status, 200);
+    let (status, _) = call(addrs[1], "GET", &format!("/v1/responses/{id}"), &[], "").await;
+    assert_eq!(status, 404, "deleted on one replica, gone on both");
+    drop(replicas);
 }

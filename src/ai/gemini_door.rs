@@ -136,10 +136,8 @@ async fn embed(ctx: &Ctx<'_>, model: &str, method: GeminiMethod, bytes: &[u8]) -
         _ => json!({"embedding": vectors[0]}),
     };
     let mut resp = chat::json_response(out);
-    for name in ["x-sluice-token-estimate"] {
-        if let Some(v) = head.headers.get(name) {
-            resp.headers_mut().insert(name, v.clone());
-        }
+    if let Some(v) = head.headers.get("x-sluice-token-estimate") {
+        resp.headers_mut().insert("x-sluice-token-estimate", v.clone());
     }
     Ok(with_rate_headers(resp, &head.headers))
 }
