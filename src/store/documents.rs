@@ -142,8 +142,10 @@ impl Documents for MemoryDocs {
     }
 }
 
-/// key → (order, expires at in ms, the document)
-const DOCS: TableDefinition<&str, (u64, u64, &str)> = TableDefinition::new("documents");
+/// key → the document.
+const DOCS: TableDefinition<&str, &str> = TableDefinition::new("documents");
+/// key → (order, expires at in ms, size): the ledger, read at first use without the documents.
+const LEDGER: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("documents_ledger");
 
 /// Documents in the state file. The ledger (keys, expiries, sizes) is read once, at first use;
 /// every change is one write transaction, run off the async threads.
@@ -184,12 +186,12 @@ fn load(db: &redb::Database) -> Result<Ledger, String> {
     use redb::ReadableDatabase as _;
     let mut ledger = Ledger::default();
     let tx = db.begin_read().map_err(|e| e.to_string())?;
-    match tx.open_table(DOCS) {
+    match tx.open_table(LEDGER) {
         Ok(t) => {
             for row in t.iter().map_err(|e| e.to_string())? {
                 let (k, v) = row.map_err(|e| e.to_string())?;
-                let (order, expires, doc) = v.value();
-                ledger.insert(k.value(), order, expires, doc.len() as u64);
+                let (order, expires, size) = v.value();
+                ledger.insert(k.value(), order, expires, size);
             }
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -198,14 +200,19 @@ fn load(db: &redb::Database) -> Result<Ledger, String> {
     Ok(ledger)
 }
 
+type DocsTable<'t> = redb::Table<'t, &'static str, &'static str>;
+type LedgerTable<'t> = redb::Table<'t, &'static str, (u64, u64, u64)>;
+
+/// One write transaction on both tables, on disk when it returns.
 fn write(
     db: &redb::Database,
-    f: impl FnOnce(&mut redb::Table<&str, (u64, u64, &str)>) -> Result<(), String>,
+    f: impl FnOnce(&mut DocsTable<'_>, &mut LedgerTable<'_>) -> Result<(), redb::StorageError>,
 ) -> Result<(), String> {
     let tx = db.begin_write().map_err(|e| e.to_string())?;
     {
-        let mut t = tx.open_table(DOCS).map_err(|e| e.to_string())?;
-        f(&mut t)?;
+        let mut docs = tx.open_table(DOCS).map_err(|e| e.to_string())?;
+        let mut ledger = tx.open_table(LEDGER).map_err(|e| e.to_string())?;
+        f(&mut docs, &mut ledger).map_err(|e| e.to_string())?;
     }
     tx.commit().map_err(|e| e.to_string())
 }
@@ -218,10 +225,12 @@ impl Documents for EmbeddedDocs {
             let (order, expires) = (ledger.next, now + bounds.ttl.as_millis() as u64);
             ledger.insert(&key, order, expires, doc.len() as u64);
             let dropped = ledger.over(bounds.max_bytes, now);
-            write(db, |t| {
-                t.insert(key.as_str(), (order, expires, doc.as_str())).map_err(|e| e.to_string())?;
+            write(db, |docs, l| {
+                docs.insert(key.as_str(), doc.as_str())?;
+                l.insert(key.as_str(), (order, expires, doc.len() as u64))?;
                 for k in &dropped {
-                    t.remove(k.as_str()).map_err(|e| e.to_string())?;
+                    docs.remove(k.as_str())?;
+                    l.remove(k.as_str())?;
                 }
                 Ok(())
             })
@@ -237,7 +246,7 @@ impl Documents for EmbeddedDocs {
             }
             let tx = db.begin_read().map_err(|e| e.to_string())?;
             let t = tx.open_table(DOCS).map_err(|e| e.to_string())?;
-            Ok(t.get(key.as_str()).map_err(|e| e.to_string())?.map(|v| v.value().2.to_string()))
+            Ok(t.get(key.as_str()).map_err(|e| e.to_string())?.map(|v| v.value().to_string()))
         })
     }
 
@@ -246,7 +255,11 @@ impl Documents for EmbeddedDocs {
         self.with(move |db, ledger| {
             let live = ledger.live(&key, now_ms());
             if ledger.remove(&key) {
-                write(db, |t| t.remove(key.as_str()).map(|_| ()).map_err(|e| e.to_string()))?;
+                write(db, |docs, l| {
+                    docs.remove(key.as_str())?;
+                    l.remove(key.as_str())?;
+                    Ok(())
+                })?;
             }
             Ok(live)
         })
