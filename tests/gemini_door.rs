@@ -16,23 +16,7 @@ const GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 
 /// A POST; the body comes back de-chunked.
 async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, String, String) {
-    let (status, head, body) = support::gateway::request(addr, "POST", path, &[], body).await;
-    let body = if header(&head, "transfer-encoding") == Some("chunked") { dechunk(&body) } else { body };
-    (status, head, body)
-}
-
-/// The data of an HTTP/1.1 chunked body.
-fn dechunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or_else(|e| panic!("chunk size {size:?}: {e}"));
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = rest[n..].strip_prefix("\r\n").expect("chunk end");
-    }
-    out
+    support::gateway::request_whole(addr, "POST", path, &[], body).await
 }
 
 fn hello() -> String {

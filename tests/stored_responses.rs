@@ -11,30 +11,15 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 use support::fake_llm::anthropic::{FakeAnthropic, Reply, Script};
-use support::gateway::{header, start as gateway};
+use support::gateway::start as gateway;
 use support::process;
 
 const UPSTREAM_KEY: &str = "sk-ant-upstream-stored";
 
 async fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
-    let (status, head, body) = support::gateway::request(addr, method, path, headers, body).await;
-    let body = if header(&head, "transfer-encoding") == Some("chunked") { dechunk(&body) } else { body };
+    let (status, _, body) = support::gateway::request_whole(addr, method, path, headers, body).await;
     let json = serde_json::from_str(&body).ok();
     (status, json.unwrap_or(Value::String(body)))
-}
-
-/// The data of an HTTP/1.1 chunked body.
-fn dechunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or_else(|e| panic!("chunk size {size:?}: {e}"));
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = rest[n..].strip_prefix("\r\n").expect("chunk end");
-    }
-    out
 }
 
 fn config(port: u16, anthropic: u16) -> String {

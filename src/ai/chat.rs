@@ -435,6 +435,19 @@ pub fn json_response(v: Value) -> Response<ProxyBody> {
     resp
 }
 
+/// A JSON answer whose figures are Sluice's estimate, saying so in `x-sluice-token-estimate`.
+pub fn estimated_response(v: Value) -> Response<ProxyBody> {
+    let mut resp = json_response(v);
+    resp.headers_mut().insert("x-sluice-token-estimate", HeaderValue::from_static("true"));
+    resp
+}
+
+/// A provider's answer passed on to the client as it comes.
+pub fn passed_on(resp: Response<hyper::body::Incoming>) -> Response<ProxyBody> {
+    let (parts, b) = resp.into_parts();
+    Response::from_parts(parts, body::from_incoming(b))
+}
+
 /// A streamed answer: server-sent events, or one JSON array written as it grows (a Gemini
 /// stream asked without `alt=sse`).
 fn stream_response(parsed: &ParsedChat, b: ProxyBody) -> Response<ProxyBody> {

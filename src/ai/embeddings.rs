@@ -3,7 +3,7 @@
 //! a 400 that names them.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response};
+use http::Response;
 use serde_json::Value;
 
 use super::errors::AiError;
@@ -11,7 +11,7 @@ use super::frontdoor::ClientFormat;
 use super::providers::Embeddings;
 use super::wire::gemini_embed;
 use super::{Ctx, chat, failover, providers, tokens};
-use crate::httpkit::body::{self, ProxyBody};
+use crate::httpkit::body::ProxyBody;
 
 pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, AiError> {
     let raw: Value = serde_json::from_slice(&bytes)
@@ -49,8 +49,7 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
                 ClientFormat::OpenAi,
             )
             .await?;
-            let (parts, b) = resp.into_parts();
-            Ok(Response::from_parts(parts, body::from_incoming(b)))
+            Ok(chat::passed_on(resp))
         }
     })
     .await?;
@@ -90,7 +89,5 @@ async fn gemini(
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;
     let prompt_tokens = texts.iter().map(|t| tokens::estimate_text(model, t)).sum();
     let out = gemini_embed::render_response(&json, model, base64, prompt_tokens)?;
-    let mut resp = chat::json_response(out);
-    resp.headers_mut().insert("x-sluice-token-estimate", HeaderValue::from_static("true"));
-    Ok(resp)
+    Ok(chat::estimated_response(out))
 }

@@ -4,14 +4,14 @@
 //! Google's shapes.
 
 use bytes::Bytes;
+use http::Response;
 use http::request::Parts;
-use http::{HeaderValue, Response};
 use serde_json::{Value, json};
 
 use super::errors::AiError;
 use super::frontdoor::{ClientFormat, GeminiMethod, gemini_model, gemini_target};
 use super::{Ctx, chat, embeddings, failover, providers, tokens};
-use crate::httpkit::body::{self, ProxyBody};
+use crate::httpkit::body::ProxyBody;
 use crate::ir::ai::WireFormat;
 
 /// `POST …/models/{model}:{method}`.
@@ -73,13 +73,10 @@ async fn count_tokens(ctx: &Ctx<'_>, model: &str, bytes: Bytes) -> Result<Respon
                     ClientFormat::Gemini,
                 )
                 .await?;
-                let (parts, b) = resp.into_parts();
-                return Ok(Response::from_parts(parts, body::from_incoming(b)));
+                return Ok(chat::passed_on(resp));
             }
             let n = tokens::estimate_prompt(req);
-            let mut resp = chat::json_response(json!({"totalTokens": n}));
-            resp.headers_mut().insert("x-sluice-token-estimate", HeaderValue::from_static("true"));
-            Ok(resp)
+            Ok(chat::estimated_response(json!({"totalTokens": n})))
         }
     })
     .await?;

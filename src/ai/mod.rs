@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 
 use self::errors::AiError;
 use self::frontdoor::{ClientFormat, FrontDoor};
-use crate::httpkit::body::{self, ProxyBody};
+use crate::httpkit::body::ProxyBody;
 use crate::ir::ai::AiBackendIr;
 use crate::ir::policy::PolicyIr;
 use crate::metrics::Metrics;
@@ -299,14 +299,11 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
                         ClientFormat::Anthropic,
                     )
                     .await?;
-                    let (parts, b) = resp.into_parts();
-                    Ok(Response::from_parts(parts, body::from_incoming(b)))
+                    Ok(chat::passed_on(resp))
                 }
                 None => {
                     let n = tokens::estimate_prompt(&parsed.req);
-                    let mut resp = chat::json_response(json!({"input_tokens": n}));
-                    resp.headers_mut().insert("x-sluice-token-estimate", http::HeaderValue::from_static("true"));
-                    Ok(resp)
+                    Ok(chat::estimated_response(json!({"input_tokens": n})))
                 }
             }
         }
@@ -382,8 +379,7 @@ async fn passthrough(ctx: &Ctx<'_>, parts: &Parts, bytes: Bytes) -> Result<Respo
             let resp =
                 providers::call(ctx.pipe, &p, parts.method.clone(), rel, body, ctx.headers, ClientFormat::OpenAi)
                     .await?;
-            let (parts, b) = resp.into_parts();
-            Ok(Response::from_parts(parts, body::from_incoming(b)))
+            Ok(chat::passed_on(resp))
         }
     })
     .await

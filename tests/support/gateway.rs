@@ -51,6 +51,34 @@ pub async fn request(
     .expect("join")
 }
 
+/// [`request`], with an HTTP/1.1 chunked body given back as its data (for tests that read the
+/// body, not its framing).
+pub async fn request_whole(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let (status, head, body) = request(addr, method, path, headers, body).await;
+    let body = if header(&head, "transfer-encoding") == Some("chunked") { dechunk(&body) } else { body };
+    (status, head, body)
+}
+
+/// The data of an HTTP/1.1 chunked body.
+pub fn dechunk(mut raw: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = raw.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or_else(|e| panic!("chunk size {size:?}: {e}"));
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        raw = rest[n..].strip_prefix("\r\n").expect("chunk end");
+    }
+    out
+}
+
 /// One header of a lower-cased head.
 pub fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
     head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
