@@ -67,7 +67,9 @@ impl Generations {
 
     fn insert(&mut self, k: u64, n: u32, capacity: usize) {
         if self.new.len() >= capacity {
-            self.old = std::mem::take(&mut self.new);
+            // Sized at once: a map grown from empty rehashes all along the generation.
+            let next = Counts::with_capacity_and_hasher(capacity, BuildHasherDefault::default());
+            self.old = std::mem::replace(&mut self.new, next);
         }
         self.new.insert(k, n);
     }

@@ -33,16 +33,34 @@ struct Bpe {
 
 impl TokenCounter for Bpe {
     fn count(&self, text: &str) -> usize {
-        self.memo.count(text, |t| (self.tokenizer)().count(t))
+        self.memo.count(text, |t| by_pieces((self.tokenizer)(), t))
     }
 
     fn count_once(&self, text: &str) -> usize {
-        (self.tokenizer)().count(text)
+        by_pieces((self.tokenizer)(), text)
     }
 
     fn encoding(&self) -> &'static str {
         self.name
     }
+}
+
+/// `Tokenizer::count` (its pre-tokenizer's pieces, each counted by the byte-pair encoding;
+/// neither encoding normalizes), without running the encoder on pieces known to be one token:
+/// a single byte (every byte is a token of a byte-level encoding) and a number of up to three
+/// ASCII digits (the pre-tokenizers cut numbers so, and both vocabularies hold every such
+/// number: a test below checks all 1,110). The encoder allocates its state per piece; a new
+/// word of a prompt (an id, a ticket number) is mostly such pieces.
+fn by_pieces(t: &bpe_openai::Tokenizer, text: &str) -> usize {
+    t.split(text)
+        .map(|p| {
+            if p.len() == 1 || (p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())) {
+                1
+            } else {
+                t.bpe.count(p.as_bytes())
+            }
+        })
+        .sum()
 }
 
 static O200K: Bpe = Bpe { tokenizer: bpe_openai::o200k_base, name: "o200k_base", memo: &O200K_MEMO };
@@ -110,6 +128,27 @@ mod tests {
         assert_eq!(for_model("gpt-4o-mini").encoding(), "o200k_base");
     }
 
+    /// The pieces counted without the encoder are one token in both encodings, and counting by
+    /// pieces is the tokenizer's own count.
+    #[test]
+    fn short_pieces_are_one_token() {
+        for tokenizer in [bpe_openai::o200k_base(), bpe_openai::cl100k_base()] {
+            for b in 0u8..128 {
+                let s = char::from(b).to_string();
+                assert_eq!(tokenizer.bpe.count(s.as_bytes()), 1, "{s:?}");
+            }
+            for width in 1..=3 {
+                for n in 0..10usize.pow(width) {
+                    let s = format!("{n:0>w$}", w = width as usize);
+                    assert_eq!(tokenizer.bpe.count(s.as_bytes()), 1, "{s:?}");
+                }
+            }
+            for text in ["Ticket 123456789-5.", "a 1 22 333 4444 55555", "x\n\n  y\t007", "東京 é 🙂 ok", ""] {
+                assert_eq!(by_pieces(tokenizer, text), tokenizer.count(text), "{text:?}");
+            }
+        }
+    }
+
     /// The memory counts a new text by its words: the sum must be the tokenizer's own count of
     /// the whole, for both encodings, on prose, code, JSON, numbers, contractions, odd spacing
     /// and other scripts.
@@ -161,7 +200,7 @@ mod tests {
                         if next() % 3 == 0 { bit.to_string() } else { format!(" {bit}") }
                     })
                     .collect();
-                let by_words: usize = super::super::token_memo::words(&text).map(|w| tokenizer.count(w)).sum();
+                let by_words: usize = super::super::token_memo::words(&text).map(|w| by_pieces(tokenizer, w)).sum();
                 assert_eq!(by_words, tokenizer.count(text.as_str()), "{text:?}");
             }
         }
