@@ -25,6 +25,8 @@ const GENERATION: usize = 65_536;
 /// Texts shorter than this are counted without the memory (hashing and locking cost about as
 /// much as counting them).
 const MIN_LEN: usize = 64;
+/// Words of a new text looked up together.
+const BATCH: usize = 32;
 
 /// The maps' keys are already seeded hashes: they are their own hash.
 #[derive(Default)]
@@ -179,13 +181,37 @@ impl Memo {
         if let Some(n) = self.lock().get(whole, self.capacity) {
             return n as usize;
         }
-        // Every word's key first, then every lookup: the lookups do not wait on one another,
-        // so their cache misses overlap. One list holds each word and what is known of it.
-        let mut list: Vec<Word<'_>> =
-            words(text).map(|w| Word { key: self.key(w), text: w, count: Known::No }).collect();
+        // The words go in batches held on the stack (a list on the heap of a long text is a
+        // large allocation, which makes the allocator sort its free lists).
+        let mut batch: [Word<'_>; BATCH] = std::array::from_fn(|_| Word { key: 0, text: "", count: Known::No });
+        let mut words = words(text);
+        let mut total = 0usize;
+        loop {
+            let mut n = 0;
+            for (slot, w) in batch.iter_mut().zip(words.by_ref()) {
+                *slot = Word { key: self.key(w), text: w, count: Known::No };
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            total += self.count_words(&mut batch[..n], &count);
+            if n < BATCH {
+                break;
+            }
+        }
+        let mut g = self.lock();
+        g.insert(whole, u32::try_from(total).unwrap_or(u32::MAX), self.capacity);
+        total
+    }
+
+    /// The sum of the counts of `list` (every word's key is set): remembered ones looked up,
+    /// the others counted and remembered. Every key is computed before any lookup, so the
+    /// lookups do not wait on one another and their cache misses overlap.
+    fn count_words(&self, list: &mut [Word<'_>], count: &impl Fn(&str) -> usize) -> usize {
         {
             let mut g = self.lock();
-            for w in &mut list {
+            for w in list.iter_mut() {
                 if let Some(n) = g.new.get(&w.key) {
                     w.count = Known::Remembered(*n);
                 }
@@ -198,21 +224,24 @@ impl Memo {
         }
         // The tokenizer runs without the lock held.
         let mut total = 0usize;
-        for w in &mut list {
+        let mut counted = false;
+        for w in list.iter_mut() {
             if w.count == Known::No {
                 w.count = Known::Counted(u32::try_from(count(w.text)).unwrap_or(u32::MAX));
+                counted = true;
             }
             if let Known::Remembered(n) | Known::Counted(n) = w.count {
                 total += n as usize;
             }
         }
-        let mut g = self.lock();
-        for w in list {
-            if let Known::Counted(n) = w.count {
-                g.insert(w.key, n, self.capacity);
+        if counted {
+            let mut g = self.lock();
+            for w in list.iter() {
+                if let Known::Counted(n) = w.count {
+                    g.insert(w.key, n, self.capacity);
+                }
             }
         }
-        g.insert(whole, u32::try_from(total).unwrap_or(u32::MAX), self.capacity);
         total
     }
 
@@ -260,6 +289,22 @@ mod tests {
         seen.borrow_mut().clear();
         assert_eq!(m.count(b, counted), b.len());
         assert_eq!(*seen.borrow(), [" 2."], "only the new word is counted");
+    }
+
+    /// A text of more words than a batch is counted whole, each word once.
+    #[test]
+    fn long_texts_are_counted_in_batches() {
+        let m = Memo::with_capacity(4096);
+        for n in [BATCH - 1, BATCH, BATCH + 1, 3 * BATCH + 5] {
+            let text: String = (0..n).map(|i| format!(" w{n}x{i}")).collect();
+            let calls = std::cell::Cell::new(0);
+            let counted = |t: &str| {
+                calls.set(calls.get() + 1);
+                t.len()
+            };
+            assert_eq!(m.count(&text, counted), text.len(), "{n} words");
+            assert_eq!(calls.get(), n, "{n} words: each counted once");
+        }
     }
 
     #[test]

@@ -69,8 +69,9 @@ static CL100K: Bpe = Bpe { tokenizer: bpe_openai::cl100k_base, name: "cl100k_bas
 /// The counter for a model: OpenAI's own encoding where known; for other providers' models
 /// `o200k_base` gives an estimate (their tokenizers are not public).
 pub fn for_model(model: &str) -> &'static dyn TokenCounter {
-    let m = model.to_ascii_lowercase();
-    if m.starts_with("gpt-4-") || m == "gpt-4" || m.starts_with("gpt-3.5") || m.starts_with("text-embedding-") {
+    // Case ignored without a lowered copy: asked on every admission to a token limit.
+    let starts = |p: &str| model.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    if starts("gpt-4-") || model.eq_ignore_ascii_case("gpt-4") || starts("gpt-3.5") || starts("text-embedding-") {
         &CL100K
     } else {
         &O200K
@@ -126,6 +127,11 @@ mod tests {
         assert_eq!(O200K.count(""), 0);
         assert_eq!(for_model("gpt-4-turbo").encoding(), "cl100k_base");
         assert_eq!(for_model("gpt-4o-mini").encoding(), "o200k_base");
+        assert_eq!(for_model("GPT-4").encoding(), "cl100k_base");
+        assert_eq!(for_model("Text-Embedding-3-small").encoding(), "cl100k_base");
+        assert_eq!(for_model("gpt-4").encoding(), "cl100k_base");
+        assert_eq!(for_model("gpt-4o").encoding(), "o200k_base");
+        assert_eq!(for_model("gpt").encoding(), "o200k_base");
     }
 
     /// The pieces counted without the encoder are one token in both encodings, and counting by

@@ -180,9 +180,9 @@ pub struct Ctx {
 fn client_of(parts: &Parts) -> String {
     let named =
         parts.extensions.get::<crate::policy::Admitted>().map(|a| a.identity.name.as_str()).filter(|n| !n.is_empty());
-    match (named, parts.extensions.get::<crate::policy::limits::ClientIp>()) {
+    match (named, parts.extensions.get::<crate::policy::Peer>()) {
         (Some(name), _) => format!("id:{name}"),
-        (None, Some(ip)) => format!("ip:{}", ip.0),
+        (None, Some(p)) => format!("ip:{}", p.ip),
         (None, None) => String::new(),
     }
 }

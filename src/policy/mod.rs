@@ -238,9 +238,13 @@ impl PolicyLayer {
     }
 }
 
-/// The scheme a request came in on (`http`, `https`), put in its extensions by the proxy.
+/// Where a request came from: the client's address and the scheme it came in on (`http`,
+/// `https`), put in its extensions by the proxy (one extension: each costs an allocation).
 #[derive(Debug, Clone, Copy)]
-pub struct Scheme(pub &'static str);
+pub struct Peer {
+    pub ip: std::net::IpAddr,
+    pub scheme: &'static str,
+}
 
 /// Where protected-resource metadata (RFC 9728) lives: the well-known prefix before the
 /// resource's path.
@@ -248,7 +252,7 @@ pub const RESOURCE_METADATA_PREFIX: &str = "/.well-known/oauth-protected-resourc
 
 /// `scheme://authority` of a request.
 fn origin(parts: &Parts) -> Option<String> {
-    let scheme = parts.extensions.get::<Scheme>().map_or("http", |s| s.0);
+    let scheme = parts.extensions.get::<Peer>().map_or("http", |p| p.scheme);
     let authority = parts
         .uri
         .authority()

@@ -171,7 +171,13 @@ async fn route<'s>(
         ));
     }
     if let Some(resource) = req.uri().path().strip_prefix(policy::RESOURCE_METADATA_PREFIX)
-        && let Some(resp) = resource_metadata::answer(listener, &host, resource, &req, conn.scheme)
+        && let Some(resp) = resource_metadata::answer(
+            listener,
+            &host,
+            resource,
+            &req,
+            policy::Peer { ip: conn.remote.ip(), scheme: conn.scheme },
+        )
     {
         return Ok(resp);
     }
@@ -209,14 +215,13 @@ async fn serve<'s>(
     // the filter.
     // Who the client is, for rate limits and the MCP per-client session cap.
     if entry.policy.is_some() || matches!(rule.pipeline, RulePipeline::Mcp(_)) {
-        parts.extensions.insert(policy::limits::ClientIp(conn.remote.ip()));
+        parts.extensions.insert(policy::Peer { ip: conn.remote.ip(), scheme: conn.scheme });
     }
     if let Some(policy) = &entry.policy {
         let preflight = rule.filters.iter().any(|f| matches!(f, Filter::Cors(_)))
             && parts.method == http::Method::OPTIONS
             && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
         if !preflight {
-            parts.extensions.insert(policy::Scheme(conn.scheme));
             match shared.policy.admit(policy, &rule.label, &mut parts).await {
                 Ok((admitted, headers)) => {
                     limit_headers = headers;

@@ -16,7 +16,7 @@ pub fn answer<B>(
     host: &str,
     resource: &str,
     req: &Request<B>,
-    scheme: &'static str,
+    peer: crate::policy::Peer,
 ) -> Option<Response<ProxyBody>> {
     if req.method() != http::Method::GET {
         return None;
@@ -33,7 +33,7 @@ pub fn answer<B>(
     *head.uri_mut() = req.uri().clone();
     *head.headers_mut() = req.headers().clone();
     let (mut parts, ()) = head.into_parts();
-    parts.extensions.insert(crate::policy::Scheme(scheme));
+    parts.extensions.insert(peer);
     let doc = crate::policy::resource_metadata(m, &parts, if path == "/" { "" } else { path });
     let mut resp = Response::new(body::full(doc.to_string()));
     *resp.status_mut() = StatusCode::OK;

@@ -11,7 +11,6 @@ pub mod gcra;
 pub mod global;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,10 +22,6 @@ use self::global::Global;
 use super::Denial;
 use super::identity::Identity;
 use crate::ir::policy::{KeyPart, RateLimitIr, RedisFailure, TokenCountIr};
-
-/// The client's address, put in the request's extensions by the proxy.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
 
 /// Where in a request limits are asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +143,8 @@ fn key(limit: &RateLimitIr, s: &Subject<'_>) -> String {
         k.push('|');
         match part {
             KeyPart::ClientIp => {
-                if let Some(ip) = s.parts.extensions.get::<ClientIp>() {
-                    k.push_str(&ip.0.to_string());
+                if let Some(p) = s.parts.extensions.get::<super::Peer>() {
+                    k.push_str(&p.ip.to_string());
                 }
             }
             KeyPart::Identity => k.push_str(&s.identity.name),
