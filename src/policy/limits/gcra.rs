@@ -27,14 +27,23 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// Time per cell.
-    fn emission(&self) -> Duration {
-        self.period / u32::try_from(self.limit.max(1)).unwrap_or(u32::MAX)
+    /// The time `n` cells take to come back: `n` × period ÷ limit, to the nanosecond, computed
+    /// whole (a rounded time per cell would be off by up to a nanosecond per cell: a large
+    /// reservation, or a limit of more cells than a period has nanoseconds, would be far off).
+    fn time_of(&self, n: u64) -> Duration {
+        let ns = self.period.as_nanos().saturating_mul(u128::from(n)) / u128::from(self.limit.max(1));
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+
+    /// The cells that come back in `d`, rounded down.
+    fn cells_in(&self, d: Duration) -> u64 {
+        let ns = d.as_nanos().saturating_mul(u128::from(self.limit)) / self.period.as_nanos().max(1);
+        u64::try_from(ns).unwrap_or(u64::MAX)
     }
 
     /// How far the theoretical arrival time may run ahead of now.
     fn tolerance(&self) -> Duration {
-        self.emission().saturating_mul(u32::try_from(self.burst.max(1)).unwrap_or(u32::MAX))
+        self.time_of(self.burst.max(1))
     }
 }
 
@@ -76,10 +85,9 @@ impl Limiter {
     }
 
     fn decision(&self, allowed: bool, tat: Instant, now: Instant, retry_after: Duration) -> Decision {
-        let e = self.quota.emission();
         let ahead = tat.saturating_duration_since(now);
         let free = self.quota.tolerance().saturating_sub(ahead);
-        let remaining = if e.is_zero() { self.quota.burst } else { (free.as_nanos() / e.as_nanos().max(1)) as u64 };
+        let remaining = self.quota.cells_in(free);
         Decision {
             allowed,
             limit: self.quota.burst,
@@ -98,7 +106,7 @@ impl Limiter {
             map.retain(|_, tat| *tat > now);
         }
         let tat = map.get(key).copied().unwrap_or(now).max(now);
-        let cost = self.quota.emission().saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+        let cost = self.quota.time_of(n);
         let new_tat = tat + cost;
         let over = new_tat.saturating_duration_since(now);
         let tolerance = self.quota.tolerance();
@@ -120,8 +128,7 @@ impl Limiter {
         let now = Instant::now();
         let mut map = self.lock();
         let Some(tat) = map.get_mut(key) else { return };
-        let cells = u32::try_from(delta.unsigned_abs()).unwrap_or(u32::MAX);
-        let d = self.quota.emission().saturating_mul(cells);
+        let d = self.quota.time_of(delta.unsigned_abs());
         if delta >= 0 {
             *tat += d;
         } else {
@@ -189,6 +196,24 @@ mod tests {
         tokens.settle("k", 9000);
         assert!(!tokens.take("k", 1).allowed, "used more than reserved: later requests wait");
         assert!(!tokens.take("k", 7000).allowed, "more than the burst never fits");
+    }
+
+    /// Limits past `u32::MAX` cells, and cells shorter than a nanosecond, keep their figures.
+    #[tokio::test(start_paused = true)]
+    async fn large_limits_are_exact() {
+        let month = Duration::from_secs(30 * 86_400);
+        let l = Limiter::new(Quota { limit: 5_000_000_000, period: month, burst: 5_000_000_000 });
+        assert!(l.take("k", 4_000_000_000).allowed);
+        assert_eq!(l.peek("k").remaining, 1_000_000_000);
+        assert!(!l.take("k", 1_000_000_001).allowed, "one past the limit");
+        tokio::time::advance(month / 5).await;
+        assert_eq!(l.peek("k").remaining, 2_000_000_000, "a fifth of the month gives a fifth back");
+        let fast =
+            Limiter::new(Quota { limit: 100_000_000_000, period: Duration::from_secs(60), burst: 100_000_000_000 });
+        let d = fast.take("k", 60_000);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 100_000_000_000 - 60_000);
+        assert_eq!(d.reset, Duration::from_nanos(36_000), "60,000 of 10^11 per minute");
     }
 
     #[tokio::test(start_paused = true)]

@@ -51,8 +51,11 @@ pub struct Global {
     settle: Script,
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+/// Microseconds per cell, fractional: Redis's clock is in microseconds, and a limit of more
+/// than a million cells a second (tokens) has cells shorter than one. Lua's numbers are
+/// doubles: exact to the microsecond for centuries of arrival time.
+fn per_cell(quota: Quota) -> f64 {
+    quota.period.as_secs_f64() * 1e6 / quota.limit.max(1) as f64
 }
 
 impl Global {
@@ -67,8 +70,8 @@ impl Global {
     /// Takes `n` cells of `quota` for `key`.
     pub async fn take(&self, quota: Quota, key: &str, n: u64) -> Result<Decision, String> {
         let mut c = self.manager().await?;
-        let e = micros(quota.period) / quota.limit.max(1);
-        let tol = e.saturating_mul(quota.burst.max(1));
+        let e = per_cell(quota);
+        let tol = e * quota.burst.max(1) as f64;
         let (allowed, ahead, retry): (i64, i64, i64) = self
             .take
             .key(format!("sluice:rl:{key}"))
@@ -79,8 +82,9 @@ impl Global {
             .await
             .map_err(|e| format!("Redis: {e}"))?;
         let ahead = Duration::from_micros(u64::try_from(ahead).unwrap_or(0));
-        let free = Duration::from_micros(tol).saturating_sub(ahead);
-        let remaining = u64::try_from(free.as_micros()).unwrap_or(0).checked_div(e).unwrap_or(quota.burst);
+        let free = (tol - ahead.as_micros() as f64).max(0.0);
+        // A float to an integer saturates; a cell of no time leaves the whole burst.
+        let remaining = if e > 0.0 { (free / e) as u64 } else { quota.burst };
         Ok(Decision {
             allowed: allowed == 1 && n <= quota.burst,
             limit: quota.burst,
@@ -97,11 +101,10 @@ impl Global {
     /// Settles a reservation of `key`: `delta` more cells used than taken (negative: fewer).
     pub async fn settle(&self, quota: Quota, key: &str, delta: i64) -> Result<(), String> {
         let mut c = self.manager().await?;
-        let e = i64::try_from(micros(quota.period) / quota.limit.max(1)).unwrap_or(i64::MAX);
         let _: i64 = self
             .settle
             .key(format!("sluice:rl:{key}"))
-            .arg(delta.saturating_mul(e))
+            .arg(delta as f64 * per_cell(quota))
             .invoke_async(&mut c)
             .await
             .map_err(|e| format!("Redis: {e}"))?;

@@ -236,7 +236,9 @@ impl Limiters {
         s: &Subject<'_>,
         tokens: Option<TokenAsk>,
     ) -> Result<Admission, Denial> {
-        let mut taken: Vec<(Counter, String, u64)> = Vec::new();
+        // What each limit took: given back on a refusal, kept as reservations (token limits)
+        // on admission.
+        let mut taken: Vec<(Counter, String, u64, Option<TokenCountIr>)> = Vec::new();
         let mut out = Admission::default();
         let mut tightest: [Option<Decision>; 2] = [None, None];
         for l in limits.iter().filter(|l| asked(l, stage)) {
@@ -256,16 +258,12 @@ impl Limiters {
             let (d, counter) = match self.take(l, &k, n).await {
                 Ok(r) => r,
                 Err(denial) => {
-                    for (counter, k, n) in taken {
-                        counter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
-                    }
+                    give_back(taken);
                     return Err(denial);
                 }
             };
             if !d.allowed {
-                for (counter, k, n) in taken {
-                    counter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
-                }
+                give_back(taken);
                 let what = if l.tokens.is_some() { "tokens" } else { "requests" };
                 let mut denial = Denial::rate_limited(
                     format!(
@@ -282,19 +280,27 @@ impl Limiters {
                 denial.headers = Some(Box::new(RateHeaders(tightest).map()));
                 return Err(denial);
             }
-            if let (Some(count), Some(counter)) = (l.tokens, &counter) {
-                out.reservations.push(Reservation { counter: counter.clone(), key: k.clone(), reserved: n, count });
-            }
             let slot = usize::from(l.tokens.is_some());
             if tightest[slot].is_none_or(|t| d.remaining < t.remaining) {
                 tightest[slot] = Some(d);
             }
             if let Some(counter) = counter {
-                taken.push((counter, k, n));
+                taken.push((counter, k, n, l.tokens));
             }
         }
+        out.reservations = taken
+            .into_iter()
+            .filter_map(|(counter, key, reserved, count)| Some(Reservation { counter, key, reserved, count: count? }))
+            .collect();
         out.headers = RateHeaders(tightest);
         Ok(out)
+    }
+}
+
+/// Gives back what the limits asked so far took (a later one refused).
+fn give_back(taken: Vec<(Counter, String, u64, Option<TokenCountIr>)>) {
+    for (counter, k, n, _) in taken {
+        counter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
 
