@@ -10,6 +10,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod httpkit;
 pub mod ir;
+pub mod k8s;
 pub mod mcp;
 pub mod metrics;
 pub mod policy;

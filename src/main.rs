@@ -21,12 +21,26 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once, when the process starts")]
 enum Command {
-    /// Serve traffic from manifests on disk, reloading them when they change.
+    /// Serve traffic from manifests on disk (or a cluster's objects), reloading them when they
+    /// change.
     Run {
         /// Files or folders of YAML manifests (repeatable).
-        #[arg(long = "config", short = 'c', required = true, num_args = 1..)]
+        #[arg(long = "config", short = 'c', required_unless_present = "kubernetes", num_args = 1..)]
         config: Vec<PathBuf>,
+        /// Read the configuration from the Kubernetes API server (in-cluster service account,
+        /// else KUBECONFIG or ~/.kube/config) instead of files.
+        #[arg(long, conflicts_with = "config")]
+        kubernetes: bool,
+        /// With --kubernetes: watch only these namespaces (repeatable; default: all).
+        /// Cluster-scoped kinds are watched whatever this says.
+        #[arg(long = "watch-namespace", requires = "kubernetes")]
+        watch_namespaces: Vec<String>,
+        /// With --kubernetes: a label selector for the Secrets and ConfigMaps watched (default:
+        /// all of them in the watched namespaces).
+        #[arg(long, requires = "kubernetes")]
+        secret_selector: Option<String>,
         /// Address of the admin plane (health, status, config dump, metrics).
         #[arg(long, default_value = "127.0.0.1:15000")]
         admin: SocketAddr,
@@ -96,6 +110,9 @@ fn main() -> ExitCode {
         Command::Check { config, output } => cli::check::run(&config, matches!(output, Output::Json)),
         Command::Run {
             config,
+            kubernetes,
+            watch_namespaces,
+            secret_selector,
             admin,
             bind,
             workers,
@@ -126,7 +143,12 @@ fn main() -> ExitCode {
                 drain: drain_timeout,
                 responses: sluice::store::documents::Bounds { ttl: responses_ttl, max_bytes: responses_max_bytes },
             };
-            rt.block_on(cli::run::run(config, admin, bind, state_file, (redis_url, redis_cluster), bounds))
+            let source = if kubernetes {
+                cli::run::Source::Kubernetes(sluice::k8s::Options { namespaces: watch_namespaces, secret_selector })
+            } else {
+                cli::run::Source::Files(config)
+            };
+            rt.block_on(cli::run::run(source, admin, bind, state_file, (redis_url, redis_cluster), bounds))
         }
     }
 }

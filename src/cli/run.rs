@@ -1,5 +1,6 @@
-//! `sluice run`: serve, and reload on change. A configuration that fails to load never
-//! replaces the one being served.
+//! `sluice run`: serve, and reload on change: of the manifest files (standalone mode), or of
+//! the cluster's objects (`--kubernetes`). A configuration of files that fails to load never
+//! replaces the one being served; in a cluster, an object that cannot be read is left out.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -21,8 +22,46 @@ pub struct Bounds {
     pub responses: sluice::store::documents::Bounds,
 }
 
+/// Where the configuration comes from.
+pub enum Source {
+    Files(Vec<PathBuf>),
+    Kubernetes(sluice::k8s::Options),
+}
+
+/// What announces changes of the configuration.
+enum Feed {
+    Files { paths: Vec<PathBuf>, _watcher: notify::RecommendedWatcher, changes: tokio::sync::mpsc::Receiver<()> },
+    Cluster(tokio::sync::mpsc::Receiver<sluice::k8s::Update>),
+}
+
+impl Feed {
+    /// Waits for the next change and applies it; `false` once no change can come.
+    async fn next(&mut self, runtime: &Arc<Runtime>) -> bool {
+        match self {
+            Feed::Files { paths, changes, .. } => {
+                if changes.recv().await.is_none() {
+                    return false;
+                }
+                reload(runtime, paths).await;
+            }
+            Feed::Cluster(updates) => {
+                let Some(update) = updates.recv().await else { return false };
+                for e in &update.errors {
+                    tracing::warn!("object left out: {e}");
+                }
+                let snapshot = runtime.apply(update.resources).await;
+                for p in snapshot.status.problems() {
+                    tracing::warn!("{p}");
+                }
+                tracing::info!(version = snapshot.version, "configuration updated from the cluster");
+            }
+        }
+        true
+    }
+}
+
 pub async fn run(
-    paths: Vec<PathBuf>,
+    source: Source,
     admin: SocketAddr,
     bind: IpAddr,
     state_file: PathBuf,
@@ -55,20 +94,26 @@ pub async fn run(
     let runtime = Runtime::with_state(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits), docs);
     runtime.set_max_connections(bounds.max_connections);
     runtime.set_body_idle_timeout(bounds.body_idle);
-    let loaded = config::load_paths(&paths);
-    if !loaded.errors.is_empty() {
-        for e in &loaded.errors {
-            eprintln!("error: {e}");
+    let paths = match &source {
+        Source::Files(paths) => paths.clone(),
+        Source::Kubernetes(_) => Vec::new(),
+    };
+    if let Source::Files(paths) = &source {
+        let loaded = config::load_paths(paths);
+        if !loaded.errors.is_empty() {
+            for e in &loaded.errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("error: the configuration did not load; nothing to serve");
+            return ExitCode::FAILURE;
         }
-        eprintln!("error: the configuration did not load; nothing to serve");
-        return ExitCode::FAILURE;
-    }
-    let snapshot = runtime.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
-    for p in snapshot.status.problems() {
-        tracing::warn!("{p}");
-    }
-    for e in runtime.reload_state().bind_errors {
-        tracing::error!("{e}");
+        let snapshot = runtime.apply(loaded.resources.into_iter().map(|l| l.resource).collect()).await;
+        for p in snapshot.status.problems() {
+            tracing::warn!("{p}");
+        }
+        for e in runtime.reload_state().bind_errors {
+            tracing::error!("{e}");
+        }
     }
     match sluice::admin::serve(admin, runtime.clone()).await {
         Ok(addr) => tracing::info!(%addr, "admin plane listening"),
@@ -77,21 +122,32 @@ pub async fn run(
             return ExitCode::FAILURE;
         }
     }
-    let (_watcher, mut changes) = match config::watch::watch(&paths) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: cannot watch the configuration: {e}");
-            return ExitCode::FAILURE;
-        }
+    let mut feed = match source {
+        Source::Files(_) => match config::watch::watch(&paths) {
+            Ok((watcher, changes)) => Feed::Files { paths, _watcher: watcher, changes },
+            Err(e) => {
+                eprintln!("error: cannot watch the configuration: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Source::Kubernetes(options) => match sluice::k8s::client().await {
+            Ok(client) => {
+                tracing::info!(namespaces = ?options.namespaces, "watching the cluster");
+                Feed::Cluster(sluice::k8s::start(client, &options))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
-    tracing::info!(version = snapshot.version, "serving");
+    tracing::info!(version = runtime.snapshot().version, "serving");
     loop {
         tokio::select! {
-            change = changes.recv() => {
-                if change.is_none() {
+            more = feed.next(&runtime) => {
+                if !more {
                     break;
                 }
-                reload(&runtime, &paths).await;
             }
             signal = stop_signal() => {
                 tracing::info!(signal, "stopping: draining connections for up to {:?}", bounds.drain);

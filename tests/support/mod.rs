@@ -5,11 +5,13 @@
 //! - [`pem`]: PEM encoding in the exact layout Go's `encoding/pem` writes.
 //! - [`gateway`]: an in-process gateway and raw HTTP/1.1 requests to it.
 //! - [`h2raw`]: raw HTTP/2 frames, for what client libraries never send.
+//! - [`fake_kube`]: a fake Kubernetes API server (list, watch, 410, faults).
 
 // Every integration test compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod fake_kube;
 pub mod fake_llm;
 pub mod gateway;
 pub mod h2raw;

@@ -48,13 +48,23 @@ impl Gateway {
 
     /// [`Gateway::start_with`] with variables added to the process's environment.
     pub fn start_with_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Gateway {
+        let config = config.to_str().expect("a UTF-8 path");
+        Gateway::launch(&[args, &["--config", config]].concat(), env)
+    }
+
+    /// `sluice run --kubernetes` against the API server `kubeconfig` names, with `args`; ready
+    /// once every watch has listed and the first snapshot is served.
+    pub fn start_kubernetes(kubeconfig: &Path, args: &[&str]) -> Gateway {
+        let kubeconfig = kubeconfig.to_str().expect("a UTF-8 path");
+        Gateway::launch(&[args, &["--kubernetes"]].concat(), &[("KUBECONFIG", kubeconfig)])
+    }
+
+    fn launch(args: &[&str], env: &[(&str, &str)]) -> Gateway {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("admin address");
         let child = Command::new(sluice_bin())
             .args(["run", "--bind", "127.0.0.1", "--admin", &admin.to_string()])
             .args(args)
             .envs(env.iter().copied())
-            .arg("--config")
-            .arg(config)
             .env("SLUICE_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,0 +1,10 @@
+//! Kubernetes mode's loading (`sluice run --kubernetes`): the same resources standalone mode
+//! reads from files, read from the API server by watches instead, and fed to the same
+//! translation (docs/kubernetes.md). Only where resources come from differs.
+
+pub mod kinds;
+mod objects;
+pub mod watch;
+
+pub use objects::Update;
+pub use watch::{Options, SETTLE, client, start};

@@ -1,0 +1,148 @@
+//! Kubernetes mode end to end: `sluice run --kubernetes` against the fake API server of
+//! `support::fake_kube` (no kube-apiserver can run here; the fake speaks the REST list/watch
+//! protocol `kube`'s watcher uses). Objects written to the fake route traffic within seconds;
+//! a watch cut mid-stream, a `410 Gone` that forces a re-list, and an API server that goes away
+//! and comes back lose no update, and traffic keeps flowing on the last snapshot meanwhile.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::fake_kube::FakeKube;
+use support::process;
+
+fn gateway_class() -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "sluice"}, "spec": {"controllerName": "sluice.dev/gateway-controller"}})
+}
+
+fn gateway(port: u16) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": "default"},
+        "spec": {"gatewayClassName": "sluice", "listeners": [{"name": "http", "protocol": "HTTP", "port": port}]}})
+}
+
+fn mock_backend() -> Value {
+    json!({"apiVersion": "sluice.dev/v1alpha1", "kind": "AIBackend",
+        "metadata": {"name": "mock", "namespace": "default"},
+        "spec": {"provider": {"name": "m", "type": "mock"}}})
+}
+
+/// The HTTPRoute `default/llm` to the mock backend, for paths under `prefix`.
+fn route(prefix: &str) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "llm", "namespace": "default"},
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+            "backendRefs": [{"group": "sluice.dev", "kind": "AIBackend", "name": "mock"}]}]}})
+}
+
+/// The status of a chat completion POSTed to `/v1/chat/completions` (0: no answer).
+fn chat(addr: SocketAddr) -> u16 {
+    use std::io::{Read, Write};
+    let body = r#"{"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}"#;
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return 0 };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// Waits (up to `within`) until a chat completion answers `status`; how long it took.
+async fn until_chat(addr: SocketAddr, status: u16, within: Duration, what: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = tokio::task::spawn_blocking(move || chat(addr)).await.expect("chat");
+        if got == status {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "{what}: still {got} after {within:?}, expected {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_configures_the_gateway_and_no_update_is_lost() {
+    let fake = FakeKube::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig);
+    let port = process::free_port();
+    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1")] {
+        fake.apply(o);
+    }
+    let gw =
+        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&kubeconfig, &[])).await.expect("start");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    until_chat(addr, 200, Duration::from_secs(5), "the first snapshot").await;
+
+    // A change shows within a second or so (the debounce is 150 ms).
+    fake.apply(route("/elsewhere"));
+    let took = until_chat(addr, 404, Duration::from_secs(5), "the route moved away").await;
+    eprintln!("a route change was served after {took:?}");
+
+    // Every watch cut mid-stream: the watches resume from where they were.
+    let before = fake.watch_requests();
+    fake.break_watches();
+    fake.apply(route("/v1"));
+    until_chat(addr, 200, Duration::from_secs(10), "a change made while the watches were cut").await;
+    assert!(fake.watch_requests() > before, "the watches came back");
+
+    // The API server goes away: traffic keeps flowing on the last snapshot.
+    fake.set_down(true);
+    for _ in 0..5 {
+        assert_eq!(tokio::task::spawn_blocking(move || chat(addr)).await.expect("chat"), 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Meanwhile the route changes and the history is compacted: the watches' resourceVersion is
+    // too old when they come back, the server answers 410, and they list again.
+    let expired = fake.expired_watches();
+    fake.apply(route("/gone"));
+    fake.compact();
+    fake.set_down(false);
+    let took = until_chat(addr, 404, Duration::from_secs(40), "the change made while the server was away").await;
+    eprintln!("caught up {took:?} after the API server came back");
+    assert!(fake.expired_watches() > expired, "the resumed watches were told 410 and listed again");
+
+    // A deletion is an update too.
+    fake.apply(route("/v1"));
+    until_chat(addr, 200, Duration::from_secs(10), "the route back").await;
+    fake.delete("gateway.networking.k8s.io/v1", "HTTPRoute", Some("default"), "llm");
+    until_chat(addr, 404, Duration::from_secs(10), "the route deleted").await;
+    let (code, body) = gw.admin_get("/readyz");
+    assert_eq!(code, 200, "{body}");
+    drop(gw);
+}
+
+/// An object the gateway cannot read is left out and named in the log; the rest is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_cannot_be_read_is_left_out() {
+    let fake = FakeKube::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig);
+    let port = process::free_port();
+    let mut broken = route("/broken");
+    broken["metadata"]["name"] = json!("broken");
+    broken["spec"]["nonsense"] = json!(true);
+    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1"), broken] {
+        fake.apply(o);
+    }
+    let gw =
+        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&kubeconfig, &[])).await.expect("start");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    until_chat(addr, 200, Duration::from_secs(5), "the readable route").await;
+    let (_, status) = gw.admin_get("/status");
+    assert!(status.contains("\"llm\""), "{status}");
+    assert!(!status.contains("\"broken\""), "the unreadable route is not in the snapshot: {status}");
+}

@@ -1,0 +1,407 @@
+//! A fake Kubernetes API server, written from the published REST protocol (no kube-apiserver
+//! can run on these machines): the list and watch calls `kube`'s watcher makes, on the paths of
+//! core (`/api/v1/…`) and group (`/apis/GROUP/VERSION/…`) resources, cluster-wide or in one
+//! namespace.
+//!
+//! - **List**: `{kind: XList, metadata: {resourceVersion}, items}`; `labelSelector` of
+//!   `key=value` terms.
+//! - **Watch** (`watch=true`, from `resourceVersion`): newline-delimited `{type, object}` events,
+//!   ADDED / MODIFIED / DELETED, and BOOKMARK when asked for; a `resourceVersion` older than the
+//!   retained history gets an `ERROR` event with a `410 Expired` Status, as a compacted etcd
+//!   answers, and the client must re-list.
+//! - **Writes** (for tests and independent clients): POST to a collection, PUT and DELETE of an
+//!   object; every write takes the next resourceVersion.
+//! - **Faults**: [`FakeKube::break_watches`] cuts every open watch mid-stream;
+//!   [`FakeKube::compact`] forgets the history (the next resumed watch gets a 410);
+//!   [`FakeKube::set_down`] answers every request `503` and cuts the watches, as an API server
+//!   that went away.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// One change, as a watch sends it.
+#[derive(Debug, Clone)]
+struct Change {
+    rv: u64,
+    /// `group/version/plural`
+    collection: String,
+    namespace: Option<String>,
+    kind: &'static str,
+    object: Value,
+}
+
+#[derive(Default)]
+struct Store {
+    rv: u64,
+    /// By collection, then `namespace/name`.
+    objects: BTreeMap<String, BTreeMap<String, Value>>,
+    history: Vec<Change>,
+    /// Changes before this resourceVersion are forgotten.
+    oldest: u64,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    changes: broadcast::Sender<Change>,
+    /// Sent to cut every open watch.
+    cut: broadcast::Sender<()>,
+    down: AtomicBool,
+    /// Watches answered `410 Expired`.
+    expired: std::sync::atomic::AtomicUsize,
+    /// Watch requests received.
+    watches: std::sync::atomic::AtomicUsize,
+}
+
+/// A running fake API server on a loopback port.
+#[derive(Clone)]
+pub struct FakeKube {
+    inner: Arc<Inner>,
+    pub addr: SocketAddr,
+}
+
+/// Where a request points: a collection (and an object of it), in a namespace or not.
+struct Target {
+    collection: String,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+/// `/api/v1[/namespaces/NS]/PLURAL[/NAME]` or `/apis/G/V[/namespaces/NS]/PLURAL[/NAME]`.
+fn target(path: &str) -> Option<Target> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (gv, rest) = match parts.as_slice() {
+        ["api", v, rest @ ..] => (format!("/{v}"), rest),
+        ["apis", g, v, rest @ ..] => (format!("{g}/{v}"), rest),
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
+        _ => (None, rest),
+    };
+    match rest {
+        [plural] => Some(Target { collection: format!("{gv}/{plural}"), namespace, name: None }),
+        [plural, name] => {
+            Some(Target { collection: format!("{gv}/{plural}"), namespace, name: Some(name.to_string()) })
+        }
+        _ => None,
+    }
+}
+
+fn query(req: &Request) -> BTreeMap<String, String> {
+    req.uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+        .collect()
+}
+
+fn key(object: &Value) -> String {
+    let m = &object["metadata"];
+    format!("{}/{}", m["namespace"].as_str().unwrap_or_default(), m["name"].as_str().unwrap_or_default())
+}
+
+/// `a=b,c=d` against an object's labels.
+fn selected(object: &Value, selector: Option<&String>) -> bool {
+    let Some(s) = selector.filter(|s| !s.is_empty()) else { return true };
+    s.split(',').all(|term| match term.split_once('=') {
+        Some((k, v)) => object["metadata"]["labels"][k.trim_end_matches('=')].as_str() == Some(v),
+        None => object["metadata"]["labels"].get(term).is_some(),
+    })
+}
+
+fn in_scope(change_ns: Option<&str>, asked: Option<&str>) -> bool {
+    asked.is_none_or(|ns| change_ns == Some(ns))
+}
+
+fn status(code: StatusCode, reason: &str, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16()});
+    (code, [(http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn json_response(code: StatusCode, v: &Value) -> Response {
+    (code, [(http::header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+impl FakeKube {
+    /// Starts the fake on `127.0.0.1`, port chosen by the system.
+    pub async fn start() -> FakeKube {
+        let (changes, _) = broadcast::channel(4096);
+        let (cut, _) = broadcast::channel(16);
+        let inner = Arc::new(Inner {
+            store: Mutex::new(Store { rv: 100, oldest: 0, ..Store::default() }),
+            changes,
+            cut,
+            down: AtomicBool::new(false),
+            expired: Default::default(),
+            watches: Default::default(),
+        });
+        let app = axum::Router::new().fallback(serve).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake API server");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeKube { inner, addr }
+    }
+
+    /// A kubeconfig naming this server, written to `path`.
+    pub fn write_kubeconfig(&self, path: &std::path::Path) {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\n\
+             users:\n- name: tester\n  user:\n    token: fake-token\ncontexts:\n- name: fake\n  context:\n    \
+             cluster: fake\n    user: tester\ncurrent-context: fake\n",
+            self.addr
+        );
+        std::fs::write(path, text).expect("write the kubeconfig");
+    }
+
+    /// Creates or replaces an object (a manifest as standalone mode reads it).
+    pub fn apply(&self, object: Value) {
+        let (collection, namespace) = collection_of(&object);
+        let mut store = self.inner.store.lock().expect("store");
+        let existed = store.objects.get(&collection).is_some_and(|c| c.contains_key(&key(&object)));
+        write(&self.inner, &mut store, collection, namespace, if existed { "MODIFIED" } else { "ADDED" }, object);
+    }
+
+    /// Deletes an object, if there is one.
+    pub fn delete(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) {
+        let probe =
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}});
+        let (collection, namespace) = collection_of(&probe);
+        let mut store = self.inner.store.lock().expect("store");
+        let Some(old) = store.objects.get_mut(&collection).and_then(|c| c.remove(&key(&probe))) else { return };
+        write(&self.inner, &mut store, collection, namespace, "DELETED", old);
+    }
+
+    /// Cuts every open watch mid-stream.
+    pub fn break_watches(&self) {
+        let _ = self.inner.cut.send(());
+    }
+
+    /// Forgets the history: a watch resumed from an earlier resourceVersion gets a 410.
+    pub fn compact(&self) {
+        let mut store = self.inner.store.lock().expect("store");
+        store.oldest = store.rv + 1;
+        store.history.clear();
+    }
+
+    /// The server goes away (`true`: every request answered 503, open watches cut) or returns.
+    pub fn set_down(&self, down: bool) {
+        self.inner.down.store(down, Ordering::SeqCst);
+        if down {
+            self.break_watches();
+        }
+    }
+
+    /// Watches answered `410 Expired` so far.
+    pub fn expired_watches(&self) -> usize {
+        self.inner.expired.load(Ordering::SeqCst)
+    }
+
+    /// Watch requests received so far.
+    pub fn watch_requests(&self) -> usize {
+        self.inner.watches.load(Ordering::SeqCst)
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.inner.store.lock().expect("store").rv
+    }
+}
+
+/// The collection an object belongs to: its apiVersion and the plural of its kind.
+fn collection_of(object: &Value) -> (String, Option<String>) {
+    let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let plural = match kind {
+        "GatewayClass" => "gatewayclasses".to_string(),
+        "BackendTLSPolicy" => "backendtlspolicies".to_string(),
+        "TrafficPolicy" => "trafficpolicies".to_string(),
+        k => format!("{}s", k.to_ascii_lowercase()),
+    };
+    let gv = if api_version.contains('/') { api_version.to_string() } else { format!("/{api_version}") };
+    let cluster_scoped = matches!(kind, "GatewayClass" | "Namespace");
+    let namespace =
+        (!cluster_scoped).then(|| object["metadata"]["namespace"].as_str().unwrap_or("default").to_string());
+    (format!("{gv}/{plural}"), namespace)
+}
+
+/// Stores a change under the next resourceVersion and sends it to the watches.
+fn write(
+    inner: &Inner,
+    store: &mut Store,
+    collection: String,
+    namespace: Option<String>,
+    kind: &'static str,
+    mut object: Value,
+) {
+    store.rv += 1;
+    let rv = store.rv;
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        if let Some(ns) = &namespace {
+            meta.insert("namespace".into(), Value::String(ns.clone()));
+        }
+        meta.entry("uid").or_insert_with(|| Value::String(format!("uid-{rv}")));
+        let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        meta.insert("generation".into(), json!(generation));
+    }
+    if kind != "DELETED" {
+        store.objects.entry(collection.clone()).or_default().insert(key(&object), object.clone());
+    }
+    let change = Change { rv, collection, namespace, kind, object };
+    store.history.push(change.clone());
+    let _ = inner.changes.send(change);
+}
+
+async fn serve(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    if inner.down.load(Ordering::SeqCst) {
+        return status(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the fake API server is down");
+    }
+    let Some(t) = target(req.uri().path()) else {
+        return status(StatusCode::NOT_FOUND, "NotFound", "no such path");
+    };
+    let q = query(&req);
+    match (req.method().clone(), &t.name) {
+        (http::Method::GET, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => watch(inner, t, q),
+        (http::Method::GET, None) => list(&inner, &t, &q),
+        (http::Method::GET, Some(name)) => {
+            let store = inner.store.lock().expect("store");
+            let k = format!("{}/{name}", t.namespace.clone().unwrap_or_default());
+            match store.objects.get(&t.collection).and_then(|c| c.get(&k)) {
+                Some(o) => json_response(StatusCode::OK, o),
+                None => status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found")),
+            }
+        }
+        (http::Method::POST, None) | (http::Method::PUT, Some(_)) => {
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+            let Ok(object) = serde_json::from_slice::<Value>(&body) else {
+                return status(StatusCode::BAD_REQUEST, "BadRequest", "the body is not JSON");
+            };
+            let mut store = inner.store.lock().expect("store");
+            let existed = store.objects.get(&t.collection).is_some_and(|c| c.contains_key(&key(&object)));
+            write(&inner, &mut store, t.collection, t.namespace, if existed { "MODIFIED" } else { "ADDED" }, object);
+            let stored = store.history.last().map(|c| c.object.clone()).unwrap_or_default();
+            json_response(if existed { StatusCode::OK } else { StatusCode::CREATED }, &stored)
+        }
+        (http::Method::DELETE, Some(name)) => {
+            let mut store = inner.store.lock().expect("store");
+            let k = format!("{}/{name}", t.namespace.clone().unwrap_or_default());
+            match store.objects.get_mut(&t.collection).and_then(|c| c.remove(&k)) {
+                Some(old) => {
+                    write(&inner, &mut store, t.collection, t.namespace, "DELETED", old.clone());
+                    json_response(StatusCode::OK, &old)
+                }
+                None => status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found")),
+            }
+        }
+        _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "not supported by the fake"),
+    }
+}
+
+fn list(inner: &Inner, t: &Target, q: &BTreeMap<String, String>) -> Response {
+    let store = inner.store.lock().expect("store");
+    let items: Vec<Value> = store
+        .objects
+        .get(&t.collection)
+        .map(|c| {
+            c.values()
+                .filter(|o| in_scope(o["metadata"]["namespace"].as_str(), t.namespace.as_deref()))
+                .filter(|o| selected(o, q.get("labelSelector")))
+                .map(|o| {
+                    // Items of a list carry neither apiVersion nor kind.
+                    let mut o = o.clone();
+                    if let Some(m) = o.as_object_mut() {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
+                    o
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json_response(
+        StatusCode::OK,
+        &json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": store.rv.to_string()}, "items": items}),
+    )
+}
+
+fn watch(inner: Arc<Inner>, t: Target, q: BTreeMap<String, String>) -> Response {
+    let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
+    let selector = q.get("labelSelector").cloned();
+    let mut live = inner.changes.subscribe();
+    let mut cut = inner.cut.subscribe();
+    inner.watches.fetch_add(1, Ordering::SeqCst);
+    let (backlog, expired, current) = {
+        let store = inner.store.lock().expect("store");
+        let expired = from != 0 && from + 1 < store.oldest;
+        if expired {
+            inner.expired.fetch_add(1, Ordering::SeqCst);
+        }
+        let backlog: Vec<Change> = store.history.iter().filter(|c| c.rv > from).cloned().collect();
+        (backlog, expired, store.rv)
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    tokio::spawn(async move {
+        let line = |v: Value| Bytes::from(v.to_string() + "\n");
+        if expired {
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("too old resource version: {from} ({current})"), "reason": "Expired", "code": 410});
+            let _ = tx.send(Ok(line(json!({"type": "ERROR", "object": status})))).await;
+            return;
+        }
+        let relevant = |c: &Change| {
+            c.collection == t.collection
+                && in_scope(c.namespace.as_deref(), t.namespace.as_deref())
+                && selected(&c.object, selector.as_ref())
+        };
+        let mut sent = from;
+        for c in backlog.iter().filter(|c| relevant(c)) {
+            sent = c.rv;
+            if tx.send(Ok(line(json!({"type": c.kind, "object": c.object})))).await.is_err() {
+                return;
+            }
+        }
+        if bookmarks {
+            let rv = current.max(sent);
+            let mark = json!({"type": "BOOKMARK", "object": {"kind": "Bookmark", "metadata": {"resourceVersion": rv.to_string()}}});
+            let _ = tx.send(Ok(line(mark))).await;
+        }
+        loop {
+            tokio::select! {
+                c = live.recv() => match c {
+                    Ok(c) if c.rv > sent && relevant(&c) => {
+                        sent = c.rv;
+                        if tx.send(Ok(line(json!({"type": c.kind, "object": c.object})))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                },
+                _ = cut.recv() => return,
+            }
+        }
+    });
+    let body =
+        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
