@@ -146,3 +146,76 @@ async fn an_object_that_cannot_be_read_is_left_out() {
     assert!(status.contains("\"llm\""), "{status}");
     assert!(!status.contains("\"broken\""), "the unreadable route is not in the snapshot: {status}");
 }
+
+/// `value` without `lastTransitionTime` anywhere (each translation stamps its own time; the
+/// cluster keeps a condition's time until it changes).
+fn timeless(mut value: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("lastTransitionTime");
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut value);
+    value
+}
+
+/// The status written to the cluster is what `/status` shows, the entries of other controllers
+/// are kept, and a status that holds is not written again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_written_back_as_status_shows_it() {
+    let fake = FakeKube::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig);
+    let port = process::free_port();
+    let mut llm = route("/v1");
+    let foreign = json!({"parentRef": {"name": "other-gw"}, "controllerName": "example.com/other",
+        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+            "observedGeneration": 1, "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
+    llm["status"] = json!({"parents": [foreign.clone()]});
+    for o in [gateway_class(), gateway(port), mock_backend(), llm] {
+        fake.apply(o);
+    }
+    let gw =
+        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&kubeconfig, &[])).await.expect("start");
+    let (_, shown) = gw.admin_get("/status");
+    let body = &shown[shown.find("\r\n\r\n").map_or(0, |i| i + 4)..];
+    let shown: Value = serde_json::from_str(body).expect("/status is JSON");
+    let shown_of = |kind: &str, name: &str| -> Value {
+        let all = shown["resources"].as_array().expect("resources");
+        let r = all.iter().find(|r| r["kind"] == kind && r["metadata"]["name"] == name);
+        r.unwrap_or_else(|| panic!("{kind} {name} not on /status: {shown}"))["status"].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (route_status, gateway_status) = loop {
+        let r = fake.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("default"), "llm").expect("route");
+        let g = fake.get("gateway.networking.k8s.io/v1", "Gateway", Some("default"), "gw").expect("gateway");
+        let ours = r["status"]["parents"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["controllerName"] == "sluice.dev/gateway-controller"));
+        if ours && g["status"]["listeners"].is_array() {
+            break (r["status"].clone(), g["status"].clone());
+        }
+        assert!(Instant::now() < deadline, "no status written: {r} {g}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(route_status["parents"][0], foreign, "the other controller's entry is kept as it was");
+    let ours: Vec<Value> = route_status["parents"].as_array().expect("parents")[1..].to_vec();
+    assert_eq!(timeless(json!(ours)), timeless(shown_of("HTTPRoute", "llm")["parents"].clone()));
+    assert_eq!(timeless(gateway_status.clone()), timeless(shown_of("Gateway", "gw")));
+    assert_eq!(gateway_status["listeners"][0]["attachedRoutes"], 1);
+    let class = fake.get("gateway.networking.k8s.io/v1", "GatewayClass", None, "sluice").expect("class");
+    assert_eq!(timeless(class["status"].clone()), timeless(shown_of("GatewayClass", "sluice")));
+
+    // Written once: the status holds, and nothing is written again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let patches = fake.status_patches();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fake.status_patches(), patches, "a status that holds is not written again");
+    eprintln!("status patches to settle: {patches}");
+}

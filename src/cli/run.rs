@@ -31,8 +31,11 @@ pub enum Source {
 /// What announces changes of the configuration.
 enum Feed {
     Files { paths: Vec<PathBuf>, _watcher: notify::RecommendedWatcher, changes: tokio::sync::mpsc::Receiver<()> },
-    Cluster(tokio::sync::mpsc::Receiver<sluice::k8s::Update>),
+    Cluster { updates: tokio::sync::mpsc::Receiver<sluice::k8s::Update>, status: sluice::k8s::StatusWriter },
 }
+
+/// The longest a round of status writes may take; what is left is written with the next change.
+const STATUS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Feed {
     /// Waits for the next change and applies it; `false` once no change can come.
@@ -44,16 +47,31 @@ impl Feed {
                 }
                 reload(runtime, paths).await;
             }
-            Feed::Cluster(updates) => {
+            Feed::Cluster { updates, status } => {
                 let Some(update) = updates.recv().await else { return false };
                 for e in &update.errors {
                     tracing::warn!("object left out: {e}");
                 }
                 let snapshot = runtime.apply(update.resources).await;
                 for p in snapshot.status.problems() {
-                    tracing::warn!("{p}");
+                    tracing::debug!("{p}");
                 }
-                tracing::info!(version = snapshot.version, "configuration updated from the cluster");
+                tracing::debug!(version = snapshot.version, "configuration updated from the cluster");
+                let statuses: Vec<sluice::k8s::ObjectStatus> = snapshot
+                    .status
+                    .resources
+                    .iter()
+                    .map(|r| sluice::k8s::ObjectStatus {
+                        kind: r.kind.clone(),
+                        namespace: r.metadata.namespace.clone(),
+                        name: r.metadata.name.clone(),
+                        status: r.status.clone(),
+                    })
+                    .collect();
+                match tokio::time::timeout(STATUS_DEADLINE, status.write(&statuses)).await {
+                    Ok(written) => tracing::debug!(?written, "status written"),
+                    Err(_) => tracing::warn!("writing status took longer than {STATUS_DEADLINE:?}; the rest waits"),
+                }
             }
         }
         true
@@ -133,7 +151,9 @@ pub async fn run(
         Source::Kubernetes(options) => match sluice::k8s::client().await {
             Ok(client) => {
                 tracing::info!(namespaces = ?options.namespaces, "watching the cluster");
-                Feed::Cluster(sluice::k8s::start(client, &options))
+                let (updates, objects) = sluice::k8s::start(client.clone(), &options);
+                let status = sluice::k8s::StatusWriter::new(client, objects, sluice::ir::status::CONTROLLER_NAME);
+                Feed::Cluster { updates, status }
             }
             Err(e) => {
                 eprintln!("error: {e}");

@@ -4,7 +4,9 @@
 
 pub mod kinds;
 mod objects;
+pub mod status;
 pub mod watch;
 
-pub use objects::Update;
+pub use objects::{Objects, Update};
+pub use status::{ObjectStatus, StatusWriter, Written};
 pub use watch::{Options, SETTLE, client, start};

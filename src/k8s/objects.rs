@@ -88,6 +88,12 @@ impl Objects {
         self.with(slot, |s| s.objects.remove(key));
     }
 
+    /// The object of `kind` at `key` (`namespace/name`, or `name`), as last seen.
+    pub fn get(&self, kind: &str, key: &str) -> Option<Value> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.iter().find_map(|s| s.objects.get(key).filter(|v| v["kind"] == kind).cloned())
+    }
+
     /// Whether every watch has listed once.
     pub fn synced(&self) -> bool {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|s| s.synced)

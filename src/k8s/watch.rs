@@ -59,8 +59,9 @@ fn value_of(w: &Watched, object: DynamicObject) -> Value {
 }
 
 /// Starts every watch; the receiver gets the whole set of resources after each burst of
-/// changes (the first once every watch has listed).
-pub fn start(client: kube::Client, options: &Options) -> mpsc::Receiver<Update> {
+/// changes (the first once every watch has listed). The objects are shared with the status
+/// writer, which compares with what they say.
+pub fn start(client: kube::Client, options: &Options) -> (mpsc::Receiver<Update>, Arc<Objects>) {
     let mut watches = Vec::new();
     for w in kinds::all() {
         let scopes: Vec<Option<String>> = if w.kind.is_namespaced() && !options.namespaces.is_empty() {
@@ -84,6 +85,7 @@ pub fn start(client: kube::Client, options: &Options) -> mpsc::Receiver<Update> 
         tokio::spawn(watch_one(slot, w, api, config, objects.clone(), changed.clone()));
     }
     let (tx, rx) = mpsc::channel(1);
+    let shared = objects.clone();
     tokio::spawn(async move {
         loop {
             changed.notified().await;
@@ -96,7 +98,7 @@ pub fn start(client: kube::Client, options: &Options) -> mpsc::Receiver<Update> 
             }
         }
     });
-    rx
+    (rx, shared)
 }
 
 async fn watch_one(

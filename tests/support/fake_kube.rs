@@ -60,6 +60,8 @@ struct Inner {
     expired: std::sync::atomic::AtomicUsize,
     /// Watch requests received.
     watches: std::sync::atomic::AtomicUsize,
+    /// Status patches applied.
+    status_patches: std::sync::atomic::AtomicUsize,
 }
 
 /// A running fake API server on a loopback port.
@@ -74,6 +76,8 @@ struct Target {
     collection: String,
     namespace: Option<String>,
     name: Option<String>,
+    /// `status`, for `…/NAME/status`.
+    status: bool,
 }
 
 /// `/api/v1[/namespaces/NS]/PLURAL[/NAME]` or `/apis/G/V[/namespaces/NS]/PLURAL[/NAME]`.
@@ -88,10 +92,14 @@ fn target(path: &str) -> Option<Target> {
         ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
         _ => (None, rest),
     };
+    let collection = |plural: &str| format!("{gv}/{plural}");
     match rest {
-        [plural] => Some(Target { collection: format!("{gv}/{plural}"), namespace, name: None }),
+        [plural] => Some(Target { collection: collection(plural), namespace, name: None, status: false }),
         [plural, name] => {
-            Some(Target { collection: format!("{gv}/{plural}"), namespace, name: Some(name.to_string()) })
+            Some(Target { collection: collection(plural), namespace, name: Some(name.to_string()), status: false })
+        }
+        [plural, name, "status"] => {
+            Some(Target { collection: collection(plural), namespace, name: Some(name.to_string()), status: true })
         }
         _ => None,
     }
@@ -147,6 +155,7 @@ impl FakeKube {
             down: AtomicBool::new(false),
             expired: Default::default(),
             watches: Default::default(),
+            status_patches: Default::default(),
         });
         let app = axum::Router::new().fallback(serve).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake API server");
@@ -216,6 +225,20 @@ impl FakeKube {
         self.inner.watches.load(Ordering::SeqCst)
     }
 
+    /// Status patches applied so far.
+    pub fn status_patches(&self) -> usize {
+        self.inner.status_patches.load(Ordering::SeqCst)
+    }
+
+    /// An object as stored (with its status), if there is one.
+    pub fn get(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        let probe =
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}});
+        let (collection, _) = collection_of(&probe);
+        let store = self.inner.store.lock().expect("store");
+        store.objects.get(&collection).and_then(|c| c.get(&key(&probe))).cloned()
+    }
+
     /// The current resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.inner.store.lock().expect("store").rv
@@ -256,8 +279,27 @@ fn write(
             meta.insert("namespace".into(), Value::String(ns.clone()));
         }
         meta.entry("uid").or_insert_with(|| Value::String(format!("uid-{rv}")));
-        let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
-        meta.insert("generation".into(), json!(generation));
+    }
+    // The generation moves when anything but metadata and status does, as the API server's.
+    let old = store.objects.get(&collection).and_then(|c| c.get(&key(&object))).cloned();
+    let body = |o: &Value| {
+        let mut o = o.clone();
+        if let Some(m) = o.as_object_mut() {
+            m.remove("metadata");
+            m.remove("status");
+        }
+        o
+    };
+    let old_generation = old.as_ref().and_then(|o| o["metadata"]["generation"].as_i64()).unwrap_or(0);
+    let same = old.as_ref().is_some_and(|o| body(o) == body(&object));
+    if kind != "DELETED" {
+        object["metadata"]["generation"] = json!(if same { old_generation } else { old_generation + 1 });
+        if same && object.get("status").is_none() {
+            // A replace without status keeps the status (it is a subresource).
+            if let Some(s) = old.as_ref().and_then(|o| o.get("status")) {
+                object["status"] = s.clone();
+            }
+        }
     }
     if kind != "DELETED" {
         store.objects.entry(collection.clone()).or_default().insert(key(&object), object.clone());
@@ -297,6 +339,28 @@ async fn serve(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             let stored = store.history.last().map(|c| c.object.clone()).unwrap_or_default();
             json_response(if existed { StatusCode::OK } else { StatusCode::CREATED }, &stored)
         }
+        (http::Method::PATCH, Some(name)) if t.status => {
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+            let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+                return status(StatusCode::BAD_REQUEST, "BadRequest", "the patch is not JSON");
+            };
+            let mut store = inner.store.lock().expect("store");
+            let k = format!("{}/{name}", t.namespace.clone().unwrap_or_default());
+            let Some(mut object) = store.objects.get(&t.collection).and_then(|c| c.get(&k)).cloned() else {
+                return status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found"));
+            };
+            if let Some(rv) = patch["metadata"]["resourceVersion"].as_str()
+                && Some(rv) != object["metadata"]["resourceVersion"].as_str()
+            {
+                return status(StatusCode::CONFLICT, "Conflict", "the object has been modified");
+            }
+            // A status patch changes the status only (RFC 7386 merge).
+            merge_patch(&mut object["status"], &patch["status"]);
+            inner.status_patches.fetch_add(1, Ordering::SeqCst);
+            write(&inner, &mut store, t.collection, t.namespace, "MODIFIED", object);
+            let stored = store.history.last().map(|c| c.object.clone()).unwrap_or_default();
+            json_response(StatusCode::OK, &stored)
+        }
         (http::Method::DELETE, Some(name)) => {
             let mut store = inner.store.lock().expect("store");
             let k = format!("{}/{name}", t.namespace.clone().unwrap_or_default());
@@ -309,6 +373,26 @@ async fn serve(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }
         }
         _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "not supported by the fake"),
+    }
+}
+
+/// RFC 7386: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
     }
 }
 

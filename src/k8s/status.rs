@@ -1,0 +1,185 @@
+//! Status written back to the cluster: what `/status` shows in standalone mode goes to each
+//! object's `status` subresource, as a JSON merge patch that carries the object's
+//! `resourceVersion` (a concurrent write makes it fail with 409; the newer object comes through
+//! the watch, and the next snapshot writes again). Nothing is written when the object already
+//! says it. Condition times move only when a condition's status does. The entries of other
+//! controllers in a route's `parents` (or a policy's `ancestors`) are kept.
+
+use std::sync::Arc;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::kinds::{self, Watched};
+use super::objects::Objects;
+
+/// One object's status as the translation reports it.
+#[derive(Debug, Clone)]
+pub struct ObjectStatus {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub status: Value,
+}
+
+/// Writes statuses to the objects the watches see.
+pub struct StatusWriter {
+    client: kube::Client,
+    objects: Arc<Objects>,
+    kinds: Vec<Watched>,
+    /// Our controller's name, whose entries in `parents` and `ancestors` are ours to replace.
+    controller: String,
+}
+
+/// What was done with a round of statuses.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub patched: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+}
+
+/// Copies `lastTransitionTime` from `current`'s condition of the same type when its status is
+/// the same: a condition's time moves only when it changes.
+fn keep_times(desired: &mut Value, current: &Value) {
+    let Some(conds) = desired.get_mut("conditions").and_then(Value::as_array_mut) else { return };
+    let Some(old) = current.get("conditions").and_then(Value::as_array) else { return };
+    for c in conds {
+        if let Some(o) = old.iter().find(|o| o["type"] == c["type"] && o["status"] == c["status"])
+            && let Some(t) = o.get("lastTransitionTime")
+        {
+            c["lastTransitionTime"] = t.clone();
+        }
+    }
+}
+
+/// The entries of a list of per-parent statuses (`parents`, keyed by `parentRef`; `ancestors`,
+/// by `ancestorRef`): the other controllers' from `current`, then ours, times kept.
+fn merge_entries(desired: &mut Value, current: &Value, list: &str, reference: &str, controller: &str) {
+    let Some(ours) = desired.get_mut(list).and_then(Value::as_array_mut) else { return };
+    let theirs: Vec<Value> = current
+        .get(list)
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter(|e| e["controllerName"] != controller).cloned().collect())
+        .unwrap_or_default();
+    for e in ours.iter_mut() {
+        if let Some(old) = current
+            .get(list)
+            .and_then(Value::as_array)
+            .and_then(|l| l.iter().find(|o| o["controllerName"] == controller && o[reference] == e[reference]))
+        {
+            keep_times(e, old);
+        }
+    }
+    let mut all = theirs;
+    all.append(ours);
+    desired[list] = Value::Array(all);
+}
+
+/// The status to write: ours, merged with what the object says now.
+pub fn merged(ours: &Value, current: &Value, controller: &str) -> Value {
+    let mut desired = ours.clone();
+    keep_times(&mut desired, current);
+    if let Some(listeners) = desired.get_mut("listeners").and_then(Value::as_array_mut) {
+        for l in listeners {
+            if let Some(old) = current
+                .get("listeners")
+                .and_then(Value::as_array)
+                .and_then(|o| o.iter().find(|o| o["name"] == l["name"]))
+            {
+                keep_times(l, old);
+            }
+        }
+    }
+    merge_entries(&mut desired, current, "parents", "parentRef", controller);
+    merge_entries(&mut desired, current, "ancestors", "ancestorRef", controller);
+    desired
+}
+
+impl StatusWriter {
+    pub fn new(client: kube::Client, objects: Arc<Objects>, controller: &str) -> StatusWriter {
+        StatusWriter { client, objects, kinds: kinds::all(), controller: controller.to_string() }
+    }
+
+    /// Writes every status the cluster does not say yet.
+    pub async fn write(&self, statuses: &[ObjectStatus]) -> Written {
+        let mut out = Written::default();
+        for s in statuses {
+            let Some(w) = self.kinds.iter().find(|w| w.kind.as_str() == s.kind) else { continue };
+            let key = match (&s.namespace, w.kind.is_namespaced()) {
+                (Some(ns), true) => format!("{ns}/{}", s.name),
+                _ => s.name.clone(),
+            };
+            // Only objects the cluster has (and the watches have seen).
+            let Some(current) = self.objects.get(&s.kind, &key) else { continue };
+            let now = current.get("status").cloned().unwrap_or(Value::Null);
+            let desired = merged(&s.status, &now, &self.controller);
+            if desired == now {
+                out.unchanged += 1;
+                continue;
+            }
+            let api: Api<DynamicObject> = match (&s.namespace, w.kind.is_namespaced()) {
+                (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &w.resource),
+                _ => Api::all_with(self.client.clone(), &w.resource),
+            };
+            let patch = json!({
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "status": desired,
+            });
+            match api.patch_status(&s.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => out.patched += 1,
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    tracing::debug!(kind = %s.kind, object = %key, "status changed meanwhile; written again with the next snapshot");
+                    out.failed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(kind = %s.kind, object = %key, error = %e, "cannot write status");
+                    out.failed += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: &str = "sluice.dev/gateway-controller";
+
+    fn cond(t: &str, s: &str, time: &str) -> Value {
+        json!({"type": t, "status": s, "reason": t, "message": "", "observedGeneration": 1, "lastTransitionTime": time})
+    }
+
+    #[test]
+    fn times_move_only_with_a_condition_and_other_controllers_entries_stay() {
+        let current = json!({"parents": [
+            {"parentRef": {"name": "gw"}, "controllerName": "other.io/x", "conditions": [cond("Accepted", "True", "t0")]},
+            {"parentRef": {"name": "gw"}, "controllerName": US,
+             "conditions": [cond("Accepted", "True", "t1"), cond("ResolvedRefs", "True", "t1")]},
+        ]});
+        let ours = json!({"parents": [{"parentRef": {"name": "gw"}, "controllerName": US,
+            "conditions": [cond("Accepted", "True", "t2"), cond("ResolvedRefs", "False", "t2")]}]});
+        let m = merged(&ours, &current, US);
+        let parents = m["parents"].as_array().expect("parents");
+        assert_eq!(parents.len(), 2);
+        assert_eq!(parents[0]["controllerName"], "other.io/x", "kept");
+        assert_eq!(parents[1]["conditions"][0]["lastTransitionTime"], "t1", "Accepted did not change");
+        assert_eq!(parents[1]["conditions"][1]["lastTransitionTime"], "t2", "ResolvedRefs changed");
+        // Written once, the same status again is no change.
+        assert_eq!(merged(&ours, &m, US), m);
+    }
+
+    #[test]
+    fn listener_and_top_level_times_are_kept() {
+        let current = json!({"conditions": [cond("Programmed", "True", "t0")],
+            "listeners": [{"name": "http", "attachedRoutes": 1, "conditions": [cond("Accepted", "True", "t0")]}]});
+        let ours = json!({"conditions": [cond("Programmed", "True", "t9")],
+            "listeners": [{"name": "http", "attachedRoutes": 2, "conditions": [cond("Accepted", "True", "t9")]}]});
+        let m = merged(&ours, &current, US);
+        assert_eq!(m["conditions"][0]["lastTransitionTime"], "t0");
+        assert_eq!(m["listeners"][0]["conditions"][0]["lastTransitionTime"], "t0");
+        assert_eq!(m["listeners"][0]["attachedRoutes"], 2);
+    }
+}
