@@ -41,6 +41,13 @@ enum Command {
         /// all of them in the watched namespaces).
         #[arg(long, requires = "kubernetes")]
         secret_selector: Option<String>,
+        /// With --kubernetes: the namespace of the Lease on which replicas elect the one that
+        /// writes status (default: POD_NAMESPACE, else `default`).
+        #[arg(long, requires = "kubernetes")]
+        lease_namespace: Option<String>,
+        /// With --kubernetes: how long the Lease holds without renewal: a Gateway API duration.
+        #[arg(long, default_value = "15s", value_parser = sluice::ir::translate::duration::parse)]
+        lease_duration: std::time::Duration,
         /// Address of the admin plane (health, status, config dump, metrics).
         #[arg(long, default_value = "127.0.0.1:15000")]
         admin: SocketAddr,
@@ -113,6 +120,8 @@ fn main() -> ExitCode {
             kubernetes,
             watch_namespaces,
             secret_selector,
+            lease_namespace,
+            lease_duration,
             admin,
             bind,
             workers,
@@ -144,7 +153,14 @@ fn main() -> ExitCode {
                 responses: sluice::store::documents::Bounds { ttl: responses_ttl, max_bytes: responses_max_bytes },
             };
             let source = if kubernetes {
-                cli::run::Source::Kubernetes(sluice::k8s::Options { namespaces: watch_namespaces, secret_selector })
+                cli::run::Source::Kubernetes(sluice::k8s::Options {
+                    namespaces: watch_namespaces,
+                    secret_selector,
+                    lease_namespace: lease_namespace
+                        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                        .unwrap_or_else(|| "default".into()),
+                    lease_duration,
+                })
             } else {
                 cli::run::Source::Files(config)
             };

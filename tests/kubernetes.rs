@@ -219,3 +219,77 @@ async fn status_is_written_back_as_status_shows_it() {
     assert_eq!(fake.status_patches(), patches, "a status that holds is not written again");
     eprintln!("status patches to settle: {patches}");
 }
+
+/// The holder of the Lease `default/sluice-status-writer`, as stored in the fake.
+fn lease_holder(fake: &FakeKube) -> Option<String> {
+    let lease = fake.get("coordination.k8s.io/v1", "Lease", Some("default"), "sluice-status-writer")?;
+    lease["spec"]["holderIdentity"].as_str().map(str::to_string)
+}
+
+/// Waits until `check` holds, up to `within`.
+async fn until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < within, "{what}: not after {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Two replicas: one holds the Lease and only it writes status; when it dies, the other takes
+/// the Lease over once it has gone unrenewed for its duration, and writes from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_elect_one_status_writer() {
+    let fake = FakeKube::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig);
+    let port = process::free_port();
+    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1")] {
+        fake.apply(o);
+    }
+    let start = |k: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&k, &["--lease-duration", "2s"]))
+            .await
+            .expect("start")
+    };
+    let mut a = start(kubeconfig.clone()).await;
+    let a_id = format!("-{}", a.child.id());
+    until(Duration::from_secs(10), "the first replica holds the lease", || {
+        lease_holder(&fake).is_some_and(|h| h.ends_with(&a_id))
+    })
+    .await;
+    until(Duration::from_secs(10), "status written", || fake.status_patches() > 0).await;
+    // The second replica uses another admin port and, the listener being taken, serves nothing
+    // of its own here: what matters is what it writes.
+    let b = {
+        let k = kubeconfig.clone();
+        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&k, &["--lease-duration", "2s"]))
+            .await
+            .expect("start")
+    };
+    let b_id = format!("-{}", b.child.id());
+    // Changes while both run: only the holder writes.
+    fake.apply(route("/v2"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fake.apply(route("/v1"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let writers = fake.status_writers();
+    assert!(writers.iter().all(|w| w.ends_with(&a_id)), "only the holder wrote: {writers:?} (holder {a_id})");
+    assert_eq!(lease_holder(&fake).map(|h| h.ends_with(&a_id)), Some(true), "the holder kept the lease");
+
+    // The holder dies: the other takes over and writes the next change.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let died = Instant::now();
+    until(Duration::from_secs(10), "the second replica takes the lease over", || {
+        lease_holder(&fake).is_some_and(|h| h.ends_with(&b_id))
+    })
+    .await;
+    eprintln!("lease taken over {:?} after the holder died (lease duration 2 s)", died.elapsed());
+    let before = fake.status_writers().len();
+    fake.apply(route("/v3"));
+    until(Duration::from_secs(10), "the new holder writes", || fake.status_writers().len() > before).await;
+    let writers = fake.status_writers();
+    assert!(writers[before..].iter().all(|w| w.ends_with(&b_id)), "{writers:?}");
+    drop(b);
+}

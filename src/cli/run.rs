@@ -30,8 +30,36 @@ pub enum Source {
 
 /// What announces changes of the configuration.
 enum Feed {
-    Files { paths: Vec<PathBuf>, _watcher: notify::RecommendedWatcher, changes: tokio::sync::mpsc::Receiver<()> },
-    Cluster { updates: tokio::sync::mpsc::Receiver<sluice::k8s::Update>, status: sluice::k8s::StatusWriter },
+    Files {
+        paths: Vec<PathBuf>,
+        _watcher: notify::RecommendedWatcher,
+        changes: tokio::sync::mpsc::Receiver<()>,
+    },
+    Cluster {
+        updates: tokio::sync::mpsc::Receiver<sluice::k8s::Update>,
+        status: sluice::k8s::StatusWriter,
+        /// Whether this replica holds the Lease (only the holder writes status).
+        leader: tokio::sync::watch::Receiver<bool>,
+    },
+}
+
+/// Writes the snapshot's statuses to the cluster, within [`STATUS_DEADLINE`].
+async fn write_status(writer: &sluice::k8s::StatusWriter, snapshot: &sluice::ir::Snapshot) {
+    let statuses: Vec<sluice::k8s::ObjectStatus> = snapshot
+        .status
+        .resources
+        .iter()
+        .map(|r| sluice::k8s::ObjectStatus {
+            kind: r.kind.clone(),
+            namespace: r.metadata.namespace.clone(),
+            name: r.metadata.name.clone(),
+            status: r.status.clone(),
+        })
+        .collect();
+    match tokio::time::timeout(STATUS_DEADLINE, writer.write(&statuses)).await {
+        Ok(written) => tracing::debug!(?written, "status written"),
+        Err(_) => tracing::warn!("writing status took longer than {STATUS_DEADLINE:?}; the rest waits"),
+    }
 }
 
 /// The longest a round of status writes may take; what is left is written with the next change.
@@ -47,8 +75,18 @@ impl Feed {
                 }
                 reload(runtime, paths).await;
             }
-            Feed::Cluster { updates, status } => {
-                let Some(update) = updates.recv().await else { return false };
+            Feed::Cluster { updates, status, leader } => {
+                let update = tokio::select! {
+                    u = updates.recv() => u,
+                    changed = leader.changed() => {
+                        // Newly elected: the status of the snapshot being served is written now.
+                        if changed.is_ok() && *leader.borrow_and_update() {
+                            write_status(status, &runtime.snapshot()).await;
+                        }
+                        return true;
+                    }
+                };
+                let Some(update) = update else { return false };
                 for e in &update.errors {
                     tracing::warn!("object left out: {e}");
                 }
@@ -57,20 +95,8 @@ impl Feed {
                     tracing::debug!("{p}");
                 }
                 tracing::debug!(version = snapshot.version, "configuration updated from the cluster");
-                let statuses: Vec<sluice::k8s::ObjectStatus> = snapshot
-                    .status
-                    .resources
-                    .iter()
-                    .map(|r| sluice::k8s::ObjectStatus {
-                        kind: r.kind.clone(),
-                        namespace: r.metadata.namespace.clone(),
-                        name: r.metadata.name.clone(),
-                        status: r.status.clone(),
-                    })
-                    .collect();
-                match tokio::time::timeout(STATUS_DEADLINE, status.write(&statuses)).await {
-                    Ok(written) => tracing::debug!(?written, "status written"),
-                    Err(_) => tracing::warn!("writing status took longer than {STATUS_DEADLINE:?}; the rest waits"),
+                if *leader.borrow() {
+                    write_status(status, &snapshot).await;
                 }
             }
         }
@@ -152,8 +178,19 @@ pub async fn run(
             Ok(client) => {
                 tracing::info!(namespaces = ?options.namespaces, "watching the cluster");
                 let (updates, objects) = sluice::k8s::start(client.clone(), &options);
-                let status = sluice::k8s::StatusWriter::new(client, objects, sluice::ir::status::CONTROLLER_NAME);
-                Feed::Cluster { updates, status }
+                let identity = sluice::k8s::identity();
+                let leader = sluice::k8s::elect(
+                    client.clone(),
+                    sluice::k8s::LeaseConfig {
+                        namespace: options.lease_namespace.clone(),
+                        name: "sluice-status-writer".into(),
+                        identity: identity.clone(),
+                        duration: options.lease_duration,
+                    },
+                );
+                let status =
+                    sluice::k8s::StatusWriter::new(client, objects, sluice::ir::status::CONTROLLER_NAME, &identity);
+                Feed::Cluster { updates, status, leader }
             }
             Err(e) => {
                 eprintln!("error: {e}");

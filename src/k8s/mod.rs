@@ -3,10 +3,12 @@
 //! translation (docs/kubernetes.md). Only where resources come from differs.
 
 pub mod kinds;
+pub mod lease;
 mod objects;
 pub mod status;
 pub mod watch;
 
+pub use lease::{LeaseConfig, elect, identity};
 pub use objects::{Objects, Update};
 pub use status::{ObjectStatus, StatusWriter, Written};
 pub use watch::{Options, SETTLE, client, start};

@@ -29,6 +29,8 @@ pub struct StatusWriter {
     kinds: Vec<Watched>,
     /// Our controller's name, whose entries in `parents` and `ancestors` are ours to replace.
     controller: String,
+    /// The field manager named on every write: this replica's identity.
+    manager: String,
 }
 
 /// What was done with a round of statuses.
@@ -97,8 +99,14 @@ pub fn merged(ours: &Value, current: &Value, controller: &str) -> Value {
 }
 
 impl StatusWriter {
-    pub fn new(client: kube::Client, objects: Arc<Objects>, controller: &str) -> StatusWriter {
-        StatusWriter { client, objects, kinds: kinds::all(), controller: controller.to_string() }
+    pub fn new(client: kube::Client, objects: Arc<Objects>, controller: &str, manager: &str) -> StatusWriter {
+        StatusWriter {
+            client,
+            objects,
+            kinds: kinds::all(),
+            controller: controller.to_string(),
+            manager: manager.chars().take(128).collect(),
+        }
     }
 
     /// Writes every status the cluster does not say yet.
@@ -126,7 +134,8 @@ impl StatusWriter {
                 "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
                 "status": desired,
             });
-            match api.patch_status(&s.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            let params = PatchParams { field_manager: Some(self.manager.clone()), ..PatchParams::default() };
+            match api.patch_status(&s.name, &params, &Patch::Merge(&patch)).await {
                 Ok(_) => out.patched += 1,
                 Err(kube::Error::Api(e)) if e.code == 409 => {
                     tracing::debug!(kind = %s.kind, object = %key, "status changed meanwhile; written again with the next snapshot");

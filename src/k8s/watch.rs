@@ -23,14 +23,18 @@ use crate::api::ResourceKind;
 /// objects becomes one reload, and a change shows within a second.
 pub const SETTLE: Duration = Duration::from_millis(150);
 
-/// What Kubernetes mode watches.
-#[derive(Debug, Clone, Default)]
+/// What Kubernetes mode watches, and where its replicas elect the one that writes status.
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Namespaces watched (empty: every namespace). Cluster-scoped kinds are always watched.
     pub namespaces: Vec<String>,
     /// A label selector for Secrets and ConfigMaps (`None`: all of them in the watched
     /// namespaces).
     pub secret_selector: Option<String>,
+    /// The namespace of the Lease the replicas elect a status writer on.
+    pub lease_namespace: String,
+    /// How long the Lease holds without renewal.
+    pub lease_duration: Duration,
 }
 
 /// A client from the in-cluster service account, or `KUBECONFIG` / `~/.kube/config` outside a

@@ -62,6 +62,8 @@ struct Inner {
     watches: std::sync::atomic::AtomicUsize,
     /// Status patches applied.
     status_patches: std::sync::atomic::AtomicUsize,
+    /// The field manager of each status patch, in order.
+    status_writers: Mutex<Vec<String>>,
 }
 
 /// A running fake API server on a loopback port.
@@ -156,6 +158,7 @@ impl FakeKube {
             expired: Default::default(),
             watches: Default::default(),
             status_patches: Default::default(),
+            status_writers: Default::default(),
         });
         let app = axum::Router::new().fallback(serve).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake API server");
@@ -228,6 +231,11 @@ impl FakeKube {
     /// Status patches applied so far.
     pub fn status_patches(&self) -> usize {
         self.inner.status_patches.load(Ordering::SeqCst)
+    }
+
+    /// The field manager of each status patch so far, in order.
+    pub fn status_writers(&self) -> Vec<String> {
+        self.inner.status_writers.lock().expect("writers").clone()
     }
 
     /// An object as stored (with its status), if there is one.
@@ -329,12 +337,29 @@ async fn serve(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }
         }
         (http::Method::POST, None) | (http::Method::PUT, Some(_)) => {
+            let create = req.method() == http::Method::POST;
             let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
-            let Ok(object) = serde_json::from_slice::<Value>(&body) else {
+            let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
                 return status(StatusCode::BAD_REQUEST, "BadRequest", "the body is not JSON");
             };
+            if let Some(ns) = &t.namespace {
+                object["metadata"]["namespace"] = json!(ns);
+            }
             let mut store = inner.store.lock().expect("store");
-            let existed = store.objects.get(&t.collection).is_some_and(|c| c.contains_key(&key(&object)));
+            let stored = store.objects.get(&t.collection).and_then(|c| c.get(&key(&object))).cloned();
+            let existed = stored.is_some();
+            if create && existed {
+                return status(StatusCode::CONFLICT, "AlreadyExists", "the object already exists");
+            }
+            if !create && !existed {
+                return status(StatusCode::NOT_FOUND, "NotFound", "no such object to replace");
+            }
+            // A replace that names a resourceVersion other than the stored one lost a race.
+            if let (Some(rv), Some(s)) = (object["metadata"]["resourceVersion"].as_str(), &stored)
+                && Some(rv) != s["metadata"]["resourceVersion"].as_str()
+            {
+                return status(StatusCode::CONFLICT, "Conflict", "the object has been modified");
+            }
             write(&inner, &mut store, t.collection, t.namespace, if existed { "MODIFIED" } else { "ADDED" }, object);
             let stored = store.history.last().map(|c| c.object.clone()).unwrap_or_default();
             json_response(if existed { StatusCode::OK } else { StatusCode::CREATED }, &stored)
@@ -357,6 +382,8 @@ async fn serve(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             // A status patch changes the status only (RFC 7386 merge).
             merge_patch(&mut object["status"], &patch["status"]);
             inner.status_patches.fetch_add(1, Ordering::SeqCst);
+            let manager = q.get("fieldManager").cloned().unwrap_or_default();
+            inner.status_writers.lock().expect("writers").push(manager);
             write(&inner, &mut store, t.collection, t.namespace, "MODIFIED", object);
             let stored = store.history.last().map(|c| c.object.clone()).unwrap_or_default();
             json_response(StatusCode::OK, &stored)
