@@ -10,5 +10,5 @@ pub mod watch;
 
 pub use lease::{LeaseConfig, elect, identity};
 pub use objects::{Objects, Update};
-pub use status::{ObjectStatus, StatusWriter, Written};
+pub use status::{ObjectStatus, STATUS_KINDS, StatusWriter, Written};
 pub use watch::{Options, SETTLE, client, start};

@@ -12,6 +12,18 @@ use serde_json::{Value, json};
 
 use super::kinds::{self, Watched};
 use super::objects::Objects;
+use crate::api::ResourceKind;
+
+/// The kinds whose status Sluice writes (the translation reports no other): the ClusterRole
+/// in `deploy/` may patch exactly their `status` subresources (`tests/deploy.rs`).
+pub const STATUS_KINDS: [ResourceKind; 6] = [
+    ResourceKind::GatewayClass,
+    ResourceKind::Gateway,
+    ResourceKind::HttpRoute,
+    ResourceKind::TlsRoute,
+    ResourceKind::BackendTlsPolicy,
+    ResourceKind::TrafficPolicy,
+];
 
 /// One object's status as the translation reports it.
 #[derive(Debug, Clone)]
@@ -113,7 +125,10 @@ impl StatusWriter {
     pub async fn write(&self, statuses: &[ObjectStatus]) -> Written {
         let mut out = Written::default();
         for s in statuses {
-            let Some(w) = self.kinds.iter().find(|w| w.kind.as_str() == s.kind) else { continue };
+            let Some(w) = self.kinds.iter().find(|w| w.kind.as_str() == s.kind && STATUS_KINDS.contains(&w.kind))
+            else {
+                continue;
+            };
             let key = match (&s.namespace, w.kind.is_namespaced()) {
                 (Some(ns), true) => format!("{ns}/{}", s.name),
                 _ => s.name.clone(),

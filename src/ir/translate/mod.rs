@@ -313,10 +313,8 @@ pub(crate) fn status_entry(
     status: serde_json::Value,
     namespaced: bool,
 ) -> ResourceStatus {
-    let api_version = match kind {
-        "BackendTLSPolicy" | "GatewayClass" | "Gateway" | "HTTPRoute" => "gateway.networking.k8s.io/v1",
-        _ => "v1",
-    };
+    // The kind's current version (TLSRoute and TrafficPolicy were reported as `v1`).
+    let api_version = crate::api::ResourceKind::from_kind(kind).map_or("v1", |k| k.api_versions()[0]);
     ResourceStatus {
         api_version: api_version.to_string(),
         kind: kind.to_string(),
