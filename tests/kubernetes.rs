@@ -293,3 +293,80 @@ async fn two_replicas_elect_one_status_writer() {
     assert!(writers[before..].iter().all(|w| w.ends_with(&b_id)), "{writers:?}");
     drop(b);
 }
+
+/// `kubectl` (an independent client: Debian's `kubernetes-client`, or any other) against the fake.
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("kubectl is needed ({e}): install it (Debian: apt-get install kubernetes-client)"));
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("kubectl");
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The fake driven by `kubectl` rather than by the code it serves (it serves no OpenAPI schema:
+/// `--validate=false`): objects created with `kubectl create` route traffic, the status Sluice writes reads back with `kubectl get`, and a
+/// `kubectl delete` stops the route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_drives_the_fake_and_reads_the_status_back() {
+    let fake = FakeKube::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig);
+    let port = process::free_port();
+    let manifests: String = [gateway_class(), gateway(port), mock_backend(), route("/v1")]
+        .iter()
+        .map(|o| format!("---\n{}\n", serde_json::to_string(o).expect("json")))
+        .collect();
+    let k = kubeconfig.clone();
+    let created =
+        tokio::task::spawn_blocking(move || kubectl(&k, &["create", "--validate=false", "-f", "-"], Some(&manifests)))
+            .await
+            .expect("kubectl create");
+    assert_eq!(created.lines().count(), 4, "{created}");
+    let k = kubeconfig.clone();
+    let gw = tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&k, &[])).await.expect("start");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    until_chat(addr, 200, Duration::from_secs(5), "objects created by kubectl").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let k = kubeconfig.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            kubectl(&k, &["get", "httproutes.gateway.networking.k8s.io", "llm", "-n", "default", "-o", "json"], None)
+        })
+        .await
+        .expect("kubectl get");
+        let route: Value = serde_json::from_str(&out).expect("kubectl printed JSON");
+        let accepted = route["status"]["parents"].as_array().is_some_and(|p| {
+            p.iter().any(|p| {
+                p["controllerName"] == "sluice.dev/gateway-controller"
+                    && p["conditions"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c["type"] == "Accepted" && c["status"] == "True"))
+            })
+        });
+        if accepted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kubectl does not see the route Accepted: {route}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let k = kubeconfig.clone();
+    tokio::task::spawn_blocking(move || kubectl(&k, &["delete", "httproute", "llm", "-n", "default"], None))
+        .await
+        .expect("kubectl delete");
+    until_chat(addr, 404, Duration::from_secs(10), "the route deleted by kubectl").await;
+    drop(gw);
+}

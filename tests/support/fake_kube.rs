@@ -317,9 +317,80 @@ fn write(
     let _ = inner.changes.send(change);
 }
 
+/// The kinds the fake serves: (group, version, plural, kind, namespaced).
+const KINDS: [(&str, &str, &str, &str, bool); 15] = [
+    ("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", false),
+    ("gateway.networking.k8s.io", "v1", "gateways", "Gateway", true),
+    ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", true),
+    ("gateway.networking.k8s.io", "v1", "tlsroutes", "TLSRoute", true),
+    ("gateway.networking.k8s.io", "v1", "referencegrants", "ReferenceGrant", true),
+    ("gateway.networking.k8s.io", "v1", "backendtlspolicies", "BackendTLSPolicy", true),
+    ("", "v1", "namespaces", "Namespace", false),
+    ("", "v1", "services", "Service", true),
+    ("", "v1", "secrets", "Secret", true),
+    ("", "v1", "configmaps", "ConfigMap", true),
+    ("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true),
+    ("sluice.dev", "v1alpha1", "aibackends", "AIBackend", true),
+    ("sluice.dev", "v1alpha1", "mcpbackends", "MCPBackend", true),
+    ("sluice.dev", "v1alpha1", "trafficpolicies", "TrafficPolicy", true),
+    ("coordination.k8s.io", "v1", "leases", "Lease", true),
+];
+
+/// Discovery (the legacy documents, which every kubectl reads when it is not offered the
+/// aggregated ones): `/api`, `/apis`, and each group version's resource list.
+fn discovery(path: &str) -> Option<Value> {
+    let resources = |group: &str, version: &str| -> Value {
+        let list: Vec<Value> = KINDS
+            .iter()
+            .filter(|k| k.0 == group && k.1 == version)
+            .flat_map(|(_, _, plural, kind, namespaced)| {
+                let singular = kind.to_ascii_lowercase();
+                [
+                    json!({"name": plural, "singularName": singular, "namespaced": namespaced, "kind": kind,
+                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}),
+                    json!({"name": format!("{plural}/status"), "singularName": "", "namespaced": namespaced,
+                        "kind": kind, "verbs": ["get", "patch", "update"]}),
+                ]
+            })
+            .collect();
+        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list})
+    };
+    match path.trim_end_matches('/') {
+        "/version" => {
+            Some(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-sluice-fake", "platform": "linux/amd64"}))
+        }
+        "/api" => Some(json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
+        "/api/v1" => Some(resources("", "v1")),
+        "/apis" => {
+            let mut groups: Vec<(&str, &str)> = KINDS.iter().filter(|k| !k.0.is_empty()).map(|k| (k.0, k.1)).collect();
+            groups.dedup();
+            let groups: Vec<Value> = groups
+                .iter()
+                .map(|(g, v)| {
+                    let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
+                    json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
+                })
+                .collect();
+            Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+        }
+        p => {
+            let rest = p.strip_prefix("/apis/")?;
+            let (g, v) = rest.split_once('/')?;
+            (!v.contains('/') && KINDS.iter().any(|k| k.0 == g && k.1 == v)).then(|| resources(g, v))
+        }
+    }
+}
+
 async fn serve(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if inner.down.load(Ordering::SeqCst) {
         return status(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the fake API server is down");
+    }
+    if req.method() == http::Method::GET
+        && let Some(doc) = discovery(req.uri().path())
+    {
+        return json_response(StatusCode::OK, &doc);
     }
     let Some(t) = target(req.uri().path()) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no such path");
