@@ -2,7 +2,8 @@
 # Runs every test: installs the real clients and servers the end-to-end tests drive (the
 # official openai, anthropic, google-genai and mcp Python SDKs, mcp-server-time,
 # @modelcontextprotocol/server-everything, and the agent CLIs Claude Code, Codex CLI and Gemini
-# CLI from npm), then `cargo test`.
+# CLI from npm), then `cargo test`, then the Gateway API conformance corpus again in Kubernetes
+# mode (manifests written to a fake API server, status read back from it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +18,6 @@ npm ci --prefix tests/agents --no-audit --no-fund --silent --ignore-scripts
 (cd tests/agents/node_modules/@anthropic-ai/claude-code && node install.cjs)
 
 cargo test --locked "$@"
+if [ $# -eq 0 ]; then
+  SLUICE_CONFORMANCE_MODE=kubernetes cargo test --locked --test conformance
+fi

@@ -18,6 +18,8 @@ mod custom;
 mod gotls;
 #[path = "conformance/judge.rs"]
 mod judge;
+#[path = "conformance/kube_mode.rs"]
+mod kube_mode;
 #[path = "conformance/runner.rs"]
 mod runner;
 #[path = "conformance/setup.rs"]
@@ -84,7 +86,8 @@ fn main() -> ExitCode {
         failed += 1;
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
-    eprintln!("conformance run took {:.1}s", start.elapsed().as_secs_f64());
+    let mode = if kube_mode::selected() { "kubernetes (fake API server)" } else { "standalone" };
+    eprintln!("conformance run ({mode} mode) took {:.1}s", start.elapsed().as_secs_f64());
     rt.shutdown_timeout(Duration::from_secs(1));
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -52,6 +52,8 @@ impl Pod {
 
 pub struct Env {
     pub rt: Arc<Runtime>,
+    /// In Kubernetes mode: the fake API server that feeds `rt` and holds the status.
+    cluster: Option<super::kube_mode::Cluster>,
     pub tls: Arc<TlsMaterial>,
     pub pods: Vec<Pod>,
     /// The applied manifests (without Deployments and generated EndpointSlices).
@@ -87,7 +89,10 @@ impl Env {
         for d in &deployments {
             pods.extend(start_pods(d, &docs).await?);
         }
-        let env = Env { rt: Runtime::new(BindMode::Ephemeral(LOOPBACK)), tls, pods, docs: Mutex::new(Vec::new()) };
+        let rt = Runtime::new(BindMode::Ephemeral(LOOPBACK));
+        let cluster =
+            if super::kube_mode::selected() { Some(super::kube_mode::Cluster::start(rt.clone()).await?) } else { None };
+        let env = Env { rt, cluster, tls, pods, docs: Mutex::new(Vec::new()) };
         Ok(env.with_docs(docs))
     }
 
@@ -105,6 +110,9 @@ impl Env {
         *self.docs.lock().unwrap_or_else(PoisonError::into_inner) = docs.clone();
         let mut all = docs;
         all.extend(self.endpoint_slices(&all));
+        if let Some(cluster) = &self.cluster {
+            return cluster.apply(&all).await;
+        }
         let mut resources = Vec::new();
         let mut errors = Vec::new();
         for v in all {
@@ -122,7 +130,10 @@ impl Env {
     }
 
     pub fn status(&self) -> Vec<ResourceStatus> {
-        self.rt.snapshot().status.resources.clone()
+        match &self.cluster {
+            Some(cluster) => cluster.status(),
+            None => self.rt.snapshot().status.resources.clone(),
+        }
     }
 
     pub fn pods_of(&self, namespace: &str, deployment: &str) -> Vec<&Pod> {

@@ -247,6 +247,24 @@ impl FakeKube {
         store.objects.get(&collection).and_then(|c| c.get(&key(&probe))).cloned()
     }
 
+    /// The stored object `doc` names (by apiVersion, kind, namespace and name).
+    pub fn get_value(&self, doc: &Value) -> Option<Value> {
+        let (collection, _) = collection_of(doc);
+        let mut probe = doc.clone();
+        let cluster_scoped = matches!(doc["kind"].as_str(), Some("GatewayClass" | "Namespace"));
+        if !cluster_scoped && probe["metadata"]["namespace"].is_null() {
+            probe["metadata"]["namespace"] = json!("default");
+        }
+        let store = self.inner.store.lock().expect("store");
+        store.objects.get(&collection).and_then(|c| c.get(&key(&probe))).cloned()
+    }
+
+    /// Every stored object, with apiVersion and kind.
+    pub fn all(&self) -> Vec<Value> {
+        let store = self.inner.store.lock().expect("store");
+        store.objects.values().flat_map(|c| c.values().cloned()).collect()
+    }
+
     /// The current resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.inner.store.lock().expect("store").rv
