@@ -23,10 +23,13 @@ pub fn selected() -> bool {
 /// `kind namespace/name` → the resourceVersion the gateway last applied.
 type Applied = BTreeMap<String, u64>;
 
+/// What deleting a written object takes: apiVersion, kind, namespace, name.
+type Written = (String, String, Option<String>, String);
+
 pub struct Cluster {
     pub fake: FakeKube,
     /// The objects written so far, by `kind namespace/name` (to delete those a later apply drops).
-    written: Mutex<BTreeMap<String, (String, String, Option<String>, String)>>,
+    written: Mutex<BTreeMap<String, Written>>,
     applied: watch::Receiver<Applied>,
 }
 
