@@ -320,6 +320,10 @@ fn write(
     let same = old.as_ref().is_some_and(|o| body(o) == body(&object));
     if kind != "DELETED" {
         object["metadata"]["generation"] = json!(if same { old_generation } else { old_generation + 1 });
+        // The same object keeps its uid; a new one (after a delete) gets a new uid.
+        if let Some(uid) = old.as_ref().and_then(|o| o["metadata"].get("uid")).cloned() {
+            object["metadata"]["uid"] = uid;
+        }
         if same && object.get("status").is_none() {
             // A replace without status keeps the status (it is a subresource).
             if let Some(s) = old.as_ref().and_then(|o| o.get("status")) {
