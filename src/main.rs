@@ -97,6 +97,8 @@ enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
         output: Output,
     },
+    /// Print our CustomResourceDefinitions (AIBackend, MCPBackend, TrafficPolicy) as YAML.
+    Crds,
     /// Print the version.
     Version,
 }
@@ -110,6 +112,12 @@ enum Output {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Crds => {
+            let docs: Vec<String> =
+                sluice::api::crds::all().iter().map(|(_, d)| sluice::api::crds::to_yaml(d)).collect();
+            print!("{}", docs.join("---\n"));
+            ExitCode::SUCCESS
+        }
         Command::Version => {
             println!("sluice {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

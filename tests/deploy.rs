@@ -49,6 +49,25 @@ fn the_roles_grant_what_the_code_uses_and_no_more() {
     assert_eq!(grants(role_of("Role")), lease);
 }
 
+/// `deploy/crds/` is what `sluice crds` prints (docs/kubernetes.md says how to regenerate it).
+#[test]
+fn the_committed_crds_are_the_generated_ones() {
+    for (file, doc) in sluice::api::crds::all() {
+        let path = format!("deploy/crds/{file}");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            committed,
+            sluice::api::crds::to_yaml(&doc),
+            "{path} is stale: regenerate it with `cargo run -- crds` (docs/kubernetes.md)"
+        );
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice")).arg("crds").output().expect("sluice crds");
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).expect("UTF-8");
+    let joined: Vec<String> = sluice::api::crds::all().iter().map(|(_, d)| sluice::api::crds::to_yaml(d)).collect();
+    assert_eq!(printed, joined.join("---\n"), "`sluice crds` prints the committed files, in order");
+}
+
 #[test]
 fn kustomize_renders_the_deployment() {
     let out = std::process::Command::new("kubectl").args(["kustomize", "deploy/"]).output().unwrap_or_else(|e| {
@@ -58,6 +77,12 @@ fn kustomize_renders_the_deployment() {
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     let docs = serde_saphyr::from_multiple::<Value>(&text).expect("rendered YAML");
     let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    let crds: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(crds, ["aibackends.sluice.dev", "mcpbackends.sluice.dev", "trafficpolicies.sluice.dev"]);
     for k in [
         "Namespace",
         "ServiceAccount",

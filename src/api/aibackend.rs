@@ -25,7 +25,7 @@ pub struct AiBackend {
 }
 
 /// Exactly one of `provider` and `groups`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiBackendSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,7 +48,7 @@ pub struct AiBackendSpec {
 }
 
 /// One opening for other paths: a path prefix, and the methods it takes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiPassthrough {
     /// A path prefix, whole segments (`/v1/files` opens `/v1/files` and `/v1/files/abc`).
@@ -58,13 +58,13 @@ pub struct AiPassthrough {
     pub methods: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiProviderGroup {
     pub providers: Vec<AiProvider>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiModel {
     /// A model name, or a pattern ending in `*`.
@@ -74,7 +74,7 @@ pub struct AiModel {
     pub target: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiFailover {
     /// Consecutive failures that eject a provider (default 3).
@@ -96,7 +96,7 @@ pub struct AiFailover {
     pub request_timeout: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiProvider {
     /// Name within the backend (metrics, logs); defaults to the provider type.
@@ -128,7 +128,7 @@ pub struct AiProvider {
 }
 
 /// Credentials; at most one kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiAuth {
     /// An API key from a Secret in the backend's namespace.
@@ -139,7 +139,7 @@ pub struct AiAuth {
     pub passthrough: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiSecretKeyRef {
     pub name: String,
@@ -149,7 +149,7 @@ pub struct AiSecretKeyRef {
 }
 
 /// A local, deterministic provider for examples, demos and benchmarks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiMock {
     /// Fixed answer; when absent the last user message is echoed.

@@ -168,7 +168,7 @@ impl HttpCorsFilter {
 }
 
 /// Ask an external service whether to let each request through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpExternalAuthFilter {
     pub protocol: ExternalAuthProtocol,
@@ -181,7 +181,7 @@ pub struct HttpExternalAuthFilter {
     pub forward_body: Option<ForwardBodyConfig>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ExternalAuthProtocol {
     #[serde(rename = "HTTP")]
     Http,
@@ -189,14 +189,14 @@ pub enum ExternalAuthProtocol {
     Grpc,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcAuthConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpAuthConfig {
     /// Path prefix for the auth request.
@@ -211,7 +211,7 @@ pub struct HttpAuthConfig {
 }
 
 /// Send the request body (up to `maxSize` bytes) to the auth service too.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ForwardBodyConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]

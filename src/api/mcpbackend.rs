@@ -22,7 +22,7 @@ pub struct McpBackend {
     pub status: Option<Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpBackendSpec {
     /// The MCP servers federated by this backend; names are unique within it.
@@ -39,7 +39,7 @@ pub struct McpBackendSpec {
     pub sessions: Option<McpSessions>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpSessions {
     /// A Secret in the backend's namespace holding at least 16 bytes (32 random bytes are
@@ -49,7 +49,7 @@ pub struct McpSessions {
     pub key_secret_ref: Option<McpSecretKeyRef>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpSecretKeyRef {
     pub name: String,
@@ -59,7 +59,7 @@ pub struct McpSecretKeyRef {
 }
 
 /// One MCP server. Exactly one of `stdio`, `sse` and `streamableHttp`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpTarget {
     /// Names the target in prefixes, logs and errors: letters, digits, `-` and `_`.
@@ -88,7 +88,7 @@ pub struct McpTarget {
     pub tls: Option<McpTargetTls>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpTargetTls {
     /// ConfigMaps in the backend's namespace whose `ca.crt` holds the CA certificates to
@@ -98,13 +98,13 @@ pub struct McpTargetTls {
 }
 
 /// An object in the backend's namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpLocalRef {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpStdio {
     pub command: String,
@@ -121,7 +121,7 @@ pub struct McpStdio {
 }
 
 /// Where an HTTP target listens: exactly one of `url` and `backendRef`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpUrl {
     /// An `http://` URL.
@@ -136,7 +136,7 @@ pub struct McpUrl {
 }
 
 /// A Service port; another namespace's needs a ReferenceGrant there allowing MCPBackends.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpServiceRef {
     pub name: String,
@@ -146,7 +146,7 @@ pub struct McpServiceRef {
 }
 
 /// One value of a Secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpSecretValueRef {
     /// The Secret, in the backend's namespace.
@@ -157,7 +157,7 @@ pub struct McpSecretValueRef {
 
 /// Tool names (as the target names them) or patterns with `*`; `exclude` wins over `include`,
 /// and an empty `include` takes every tool.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpToolFilter {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -166,7 +166,7 @@ pub struct McpToolFilter {
     pub exclude: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpNaming {
     /// `Always` (default), `OnConflict` or `Never`.
@@ -177,7 +177,7 @@ pub struct McpNaming {
     pub separator: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum McpPrefixMode {
     /// Every tool is `<target><separator><tool>`.
     #[default]
@@ -188,7 +188,7 @@ pub enum McpPrefixMode {
     Never,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum McpFailureMode {
     /// Any unavailable target fails a list request with a JSON-RPC error.
     FailClosed,

@@ -4,6 +4,7 @@
 pub mod aibackend;
 pub mod backendtls;
 pub mod core;
+pub mod crds;
 pub mod gateway;
 pub mod gatewayclass;
 pub mod httproute;

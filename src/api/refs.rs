@@ -43,7 +43,7 @@ impl ParentReference {
 
 /// A reference to a backend (by default a core `Service`), as used by request
 /// mirroring and external auth. Route backends use [`crate::api::HttpBackendRef`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackendObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
