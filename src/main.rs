@@ -48,6 +48,11 @@ enum Command {
         /// With --kubernetes: how long the Lease holds without renewal: a Gateway API duration.
         #[arg(long, default_value = "15s", value_parser = sluice::ir::translate::duration::parse)]
         lease_duration: std::time::Duration,
+        /// With --kubernetes: the Service in front of the replicas (`namespace/name`; default:
+        /// `sluice` in POD_NAMESPACE when that is set); Gateways that name no address report its
+        /// load balancer's addresses (else its cluster IP).
+        #[arg(long, requires = "kubernetes")]
+        gateway_service: Option<String>,
         /// Address of the admin plane (health, status, config dump, metrics).
         #[arg(long, default_value = "127.0.0.1:15000")]
         admin: SocketAddr,
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
             secret_selector,
             lease_namespace,
             lease_duration,
+            gateway_service,
             admin,
             bind,
             workers,
@@ -168,6 +174,8 @@ fn main() -> ExitCode {
                         .or_else(|| std::env::var("POD_NAMESPACE").ok())
                         .unwrap_or_else(|| "default".into()),
                     lease_duration,
+                    service: gateway_service
+                        .or_else(|| std::env::var("POD_NAMESPACE").ok().map(|ns| format!("{ns}/sluice"))),
                 })
             } else {
                 cli::run::Source::Files(config)

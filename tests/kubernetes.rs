@@ -370,3 +370,31 @@ async fn kubectl_drives_the_fake_and_reads_the_status_back() {
     until_chat(addr, 404, Duration::from_secs(10), "the route deleted by kubectl").await;
     drop(gw);
 }
+
+/// A Gateway that names no address reports the addresses of the Service in front of the
+/// replicas (`--gateway-service`): its load balancer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_report_the_services_addresses() {
+    let fake = FakeKube::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig);
+    let port = process::free_port();
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sluice", "namespace": "default"},
+        "spec": {"ports": [{"name": "http", "port": 80}], "clusterIP": "10.96.0.10"},
+        "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}});
+    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1"), service] {
+        fake.apply(o);
+    }
+    let gw = tokio::task::spawn_blocking(move || {
+        process::Gateway::start_kubernetes(&kubeconfig, &["--gateway-service", "default/sluice"])
+    })
+    .await
+    .expect("start");
+    until(Duration::from_secs(10), "the Gateway reports the load balancer's address", || {
+        fake.get("gateway.networking.k8s.io/v1", "Gateway", Some("default"), "gw")
+            .is_some_and(|g| g["status"]["addresses"] == json!([{"type": "IPAddress", "value": "203.0.113.7"}]))
+    })
+    .await;
+    drop(gw);
+}

@@ -189,7 +189,8 @@ pub async fn run(
                     },
                 );
                 let status =
-                    sluice::k8s::StatusWriter::new(client, objects, sluice::ir::status::CONTROLLER_NAME, &identity);
+                    sluice::k8s::StatusWriter::new(client, objects, sluice::ir::status::CONTROLLER_NAME, &identity)
+                        .with_service(options.service.clone());
                 Feed::Cluster { updates, status, leader }
             }
             Err(e) => {

@@ -43,6 +43,31 @@ pub struct StatusWriter {
     controller: String,
     /// The field manager named on every write: this replica's identity.
     manager: String,
+    /// The Service in front of the replicas (`namespace/name`): its addresses are the Gateways'
+    /// when a Gateway names none of its own.
+    service: Option<String>,
+}
+
+/// A Service's addresses as Gateway status addresses: its load balancer's ingress (IP or
+/// hostname), else its cluster IP.
+pub fn service_addresses(service: &Value) -> Vec<Value> {
+    let ingress: Vec<Value> = service["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| match (i["ip"].as_str(), i["hostname"].as_str()) {
+            (Some(ip), _) => Some(json!({"type": "IPAddress", "value": ip})),
+            (None, Some(host)) => Some(json!({"type": "Hostname", "value": host})),
+            _ => None,
+        })
+        .collect();
+    if !ingress.is_empty() {
+        return ingress;
+    }
+    match service["spec"]["clusterIP"].as_str() {
+        Some(ip) if !ip.is_empty() && ip != "None" => vec![json!({"type": "IPAddress", "value": ip})],
+        _ => Vec::new(),
+    }
 }
 
 /// What was done with a round of statuses.
@@ -118,7 +143,30 @@ impl StatusWriter {
             kinds: kinds::all(),
             controller: controller.to_string(),
             manager: manager.chars().take(128).collect(),
+            service: None,
         }
+    }
+
+    /// The Gateways' addresses come from this Service (`namespace/name`) when they name none.
+    pub fn with_service(mut self, service: Option<String>) -> StatusWriter {
+        self.service = service;
+        self
+    }
+
+    /// Our status of `s`, with the Service's addresses on a Gateway that names none.
+    fn ours(&self, s: &ObjectStatus, current: &Value) -> Value {
+        let mut status = s.status.clone();
+        let names_none = current["spec"]["addresses"].as_array().is_none_or(Vec::is_empty);
+        if s.kind == "Gateway"
+            && names_none
+            && let Some(svc) = self.service.as_deref().and_then(|key| self.objects.get("Service", key))
+        {
+            let addresses = service_addresses(&svc);
+            if !addresses.is_empty() {
+                status["addresses"] = Value::Array(addresses);
+            }
+        }
+        status
     }
 
     /// Writes every status the cluster does not say yet.
@@ -136,7 +184,7 @@ impl StatusWriter {
             // Only objects the cluster has (and the watches have seen).
             let Some(current) = self.objects.get(&s.kind, &key) else { continue };
             let now = current.get("status").cloned().unwrap_or(Value::Null);
-            let desired = merged(&s.status, &now, &self.controller);
+            let desired = merged(&self.ours(s, &current), &now, &self.controller);
             if desired == now {
                 out.unchanged += 1;
                 continue;
@@ -193,6 +241,22 @@ mod tests {
         assert_eq!(parents[1]["conditions"][1]["lastTransitionTime"], "t2", "ResolvedRefs changed");
         // Written once, the same status again is no change.
         assert_eq!(merged(&ours, &m, US), m);
+    }
+
+    #[test]
+    fn a_services_addresses() {
+        let lb = json!({"spec": {"clusterIP": "10.0.0.9"},
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}, {"hostname": "lb.example.com"}]}}});
+        assert_eq!(
+            service_addresses(&lb),
+            [
+                json!({"type": "IPAddress", "value": "203.0.113.7"}),
+                json!({"type": "Hostname", "value": "lb.example.com"})
+            ]
+        );
+        let internal = json!({"spec": {"clusterIP": "10.0.0.9"}, "status": {"loadBalancer": {}}});
+        assert_eq!(service_addresses(&internal), [json!({"type": "IPAddress", "value": "10.0.0.9"})]);
+        assert!(service_addresses(&json!({"spec": {"clusterIP": "None"}})).is_empty());
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Options {
     pub lease_namespace: String,
     /// How long the Lease holds without renewal.
     pub lease_duration: Duration,
+    /// The Service in front of the replicas (`namespace/name`), whose addresses the Gateways
+    /// report when they name none.
+    pub service: Option<String>,
 }
 
 /// A client from the in-cluster service account, or `KUBECONFIG` / `~/.kube/config` outside a

@@ -55,6 +55,7 @@ impl Cluster {
             secret_selector: None,
             lease_namespace: "default".into(),
             lease_duration: Duration::from_secs(15),
+            service: None,
         };
         let (mut updates, objects) = sluice::k8s::start(client.clone(), &options);
         let writer =
