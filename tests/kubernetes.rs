@@ -124,7 +124,8 @@ async fn the_cluster_configures_the_gateway_and_no_update_is_lost() {
     drop(gw);
 }
 
-/// An object the gateway cannot read is left out and named in the log; the rest is served.
+/// An object the gateway cannot read is left out, and its own status says why (Accepted False,
+/// reason Invalid, per parent of ours); the rest is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_that_cannot_be_read_is_left_out() {
     let fake = FakeKube::start().await;
@@ -145,6 +146,17 @@ async fn an_object_that_cannot_be_read_is_left_out() {
     let (_, status) = gw.admin_get("/status");
     assert!(status.contains("\"llm\""), "{status}");
     assert!(!status.contains("\"broken\""), "the unreadable route is not in the snapshot: {status}");
+    until(Duration::from_secs(10), "the unreadable route's status says why", || {
+        fake.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("default"), "broken").is_some_and(|r| {
+            let c = &r["status"]["parents"][0]["conditions"][0];
+            r["status"]["parents"][0]["parentRef"]["name"] == "gw"
+                && c["type"] == "Accepted"
+                && c["status"] == "False"
+                && c["reason"] == "Invalid"
+                && c["message"].as_str().is_some_and(|m| m.contains("cannot be read") && m.contains("nonsense"))
+        })
+    })
+    .await;
 }
 
 /// `value` without `lastTransitionTime` anywhere (each translation stamps its own time; the

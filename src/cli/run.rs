@@ -40,12 +40,19 @@ enum Feed {
         status: sluice::k8s::StatusWriter,
         /// Whether this replica holds the Lease (only the holder writes status).
         leader: tokio::sync::watch::Receiver<bool>,
+        /// The objects the last update left out.
+        last_unreadable: Vec<sluice::k8s::Unreadable>,
     },
 }
 
-/// Writes the snapshot's statuses to the cluster, within [`STATUS_DEADLINE`].
-async fn write_status(writer: &sluice::k8s::StatusWriter, snapshot: &sluice::ir::Snapshot) {
-    let statuses: Vec<sluice::k8s::ObjectStatus> = snapshot
+/// Writes the snapshot's statuses (and those of the objects that could not be read) to the
+/// cluster, within [`STATUS_DEADLINE`].
+async fn write_status(
+    writer: &sluice::k8s::StatusWriter,
+    snapshot: &sluice::ir::Snapshot,
+    unreadable: &[sluice::k8s::Unreadable],
+) {
+    let mut statuses: Vec<sluice::k8s::ObjectStatus> = snapshot
         .status
         .resources
         .iter()
@@ -56,6 +63,7 @@ async fn write_status(writer: &sluice::k8s::StatusWriter, snapshot: &sluice::ir:
             status: r.status.clone(),
         })
         .collect();
+    statuses.extend(sluice::k8s::status::unreadable(unreadable, writer.objects(), writer.controller()));
     match tokio::time::timeout(STATUS_DEADLINE, writer.write(&statuses)).await {
         Ok(written) => tracing::debug!(?written, "status written"),
         Err(_) => tracing::warn!("writing status took longer than {STATUS_DEADLINE:?}; the rest waits"),
@@ -75,13 +83,13 @@ impl Feed {
                 }
                 reload(runtime, paths).await;
             }
-            Feed::Cluster { updates, status, leader } => {
+            Feed::Cluster { updates, status, leader, last_unreadable } => {
                 let update = tokio::select! {
                     u = updates.recv() => u,
                     changed = leader.changed() => {
                         // Newly elected: the status of the snapshot being served is written now.
                         if changed.is_ok() && *leader.borrow_and_update() {
-                            write_status(status, &runtime.snapshot()).await;
+                            write_status(status, &runtime.snapshot(), last_unreadable).await;
                         }
                         return true;
                     }
@@ -91,12 +99,13 @@ impl Feed {
                     tracing::warn!("object left out: {e}");
                 }
                 let snapshot = runtime.apply(update.resources).await;
+                *last_unreadable = update.errors;
                 for p in snapshot.status.problems() {
                     tracing::debug!("{p}");
                 }
                 tracing::debug!(version = snapshot.version, "configuration updated from the cluster");
                 if *leader.borrow() {
-                    write_status(status, &snapshot).await;
+                    write_status(status, &snapshot, last_unreadable).await;
                 }
             }
         }
@@ -191,7 +200,7 @@ pub async fn run(
                 let status =
                     sluice::k8s::StatusWriter::new(client, objects, sluice::ir::status::CONTROLLER_NAME, &identity)
                         .with_service(options.service.clone());
-                Feed::Cluster { updates, status, leader }
+                Feed::Cluster { updates, status, leader, last_unreadable: Vec::new() }
             }
             Err(e) => {
                 eprintln!("error: {e}");

@@ -9,6 +9,6 @@ pub mod status;
 pub mod watch;
 
 pub use lease::{LeaseConfig, elect, identity};
-pub use objects::{Objects, Update};
+pub use objects::{Objects, Unreadable, Update};
 pub use status::{ObjectStatus, STATUS_KINDS, StatusWriter, Written};
 pub use watch::{Options, SETTLE, client, start};

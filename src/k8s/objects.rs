@@ -30,8 +30,22 @@ pub struct Objects {
 #[derive(Debug, Default)]
 pub struct Update {
     pub resources: Vec<Resource>,
-    /// `Kind namespace/name: why`, one per object left out.
-    pub errors: Vec<String>,
+    /// One per object left out.
+    pub errors: Vec<Unreadable>,
+}
+
+/// An object left out: it does not parse as its kind.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// The object as the API server gave it.
+    pub object: Value,
+    pub message: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.object["kind"].as_str().unwrap_or("object"), key_of(&self.object), self.message)
+    }
 }
 
 /// `namespace/name` (or `name`) of an object.
@@ -107,10 +121,9 @@ impl Objects {
         };
         let mut out = Update::default();
         for v in values {
-            let label = format!("{} {}", v["kind"].as_str().unwrap_or("object"), key_of(&v));
-            match Resource::from_value(v) {
+            match Resource::from_value(v.clone()) {
                 Ok(r) => out.resources.push(r),
-                Err(e) => out.errors.push(format!("{label}: {e}")),
+                Err(e) => out.errors.push(Unreadable { object: v, message: e.to_string() }),
             }
         }
         out
@@ -165,6 +178,6 @@ mod tests {
         let u = o.update();
         assert_eq!(u.resources.len(), 1);
         assert_eq!(u.errors.len(), 1);
-        assert!(u.errors[0].starts_with("Service default/bad: "), "{}", u.errors[0]);
+        assert!(u.errors[0].to_string().starts_with("Service default/bad: "), "{}", u.errors[0]);
     }
 }

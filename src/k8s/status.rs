@@ -135,7 +135,71 @@ pub fn merged(ours: &Value, current: &Value, controller: &str) -> Value {
     desired
 }
 
+/// The status of objects that cannot be read, where Sluice would write one: Accepted (and, on a
+/// Gateway, Programmed) False with reason `Invalid` and why, on GatewayClasses of our
+/// controller, Gateways of such a class, and routes per parent Gateway of such a class (parents
+/// read from the raw `spec.parentRefs`). Other kinds are only logged.
+pub fn unreadable(errors: &[super::Unreadable], objects: &Objects, controller: &str) -> Vec<ObjectStatus> {
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let ours_class =
+        |class: &str| objects.get("GatewayClass", class).is_some_and(|c| c["spec"]["controllerName"] == controller);
+    let ours_gateway = |ns: &str, name: &str| {
+        objects
+            .get("Gateway", &format!("{ns}/{name}"))
+            .is_some_and(|g| g["spec"]["gatewayClassName"].as_str().is_some_and(ours_class))
+    };
+    let mut out = Vec::new();
+    for e in errors {
+        let o = &e.object;
+        let meta = &o["metadata"];
+        let (Some(kind), Some(name)) = (o["kind"].as_str(), meta["name"].as_str()) else { continue };
+        let ns = meta["namespace"].as_str().unwrap_or("default");
+        let generation = meta["generation"].as_i64().unwrap_or(0);
+        let message = format!("the object cannot be read: {}", e.message);
+        let cond = |t: &str| {
+            json!({"type": t, "status": "False", "reason": "Invalid", "message": message,
+                "observedGeneration": generation, "lastTransitionTime": now})
+        };
+        let status = match kind {
+            "GatewayClass" if o["spec"]["controllerName"] == controller => json!({"conditions": [cond("Accepted")]}),
+            "Gateway" if o["spec"]["gatewayClassName"].as_str().is_some_and(ours_class) => {
+                json!({"conditions": [cond("Accepted"), cond("Programmed")]})
+            }
+            "HTTPRoute" | "TLSRoute" => {
+                let parents: Vec<Value> = o["spec"]["parentRefs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p.get("kind").is_none_or(|k| k == "Gateway"))
+                    .filter(|p| {
+                        ours_gateway(p["namespace"].as_str().unwrap_or(ns), p["name"].as_str().unwrap_or_default())
+                    })
+                    .map(|p| json!({"parentRef": p, "controllerName": controller, "conditions": [cond("Accepted")]}))
+                    .collect();
+                if parents.is_empty() {
+                    continue;
+                }
+                json!({"parents": parents})
+            }
+            _ => continue,
+        };
+        let namespace = (kind != "GatewayClass").then(|| ns.to_string());
+        out.push(ObjectStatus { kind: kind.to_string(), namespace, name: name.to_string(), status });
+    }
+    out
+}
+
 impl StatusWriter {
+    /// The objects the watches see.
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// Our controller's name.
+    pub fn controller(&self) -> &str {
+        &self.controller
+    }
+
     pub fn new(client: kube::Client, objects: Arc<Objects>, controller: &str, manager: &str) -> StatusWriter {
         StatusWriter {
             client,
