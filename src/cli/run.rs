@@ -42,6 +42,8 @@ enum Feed {
         leader: tokio::sync::watch::Receiver<bool>,
         /// The objects the last update left out.
         last_unreadable: Vec<sluice::k8s::Unreadable>,
+        /// Whether the election still runs.
+        electing: bool,
     },
 }
 
@@ -83,13 +85,22 @@ impl Feed {
                 }
                 reload(runtime, paths).await;
             }
-            Feed::Cluster { updates, status, leader, last_unreadable } => {
+            Feed::Cluster { updates, status, leader, last_unreadable, electing } => {
                 let update = tokio::select! {
                     u = updates.recv() => u,
-                    changed = leader.changed() => {
-                        // Newly elected: the status of the snapshot being served is written now.
-                        if changed.is_ok() && *leader.borrow_and_update() {
-                            write_status(status, &runtime.snapshot(), last_unreadable).await;
+                    changed = leader.changed(), if *electing => {
+                        match changed {
+                            // Newly elected: the status of the snapshot being served is written now.
+                            Ok(()) if *leader.borrow_and_update() => {
+                                write_status(status, &runtime.snapshot(), last_unreadable).await;
+                            }
+                            Ok(()) => {}
+                            // The election ended (it never does unless it failed): nothing more
+                            // is asked of it, rather than asking again at once, forever.
+                            Err(_) => {
+                                tracing::error!("the leader election stopped; this replica no longer writes status");
+                                *electing = false;
+                            }
                         }
                         return true;
                     }
@@ -104,7 +115,8 @@ impl Feed {
                     tracing::debug!("{p}");
                 }
                 tracing::debug!(version = snapshot.version, "configuration updated from the cluster");
-                if *leader.borrow() {
+                // Without a running election this replica cannot know it still holds the Lease.
+                if *electing && *leader.borrow() {
                     write_status(status, &snapshot, last_unreadable).await;
                 }
             }
@@ -200,7 +212,7 @@ pub async fn run(
                 let status =
                     sluice::k8s::StatusWriter::new(client, objects, sluice::ir::status::CONTROLLER_NAME, &identity)
                         .with_service(options.service.clone());
-                Feed::Cluster { updates, status, leader, last_unreadable: Vec::new() }
+                Feed::Cluster { updates, status, leader, last_unreadable: Vec::new(), electing: true }
             }
             Err(e) => {
                 eprintln!("error: {e}");
