@@ -22,8 +22,10 @@ use crate::proxy::pipeline::Pipelines;
 use crate::proxy::upstream::Pools;
 use crate::proxy::{Shared, listener};
 
+mod cluster_status;
 mod generations;
 
+pub use cluster_status::cluster_statuses;
 pub use generations::Generations;
 
 /// How listener sockets are bound.

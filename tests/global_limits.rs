@@ -252,9 +252,8 @@ async fn two_gateways_share_one_budget_through_redis() {
 
 /// A global token limit of more than a million tokens a second (cells shorter than Redis's
 /// microsecond) still counts: a reservation of a billion tokens shows in what remains.
-#[test]
-fn a_global_token_limit_faster_than_redis_clock_counts() {
-    use std::io::{Read, Write};
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_token_limit_faster_than_redis_clock_counts() {
     let redis_port = process::free_port();
     let _server = redis(redis_port);
     let url = format!("redis://127.0.0.1:{redis_port}");
@@ -270,24 +269,12 @@ fn a_global_token_limit_faster_than_redis_clock_counts() {
     std::fs::write(&file, yaml).expect("write config");
     let _gw = process::Gateway::start_with(&file, &["--redis-url", &url]);
     let body = r#"{"model": "mock-1", "max_tokens": 1000000000, "messages": [{"role": "user", "content": "hi"}]}"#;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.write_all(
-        format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    let remaining: u64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("x-ratelimit-remaining-tokens: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no remaining-tokens header: {out}"));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let (status, head, answer) = support::gateway::request(addr, "POST", "/v1/chat/completions", &[], body).await;
+    assert_eq!(status, 200, "{head}\n{answer}");
+    let remaining: u64 = support::gateway::header(&head, "x-ratelimit-remaining-tokens")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no remaining-tokens header: {head}"));
     assert!(
         (4_999_000_000..=5_000_000_000).contains(&remaining),
         "6e9 per hour less a reservation of 1e9 and the prompt: {remaining}"

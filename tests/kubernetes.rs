@@ -39,30 +39,60 @@ fn route(prefix: &str) -> Value {
             "backendRefs": [{"group": "sluice.dev", "kind": "AIBackend", "name": "mock"}]}]}})
 }
 
-/// The status of a chat completion POSTed to `/v1/chat/completions` (0: no answer).
-fn chat(addr: SocketAddr) -> u16 {
-    use std::io::{Read, Write};
+/// The status of a chat completion POSTed to `/v1/chat/completions`.
+async fn chat(addr: SocketAddr) -> u16 {
     let body = r#"{"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}"#;
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return 0 };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = s.write_all(
-        format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    support::gateway::request(addr, "POST", "/v1/chat/completions", &[], body).await.0
+}
+
+/// A fake API server holding `objects` (given the Gateway's port), a kubeconfig naming it, and
+/// the Gateway's address.
+struct World {
+    fake: FakeKube,
+    kubeconfig: std::path::PathBuf,
+    port: u16,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(objects: impl FnOnce(u16) -> Vec<Value>) -> World {
+        let fake = FakeKube::start().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig);
+        let port = process::free_port();
+        for o in objects(port) {
+            fake.apply(o);
+        }
+        let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+        World { fake, kubeconfig, port, addr, _dir: dir }
+    }
+
+    /// `sluice run --kubernetes` against the fake, with `args`; ready once it serves.
+    async fn gateway(&self, args: &[&str]) -> process::Gateway {
+        let (kubeconfig, args) = (self.kubeconfig.clone(), args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            process::Gateway::start_kubernetes(&kubeconfig, &args)
+        })
+        .await
+        .expect("start")
+    }
+}
+
+/// The GatewayClass, the Gateway on `port`, the mock backend, and `more`.
+fn base(port: u16, more: impl IntoIterator<Item = Value>) -> Vec<Value> {
+    let mut all = vec![gateway_class(), gateway(port), mock_backend()];
+    all.extend(more);
+    all
 }
 
 /// Waits (up to `within`) until a chat completion answers `status`; how long it took.
 async fn until_chat(addr: SocketAddr, status: u16, within: Duration, what: &str) -> Duration {
     let start = Instant::now();
     loop {
-        let got = tokio::task::spawn_blocking(move || chat(addr)).await.expect("chat");
+        let got = chat(addr).await;
         if got == status {
             return start.elapsed();
         }
@@ -73,17 +103,9 @@ async fn until_chat(addr: SocketAddr, status: u16, within: Duration, what: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cluster_configures_the_gateway_and_no_update_is_lost() {
-    let fake = FakeKube::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig);
-    let port = process::free_port();
-    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1")] {
-        fake.apply(o);
-    }
-    let gw =
-        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&kubeconfig, &[])).await.expect("start");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let w = World::new(|port| base(port, [route("/v1")])).await;
+    let (fake, addr) = (&w.fake, w.addr);
+    let gw = w.gateway(&[]).await;
     until_chat(addr, 200, Duration::from_secs(5), "the first snapshot").await;
 
     // A change shows within a second or so (the debounce is 150 ms).
@@ -101,7 +123,7 @@ async fn the_cluster_configures_the_gateway_and_no_update_is_lost() {
     // The API server goes away: traffic keeps flowing on the last snapshot.
     fake.set_down(true);
     for _ in 0..5 {
-        assert_eq!(tokio::task::spawn_blocking(move || chat(addr)).await.expect("chat"), 200);
+        assert_eq!(chat(addr).await, 200);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Meanwhile the route changes and the history is compacted: the watches' resourceVersion is
@@ -128,20 +150,12 @@ async fn the_cluster_configures_the_gateway_and_no_update_is_lost() {
 /// reason Invalid, per parent of ours); the rest is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_that_cannot_be_read_is_left_out() {
-    let fake = FakeKube::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig);
-    let port = process::free_port();
     let mut broken = route("/broken");
     broken["metadata"]["name"] = json!("broken");
     broken["spec"]["nonsense"] = json!(true);
-    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1"), broken] {
-        fake.apply(o);
-    }
-    let gw =
-        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&kubeconfig, &[])).await.expect("start");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let w = World::new(|port| base(port, [route("/v1"), broken])).await;
+    let (fake, addr) = (&w.fake, w.addr);
+    let gw = w.gateway(&[]).await;
     until_chat(addr, 200, Duration::from_secs(5), "the readable route").await;
     let (_, status) = gw.admin_get("/status");
     assert!(status.contains("\"llm\""), "{status}");
@@ -180,21 +194,14 @@ fn timeless(mut value: Value) -> Value {
 /// are kept, and a status that holds is not written again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_is_written_back_as_status_shows_it() {
-    let fake = FakeKube::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig);
-    let port = process::free_port();
     let mut llm = route("/v1");
     let foreign = json!({"parentRef": {"name": "other-gw"}, "controllerName": "example.com/other",
         "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
             "observedGeneration": 1, "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
     llm["status"] = json!({"parents": [foreign.clone()]});
-    for o in [gateway_class(), gateway(port), mock_backend(), llm] {
-        fake.apply(o);
-    }
-    let gw =
-        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&kubeconfig, &[])).await.expect("start");
+    let w = World::new(|port| base(port, [llm])).await;
+    let fake = &w.fake;
+    let gw = w.gateway(&[]).await;
     let (_, shown) = gw.admin_get("/status");
     let body = &shown[shown.find("\r\n\r\n").map_or(0, |i| i + 4)..];
     let shown: Value = serde_json::from_str(body).expect("/status is JSON");
@@ -251,34 +258,18 @@ async fn until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
 /// the Lease over once it has gone unrenewed for its duration, and writes from then on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_elect_one_status_writer() {
-    let fake = FakeKube::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig);
-    let port = process::free_port();
-    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1")] {
-        fake.apply(o);
-    }
-    let start = |k: std::path::PathBuf| async move {
-        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&k, &["--lease-duration", "2s"]))
-            .await
-            .expect("start")
-    };
-    let mut a = start(kubeconfig.clone()).await;
+    let w = World::new(|port| base(port, [route("/v1")])).await;
+    let fake = &w.fake;
+    let mut a = w.gateway(&["--lease-duration", "2s"]).await;
     let a_id = format!("-{}", a.child.id());
     until(Duration::from_secs(10), "the first replica holds the lease", || {
-        lease_holder(&fake).is_some_and(|h| h.ends_with(&a_id))
+        lease_holder(fake).is_some_and(|h| h.ends_with(&a_id))
     })
     .await;
     until(Duration::from_secs(10), "status written", || fake.status_patches() > 0).await;
     // The second replica uses another admin port and, the listener being taken, serves nothing
     // of its own here: what matters is what it writes.
-    let b = {
-        let k = kubeconfig.clone();
-        tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&k, &["--lease-duration", "2s"]))
-            .await
-            .expect("start")
-    };
+    let b = w.gateway(&["--lease-duration", "2s"]).await;
     let b_id = format!("-{}", b.child.id());
     // Changes while both run: only the holder writes.
     fake.apply(route("/v2"));
@@ -287,14 +278,14 @@ async fn two_replicas_elect_one_status_writer() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let writers = fake.status_writers();
     assert!(writers.iter().all(|w| w.ends_with(&a_id)), "only the holder wrote: {writers:?} (holder {a_id})");
-    assert_eq!(lease_holder(&fake).map(|h| h.ends_with(&a_id)), Some(true), "the holder kept the lease");
+    assert_eq!(lease_holder(fake).map(|h| h.ends_with(&a_id)), Some(true), "the holder kept the lease");
 
     // The holder dies: the other takes over and writes the next change.
     let _ = a.child.kill();
     let _ = a.child.wait();
     let died = Instant::now();
     until(Duration::from_secs(10), "the second replica takes the lease over", || {
-        lease_holder(&fake).is_some_and(|h| h.ends_with(&b_id))
+        lease_holder(fake).is_some_and(|h| h.ends_with(&b_id))
     })
     .await;
     eprintln!("lease taken over {:?} after the holder died (lease duration 2 s)", died.elapsed());
@@ -333,12 +324,10 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> 
 /// `kubectl delete` stops the route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_drives_the_fake_and_reads_the_status_back() {
-    let fake = FakeKube::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig);
-    let port = process::free_port();
-    let manifests: String = [gateway_class(), gateway(port), mock_backend(), route("/v1")]
+    // Nothing in the fake yet: kubectl makes the objects.
+    let w = World::new(|_| Vec::new()).await;
+    let (kubeconfig, addr) = (w.kubeconfig.clone(), w.addr);
+    let manifests: String = base(w.port, [route("/v1")])
         .iter()
         .map(|o| format!("---\n{}\n", serde_json::to_string(o).expect("json")))
         .collect();
@@ -348,9 +337,7 @@ async fn kubectl_drives_the_fake_and_reads_the_status_back() {
             .await
             .expect("kubectl create");
     assert_eq!(created.lines().count(), 4, "{created}");
-    let k = kubeconfig.clone();
-    let gw = tokio::task::spawn_blocking(move || process::Gateway::start_kubernetes(&k, &[])).await.expect("start");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let gw = w.gateway(&[]).await;
     until_chat(addr, 200, Duration::from_secs(5), "objects created by kubectl").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -387,22 +374,12 @@ async fn kubectl_drives_the_fake_and_reads_the_status_back() {
 /// replicas (`--gateway-service`): its load balancer's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateways_report_the_services_addresses() {
-    let fake = FakeKube::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    fake.write_kubeconfig(&kubeconfig);
-    let port = process::free_port();
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sluice", "namespace": "default"},
         "spec": {"ports": [{"name": "http", "port": 80}], "clusterIP": "10.96.0.10"},
         "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}});
-    for o in [gateway_class(), gateway(port), mock_backend(), route("/v1"), service] {
-        fake.apply(o);
-    }
-    let gw = tokio::task::spawn_blocking(move || {
-        process::Gateway::start_kubernetes(&kubeconfig, &["--gateway-service", "default/sluice"])
-    })
-    .await
-    .expect("start");
+    let w = World::new(|port| base(port, [route("/v1"), service])).await;
+    let fake = &w.fake;
+    let gw = w.gateway(&["--gateway-service", "default/sluice"]).await;
     until(Duration::from_secs(10), "the Gateway reports the load balancer's address", || {
         fake.get("gateway.networking.k8s.io/v1", "Gateway", Some("default"), "gw")
             .is_some_and(|g| g["status"]["addresses"] == json!([{"type": "IPAddress", "value": "203.0.113.7"}]))

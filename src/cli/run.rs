@@ -54,18 +54,7 @@ async fn write_status(
     snapshot: &sluice::ir::Snapshot,
     unreadable: &[sluice::k8s::Unreadable],
 ) {
-    let mut statuses: Vec<sluice::k8s::ObjectStatus> = snapshot
-        .status
-        .resources
-        .iter()
-        .map(|r| sluice::k8s::ObjectStatus {
-            kind: r.kind.clone(),
-            namespace: r.metadata.namespace.clone(),
-            name: r.metadata.name.clone(),
-            status: r.status.clone(),
-        })
-        .collect();
-    statuses.extend(sluice::k8s::status::unreadable(unreadable, writer.objects(), writer.controller()));
+    let statuses = sluice::runtime::cluster_statuses(snapshot, unreadable, writer);
     match tokio::time::timeout(STATUS_DEADLINE, writer.write(&statuses)).await {
         Ok(written) => tracing::debug!(?written, "status written"),
         Err(_) => tracing::warn!("writing status took longer than {STATUS_DEADLINE:?}; the rest waits"),

@@ -23,13 +23,10 @@ pub fn selected() -> bool {
 /// `kind namespace/name` → the resourceVersion the gateway last applied.
 type Applied = BTreeMap<String, u64>;
 
-/// What deleting a written object takes: apiVersion, kind, namespace, name.
-type Written = (String, String, Option<String>, String);
-
 pub struct Cluster {
     pub fake: FakeKube,
     /// The objects written so far, by `kind namespace/name` (to delete those a later apply drops).
-    written: Mutex<BTreeMap<String, Written>>,
+    written: Mutex<BTreeMap<String, Value>>,
     applied: watch::Receiver<Applied>,
 }
 
@@ -38,10 +35,8 @@ fn id(kind: &str, ns: Option<&str>, name: &str) -> String {
 }
 
 fn id_of(v: &Value) -> String {
-    let m = &v["metadata"];
-    let cluster_scoped = matches!(v["kind"].as_str(), Some("GatewayClass" | "Namespace"));
-    let ns = if cluster_scoped { None } else { Some(m["namespace"].as_str().unwrap_or("default")) };
-    id(v["kind"].as_str().unwrap_or_default(), ns, m["name"].as_str().unwrap_or_default())
+    let ns = crate::support::fake_kube::namespace_of(v);
+    id(v["kind"].as_str().unwrap_or_default(), ns.as_deref(), v["metadata"]["name"].as_str().unwrap_or_default())
 }
 
 impl Cluster {
@@ -77,18 +72,7 @@ impl Cluster {
                     })
                     .collect();
                 let snapshot = rt.apply(update.resources).await;
-                let statuses: Vec<sluice::k8s::ObjectStatus> = snapshot
-                    .status
-                    .resources
-                    .iter()
-                    .map(|r| sluice::k8s::ObjectStatus {
-                        kind: r.kind.clone(),
-                        namespace: r.metadata.namespace.clone(),
-                        name: r.metadata.name.clone(),
-                        status: r.status.clone(),
-                    })
-                    .collect();
-                writer.write(&statuses).await;
+                writer.write(&sluice::runtime::cluster_statuses(&snapshot, &update.errors, &writer)).await;
                 let _ = tx.send(seen);
             }
         });
@@ -103,9 +87,9 @@ impl Cluster {
         {
             let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
             let ids: Vec<String> = docs.iter().map(id_of).collect();
-            for (key, (api_version, kind, ns, name)) in written.iter() {
+            for (key, doc) in written.iter() {
                 if !ids.contains(key) {
-                    self.fake.delete(api_version, kind, ns.as_deref(), name);
+                    self.fake.delete_value(doc);
                     gone.push(key.clone());
                 }
             }
@@ -119,17 +103,7 @@ impl Cluster {
                 let stored = self.fake.get_value(d).ok_or_else(|| format!("the fake lost {}", id_of(d)))?;
                 let rv = stored["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse().ok()).unwrap_or(0);
                 want.insert(id_of(d), rv);
-                let m = &d["metadata"];
-                let cluster_scoped = matches!(d["kind"].as_str(), Some("GatewayClass" | "Namespace"));
-                written.insert(
-                    id_of(d),
-                    (
-                        d["apiVersion"].as_str().unwrap_or("v1").to_string(),
-                        d["kind"].as_str().unwrap_or_default().to_string(),
-                        (!cluster_scoped).then(|| m["namespace"].as_str().unwrap_or("default").to_string()),
-                        m["name"].as_str().unwrap_or_default().to_string(),
-                    ),
-                );
+                written.insert(id_of(d), d.clone());
             }
         }
         let mut applied = self.applied.clone();

@@ -249,14 +249,21 @@ impl FakeKube {
 
     /// The stored object `doc` names (by apiVersion, kind, namespace and name).
     pub fn get_value(&self, doc: &Value) -> Option<Value> {
-        let (collection, _) = collection_of(doc);
-        let mut probe = doc.clone();
-        let cluster_scoped = matches!(doc["kind"].as_str(), Some("GatewayClass" | "Namespace"));
-        if !cluster_scoped && probe["metadata"]["namespace"].is_null() {
-            probe["metadata"]["namespace"] = json!("default");
-        }
+        let (collection, namespace) = collection_of(doc);
+        let k = format!("{}/{}", namespace.unwrap_or_default(), doc["metadata"]["name"].as_str().unwrap_or_default());
         let store = self.inner.store.lock().expect("store");
-        store.objects.get(&collection).and_then(|c| c.get(&key(&probe))).cloned()
+        store.objects.get(&collection).and_then(|c| c.get(&k)).cloned()
+    }
+
+    /// Deletes the object `doc` names, if there is one.
+    pub fn delete_value(&self, doc: &Value) {
+        let (_, namespace) = collection_of(doc);
+        self.delete(
+            doc["apiVersion"].as_str().unwrap_or("v1"),
+            doc["kind"].as_str().unwrap_or_default(),
+            namespace.as_deref(),
+            doc["metadata"]["name"].as_str().unwrap_or_default(),
+        );
     }
 
     /// Every stored object, with apiVersion and kind.
@@ -269,6 +276,11 @@ impl FakeKube {
     pub fn resource_version(&self) -> u64 {
         self.inner.store.lock().expect("store").rv
     }
+}
+
+/// The namespace of an object (`default` when it names none), `None` for cluster-scoped kinds.
+pub fn namespace_of(object: &Value) -> Option<String> {
+    collection_of(object).1
 }
 
 /// The collection an object belongs to: its apiVersion and the plural of its kind.
