@@ -52,6 +52,8 @@ pub struct AiBackendSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiPassthrough {
     /// A path prefix, whole segments (`/v1/files` opens `/v1/files` and `/v1/files/abc`).
+    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.startsWith('/')", "message": "pathPrefix starts with /"}]))]
     pub path_prefix: String,
     /// The methods it takes (default: `GET` and `POST`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,6 +118,8 @@ pub struct AiProvider {
     /// Overrides the provider's base URL (scheme, host, port, path prefix): self-hosted and
     /// test servers.
     #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.startsWith('http://') || self.startsWith('https://')", "message": "baseURL starts with http:// or https://"}]))]
     pub base_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AiAuth>,

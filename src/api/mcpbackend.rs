@@ -26,6 +26,8 @@ pub struct McpBackend {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct McpBackendSpec {
     /// The MCP servers federated by this backend; names are unique within it.
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.all(t, self.exists_one(o, o.name == t.name))", "message": "target names are unique"}]))]
     pub targets: Vec<McpTarget>,
     /// How federated tool names are built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,8 +63,10 @@ pub struct McpSecretKeyRef {
 /// One MCP server. Exactly one of `stdio`, `sse` and `streamableHttp`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{"rule": "(has(self.stdio) ? 1 : 0) + (has(self.sse) ? 1 : 0) + (has(self.streamableHttp) ? 1 : 0) == 1", "message": "set exactly one of stdio, sse and streamableHttp"}]))]
 pub struct McpTarget {
     /// Names the target in prefixes, logs and errors: letters, digits, `-` and `_`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"), length(min = 1, max = 63))]
     pub name: String,
     /// A local process speaking MCP on stdin/stdout, started by Sluice.
     #[serde(default, skip_serializing_if = "Option::is_none")]

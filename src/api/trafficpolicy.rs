@@ -30,6 +30,8 @@ pub struct TrafficPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficPolicySpec {
     /// What the policy attaches to, in the policy's namespace.
+    #[schemars(length(min = 1, max = 16))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.all(r, (r.group == 'gateway.networking.k8s.io' && (r.kind == 'Gateway' || r.kind == 'HTTPRoute')) || (r.group == 'sluice.dev' && (r.kind == 'AIBackend' || r.kind == 'MCPBackend') && !has(r.sectionName)))", "message": "a target is a Gateway or HTTPRoute (group gateway.networking.k8s.io), or an AIBackend or MCPBackend (group sluice.dev, without sectionName)"}, {"rule": "self.all(r, self.exists_one(o, o.group == r.group && o.kind == r.kind && o.name == r.name && (has(o.sectionName) ? (has(r.sectionName) && o.sectionName == r.sectionName) : !has(r.sectionName))))", "message": "each target is named once"}]))]
     pub target_refs: Vec<PolicyTargetRef>,
     /// Who the client is: API keys, JWTs, basic credentials, an external service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +50,8 @@ pub struct TrafficPolicySpec {
     pub mcp_authorization: Option<McpAuthorization>,
     /// Request and token rate limits; every one that applies must admit the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.all(l, self.exists_one(o, o.name == l.name))", "message": "rate limit names are unique"}]))]
     pub rate_limits: Option<Vec<RateLimit>>,
     /// Prompt and answer guards (AI routes), streamed answers included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +61,8 @@ pub struct TrafficPolicySpec {
     pub shaping: Option<Shaping>,
     /// Spend limits in USD (AI routes), from the provider catalog's prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.all(b, self.exists_one(o, o.name == b.name))", "message": "budget names are unique"}]))]
     pub budgets: Option<Vec<Budget>>,
     /// The largest request body a proxied route takes (AI and MCP routes keep their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,7 +135,9 @@ pub struct RequestBody {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{"rule": "self.usd > 0.0 && (!has(self.softUsd) || (self.softUsd >= 0.0 && self.softUsd <= self.usd))", "message": "usd must be above 0, softUsd between 0 and usd"}]))]
 pub struct Budget {
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// The hard limit: requests are refused (403) once spend reaches it, until the period rolls.
     pub usd: f64,
@@ -173,6 +181,7 @@ pub struct Shaping {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShapingMessage {
     /// `system` or `user`.
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == 'system' || self == 'user'", "message": "role is system or user"}]))]
     pub role: String,
     pub content: String,
 }
@@ -216,6 +225,8 @@ pub struct Guard {
     pub message: Option<String>,
     /// Where to look: `system`, `user`, `toolInputs`, `toolResults`, `output` (default: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.all(s, s in ['system', 'user', 'toolInputs', 'toolResults', 'output'])", "message": "a scope is system, user, toolInputs, toolResults or output"}]))]
     pub scope: Vec<String>,
     /// An HTTP service that decides instead of detectors: it gets the texts in scope and
     /// answers `pass`, `mask` (with the texts to send instead) or `reject` (docs/policies.md).
@@ -284,11 +295,15 @@ pub enum GuardAction {
 /// One limit: `requests` or `tokens` per `per`, at most `burst` at once, counted per key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{"rule": "has(self.requests) != has(self.tokens)", "message": "set exactly one of requests and tokens"}, {"rule": "!has(self.count) || has(self.tokens)", "message": "count is for token limits only"}, {"rule": "(has(self.global) && self.global) || (!has(self.onRedisFailure) && !has(self.redisTimeout))", "message": "onRedisFailure and redisTimeout are for global limits only"}]))]
 pub struct RateLimit {
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub requests: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub tokens: Option<u64>,
     /// Which tokens count (token limits): `total` (default), `input` or `output`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,6 +311,7 @@ pub struct RateLimit {
     pub per: Period,
     /// The most that can be used at once (default: the whole limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub burst: Option<u64>,
     /// What the limit is counted per: `clientIP`, `identity`, `model`, `route`, `tool`,
     /// `header:<name>`, `claim:<name>`, `attribute:<name>`; empty: one count for everyone.
@@ -348,11 +364,15 @@ pub enum Period {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyTargetRef {
+    #[schemars(length(max = 253))]
     pub group: String,
+    #[schemars(length(min = 1, max = 63))]
     pub kind: String,
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// A Gateway's listener, or an HTTPRoute's named rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub section_name: Option<String>,
 }
 
