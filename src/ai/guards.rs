@@ -97,14 +97,11 @@ prompt_texts!(
 );
 
 /// Every text of an answer (text, thinking, tool-call arguments), in order.
-pub fn answer_texts(r: &mut ChatResponse) -> Vec<&mut String> {
-    r.parts
-        .iter_mut()
-        .filter_map(|p| match p {
-            Part::Text(t) | Part::Thinking { text: t, .. } | Part::ToolCall { arguments: t, .. } => Some(t),
-            Part::ToolResult { .. } | Part::Image(_) => None,
-        })
-        .collect()
+pub fn answer_texts(r: &mut ChatResponse) -> impl Iterator<Item = &mut String> {
+    r.parts.iter_mut().filter_map(|p| match p {
+        Part::Text(t) | Part::Thinking { text: t, .. } | Part::ToolCall { arguments: t, .. } => Some(t),
+        Part::ToolResult { .. } | Part::Image(_) => None,
+    })
 }
 
 /// The request with the guards applied, in place; the guards that masked something. The request

@@ -138,7 +138,7 @@ pub async fn check_prompt(
 pub async fn check_answer(ctx: &Ctx<'_>, guards: &[GuardIr], r: &mut ChatResponse) -> Result<Vec<String>, Rejection> {
     let mut fired = Vec::new();
     for g in guards.iter().filter(|g| g.remote.is_some() && g.scope.output) {
-        let mut slots: Vec<(&'static str, &mut String)> = answer_texts(r).into_iter().map(|t| ("output", t)).collect();
+        let mut slots: Vec<(&'static str, &mut String)> = answer_texts(r).map(|t| ("output", t)).collect();
         if apply(ctx, g, "answer", &mut slots).await? {
             fired.push(g.name.clone());
         }

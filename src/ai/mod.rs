@@ -13,6 +13,7 @@ pub mod frontdoor;
 mod gemini_door;
 pub mod guards;
 pub mod guards_remote;
+mod pretokenize;
 pub mod providers;
 pub mod shaping;
 pub mod signatures;
@@ -39,8 +40,8 @@ use crate::ir::policy::PolicyIr;
 use crate::metrics::Metrics;
 use crate::policy::authz;
 use crate::policy::limits::{Admission, RateHeaders, Stage, Subject, TokenAsk};
-use crate::policy::{Admitted, Denial, PolicyLayer};
-use crate::proxy::pipeline::{BoxFuture, Pipeline};
+use crate::policy::{Admitted, Denial, Peer, PolicyLayer};
+use crate::proxy::pipeline::{BoxFuture, Handoff, Pipeline};
 use crate::proxy::upstream::Pools;
 
 /// Largest request body the AI path reads.
@@ -83,7 +84,7 @@ impl AiPipeline {
 }
 
 impl Pipeline<[Arc<AiBackendIr>]> for AiPipeline {
-    fn deny(&self, denial: &Denial, parts: &Parts, _policy: &PolicyIr) -> Response<ProxyBody> {
+    fn deny(&self, denial: &Denial, parts: &Parts, _peer: Peer, _policy: &PolicyIr) -> Response<ProxyBody> {
         let format = FrontDoor::of(parts).format_of(parts);
         let mut resp = AiError::from_denial(denial).into_response(format);
         denial.challenge_into(resp.headers_mut());
@@ -94,9 +95,10 @@ impl Pipeline<[Arc<AiBackendIr>]> for AiPipeline {
         &'a self,
         backends: &'a [Arc<AiBackendIr>],
         parts: &'a Parts,
+        handoff: Handoff<'a>,
         body: Incoming,
     ) -> BoxFuture<'a, Response<ProxyBody>> {
-        Box::pin(serve(self, backends, parts, body))
+        Box::pin(serve(self, backends, parts, handoff.admitted, body))
     }
 }
 
@@ -118,8 +120,14 @@ impl Ctx<'_> {
         self.check_model(model)?;
         let Some(a) = self.admitted else { return Ok(Admission::default()) };
         let Some(limits) = &a.policy.rate_limits else { return Ok(Admission::default()) };
-        let subject =
-            Subject { parts: self.parts, identity: &a.identity, route: &a.route, model: Some(model), tool: None };
+        let subject = Subject {
+            parts: self.parts,
+            peer: a.peer,
+            identity: &a.identity,
+            route: &a.route,
+            model: Some(model),
+            tool: None,
+        };
         self.pipe.policy.limits.check(limits, Stage::Model, &subject, tokens).await.map_err(|d| {
             let mut e = AiError::from_denial(&d);
             e.headers = d.headers.clone();
@@ -177,10 +185,15 @@ impl Ctx<'_> {
 }
 
 /// Serves a request routed to AIBackends; every failure is answered in the client's format.
-async fn serve(pipe: &AiPipeline, backends: &[Arc<AiBackendIr>], parts: &Parts, body: Incoming) -> Response<ProxyBody> {
+async fn serve(
+    pipe: &AiPipeline,
+    backends: &[Arc<AiBackendIr>],
+    parts: &Parts,
+    admitted: Option<&Admitted>,
+    body: Incoming,
+) -> Response<ProxyBody> {
     let door = FrontDoor::of(parts);
     let format = door.format_of(parts);
-    let admitted = parts.extensions.get::<Admitted>();
     let ctx = Ctx { pipe, backends, headers: &parts.headers, parts, admitted };
     match dispatch(&ctx, door, parts, body).await {
         Ok(r) => r,

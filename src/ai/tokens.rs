@@ -9,6 +9,7 @@
 use std::sync::LazyLock;
 
 use super::canonical::{ChatRequest, Part};
+use super::pretokenize::{self, Pattern};
 use super::token_memo::Memo;
 
 /// Counts of the texts clients send again and again (system prompts, tools, history), one
@@ -27,17 +28,18 @@ pub trait TokenCounter: Send + Sync {
 
 struct Bpe {
     tokenizer: fn() -> &'static bpe_openai::Tokenizer,
+    pattern: Pattern,
     name: &'static str,
     memo: &'static LazyLock<Memo>,
 }
 
 impl TokenCounter for Bpe {
     fn count(&self, text: &str) -> usize {
-        self.memo.count(text, |t| by_pieces((self.tokenizer)(), t))
+        self.memo.count(text, |t| by_pieces((self.tokenizer)(), self.pattern, t))
     }
 
     fn count_once(&self, text: &str) -> usize {
-        by_pieces((self.tokenizer)(), text)
+        by_pieces((self.tokenizer)(), self.pattern, text)
     }
 
     fn encoding(&self) -> &'static str {
@@ -50,21 +52,23 @@ impl TokenCounter for Bpe {
 /// a single byte (every byte is a token of a byte-level encoding) and a number of up to three
 /// ASCII digits (the pre-tokenizers cut numbers so, and both vocabularies hold every such
 /// number: a test below checks all 1,110). The encoder allocates its state per piece; a new
-/// word of a prompt (an id, a ticket number) is mostly such pieces.
-fn by_pieces(t: &bpe_openai::Tokenizer, text: &str) -> usize {
-    t.split(text)
-        .map(|p| {
-            if p.len() == 1 || (p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())) {
-                1
-            } else {
-                t.bpe.count(p.as_bytes())
-            }
-        })
-        .sum()
+/// word of a prompt (an id, a ticket number) is mostly such pieces. ASCII text is cut by
+/// [`pretokenize`] (the same pieces, without the regular expression's search).
+fn by_pieces(t: &bpe_openai::Tokenizer, pattern: Pattern, text: &str) -> usize {
+    let one = |p: &str| {
+        if p.len() == 1 || (p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())) {
+            1
+        } else {
+            t.bpe.count(p.as_bytes())
+        }
+    };
+    if text.is_ascii() { pretokenize::pieces(pattern, text).map(one).sum() } else { t.split(text).map(one).sum() }
 }
 
-static O200K: Bpe = Bpe { tokenizer: bpe_openai::o200k_base, name: "o200k_base", memo: &O200K_MEMO };
-static CL100K: Bpe = Bpe { tokenizer: bpe_openai::cl100k_base, name: "cl100k_base", memo: &CL100K_MEMO };
+static O200K: Bpe =
+    Bpe { tokenizer: bpe_openai::o200k_base, pattern: Pattern::O200k, name: "o200k_base", memo: &O200K_MEMO };
+static CL100K: Bpe =
+    Bpe { tokenizer: bpe_openai::cl100k_base, pattern: Pattern::Cl100k, name: "cl100k_base", memo: &CL100K_MEMO };
 
 /// The counter for a model: OpenAI's own encoding where known; for other providers' models
 /// `o200k_base` gives an estimate (their tokenizers are not public).
@@ -138,7 +142,9 @@ mod tests {
     /// pieces is the tokenizer's own count.
     #[test]
     fn short_pieces_are_one_token() {
-        for tokenizer in [bpe_openai::o200k_base(), bpe_openai::cl100k_base()] {
+        for (tokenizer, pattern) in
+            [(bpe_openai::o200k_base(), Pattern::O200k), (bpe_openai::cl100k_base(), Pattern::Cl100k)]
+        {
             for b in 0u8..128 {
                 let s = char::from(b).to_string();
                 assert_eq!(tokenizer.bpe.count(s.as_bytes()), 1, "{s:?}");
@@ -150,7 +156,7 @@ mod tests {
                 }
             }
             for text in ["Ticket 123456789-5.", "a 1 22 333 4444 55555", "x\n\n  y\t007", "東京 é 🙂 ok", ""] {
-                assert_eq!(by_pieces(tokenizer, text), tokenizer.count(text), "{text:?}");
+                assert_eq!(by_pieces(tokenizer, pattern, text), tokenizer.count(text), "{text:?}");
             }
         }
     }
@@ -197,7 +203,9 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for tokenizer in [bpe_openai::o200k_base(), bpe_openai::cl100k_base()] {
+        for (tokenizer, pattern) in
+            [(bpe_openai::o200k_base(), Pattern::O200k), (bpe_openai::cl100k_base(), Pattern::Cl100k)]
+        {
             for _ in 0..600 {
                 let n = 1 + next() % 24;
                 let text: String = (0..n)
@@ -206,7 +214,8 @@ mod tests {
                         if next() % 3 == 0 { bit.to_string() } else { format!(" {bit}") }
                     })
                     .collect();
-                let by_words: usize = super::super::token_memo::words(&text).map(|w| by_pieces(tokenizer, w)).sum();
+                let by_words: usize =
+                    super::super::token_memo::words(&text).map(|w| by_pieces(tokenizer, pattern, w)).sum();
                 assert_eq!(by_words, tokenizer.count(text.as_str()), "{text:?}");
             }
         }

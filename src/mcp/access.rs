@@ -34,10 +34,11 @@ impl PolicyFilter {
     /// The filter of a request admitted under a policy with authorization rules.
     pub fn of(
         parts: &Parts,
+        admitted: Option<&Admitted>,
         backends: &std::sync::Arc<[std::sync::Arc<McpBackendIr>]>,
         policy: &std::sync::Arc<PolicyLayer>,
     ) -> Option<PolicyFilter> {
-        let admitted = parts.extensions.get::<Admitted>()?.clone();
+        let admitted = admitted?.clone();
         if admitted.policy.authorization.is_none() && admitted.policy.rate_limits.is_none() {
             return None;
         }
@@ -54,8 +55,14 @@ impl ItemFilter for PolicyFilter {
         Box::pin(async move {
             let Some(limits) = &self.admitted.policy.rate_limits else { return Ok(()) };
             let a = &self.admitted;
-            let subject =
-                Subject { parts: &self.parts, identity: &a.identity, route: &a.route, model: None, tool: Some(name) };
+            let subject = Subject {
+                parts: &self.parts,
+                peer: a.peer,
+                identity: &a.identity,
+                route: &a.route,
+                model: None,
+                tool: Some(name),
+            };
             self.policy.limits.check(limits, Stage::ToolCall, &subject, None).await.map(|_| ()).map_err(|d| {
                 let seconds = d.retry_after.map_or(1, |r| r.as_secs().max(1));
                 RpcError::new(RATE_LIMITED, d.message).with_data(json!({"retryAfterSeconds": seconds}))

@@ -48,8 +48,8 @@ use crate::httpkit::body::ProxyBody;
 use crate::ir::mcp::{McpBackendIr, McpRoute, McpTargetIr};
 use crate::ir::policy::PolicyIr;
 use crate::ir::{BackendTarget, Snapshot};
-use crate::policy::{Denial, PolicyLayer};
-use crate::proxy::pipeline::{BoxFuture, Pipeline};
+use crate::policy::{Denial, Peer, PolicyLayer};
+use crate::proxy::pipeline::{BoxFuture, Handoff, Pipeline};
 
 /// Largest JSON-RPC message a client may POST.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -177,13 +177,10 @@ pub struct Ctx {
 }
 
 /// The client a request comes from: `id:<name>` when it authenticated, else `ip:<address>`.
-fn client_of(parts: &Parts) -> String {
-    let named =
-        parts.extensions.get::<crate::policy::Admitted>().map(|a| a.identity.name.as_str()).filter(|n| !n.is_empty());
-    match (named, parts.extensions.get::<crate::policy::Peer>()) {
-        (Some(name), _) => format!("id:{name}"),
-        (None, Some(p)) => format!("ip:{}", p.ip),
-        (None, None) => String::new(),
+fn client_of(handoff: Handoff<'_>) -> String {
+    match handoff.admitted.map(|a| a.identity.name.as_str()).filter(|n| !n.is_empty()) {
+        Some(name) => format!("id:{name}"),
+        None => format!("ip:{}", handoff.peer.ip),
     }
 }
 
@@ -211,10 +208,11 @@ impl Pipeline<McpRoute> for McpPipeline {
         &'a self,
         route: &'a McpRoute,
         parts: &'a Parts,
+        handoff: Handoff<'a>,
         body: Incoming,
     ) -> BoxFuture<'a, Response<ProxyBody>> {
         let filter: Arc<dyn federation::ItemFilter> =
-            match access::PolicyFilter::of(parts, &route.backends, &self.policy) {
+            match access::PolicyFilter::of(parts, handoff.admitted, &route.backends, &self.policy) {
                 Some(f) => Arc::new(f),
                 None => Arc::new(AllowAll),
             };
@@ -223,7 +221,7 @@ impl Pipeline<McpRoute> for McpPipeline {
             backends: route.backends.clone(),
             owner: route.owner.clone(),
             filter,
-            client: client_of(parts),
+            client: client_of(handoff),
         };
         Box::pin(async move { http::serve(&ctx, parts, body).await })
     }
@@ -239,7 +237,7 @@ impl Pipeline<McpRoute> for McpPipeline {
 
     /// A refusal as the MCP authorization specification says: the status, a JSON-RPC error,
     /// and for a 401 a challenge pointing at the route's protected-resource metadata.
-    fn deny(&self, denial: &Denial, parts: &Parts, policy: &PolicyIr) -> Response<ProxyBody> {
+    fn deny(&self, denial: &Denial, parts: &Parts, peer: Peer, policy: &PolicyIr) -> Response<ProxyBody> {
         let code =
             if denial.status == ::http::StatusCode::SERVICE_UNAVAILABLE { jsonrpc::INTERNAL_ERROR } else { -32001 };
         let e = jsonrpc::RpcError::new(code, denial.message.clone());
@@ -247,7 +245,7 @@ impl Pipeline<McpRoute> for McpPipeline {
         let mut denial = denial.clone();
         if denial.status == ::http::StatusCode::UNAUTHORIZED
             && policy.mcp_authorization.is_some()
-            && let Some(url) = crate::policy::resource_metadata_url(parts)
+            && let Some(url) = crate::policy::resource_metadata_url(parts, peer)
         {
             let c = denial.challenge.take().unwrap_or_else(|| "Bearer".into());
             denial.challenge = Some(format!("{c}, resource_metadata=\"{url}\""));

@@ -28,6 +28,8 @@ use crate::ir::policy::PolicyIr;
 #[derive(Debug, Clone)]
 pub struct Admitted {
     pub identity: Arc<Identity>,
+    /// Where the request came from.
+    pub peer: Peer,
     pub policy: Arc<PolicyIr>,
     /// The rule's metric label (`namespace/route/rule`), for limits keyed by route.
     pub route: Arc<str>,
@@ -186,16 +188,21 @@ impl PolicyLayer {
         policy: &Arc<PolicyIr>,
         route: &Arc<str>,
         parts: &mut Parts,
+        peer: Peer,
     ) -> Result<(Admitted, limits::RateHeaders), Denial> {
+        // No authentication: the one anonymous identity, shared (not allocated per request).
+        static ANONYMOUS: std::sync::LazyLock<Arc<Identity>> =
+            std::sync::LazyLock::new(|| Arc::new(Identity::anonymous()));
         let identity = match &policy.authentication {
-            Some(a) => authn::authenticate(self, a, parts).await?,
-            None => Identity::anonymous(),
+            Some(a) => Arc::new(authn::authenticate(self, a, parts).await?),
+            None => ANONYMOUS.clone(),
         };
         if let Some(m) = &policy.mcp_authorization
             && identity.method == "jwt"
         {
             // RFC 8707: a token for another resource is not a token for this one.
-            let resource = m.resource.clone().or_else(|| origin(parts).map(|o| format!("{o}{}", parts.uri.path())));
+            let resource =
+                m.resource.clone().or_else(|| origin(parts, peer.scheme).map(|o| format!("{o}{}", parts.uri.path())));
             let aud = &identity.claims["aud"];
             let for_us = resource.is_some_and(|r| {
                 aud.as_str() == Some(r.as_str())
@@ -231,15 +238,16 @@ impl PolicyLayer {
         }
         let mut limit_headers = limits::RateHeaders::default();
         if let Some(limits) = &policy.rate_limits {
-            let subject = limits::Subject { parts, identity: &identity, route, model: None, tool: None };
+            let subject = limits::Subject { parts, peer, identity: &identity, route, model: None, tool: None };
             limit_headers = self.limits.check(limits, limits::Stage::Arrival, &subject, None).await?.headers;
         }
-        Ok((Admitted { identity: Arc::new(identity), policy: policy.clone(), route: route.clone() }, limit_headers))
+        Ok((Admitted { identity, peer, policy: policy.clone(), route: route.clone() }, limit_headers))
     }
 }
 
 /// Where a request came from: the client's address and the scheme it came in on (`http`,
-/// `https`), put in its extensions by the proxy (one extension: each costs an allocation).
+/// `https`). The proxy hands it to the policy layer and the pipelines as an argument, not in
+/// the request's extensions (each of those costs allocations, on every request).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
     pub ip: std::net::IpAddr,
@@ -250,9 +258,8 @@ pub struct Peer {
 /// resource's path.
 pub const RESOURCE_METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
 
-/// `scheme://authority` of a request.
-fn origin(parts: &Parts) -> Option<String> {
-    let scheme = parts.extensions.get::<Peer>().map_or("http", |p| p.scheme);
+/// `scheme://authority` of a request that came in on `scheme`.
+fn origin(parts: &Parts, scheme: &str) -> Option<String> {
     let authority = parts
         .uri
         .authority()
@@ -262,14 +269,15 @@ fn origin(parts: &Parts) -> Option<String> {
 }
 
 /// The URL of the protected-resource metadata of the resource a request is for.
-pub fn resource_metadata_url(parts: &Parts) -> Option<String> {
+pub fn resource_metadata_url(parts: &Parts, peer: Peer) -> Option<String> {
     let path = parts.uri.path();
-    Some(format!("{}{RESOURCE_METADATA_PREFIX}{}", origin(parts)?, if path == "/" { "" } else { path }))
+    Some(format!("{}{RESOURCE_METADATA_PREFIX}{}", origin(parts, peer.scheme)?, if path == "/" { "" } else { path }))
 }
 
 /// The protected-resource metadata of the MCP resource at `path` (RFC 9728 §2).
-pub fn resource_metadata(m: &crate::ir::policy::McpAuthIr, parts: &Parts, path: &str) -> serde_json::Value {
-    let resource = m.resource.clone().or_else(|| origin(parts).map(|o| format!("{o}{path}"))).unwrap_or_default();
+pub fn resource_metadata(m: &crate::ir::policy::McpAuthIr, parts: &Parts, peer: Peer, path: &str) -> serde_json::Value {
+    let resource =
+        m.resource.clone().or_else(|| origin(parts, peer.scheme).map(|o| format!("{o}{path}"))).unwrap_or_default();
     let mut doc = serde_json::json!({
         "resource": resource,
         "authorization_servers": m.authorization_servers,

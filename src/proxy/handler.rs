@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use super::error::ProxyError;
 use super::filters::{self, cors, mirror, redirect, rewrite};
 use super::forward::{self, OutboundBody, OutboundHead};
-use super::pipeline::Pipelines;
+use super::pipeline::{Handoff, Pipelines};
 use super::resource_metadata;
 use super::retry::Retries;
 use super::upstream::Pools;
@@ -211,29 +211,27 @@ async fn serve<'s>(
 
     // Phase 3a: request policies: who the client is, and whether the rule's policy lets it in.
     let mut limit_headers = policy::limits::RateHeaders::default();
+    let peer = policy::Peer { ip: conn.remote.ip(), scheme: conn.scheme };
+    let mut admitted = None;
     // A CORS preflight of a rule with a CORS filter carries no credentials and is answered by
     // the filter.
-    // Who the client is, for rate limits and the MCP per-client session cap.
-    if entry.policy.is_some() || matches!(rule.pipeline, RulePipeline::Mcp(_)) {
-        parts.extensions.insert(policy::Peer { ip: conn.remote.ip(), scheme: conn.scheme });
-    }
     if let Some(policy) = &entry.policy {
         let preflight = rule.filters.iter().any(|f| matches!(f, Filter::Cors(_)))
             && parts.method == http::Method::OPTIONS
             && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
         if !preflight {
-            match shared.policy.admit(policy, &rule.label, &mut parts).await {
-                Ok((admitted, headers)) => {
+            match shared.policy.admit(policy, &rule.label, &mut parts, peer).await {
+                Ok((a, headers)) => {
                     limit_headers = headers;
-                    shared.metrics.record_policy(admitted.identity.method, "allowed");
-                    parts.extensions.insert(admitted);
+                    shared.metrics.record_policy(a.identity.method, "allowed");
+                    admitted = Some(a);
                 }
                 Err(denial) => {
                     shared.metrics.record_policy("-", denial.outcome());
                     tracing::debug!(status = %denial.status, reason = %denial.message, rule = %rule.label, "request refused by policy");
                     return Ok(match &rule.pipeline {
-                        RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, policy),
-                        RulePipeline::Mcp(_) => shared.pipelines.mcp.deny(&denial, &parts, policy),
+                        RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, peer, policy),
+                        RulePipeline::Mcp(_) => shared.pipelines.mcp.deny(&denial, &parts, peer, policy),
                         RulePipeline::Proxy | RulePipeline::Mixed(_) => denial.to_response(),
                     });
                 }
@@ -291,8 +289,8 @@ async fn serve<'s>(
                     let none = crate::ir::policy::PolicyIr::default();
                     let policy = entry.policy.as_deref().unwrap_or(&none);
                     return Ok(match &rule.pipeline {
-                        RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, policy),
-                        RulePipeline::Mcp(_) => shared.pipelines.mcp.deny(&denial, &parts, policy),
+                        RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, peer, policy),
+                        RulePipeline::Mcp(_) => shared.pipelines.mcp.deny(&denial, &parts, peer, policy),
                         RulePipeline::Proxy | RulePipeline::Mixed(_) => denial.to_response(),
                     });
                 }
@@ -312,10 +310,15 @@ async fn serve<'s>(
         }
         Response::from_parts(rparts, rbody)
     };
+    let handoff = Handoff { peer, admitted: admitted.as_ref() };
     let incoming = match &rule.pipeline {
         RulePipeline::Proxy => incoming,
-        RulePipeline::Ai(backends) => return Ok(decorate(shared.pipelines.ai.serve(backends, &parts, incoming).await)),
-        RulePipeline::Mcp(route) => return Ok(decorate(shared.pipelines.mcp.serve(route, &parts, incoming).await)),
+        RulePipeline::Ai(backends) => {
+            return Ok(decorate(shared.pipelines.ai.serve(backends, &parts, handoff, incoming).await));
+        }
+        RulePipeline::Mcp(route) => {
+            return Ok(decorate(shared.pipelines.mcp.serve(route, &parts, handoff, incoming).await));
+        }
         RulePipeline::Mixed(why) => {
             return Err(ProxyError::internal(StatusCode::INTERNAL_SERVER_ERROR, why.to_string()));
         }

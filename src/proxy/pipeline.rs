@@ -17,17 +17,32 @@ use crate::ir::Snapshot;
 use crate::ir::ai::AiBackendIr;
 use crate::ir::mcp::McpRoute;
 use crate::ir::policy::PolicyIr;
-use crate::policy::Denial;
+use crate::policy::{Admitted, Denial, Peer};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the proxy knows of a request besides its head, handed to the pipeline with it: where it
+/// came from and, under a policy that admitted it, who the client is. An argument, not request
+/// extensions (each of those costs allocations, on every request).
+#[derive(Clone, Copy)]
+pub struct Handoff<'a> {
+    pub peer: Peer,
+    pub admitted: Option<&'a Admitted>,
+}
 
 /// A pipeline serving the rules whose backends are of its kind (`T` is what the snapshot
 /// resolved for such a rule). Every failure is answered in the pipeline's own client format.
 pub trait Pipeline<T: ?Sized>: Send + Sync {
-    fn serve<'a>(&'a self, target: &'a T, parts: &'a Parts, body: Incoming) -> BoxFuture<'a, Response<ProxyBody>>;
+    fn serve<'a>(
+        &'a self,
+        target: &'a T,
+        parts: &'a Parts,
+        handoff: Handoff<'a>,
+        body: Incoming,
+    ) -> BoxFuture<'a, Response<ProxyBody>>;
 
     /// A request the policy layer refused, answered in the pipeline's clients' format.
-    fn deny(&self, denial: &Denial, _parts: &Parts, _policy: &PolicyIr) -> Response<ProxyBody> {
+    fn deny(&self, denial: &Denial, _parts: &Parts, _peer: Peer, _policy: &PolicyIr) -> Response<ProxyBody> {
         denial.to_response()
     }
 

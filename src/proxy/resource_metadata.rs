@@ -32,9 +32,8 @@ pub fn answer<B>(
     let mut head = Request::new(());
     *head.uri_mut() = req.uri().clone();
     *head.headers_mut() = req.headers().clone();
-    let (mut parts, ()) = head.into_parts();
-    parts.extensions.insert(peer);
-    let doc = crate::policy::resource_metadata(m, &parts, if path == "/" { "" } else { path });
+    let (parts, ()) = head.into_parts();
+    let doc = crate::policy::resource_metadata(m, &parts, peer, if path == "/" { "" } else { path });
     let mut resp = Response::new(body::full(doc.to_string()));
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

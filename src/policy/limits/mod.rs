@@ -10,12 +10,13 @@
 pub mod gcra;
 pub mod global;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use self::gcra::{Decision, Limiter, Quota};
 use self::global::Global;
@@ -36,6 +37,7 @@ pub enum Stage {
 /// What a limit's key may be made of.
 pub struct Subject<'a> {
     pub parts: &'a Parts,
+    pub peer: super::Peer,
     pub identity: &'a Identity,
     pub route: &'a str,
     pub model: Option<&'a str>,
@@ -76,18 +78,21 @@ impl Counter {
     }
 }
 
-/// Tokens taken ahead of the answer, settled with what it used.
+/// Cells taken by one limit. Those of token limits are kept as reservations: tokens taken
+/// ahead of the answer, settled with what it used.
 pub struct Reservation {
     counter: Counter,
     key: String,
     reserved: u64,
-    count: TokenCountIr,
+    /// `None`: a request limit's (given back on a later refusal, never settled).
+    count: Option<TokenCountIr>,
 }
 
 impl Reservation {
     /// Charges what the answer used instead of what was reserved.
     pub fn settle(&self, input: u64, output: u64) {
-        let used = match self.count {
+        let Some(count) = self.count else { return };
+        let used = match count {
             TokenCountIr::Total => input + output,
             TokenCountIr::Input => input,
             TokenCountIr::Output => output,
@@ -115,17 +120,22 @@ impl std::fmt::Debug for Admission {
 
 #[derive(Default)]
 pub struct Limiters {
-    by_id: Mutex<HashMap<String, Arc<Limiter>>>,
+    /// Limiters by the limit's id (ids are the operator's: a fast hash).
+    by_id: Mutex<HashMap<String, Arc<Limiter>, foldhash::fast::FixedState>>,
     /// Redis, for global limits (`sluice run --redis-url`).
     global: Option<Arc<Global>>,
 }
 
 /// OpenAI's duration format for `x-ratelimit-reset-*`: `20ms`, `6s`, `1m30s`.
-fn reset_text(d: Duration) -> String {
+fn reset_text(d: Duration) -> Cow<'static, str> {
     // In u64: formatting a u128 costs several times more, on every answer of a limited route.
     let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        // A limit far from its end (most answers): nothing to format.
+        return Cow::Borrowed("0ms");
+    }
     if ms < 1000 {
-        return format!("{ms}ms");
+        return format!("{ms}ms").into();
     }
     let s = d.as_secs();
     match (s / 3600, s % 3600 / 60, s % 60) {
@@ -133,6 +143,7 @@ fn reset_text(d: Duration) -> String {
         (0, m, s) => format!("{m}m{s}s"),
         (h, m, s) => format!("{h}h{m}m{s}s"),
     }
+    .into()
 }
 
 fn key(limit: &RateLimitIr, s: &Subject<'_>) -> String {
@@ -143,9 +154,9 @@ fn key(limit: &RateLimitIr, s: &Subject<'_>) -> String {
         k.push('|');
         match part {
             KeyPart::ClientIp => {
-                if let Some(p) = s.parts.extensions.get::<super::Peer>() {
-                    k.push_str(&p.ip.to_string());
-                }
+                use std::fmt::Write;
+                // Writing to a String cannot fail.
+                let _ = write!(k, "{}", s.peer.ip);
             }
             KeyPart::Identity => k.push_str(&s.identity.name),
             KeyPart::Model => k.push_str(s.model.unwrap_or_default()),
@@ -238,7 +249,7 @@ impl Limiters {
     ) -> Result<Admission, Denial> {
         // What each limit took: given back on a refusal, kept as reservations (token limits)
         // on admission.
-        let mut taken: Vec<(Counter, String, u64, Option<TokenCountIr>)> = Vec::new();
+        let mut taken: Vec<Reservation> = Vec::new();
         let mut out = Admission::default();
         let mut tightest: [Option<Decision>; 2] = [None, None];
         for l in limits.iter().filter(|l| asked(l, stage)) {
@@ -285,29 +296,35 @@ impl Limiters {
                 tightest[slot] = Some(d);
             }
             if let Some(counter) = counter {
-                taken.push((counter, k, n, l.tokens));
+                taken.push(Reservation { counter, key: k, reserved: n, count: l.tokens });
             }
         }
-        out.reservations = taken
-            .into_iter()
-            .filter_map(|(counter, key, reserved, count)| Some(Reservation { counter, key, reserved, count: count? }))
-            .collect();
+        taken.retain(|r| r.count.is_some());
+        out.reservations = taken;
         out.headers = RateHeaders(tightest);
         Ok(out)
     }
 }
 
 /// Gives back what the limits asked so far took (a later one refused).
-fn give_back(taken: Vec<(Counter, String, u64, Option<TokenCountIr>)>) {
-    for (counter, k, n, _) in taken {
-        counter.settle(&k, -i64::try_from(n).unwrap_or(i64::MAX));
+fn give_back(taken: Vec<Reservation>) {
+    for r in taken {
+        r.counter.settle(&r.key, -i64::try_from(r.reserved).unwrap_or(i64::MAX));
     }
 }
 
 /// OpenAI's rate-limit header names: limit, remaining, reset; of requests, then of tokens.
-const HEADER_NAMES: [[&str; 3]; 2] = [
-    ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"],
-    ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
+const HEADER_NAMES: [[HeaderName; 3]; 2] = [
+    [
+        HeaderName::from_static("x-ratelimit-limit-requests"),
+        HeaderName::from_static("x-ratelimit-remaining-requests"),
+        HeaderName::from_static("x-ratelimit-reset-requests"),
+    ],
+    [
+        HeaderName::from_static("x-ratelimit-limit-tokens"),
+        HeaderName::from_static("x-ratelimit-remaining-tokens"),
+        HeaderName::from_static("x-ratelimit-reset-tokens"),
+    ],
 ];
 
 /// The tightest request and token decisions, answered as OpenAI's rate-limit headers. Kept as
@@ -317,15 +334,28 @@ pub struct RateHeaders([Option<Decision>; 2]);
 
 impl RateHeaders {
     /// Writes the headers into `h`; `replace`: over those already there (an upstream's own).
+    /// The values are written into one buffer and cut from it: one allocation for them all,
+    /// not one each (they are on every answer of a limited route).
     pub fn write(&self, h: &mut HeaderMap, replace: bool) {
+        use std::fmt::Write;
+        let mut buf = bytes::BytesMut::with_capacity(96);
         for (d, names) in self.0.iter().zip(HEADER_NAMES) {
             let Some(d) = d else { continue };
-            // The reset text is digits and unit letters: always a valid header value.
-            let reset = HeaderValue::from_maybe_shared(bytes::Bytes::from(reset_text(d.reset)))
-                .unwrap_or(HeaderValue::from_static("0s"));
-            let values = [HeaderValue::from(d.limit), HeaderValue::from(d.remaining), reset];
-            for (name, value) in names.into_iter().zip(values) {
-                let name = http::HeaderName::from_static(name);
+            let mut ends = [0usize; 3];
+            // Writing to a BytesMut cannot fail.
+            let _ = write!(buf, "{}", d.limit);
+            ends[0] = buf.len();
+            let _ = write!(buf, "{}", d.remaining);
+            ends[1] = buf.len();
+            buf.extend_from_slice(reset_text(d.reset).as_bytes());
+            ends[2] = buf.len();
+            let all = buf.split().freeze();
+            let mut from = 0;
+            for (name, end) in names.into_iter().zip(ends) {
+                // Digits and unit letters: always a valid header value.
+                let value =
+                    HeaderValue::from_maybe_shared(all.slice(from..end)).unwrap_or(HeaderValue::from_static("0"));
+                from = end;
                 if replace {
                     h.insert(name, value);
                 } else if let http::header::Entry::Vacant(e) = h.entry(name) {
@@ -371,7 +401,8 @@ mod tests {
         ];
         let parts = http::Request::new(()).into_parts().0;
         let alice = Identity { name: "alice".into(), ..Identity::default() };
-        let s = Subject { parts: &parts, identity: &alice, route: "r", model: Some("gpt"), tool: None };
+        let peer = super::super::Peer { ip: std::net::Ipv4Addr::LOCALHOST.into(), scheme: "http" };
+        let s = Subject { parts: &parts, peer, identity: &alice, route: "r", model: Some("gpt"), tool: None };
         let l = Limiters::default();
         let a = l.check(&limits, Stage::Arrival, &s, None).await.expect("first");
         assert_eq!(a.headers.map()["x-ratelimit-remaining-requests"], "1");
