@@ -147,13 +147,27 @@ async fn the_cluster_configures_the_gateway_and_no_update_is_lost() {
 }
 
 /// An object the gateway cannot read is left out, and its own status says why (Accepted False,
-/// reason Invalid, per parent of ours); the rest is served.
+/// reason Invalid): a route per parent of ours, a TrafficPolicy per target, a BackendTLSPolicy
+/// per Gateway of ours whose routes send to its Service. The rest is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_that_cannot_be_read_is_left_out() {
     let mut broken = route("/broken");
     broken["metadata"]["name"] = json!("broken");
     broken["spec"]["nonsense"] = json!(true);
-    let w = World::new(|port| base(port, [route("/v1"), broken])).await;
+    let policy = json!({"apiVersion": "sluice.dev/v1alpha1", "kind": "TrafficPolicy",
+        "metadata": {"name": "limits", "namespace": "default"},
+        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "llm"}],
+            "rateLimits": [{"name": "r", "requests": 5, "per": "fortnight"}]}});
+    let to_service = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": "/web"}}],
+            "backendRefs": [{"name": "web", "port": 443}]}]}});
+    let tls = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+        "metadata": {"name": "web-tls", "namespace": "default"},
+        "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "web"}],
+            "validation": {"hostname": "web.example", "wellKnownCACertificates": "System", "extra": 1}}});
+    let w = World::new(|port| base(port, [route("/v1"), broken, policy, to_service, tls])).await;
     let (fake, addr) = (&w.fake, w.addr);
     let gw = w.gateway(&[]).await;
     until_chat(addr, 200, Duration::from_secs(5), "the readable route").await;
@@ -168,6 +182,29 @@ async fn an_object_that_cannot_be_read_is_left_out() {
                 && c["status"] == "False"
                 && c["reason"] == "Invalid"
                 && c["message"].as_str().is_some_and(|m| m.contains("cannot be read") && m.contains("nonsense"))
+        })
+    })
+    .await;
+    let invalid = |s: &Value, field: &str| {
+        let a = &s["status"]["ancestors"];
+        let c = &a[0]["conditions"][0];
+        a.as_array().is_some_and(|a| a.len() == 1)
+            && c["type"] == "Accepted"
+            && c["status"] == "False"
+            && c["reason"] == "Invalid"
+            && c["message"].as_str().is_some_and(|m| m.contains("cannot be read") && m.contains(field))
+    };
+    until(Duration::from_secs(10), "the unreadable TrafficPolicy's status, per target", || {
+        fake.get("sluice.dev/v1alpha1", "TrafficPolicy", Some("default"), "limits").is_some_and(|p| {
+            let r = &p["status"]["ancestors"][0]["ancestorRef"];
+            invalid(&p, "fortnight") && r["kind"] == "HTTPRoute" && r["name"] == "llm" && r["namespace"] == "default"
+        })
+    })
+    .await;
+    until(Duration::from_secs(10), "the unreadable BackendTLSPolicy's status, per Gateway of ours", || {
+        fake.get("gateway.networking.k8s.io/v1", "BackendTLSPolicy", Some("default"), "web-tls").is_some_and(|p| {
+            let r = &p["status"]["ancestors"][0]["ancestorRef"];
+            invalid(&p, "extra") && r["kind"] == "Gateway" && r["name"] == "gw"
         })
     })
     .await;
@@ -295,6 +332,45 @@ async fn two_replicas_elect_one_status_writer() {
     let writers = fake.status_writers();
     assert!(writers[before..].iter().all(|w| w.ends_with(&b_id)), "{writers:?}");
     drop(b);
+}
+
+/// A holder that cannot renew its Lease stops writing status within the lease's duration (it
+/// stops at two thirds of it, before anyone else may take the Lease over), keeps serving, and
+/// writes again once it holds the Lease again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_cannot_renew_stops_writing() {
+    let w = World::new(|port| base(port, [route("/v1")])).await;
+    let fake = &w.fake;
+    let gw = w.gateway(&["--lease-duration", "3s"]).await;
+    let id = format!("-{}", gw.child.id());
+    until(Duration::from_secs(10), "the replica holds the lease", || {
+        lease_holder(fake).is_some_and(|h| h.ends_with(&id))
+    })
+    .await;
+    until(Duration::from_secs(10), "status written", || fake.status_patches() > 0).await;
+
+    fake.refuse_lease_writes(true);
+    let refused = Instant::now();
+    // Past the lease's duration, nothing more is written, whatever changes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = fake.status_patches();
+    fake.apply(route("/v2"));
+    until_chat(w.addr, 404, Duration::from_secs(5), "the change served without the lease").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        fake.status_patches(),
+        before,
+        "no status written {:?} after the lease could not be renewed",
+        refused.elapsed()
+    );
+
+    // Renewals work again: the replica holds the Lease again and writes what changed.
+    fake.refuse_lease_writes(false);
+    until(Duration::from_secs(10), "status written again once the lease is held", || fake.status_patches() > before)
+        .await;
+    let route_status = fake.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("default"), "llm").expect("route");
+    assert!(route_status["status"]["parents"][0]["conditions"].is_array(), "{route_status}");
+    drop(gw);
 }
 
 /// `kubectl` (an independent client: Debian's `kubernetes-client`, or any other) against the fake.

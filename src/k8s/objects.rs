@@ -108,6 +108,12 @@ impl Objects {
         slots.iter().find_map(|s| s.objects.get(key).filter(|v| v["kind"] == kind).cloned())
     }
 
+    /// Every object of `kind`, as last seen.
+    pub fn of_kind(&self, kind: &str) -> Vec<Value> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.iter().flat_map(|s| s.objects.values()).filter(|v| v["kind"] == kind).cloned().collect()
+    }
+
     /// Whether every watch has listed once.
     pub fn synced(&self) -> bool {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|s| s.synced)

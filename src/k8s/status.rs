@@ -137,8 +137,10 @@ pub fn merged(ours: &Value, current: &Value, controller: &str) -> Value {
 
 /// The status of objects that cannot be read, where Sluice would write one: Accepted (and, on a
 /// Gateway, Programmed) False with reason `Invalid` and why, on GatewayClasses of our
-/// controller, Gateways of such a class, and routes per parent Gateway of such a class (parents
-/// read from the raw `spec.parentRefs`). Other kinds are only logged.
+/// controller, Gateways of such a class, routes per parent Gateway of such a class (parents
+/// read from the raw `spec.parentRefs`), TrafficPolicies per target (the raw `spec.targetRefs`),
+/// and BackendTLSPolicies per Gateway of ours whose routes send to a target Service. Other
+/// kinds (Services, Secrets, our backends, which carry no status of ours) are only logged.
 pub fn unreadable(errors: &[super::Unreadable], objects: &Objects, controller: &str) -> Vec<ObjectStatus> {
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let ours_class =
@@ -181,10 +183,82 @@ pub fn unreadable(errors: &[super::Unreadable], objects: &Objects, controller: &
                 }
                 json!({"parents": parents})
             }
+            "TrafficPolicy" => {
+                let ancestors: Vec<Value> = raw_targets(o)
+                    .map(|t| {
+                        let mut r = json!({"group": t["group"].as_str().unwrap_or_default(), "kind": t["kind"],
+                            "namespace": ns, "name": t["name"]});
+                        if let Some(s) = t["sectionName"].as_str() {
+                            r["sectionName"] = json!(s);
+                        }
+                        json!({"ancestorRef": r, "controllerName": controller, "conditions": [cond("Accepted")]})
+                    })
+                    .collect();
+                if ancestors.is_empty() {
+                    continue;
+                }
+                json!({"ancestors": ancestors})
+            }
+            "BackendTLSPolicy" => {
+                let services: Vec<&str> = raw_targets(o)
+                    .filter(|t| t["kind"] == "Service" && t["group"].as_str().is_none_or(str::is_empty))
+                    .filter_map(|t| t["name"].as_str())
+                    .collect();
+                let gateways = gateways_sending_to(objects, ns, &services, &ours_gateway);
+                if gateways.is_empty() {
+                    continue;
+                }
+                let ancestors: Vec<Value> = gateways
+                    .iter()
+                    .map(|(gns, name)| {
+                        json!({"ancestorRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                            "namespace": gns, "name": name},
+                            "controllerName": controller, "conditions": [cond("Accepted")]})
+                    })
+                    .collect();
+                json!({"ancestors": ancestors})
+            }
             _ => continue,
         };
         let namespace = (kind != "GatewayClass").then(|| ns.to_string());
         out.push(ObjectStatus { kind: kind.to_string(), namespace, name: name.to_string(), status });
+    }
+    out
+}
+
+/// The entries of a raw `spec.targetRefs` that name a kind and an object.
+fn raw_targets(o: &Value) -> impl Iterator<Item = &Value> {
+    o["spec"]["targetRefs"].as_array().into_iter().flatten().filter(|t| t["kind"].is_string() && t["name"].is_string())
+}
+
+/// The Gateways (`namespace`, `name`) of ours that HTTPRoutes attach to whose rules send to one
+/// of `services` in namespace `ns`.
+fn gateways_sending_to(
+    objects: &Objects,
+    ns: &str,
+    services: &[&str],
+    ours: &dyn Fn(&str, &str) -> bool,
+) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for r in objects.of_kind("HTTPRoute") {
+        let rns = r["metadata"]["namespace"].as_str().unwrap_or("default");
+        let sends = r["spec"]["rules"].as_array().into_iter().flatten().any(|rule| {
+            rule["backendRefs"].as_array().into_iter().flatten().any(|b| {
+                b.get("kind").is_none_or(|k| k == "Service")
+                    && b["group"].as_str().is_none_or(str::is_empty)
+                    && b["namespace"].as_str().unwrap_or(rns) == ns
+                    && b["name"].as_str().is_some_and(|n| services.contains(&n))
+            })
+        });
+        if !sends {
+            continue;
+        }
+        for p in r["spec"]["parentRefs"].as_array().into_iter().flatten() {
+            let (pns, name) = (p["namespace"].as_str().unwrap_or(rns), p["name"].as_str().unwrap_or_default());
+            if p.get("kind").is_none_or(|k| k == "Gateway") && ours(pns, name) {
+                out.insert((pns.to_string(), name.to_string()));
+            }
+        }
     }
     out
 }

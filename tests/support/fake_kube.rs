@@ -56,6 +56,8 @@ struct Inner {
     /// Sent to cut every open watch.
     cut: broadcast::Sender<()>,
     down: AtomicBool,
+    /// Writes of Leases answered `500` (a holder that cannot renew).
+    refuse_leases: AtomicBool,
     /// Watches answered `410 Expired`.
     expired: std::sync::atomic::AtomicUsize,
     /// Watch requests received.
@@ -155,6 +157,7 @@ impl FakeKube {
             changes,
             cut,
             down: AtomicBool::new(false),
+            refuse_leases: AtomicBool::new(false),
             expired: Default::default(),
             watches: Default::default(),
             status_patches: Default::default(),
@@ -216,6 +219,11 @@ impl FakeKube {
         if down {
             self.break_watches();
         }
+    }
+
+    /// Writes of Leases fail (`true`: answered 500, everything else served) or work again.
+    pub fn refuse_lease_writes(&self, refuse: bool) {
+        self.inner.refuse_leases.store(refuse, Ordering::SeqCst);
     }
 
     /// Watches answered `410 Expired` so far.
@@ -440,6 +448,11 @@ async fn serve(State(inner): State<Arc<Inner>>, req: Request) -> Response {
                 Some(o) => json_response(StatusCode::OK, o),
                 None => status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found")),
             }
+        }
+        (http::Method::POST, None) | (http::Method::PUT, Some(_))
+            if t.collection.ends_with("/leases") && inner.refuse_leases.load(Ordering::SeqCst) =>
+        {
+            status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "lease writes are refused by the test")
         }
         (http::Method::POST, None) | (http::Method::PUT, Some(_)) => {
             let create = req.method() == http::Method::POST;
