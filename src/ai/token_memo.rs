@@ -1,9 +1,11 @@
 //! A bounded memory of token counts, by text and by word. Clients resend the same texts on every
 //! turn (the system prompt, tool definitions, the conversation so far), so counting a prompt for
-//! admission mostly counts text already counted; and the one new text of a turn is mostly words
-//! counted before. A text is found whole, or else counted as the sum of its [`words`], each found
-//! or counted by the tokenizer (then remembered). Counts are the tokenizer's own: the words are
-//! cut only where its pre-tokenizer cuts too (see [`words`]).
+//! admission mostly counts text already counted; and the one new text of a turn is mostly
+//! sentences and words counted before (prompts are often a template around a new part). A text
+//! is found whole, or else counted as the sum of its [`clauses`] (runs of words up to a
+//! punctuation mark), each found whole or else counted as the sum of its [`words`], each found or
+//! counted by the tokenizer. Whatever is counted is remembered. Counts are the tokenizer's own:
+//! texts are cut only where its pre-tokenizer cuts too (see [`words`]).
 //!
 //! Texts and words are known by a 64-bit foldhash seeded at random per process (a collision
 //! costs an estimate, nothing else, and cannot be prepared offline). foldhash, not SipHash: a
@@ -129,6 +131,28 @@ pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// A text's clauses: its [`words`], run together up to a word that ends in a punctuation mark
+/// (`.`, `,`, `;`, `:`, `?`, `!`). Cut where words are cut, so their counts add up too.
+pub(crate) fn clauses(text: &str) -> impl Iterator<Item = &str> {
+    let mut words = words(text);
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let mut end = start;
+        for w in words.by_ref() {
+            end += w.len();
+            if w.as_bytes().last().is_some_and(|c| matches!(c, b'.' | b',' | b';' | b':' | b'?' | b'!')) {
+                break;
+            }
+        }
+        if end == start {
+            return None;
+        }
+        let clause = &text[start..end];
+        start = end;
+        Some(clause)
+    })
+}
+
 /// Whether the character ending at byte `end` of `t` is white space (or there is none). ASCII
 /// is decided on the byte; other characters are decoded.
 fn space_before(t: &str, end: usize) -> bool {
@@ -181,6 +205,31 @@ impl Memo {
         if let Some(n) = self.lock().get(whole, self.capacity) {
             return n as usize;
         }
+        let mut total = 0usize;
+        for clause in clauses(text) {
+            if clause.len() == text.len() {
+                // One clause: the text itself, just looked up.
+                total += self.count_by_words(text, &count);
+                break;
+            }
+            let key = self.key(clause);
+            let known = self.lock().get(key, self.capacity);
+            total += match known {
+                Some(n) => n as usize,
+                None => {
+                    let n = self.count_by_words(clause, &count);
+                    self.lock().insert(key, u32::try_from(n).unwrap_or(u32::MAX), self.capacity);
+                    n
+                }
+            };
+        }
+        let mut g = self.lock();
+        g.insert(whole, u32::try_from(total).unwrap_or(u32::MAX), self.capacity);
+        total
+    }
+
+    /// The sum of the counts of `text`'s words (remembered, or counted and remembered).
+    fn count_by_words(&self, text: &str, count: &impl Fn(&str) -> usize) -> usize {
         // The words go in batches held on the stack (a list on the heap of a long text is a
         // large allocation, which makes the allocator sort its free lists).
         let mut batch: [Word<'_>; BATCH] = std::array::from_fn(|_| Word { key: 0, text: "", count: Known::No });
@@ -195,13 +244,11 @@ impl Memo {
             if n == 0 {
                 break;
             }
-            total += self.count_words(&mut batch[..n], &count);
+            total += self.count_words(&mut batch[..n], count);
             if n < BATCH {
                 break;
             }
         }
-        let mut g = self.lock();
-        g.insert(whole, u32::try_from(total).unwrap_or(u32::MAX), self.capacity);
         total
     }
 
@@ -305,6 +352,34 @@ mod tests {
             assert_eq!(m.count(&text, counted), text.len(), "{n} words");
             assert_eq!(calls.get(), n, "{n} words: each counted once");
         }
+    }
+
+    /// A new text around sentences seen before is counted by its clauses: only the new clause's
+    /// words are looked up, and only the new word is counted.
+    #[test]
+    fn clauses_seen_before_are_found_whole() {
+        assert_eq!(clauses("Hi there, you. A b c? Yes").collect::<Vec<_>>(), ["Hi there,", " you.", " A b c?", " Yes"]);
+        assert_eq!(clauses("no marks at all").collect::<Vec<_>>(), ["no marks at all"]);
+        assert_eq!(clauses("").count(), 0);
+        let m = Memo::with_capacity(1024);
+        let seen = std::cell::RefCell::new(Vec::new());
+        let counted = |t: &str| {
+            seen.borrow_mut().push(t.to_string());
+            t.len()
+        };
+        let a = "And what does a gateway add on top of that? Ticket 11-1. Please keep it short, we read on phones.";
+        let b = "And what does a gateway add on top of that? Ticket 12-2. Please keep it short, we read on phones.";
+        let c = "And what does a gateway add on top of that? Please keep it short, Ticket 12-2.";
+        assert_eq!(m.count(a, counted), a.len());
+        let before = m.len();
+        seen.borrow_mut().clear();
+        assert_eq!(m.count(b, counted), b.len());
+        assert_eq!(*seen.borrow(), [" 12-2."], "only the new word is counted");
+        // The whole text, its new clause and its new word: nothing else was new.
+        assert_eq!(m.len(), before + 3);
+        seen.borrow_mut().clear();
+        assert_eq!(m.count(c, counted), c.len());
+        assert_eq!(*seen.borrow(), Vec::<String>::new(), "every clause was seen before");
     }
 
     #[test]

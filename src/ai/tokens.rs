@@ -217,6 +217,9 @@ mod tests {
                 let by_words: usize =
                     super::super::token_memo::words(&text).map(|w| by_pieces(tokenizer, pattern, w)).sum();
                 assert_eq!(by_words, tokenizer.count(text.as_str()), "{text:?}");
+                let by_clauses: usize =
+                    super::super::token_memo::clauses(&text).map(|c| by_pieces(tokenizer, pattern, c)).sum();
+                assert_eq!(by_clauses, tokenizer.count(text.as_str()), "{text:?}");
             }
         }
     }
