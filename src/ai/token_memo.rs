@@ -322,22 +322,6 @@ mod tests {
         assert_eq!(calls.get(), 3);
     }
 
-    #[test]
-    fn a_new_text_is_counted_by_the_words_not_seen_before() {
-        let m = Memo::with_capacity(1024);
-        let seen = std::cell::RefCell::new(Vec::new());
-        let counted = |t: &str| {
-            seen.borrow_mut().push(t.to_string());
-            t.len()
-        };
-        let a = "What does an LLM gateway add on top of a reverse proxy? Ticket 1. Keep it short.";
-        let b = "What does an LLM gateway add on top of a reverse proxy? Ticket 2. Keep it short.";
-        assert_eq!(m.count(a, counted), a.len());
-        seen.borrow_mut().clear();
-        assert_eq!(m.count(b, counted), b.len());
-        assert_eq!(*seen.borrow(), [" 2."], "only the new word is counted");
-    }
-
     /// A text of more words than a batch is counted whole, each word once.
     #[test]
     fn long_texts_are_counted_in_batches() {
@@ -357,7 +341,7 @@ mod tests {
     /// A new text around sentences seen before is counted by its clauses: only the new clause's
     /// words are looked up, and only the new word is counted.
     #[test]
-    fn clauses_seen_before_are_found_whole() {
+    fn a_new_text_is_counted_by_the_clauses_and_words_not_seen_before() {
         assert_eq!(clauses("Hi there, you. A b c? Yes").collect::<Vec<_>>(), ["Hi there,", " you.", " A b c?", " Yes"]);
         assert_eq!(clauses("no marks at all").collect::<Vec<_>>(), ["no marks at all"]);
         assert_eq!(clauses("").count(), 0);

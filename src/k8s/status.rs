@@ -162,13 +162,20 @@ pub fn unreadable(errors: &[super::Unreadable], objects: &Objects, controller: &
             json!({"type": t, "status": "False", "reason": "Invalid", "message": message,
                 "observedGeneration": generation, "lastTransitionTime": now})
         };
+        // A parent's or ancestor's entry of ours, refused.
+        let entry =
+            |field: &str, r: Value| json!({field: r, "controllerName": controller, "conditions": [cond("Accepted")]});
+        // Routes and policies report per parent or ancestor: none of ours, nothing to write.
+        let per = |list: &str, entries: Vec<Value>| (!entries.is_empty()).then(|| json!({list: entries}));
         let status = match kind {
-            "GatewayClass" if o["spec"]["controllerName"] == controller => json!({"conditions": [cond("Accepted")]}),
+            "GatewayClass" if o["spec"]["controllerName"] == controller => {
+                Some(json!({"conditions": [cond("Accepted")]}))
+            }
             "Gateway" if o["spec"]["gatewayClassName"].as_str().is_some_and(ours_class) => {
-                json!({"conditions": [cond("Accepted"), cond("Programmed")]})
+                Some(json!({"conditions": [cond("Accepted"), cond("Programmed")]}))
             }
             "HTTPRoute" | "TLSRoute" => {
-                let parents: Vec<Value> = o["spec"]["parentRefs"]
+                let parents = o["spec"]["parentRefs"]
                     .as_array()
                     .into_iter()
                     .flatten()
@@ -176,50 +183,36 @@ pub fn unreadable(errors: &[super::Unreadable], objects: &Objects, controller: &
                     .filter(|p| {
                         ours_gateway(p["namespace"].as_str().unwrap_or(ns), p["name"].as_str().unwrap_or_default())
                     })
-                    .map(|p| json!({"parentRef": p, "controllerName": controller, "conditions": [cond("Accepted")]}))
-                    .collect();
-                if parents.is_empty() {
-                    continue;
-                }
-                json!({"parents": parents})
+                    .map(|p| entry("parentRef", p.clone()));
+                per("parents", parents.collect())
             }
             "TrafficPolicy" => {
-                let ancestors: Vec<Value> = raw_targets(o)
-                    .map(|t| {
-                        let mut r = json!({"group": t["group"].as_str().unwrap_or_default(), "kind": t["kind"],
-                            "namespace": ns, "name": t["name"]});
-                        if let Some(s) = t["sectionName"].as_str() {
-                            r["sectionName"] = json!(s);
-                        }
-                        json!({"ancestorRef": r, "controllerName": controller, "conditions": [cond("Accepted")]})
-                    })
-                    .collect();
-                if ancestors.is_empty() {
-                    continue;
-                }
-                json!({"ancestors": ancestors})
+                let ancestors = raw_targets(o).map(|t| {
+                    let mut r = json!({"group": t["group"].as_str().unwrap_or_default(), "kind": t["kind"],
+                        "namespace": ns, "name": t["name"]});
+                    if let Some(s) = t["sectionName"].as_str() {
+                        r["sectionName"] = json!(s);
+                    }
+                    entry("ancestorRef", r)
+                });
+                per("ancestors", ancestors.collect())
             }
             "BackendTLSPolicy" => {
                 let services: Vec<&str> = raw_targets(o)
                     .filter(|t| t["kind"] == "Service" && t["group"].as_str().is_none_or(str::is_empty))
                     .filter_map(|t| t["name"].as_str())
                     .collect();
-                let gateways = gateways_sending_to(objects, ns, &services, &ours_gateway);
-                if gateways.is_empty() {
-                    continue;
-                }
-                let ancestors: Vec<Value> = gateways
-                    .iter()
-                    .map(|(gns, name)| {
-                        json!({"ancestorRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                            "namespace": gns, "name": name},
-                            "controllerName": controller, "conditions": [cond("Accepted")]})
-                    })
-                    .collect();
-                json!({"ancestors": ancestors})
+                let ancestors = gateways_sending_to(objects, ns, &services, &ours_gateway).into_iter().map(|(gns, name)| {
+                    entry(
+                        "ancestorRef",
+                        json!({"group": crate::api::GATEWAY_GROUP, "kind": "Gateway", "namespace": gns, "name": name}),
+                    )
+                });
+                per("ancestors", ancestors.collect())
             }
-            _ => continue,
+            _ => None,
         };
+        let Some(status) = status else { continue };
         let namespace = (kind != "GatewayClass").then(|| ns.to_string());
         out.push(ObjectStatus { kind: kind.to_string(), namespace, name: name.to_string(), status });
     }

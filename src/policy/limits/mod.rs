@@ -10,7 +10,6 @@
 pub mod gcra;
 pub mod global;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,24 +125,24 @@ pub struct Limiters {
     global: Option<Arc<Global>>,
 }
 
-/// OpenAI's duration format for `x-ratelimit-reset-*`: `20ms`, `6s`, `1m30s`.
-fn reset_text(d: Duration) -> Cow<'static, str> {
-    // In u64: formatting a u128 costs several times more, on every answer of a limited route.
-    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    if ms == 0 {
-        // A limit far from its end (most answers): nothing to format.
-        return Cow::Borrowed("0ms");
+/// A duration in OpenAI's format for `x-ratelimit-reset-*`: `20ms`, `6s`, `1m30s`. Written
+/// where it goes (a header buffer, a message), never formatted apart.
+struct Reset(Duration);
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // In u64: formatting a u128 costs several times more, on every answer of a limited route.
+        let ms = u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX);
+        if ms < 1000 {
+            return write!(f, "{ms}ms");
+        }
+        let s = self.0.as_secs();
+        match (s / 3600, s % 3600 / 60, s % 60) {
+            (0, 0, s) => write!(f, "{s}s"),
+            (0, m, s) => write!(f, "{m}m{s}s"),
+            (h, m, s) => write!(f, "{h}h{m}m{s}s"),
+        }
     }
-    if ms < 1000 {
-        return format!("{ms}ms").into();
-    }
-    let s = d.as_secs();
-    match (s / 3600, s % 3600 / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
-    .into()
 }
 
 fn key(limit: &RateLimitIr, s: &Subject<'_>) -> String {
@@ -282,7 +281,7 @@ impl Limiters {
                         l.name,
                         l.limit,
                         l.period.as_secs(),
-                        reset_text(d.retry_after)
+                        Reset(d.retry_after)
                     ),
                     d.retry_after,
                 );
@@ -341,21 +340,13 @@ impl RateHeaders {
         let mut buf = bytes::BytesMut::with_capacity(96);
         for (d, names) in self.0.iter().zip(HEADER_NAMES) {
             let Some(d) = d else { continue };
-            let mut ends = [0usize; 3];
-            // Writing to a BytesMut cannot fail.
-            let _ = write!(buf, "{}", d.limit);
-            ends[0] = buf.len();
-            let _ = write!(buf, "{}", d.remaining);
-            ends[1] = buf.len();
-            buf.extend_from_slice(reset_text(d.reset).as_bytes());
-            ends[2] = buf.len();
-            let all = buf.split().freeze();
-            let mut from = 0;
-            for (name, end) in names.into_iter().zip(ends) {
-                // Digits and unit letters: always a valid header value.
+            let values: [&dyn std::fmt::Display; 3] = [&d.limit, &d.remaining, &Reset(d.reset)];
+            for (name, v) in names.into_iter().zip(values) {
+                // Writing to a BytesMut cannot fail; digits and unit letters are always a valid
+                // header value.
+                let _ = write!(buf, "{v}");
                 let value =
-                    HeaderValue::from_maybe_shared(all.slice(from..end)).unwrap_or(HeaderValue::from_static("0"));
-                from = end;
+                    HeaderValue::from_maybe_shared(buf.split().freeze()).unwrap_or(HeaderValue::from_static("0"));
                 if replace {
                     h.insert(name, value);
                 } else if let http::header::Entry::Vacant(e) = h.entry(name) {
@@ -438,9 +429,11 @@ mod tests {
 
     #[test]
     fn reset_texts() {
-        assert_eq!(reset_text(Duration::from_millis(20)), "20ms");
-        assert_eq!(reset_text(Duration::from_secs(6)), "6s");
-        assert_eq!(reset_text(Duration::from_secs(90)), "1m30s");
-        assert_eq!(reset_text(Duration::from_secs(3700)), "1h1m40s");
+        let text = |d: Duration| Reset(d).to_string();
+        assert_eq!(text(Duration::ZERO), "0ms");
+        assert_eq!(text(Duration::from_millis(20)), "20ms");
+        assert_eq!(text(Duration::from_secs(6)), "6s");
+        assert_eq!(text(Duration::from_secs(90)), "1m30s");
+        assert_eq!(text(Duration::from_secs(3700)), "1h1m40s");
     }
 }
