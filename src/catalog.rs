@@ -163,6 +163,11 @@ impl CatalogProvider {
             .map(|(_, m)| m)
     }
 
+    /// Whether an entry (not a pattern) is named `name`.
+    pub fn names_exactly(&self, name: &str) -> bool {
+        self.models.iter().any(|m| !m.is_pattern() && m.name == name)
+    }
+
     /// The pricing of model `name`, when the catalog knows it.
     pub fn pricing(&self, name: &str) -> Option<&Pricing> {
         self.model(name).and_then(|m| m.pricing.as_ref())

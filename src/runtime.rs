@@ -70,6 +70,8 @@ pub struct ReloadState {
 
 pub struct Runtime {
     pub(crate) shared: Arc<Shared>,
+    /// The MCP pipeline's state (its sessions, for the metrics).
+    mcp: Arc<McpState>,
     mode: BindMode,
     state: Mutex<State>,
 }
@@ -106,9 +108,10 @@ impl Runtime {
         let pools = Arc::new(Pools::default());
         let metrics = Arc::new(Metrics::default());
         let policy = Arc::new(policy);
+        let mcp = Arc::new(McpState { metrics: metrics.clone(), ..McpState::default() });
         let pipelines = Pipelines {
             ai: Arc::new(AiPipeline::new(pools.clone(), metrics.clone(), policy.clone(), responses)),
-            mcp: Arc::new(McpPipeline { state: Arc::new(McpState::default()), policy: policy.clone() }),
+            mcp: Arc::new(McpPipeline { state: mcp.clone(), policy: policy.clone() }),
         };
         let shared = Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
@@ -119,7 +122,7 @@ impl Runtime {
             drain: Default::default(),
             body_idle_ms: (crate::proxy::handler::BODY_IDLE.as_millis() as u64).into(),
         });
-        Arc::new(Self { shared, mode, state: Mutex::new(State::default()) })
+        Arc::new(Self { shared, mcp, mode, state: Mutex::new(State::default()) })
     }
 
     /// Stops gracefully: listeners stop accepting, open connections finish what is in flight
@@ -159,6 +162,12 @@ impl Runtime {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
+    }
+
+    /// The metrics as OpenMetrics text, with the gauges read at scrape time brought up to date.
+    pub fn render_metrics(&self) -> String {
+        self.shared.metrics.mcp.set_sessions(self.mcp.sessions.open());
+        self.shared.metrics.render()
     }
 
     /// Every budget counter and its spend, for the admin plane.

@@ -70,5 +70,5 @@ async fn status(State(rt): State<Arc<Runtime>>) -> Response {
 }
 
 async fn metrics(State(rt): State<Arc<Runtime>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], rt.metrics().render()).into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], rt.render_metrics()).into_response()
 }

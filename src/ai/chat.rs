@@ -14,6 +14,7 @@ use super::errors::AiError;
 use super::frontdoor::{ClientFormat, GeminiMethod};
 use super::providers::{self, mock};
 use super::stream::{self, Encode};
+use super::telemetry::{self, CallReport};
 use super::wire::{
     anthropic, anthropic_stream, gemini_client, gemini_client_stream, openai_chat, openai_responses,
     openai_responses_stream, openai_stream,
@@ -163,14 +164,17 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     // Token reservations are settled once, with the usage of the answer that is given (or
     // given back in full when no provider answers).
     let reservations = Arc::new(std::sync::Mutex::new(Some(admission.reservations)));
+    let report = CallReport::new(parsed.format, ctx.backends, &parsed.req.model, parsed.req.stream);
     let result = failover::run(ctx, backend, |p| {
-        attempt(ctx, p, &parsed, &model, created, (reservations.clone(), spend.clone()), backend.stream_idle_timeout)
+        let settles = (reservations.clone(), spend.clone(), report.clone());
+        attempt(ctx, p, &parsed, &model, created, settles, backend.stream_idle_timeout)
     })
     .await;
     if result.is_err() {
         settle(&reservations, 0, 0);
     }
-    Ok(super::with_headers(super::with_limit_headers(result?, &admission.headers), &spend.headers))
+    let resp = super::with_headers(super::with_limit_headers(result?, &admission.headers), &spend.headers);
+    Ok(report.watch(resp, ctx.pipe.metrics.clone()))
 }
 
 type Reservations = Arc<std::sync::Mutex<Option<Vec<Reservation>>>>;
@@ -196,7 +200,7 @@ async fn attempt(
     parsed: &ParsedChat,
     model: &str,
     created: u64,
-    (reservations, spend): (Reservations, Arc<Spend>),
+    (reservations, spend, report): (Reservations, Arc<Spend>, Arc<CallReport>),
     idle: Option<Duration>,
 ) -> Result<Response<ProxyBody>, AiError> {
     let store = ctx.pipe.policy.store.clone();
@@ -207,6 +211,7 @@ async fn attempt(
     let usage_model = model.clone();
     let catalog_name = p.catalog.clone();
     let for_estimate = Arc::clone(&parsed.req);
+    let (answered_by, model_label) = (p.clone(), telemetry::model_label(ctx.backends, &model));
     let on_done: stream::OnDone = Box::new(move |u: Option<Usage>, text: &str| {
         // The provider's figures are the truth; without them, count (only then) and say so.
         let u = u.or_else(|| {
@@ -217,11 +222,12 @@ async fn attempt(
                 ..Usage::default()
             })
         });
+        report.served(&answered_by, model_label.clone(), u);
         if let Some(u) = u {
             settle(&reservations, u.input, u.output);
-            metrics.record_ai_usage(&provider_id, &usage_model, &u.classes(), u.estimated);
+            metrics.record_ai_usage(&provider_id, &model_label, &u.classes(), u.estimated);
             if let Some(usd) = cost(&catalog_name, &usage_model, &u) {
-                metrics.record_ai_cost(&provider_id, &usage_model, usd);
+                metrics.record_ai_cost(&provider_id, &model_label, usd);
                 spend.record(&*store, usd);
             }
         }

@@ -20,6 +20,7 @@ pub mod signatures;
 pub mod state;
 mod stored;
 pub mod stream;
+mod telemetry;
 mod token_memo;
 pub mod tokens;
 pub mod wire;

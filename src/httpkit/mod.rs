@@ -6,6 +6,7 @@
 pub mod body;
 pub mod deadline;
 pub mod idle;
+pub mod observe;
 pub mod sse;
 pub mod sse_bounds;
 pub mod weighted;

@@ -86,6 +86,13 @@ pub struct Owner {
     upstream: String,
 }
 
+impl Owner {
+    /// The target's id and the name the target gives the item: what metrics and logs say.
+    pub fn labels(&self) -> crate::metrics::Reached<'_> {
+        crate::metrics::Reached { target: Some(&self.target_id), tool: Some(&self.upstream) }
+    }
+}
+
 /// One page of a federated listing.
 #[derive(Debug)]
 pub struct Listing {

@@ -15,7 +15,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::federation::ListKind;
+use super::federation::{ListKind, Owner};
 use super::jsonrpc::{self, INVALID_REQUEST, METHOD_NOT_FOUND, Message, RpcError};
 use super::session::Session;
 use super::stream_peer::{self, SessionPeer, StreamPeer};
@@ -307,13 +307,30 @@ async fn initialize(
     reply(StatusCode::OK, answer, &jsonrpc::result(id, result), Some(&session.id))
 }
 
-/// A request within a session.
+/// A request within a session, counted by method, target, tool and result.
 pub(super) async fn request(
     ctx: &Ctx,
     session: &Session,
     method: &str,
     params: Option<serde_json::Map<String, Value>>,
     client: Option<Arc<dyn ClientPeer>>,
+) -> Result<Value, RpcError> {
+    let started = std::time::Instant::now();
+    let mut called = None;
+    let out = dispatch(ctx, session, method, params, client, &mut called).await;
+    let reached = called.as_ref().map(Owner::labels).unwrap_or_default();
+    ctx.state.metrics.mcp.record(method, &reached, out.is_ok(), started.elapsed());
+    out
+}
+
+/// A request within a session; `called` learns the owner of a called tool.
+async fn dispatch(
+    ctx: &Ctx,
+    session: &Session,
+    method: &str,
+    params: Option<serde_json::Map<String, Value>>,
+    client: Option<Arc<dyn ClientPeer>>,
+    called: &mut Option<Owner>,
 ) -> Result<Value, RpcError> {
     let fed = ctx.federation();
     match method {
@@ -351,6 +368,7 @@ pub(super) async fn request(
                 session.remember(kind, owners, true);
             }
             if kind == ListKind::Tools {
+                called.clone_from(&known);
                 fed.call(known, name, arguments, client).await
             } else {
                 fed.get_prompt(known, name, arguments, client).await

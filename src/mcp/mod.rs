@@ -69,6 +69,8 @@ pub struct McpState {
     pub parking: input_required::Parking,
     /// Stateless clients' `subscriptions/listen` streams.
     pub listeners: Arc<listen::Listeners>,
+    /// Where requests are counted (the process's metrics; a state of its own by default).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl McpState {
@@ -94,6 +96,7 @@ impl McpState {
             modern: modern::Shared::default(),
             parking: input_required::Parking::default(),
             listeners,
+            metrics: Arc::default(),
         }
     }
 

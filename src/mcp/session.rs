@@ -280,6 +280,11 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Sessions open now.
+    pub fn open(&self) -> usize {
+        self.lock().live.len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }

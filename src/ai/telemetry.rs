@@ -1,0 +1,114 @@
+//! What the AI pipeline reports of one call to a model: the OpenTelemetry GenAI metrics, with
+//! the call's timings read off the answer's body as it goes out. Model labels are bounded: a
+//! model is named only when the configuration or the catalog names it exactly, else `other`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use http::Response;
+
+use super::canonical::Usage;
+use super::frontdoor::ClientFormat;
+use crate::httpkit::body::ProxyBody;
+use crate::httpkit::observe;
+use crate::ir::ai::{AiBackendIr, AiProviderIr};
+use crate::metrics::{Call, Metrics};
+
+/// The provider that answered, the model it was asked for, and the usage it reported.
+struct Served {
+    provider: String,
+    model: Arc<str>,
+    usage: Option<Usage>,
+}
+
+/// One call to a model, from the request to the answer's end.
+pub struct CallReport {
+    started: Instant,
+    operation: &'static str,
+    /// The model the client asked for, as labelled.
+    request_model: Arc<str>,
+    stream: bool,
+    served: Mutex<Option<Served>>,
+}
+
+/// What the client's door calls the operation (the GenAI conventions' `gen_ai.operation.name`).
+pub fn operation(format: ClientFormat) -> &'static str {
+    match format {
+        ClientFormat::OpenAi | ClientFormat::Anthropic | ClientFormat::Responses => "chat",
+        ClientFormat::Gemini => "generate_content",
+    }
+}
+
+/// The GenAI conventions' name of a catalog provider (`gen_ai.provider.name`); a catalog entry
+/// without one is named as the catalog names it.
+fn provider_name(catalog: &str) -> &str {
+    match catalog {
+        "bedrock" => "aws.bedrock",
+        "vertex" => "gcp.vertex_ai",
+        "gemini" => "gcp.gemini",
+        "azure-openai" => "azure.ai.openai",
+        "azure-ai-foundry" => "azure.ai.inference",
+        "mistral" => "mistral_ai",
+        "xai" => "x_ai",
+        other => other,
+    }
+}
+
+/// `model` when the configuration (a backend's exact model rule or alias target, a provider's
+/// model) or the catalog names it exactly; else `other`.
+pub fn model_label(backends: &[Arc<AiBackendIr>], model: &str) -> Arc<str> {
+    let configured = backends.iter().any(|b| {
+        b.models.iter().any(|m| (!m.pattern.ends_with('*') && m.pattern == model) || m.target.as_deref() == Some(model))
+            || b.groups.iter().flatten().any(|p| {
+                p.model.as_deref() == Some(model)
+                    || crate::catalog::catalog().provider(&p.catalog).is_some_and(|c| c.names_exactly(model))
+            })
+    });
+    Arc::from(if configured { model } else { "other" })
+}
+
+impl CallReport {
+    pub fn new(format: ClientFormat, backends: &[Arc<AiBackendIr>], model: &str, stream: bool) -> Arc<Self> {
+        Arc::new(Self {
+            started: Instant::now(),
+            operation: operation(format),
+            request_model: model_label(backends, model),
+            stream,
+            served: Mutex::new(None),
+        })
+    }
+
+    /// The provider `p` answered as `model` (labelled by [`model_label`]), with `usage`.
+    pub fn served(&self, p: &AiProviderIr, model: Arc<str>, usage: Option<Usage>) {
+        let served = Served { provider: provider_name(&p.catalog).to_string(), model, usage };
+        *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some(served);
+    }
+
+    /// The answer, its body watched: when it has gone (or the client left) the call is
+    /// recorded.
+    pub fn watch(self: Arc<Self>, resp: Response<ProxyBody>, metrics: Arc<Metrics>) -> Response<ProxyBody> {
+        let (parts, body) = resp.into_parts();
+        let body = observe::watch(
+            body,
+            Box::new(move |seen| {
+                let served = self.served.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let Some(served) = served else { return };
+                let call = Call {
+                    operation: self.operation,
+                    provider: &served.provider,
+                    request_model: &self.request_model,
+                    response_model: &served.model,
+                    tokens: served.usage.map(|u| (u.input, u.output)),
+                    duration: seen.done.saturating_duration_since(self.started),
+                    first_output: self
+                        .stream
+                        .then_some(seen.first_data)
+                        .flatten()
+                        .map(|t| t.saturating_duration_since(self.started)),
+                };
+                metrics.genai.record(&call);
+            }),
+        );
+        Response::from_parts(parts, body)
+    }
+}

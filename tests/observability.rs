@@ -1,0 +1,207 @@
+//! Observability end to end (docs/observability.md): a scripted mix of traffic through an
+//! in-process gateway (plain proxying to the echo server, OpenAI chat streamed and not, an
+//! Anthropic client's stream translated to an OpenAI provider, a model outside the
+//! configuration, MCP calls to the real `mcp-server-time`), then one scrape of the admin
+//! plane's `/metrics`. The scrape is parsed by an independent OpenMetrics parser (the official
+//! Python `prometheus_client`'s), and the series must carry exactly what the fake provider
+//! reported. The fake OpenAI API is written from the published protocol (no real provider can
+//! run here).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+use support::fake_llm::openai::{Behaviour, FakeOpenAi, Reply, Script, Usage};
+use support::gateway::request;
+
+const MODEL: &str = "gpt-6.2-sol";
+
+fn config(openai_port: u16, echo_port: u16) -> String {
+    let mut out = String::from(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: sluice}
+spec: {controllerName: sluice.dev/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners: [{name: http, protocol: HTTP, port: 80}]
+"#,
+    );
+    for (route, prefix, backend) in [
+        ("llm", "/v1", "{group: sluice.dev, kind: AIBackend, name: openai}"),
+        ("mcp", "/mcp", "{group: sluice.dev, kind: MCPBackend, name: tools}"),
+        ("plain", "/plain", "{name: echo, port: 80}"),
+    ] {
+        out += &format!(
+            r#"---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {route}, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+    - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]
+      backendRefs: [{backend}]
+"#
+        );
+    }
+    out += &support::yaml::openai_backend("openai", openai_port);
+    out += &support::yaml::local_service("echo", echo_port);
+    out += r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPBackend
+metadata: {name: tools, namespace: default}
+spec:
+  targets:
+    - name: time
+      stdio: {command: python3, args: ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+"#;
+    out
+}
+
+/// The samples of a scrape as the Python parser read them: `name{labels}` → value.
+fn parse_openmetrics(text: &str) -> BTreeMap<String, f64> {
+    let script = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+        out[f"{s.name}{{{labels}}}"] = s.value
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write the scrape");
+    }
+    let out = child.wait_with_output().expect("python3 ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "install the parser: pip install -r tests/python/requirements.txt\n{stderr}"
+    );
+    assert!(out.status.success(), "the scrape is not valid OpenMetrics:\n{stderr}\n---\n{text}");
+    serde_json::from_slice(&out.stdout).expect("the parser's JSON")
+}
+
+/// The value of the sample `name` whose labels include every one of `labels`, summed over the
+/// samples that match (0 when none does).
+fn sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(k, _)| k.split_once('{').is_some_and(|(n, _)| n == name))
+        .filter(|(k, _)| labels.iter().all(|(l, v)| k.contains(&format!("{l}=\"{v}\""))))
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+async fn chat(addr: SocketAddr, model: &str, stream: bool) -> (u16, String) {
+    let body = json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) = request(addr, "POST", "/v1/chat/completions", &[], &body.to_string()).await;
+    (status, body)
+}
+
+async fn mcp(addr: SocketAddr, session: Option<&str>, body: Value) -> (u16, String, String) {
+    let headers: Vec<(&str, &str)> = session.map(|s| ("mcp-session-id", s)).into_iter().collect();
+    request(addr, "POST", "/mcp", &headers, &body.to_string()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
+    let ok = std::process::Command::new("python3").args(["-c", "import mcp_server_time, prometheus_client"]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "install the test clients: bash scripts/test.sh (pip requirements)");
+    let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
+    let fake = FakeOpenAi::start(Script::queue([reply(11, 7), reply(13, 5), reply(17, 3), reply(19, 2)])).await;
+    let echo = support::echo::start_local("echo-1", "echo").await;
+    let (rt, addr) = support::gateway::start(&config(fake.port(), echo.http_port)).await;
+    let admin = sluice::admin::serve("127.0.0.1:0".parse().expect("addr"), rt.clone()).await.expect("admin");
+
+    // Plain proxying.
+    let (status, _, _) = request(addr, "GET", "/plain/hello", &[], "").await;
+    assert_eq!(status, 200);
+    // OpenAI chat, whole then streamed.
+    assert_eq!(chat(addr, MODEL, false).await.0, 200);
+    let (status, sse) = chat(addr, MODEL, true).await;
+    assert_eq!(status, 200);
+    assert!(sse.contains("[DONE]"), "{sse}");
+    // An Anthropic client's stream, translated to the OpenAI provider.
+    let anthropic =
+        json!({"model": MODEL, "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, sse) = request(addr, "POST", "/v1/messages", &[], &anthropic.to_string()).await;
+    assert_eq!(status, 200, "{sse}");
+    assert!(sse.contains("message_stop"), "{sse}");
+    // A model the configuration and the catalog do not name: labelled `other`.
+    assert_eq!(chat(addr, "made-up-model-7", false).await.0, 200);
+
+    // MCP: a session, a listing and a call to the real time server, and a call to no tool.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (status, head, body) = mcp(addr, None, init).await;
+    assert_eq!(status, 200, "{body}");
+    let session = support::gateway::header(&head, "mcp-session-id").expect("a session id").to_string();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(mcp(addr, Some(&session), initialized).await.0, 202);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let (status, _, body) = mcp(addr, Some(&session), list).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("time_get_current_time"), "{body}");
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "time_get_current_time", "arguments": {"timezone": "UTC"}}});
+    let (status, _, body) = mcp(addr, Some(&session), call).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("datetime"), "{body}");
+    let missing = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "no_such_tool"}});
+    let (_, _, body) = mcp(addr, Some(&session), missing).await;
+    assert!(body.contains("\"error\""), "{body}");
+
+    let (status, head, text) = request(admin, "GET", "/metrics", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0"), "{head}");
+    let m = parse_openmetrics(&text);
+
+    // Plain requests, by route and code.
+    assert_eq!(sum(&m, "sluice_requests_total", &[("route", "default/plain/0"), ("code", "200")]), 1.0, "{text}");
+    // GenAI token usage: input and output exactly as the fake reported, per model label.
+    let named =
+        [("gen_ai_request_model", MODEL), ("gen_ai_provider_name", "openai"), ("gen_ai_operation_name", "chat")];
+    let input = [&named[..], &[("gen_ai_token_type", "input")]].concat();
+    let output = [&named[..], &[("gen_ai_token_type", "output")]].concat();
+    assert_eq!(sum(&m, "gen_ai_client_token_usage_sum", &input), 41.0, "11 + 13 + 17:\n{text}");
+    assert_eq!(sum(&m, "gen_ai_client_token_usage_count", &input), 3.0);
+    assert_eq!(sum(&m, "gen_ai_client_token_usage_sum", &output), 15.0, "7 + 5 + 3");
+    let other = [("gen_ai_request_model", "other"), ("gen_ai_response_model", "other"), ("gen_ai_token_type", "input")];
+    assert_eq!(sum(&m, "gen_ai_client_token_usage_sum", &other), 19.0);
+    assert!(!text.contains("made-up-model-7"), "a model outside the configuration is never a label");
+    assert_eq!(sum(&m, "gen_ai_client_operation_duration_seconds_count", &named), 3.0);
+    // Time to first token: the two streams only.
+    assert_eq!(sum(&m, "gen_ai_server_time_to_first_token_seconds_count", &named), 2.0);
+    assert_eq!(sum(&m, "gen_ai_server_time_per_output_token_seconds_count", &named), 2.0);
+    // Sluice's own token classes and attempts agree.
+    let tokens = [("model", MODEL), ("class", "input")];
+    assert_eq!(sum(&m, "sluice_ai_tokens_total", &tokens), 41.0);
+    assert_eq!(sum(&m, "sluice_ai_attempts_total", &[("outcome", "success")]), 4.0);
+    // MCP.
+    let tool = [("method", "tools/call"), ("target", "default/tools/time"), ("tool", "get_current_time")];
+    assert_eq!(sum(&m, "mcp_requests_total", &[&tool[..], &[("result", "ok")]].concat()), 1.0, "{text}");
+    assert_eq!(sum(&m, "mcp_requests_total", &[("method", "tools/list"), ("result", "ok")]), 1.0);
+    assert_eq!(sum(&m, "mcp_requests_total", &[("method", "tools/call"), ("target", "-"), ("result", "error")]), 1.0);
+    assert_eq!(sum(&m, "mcp_request_duration_seconds_count", &[("method", "tools/call")]), 2.0);
+    assert_eq!(sum(&m, "mcp_sessions_open", &[]), 1.0);
+    assert_eq!(sum(&m, "sluice_config_reloads_total", &[("result", "success")]), 1.0);
+    drop(fake);
+}
