@@ -37,7 +37,7 @@ spec:
     for (route, prefix, backend) in [
         ("llm", "/v1", "{group: sluice.dev, kind: AIBackend, name: openai}"),
         ("mcp", "/mcp", "{group: sluice.dev, kind: MCPBackend, name: tools}"),
-        ("plain", "/plain", "{name: echo, port: 80}"),
+        ("plain", "/", "{name: echo, port: 80}"),
     ] {
         out += &format!(
             r#"---
@@ -203,5 +203,104 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     assert_eq!(sum(&m, "mcp_request_duration_seconds_count", &[("method", "tools/call")]), 2.0);
     assert_eq!(sum(&m, "mcp_sessions_open", &[]), 1.0);
     assert_eq!(sum(&m, "sluice_config_reloads_total", &[("result", "success")]), 1.0);
+    drop(fake);
+}
+
+/// The lines of an access log file once `n` are there (bounded wait: the writer is a thread).
+async fn lines(path: &std::path::Path, n: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} lines in {}: {:?}", path.display(), std::fs::read_to_string(path));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_lines_carry_each_field_and_no_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (all, errors) = (dir.path().join("all.log"), dir.path().join("errors.log"));
+    let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
+    let fake = FakeOpenAi::start(Script::queue([reply(23, 9), reply(29, 4)])).await;
+    let echo = support::echo::start_local("echo-1", "echo").await;
+    let policies = format!(
+        r#"---
+apiVersion: v1
+kind: Secret
+metadata: {{name: virtual-keys, namespace: default}}
+stringData: {{alice: sk-alice-SECRET-0001}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {{name: keys-and-log, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
+  authentication: {{apiKeys: {{secretRefs: [{{name: virtual-keys}}]}}}}
+  accessLog: {{path: {all:?}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {{name: errors-only, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: plain}}]
+  accessLog: {{path: {errors:?}, statuses: ["4xx", "500-599"], fields: [route, status, path, duration_ms]}}
+"#
+    );
+    let (_rt, addr) = support::gateway::start(&(config(fake.port(), echo.http_port) + &policies)).await;
+
+    let key = [("authorization", "Bearer sk-alice-SECRET-0001")];
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "PROMPT-TEXT-42"}]});
+    let (status, _, _) =
+        request(addr, "POST", "/v1/chat/completions?token=QUERY-SECRET", &key, &body.to_string()).await;
+    assert_eq!(status, 200);
+    let streamed = json!({"model": MODEL, "stream": true, "messages": [{"role": "user", "content": "PROMPT-TEXT-42"}]});
+    let (status, _, sse) = request(addr, "POST", "/v1/chat/completions", &key, &streamed.to_string()).await;
+    assert!(status == 200 && sse.contains("[DONE]"), "{sse}");
+    let wrong = [("authorization", "Bearer sk-wrong-SECRET-0002")];
+    let (status, _, _) = request(addr, "POST", "/v1/chat/completions", &wrong, &body.to_string()).await;
+    assert_eq!(status, 401);
+    // The plain route logs errors only: the 200 is not written, the 404 is.
+    assert_eq!(request(addr, "GET", "/plain/fine", &[], "").await.0, 200);
+    let (status, _, _) = request(addr, "GET", "/status/404", &[], "").await;
+    assert_eq!(status, 404);
+
+    let logged = lines(&all, 3).await;
+    let text = std::fs::read_to_string(&all).expect("log");
+    for secret in ["SECRET", "PROMPT-TEXT-42", "Bearer"] {
+        assert!(!text.contains(secret), "{secret} in the access log:\n{text}");
+    }
+    let (whole, stream, refused) = (&logged[0], &logged[1], &logged[2]);
+    assert_eq!(whole["route"], "default/llm/0");
+    assert_eq!(whole["method"], "POST");
+    assert_eq!(whole["path"], "/v1/chat/completions", "no query string");
+    assert_eq!(whole["status"], 200);
+    assert_eq!(whole["client_ip"], "127.0.0.1");
+    assert_eq!(whole["identity"], "alice");
+    assert_eq!(whole["policy"], "allowed");
+    assert_eq!(whole["provider"], "openai");
+    assert_eq!((whole["request_model"].as_str(), whole["response_model"].as_str()), (Some(MODEL), Some(MODEL)));
+    assert_eq!((whole["input_tokens"].as_u64(), whole["output_tokens"].as_u64()), (Some(23), Some(9)));
+    assert_eq!(whole["tokens_estimated"], false);
+    assert!(whole["cost_usd"].as_f64().is_some_and(|c| c > 0.0), "{whole}");
+    assert!(whole["duration_ms"].as_f64().is_some_and(|d| d > 0.0));
+    assert!(whole["bytes"].as_u64().is_some_and(|b| b > 0));
+    assert_eq!(whole["complete"], true);
+    assert!(whole["time"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() == 24), "{whole}");
+    assert_eq!((stream["input_tokens"].as_u64(), stream["output_tokens"].as_u64()), (Some(29), Some(4)));
+    let (first, total) = (stream["first_byte_ms"].as_f64().expect("first byte"), stream["duration_ms"].as_f64());
+    assert!(total.is_some_and(|t| first <= t), "{stream}");
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["policy"], "unauthenticated");
+    assert!(refused.get("identity").is_none() && refused.get("provider").is_none(), "{refused}");
+
+    let errors_logged = lines(&errors, 1).await;
+    assert_eq!(errors_logged.len(), 1, "only the error: {errors_logged:?}");
+    let e = &errors_logged[0];
+    let keys: Vec<&str> = e.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(keys, ["duration_ms", "path", "route", "status"], "the selected fields only");
+    assert_eq!(e["path"], "/status/404");
     drop(fake);
 }

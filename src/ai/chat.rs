@@ -222,15 +222,18 @@ async fn attempt(
                 ..Usage::default()
             })
         });
-        report.served(&answered_by, model_label.clone(), u);
+        let mut cost_usd = None;
         if let Some(u) = u {
             settle(&reservations, u.input, u.output);
             metrics.record_ai_usage(&provider_id, &model_label, &u.classes(), u.estimated);
-            if let Some(usd) = cost(&catalog_name, &usage_model, &u) {
+            cost_usd = cost(&catalog_name, &usage_model, &u);
+            if let Some(usd) = cost_usd {
                 metrics.record_ai_cost(&provider_id, &model_label, usd);
                 spend.record(&*store, usd);
             }
         }
+        let served = telemetry::Served { provider: String::new(), model_label, model: usage_model, usage: u, cost_usd };
+        report.served(&answered_by, served);
     });
     let encoder = |format: ClientFormat| match format {
         ClientFormat::OpenAi => Encode::OpenAi(openai_stream::Encoder::new(&model, created, req.stream_usage)),

@@ -12,21 +12,26 @@ use super::frontdoor::ClientFormat;
 use crate::httpkit::body::ProxyBody;
 use crate::httpkit::observe;
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
+use crate::metrics::access_log::{Fields, Note};
 use crate::metrics::{Call, Metrics};
 
-/// The provider that answered, the model it was asked for, and the usage it reported.
-struct Served {
-    provider: String,
-    model: Arc<str>,
-    usage: Option<Usage>,
+/// The provider that answered, the model it was asked for (as labelled, and as named), the
+/// usage it reported and what that cost.
+pub struct Served {
+    pub provider: String,
+    pub model_label: Arc<str>,
+    pub model: String,
+    pub usage: Option<Usage>,
+    pub cost_usd: Option<f64>,
 }
 
 /// One call to a model, from the request to the answer's end.
 pub struct CallReport {
     started: Instant,
     operation: &'static str,
-    /// The model the client asked for, as labelled.
+    /// The model the client asked for, as labelled and as named.
     request_model: Arc<str>,
+    requested: String,
     stream: bool,
     served: Mutex<Option<Served>>,
 }
@@ -73,31 +78,33 @@ impl CallReport {
             started: Instant::now(),
             operation: operation(format),
             request_model: model_label(backends, model),
+            requested: model.to_string(),
             stream,
             served: Mutex::new(None),
         })
     }
 
-    /// The provider `p` answered as `model` (labelled by [`model_label`]), with `usage`.
-    pub fn served(&self, p: &AiProviderIr, model: Arc<str>, usage: Option<Usage>) {
-        let served = Served { provider: provider_name(&p.catalog).to_string(), model, usage };
+    /// The provider `p` answered: what it was asked for and what it reported.
+    pub fn served(&self, p: &AiProviderIr, served: Served) {
+        let served = Served { provider: provider_name(&p.catalog).to_string(), ..served };
         *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some(served);
     }
 
     /// The answer, its body watched: when it has gone (or the client left) the call is
     /// recorded.
     pub fn watch(self: Arc<Self>, resp: Response<ProxyBody>, metrics: Arc<Metrics>) -> Response<ProxyBody> {
-        let (parts, body) = resp.into_parts();
+        let (mut parts, body) = resp.into_parts();
+        parts.extensions.insert(Note(self.clone()));
         let body = observe::watch(
             body,
             Box::new(move |seen| {
-                let served = self.served.lock().unwrap_or_else(|p| p.into_inner()).take();
-                let Some(served) = served else { return };
+                let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(served) = served.as_ref() else { return };
                 let call = Call {
                     operation: self.operation,
                     provider: &served.provider,
                     request_model: &self.request_model,
-                    response_model: &served.model,
+                    response_model: &served.model_label,
                     tokens: served.usage.map(|u| (u.input, u.output)),
                     duration: seen.done.saturating_duration_since(self.started),
                     first_output: self
@@ -110,5 +117,24 @@ impl CallReport {
             }),
         );
         Response::from_parts(parts, body)
+    }
+}
+
+impl Fields for CallReport {
+    fn write(&self, line: &mut serde_json::Map<String, serde_json::Value>) {
+        use serde_json::json;
+        line.insert("request_model".into(), json!(self.requested));
+        let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = served.as_ref() else { return };
+        line.insert("provider".into(), json!(s.provider));
+        line.insert("response_model".into(), json!(s.model));
+        if let Some(u) = &s.usage {
+            line.insert("input_tokens".into(), json!(u.input));
+            line.insert("output_tokens".into(), json!(u.output));
+            line.insert("cache_read_tokens".into(), json!(u.cache_read));
+            line.insert("reasoning_tokens".into(), json!(u.reasoning));
+            line.insert("tokens_estimated".into(), json!(u.estimated));
+        }
+        line.insert("cost_usd".into(), json!(s.cost_usd));
     }
 }

@@ -73,6 +73,32 @@ pub struct TrafficPolicySpec {
     /// Proxied routes' waits on their backends, where the HTTPRoute rule sets none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<UpstreamTimeouts>,
+    /// One JSON line per request answered (docs/observability.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLog>,
+}
+
+/// The access log of the routes a policy covers: one JSON object per line, never a secret,
+/// a credential or a prompt.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessLog {
+    /// A file the lines are appended to; absent, standard output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub path: Option<String>,
+    /// The fields written, by name (absent: every field that has a value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub fields: Option<Vec<String>>,
+    /// The share of requests logged, from 0 to 1 (default 1: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub sampling: Option<f64>,
+    /// Only answers whose status matches one of these: `404`, `5xx`, `400-499` (absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub statuses: Option<Vec<String>>,
 }
 
 /// Client connection bounds of a Gateway (durations as Gateway API durations: `10s`, `1m`).

@@ -33,6 +33,7 @@ pub struct PolicyIr {
     pub max_request_body: Option<u64>,
     /// Proxied routes' waits on their backends where the rule sets none.
     pub timeouts: Option<UpstreamTimeoutsIr>,
+    pub access_log: Option<Arc<AccessLogIr>>,
     /// `namespace/name` of the TrafficPolicy of each section set, for logs and status.
     pub sources: BTreeMap<&'static str, String>,
 }
@@ -40,6 +41,56 @@ pub struct PolicyIr {
 impl PolicyIr {
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()
+    }
+}
+
+/// The fields an access log line may have (docs/observability.md). The query string, headers,
+/// credentials and bodies are never among them.
+pub const ACCESS_LOG_FIELDS: [&str; 22] = [
+    "time",
+    "route",
+    "backend",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "first_byte_ms",
+    "bytes",
+    "complete",
+    "client_ip",
+    "identity",
+    "policy",
+    "provider",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "tokens_estimated",
+    "cost_usd",
+];
+
+/// A route's access log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessLogIr {
+    /// A file, or standard output (`None`).
+    pub path: Option<Arc<str>>,
+    /// The fields written (`None`: all that have a value).
+    pub fields: Option<Vec<&'static str>>,
+    /// The share of requests logged, 0 to 1.
+    pub sampling: f64,
+    /// Status ranges logged (inclusive; empty: all).
+    pub statuses: Vec<(u16, u16)>,
+}
+
+impl AccessLogIr {
+    pub fn logs_status(&self, status: u16) -> bool {
+        self.statuses.is_empty() || self.statuses.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+
+    pub fn writes(&self, field: &str) -> bool {
+        self.fields.as_ref().is_none_or(|f| f.contains(&field))
     }
 }
 

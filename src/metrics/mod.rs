@@ -3,6 +3,7 @@
 //! backends, providers, guards and targets come from the configuration, models outside it are
 //! `other`, and nothing a client sends becomes a label as it is.
 
+pub mod access_log;
 mod genai;
 mod http;
 mod mcp;
@@ -82,6 +83,8 @@ pub struct Metrics {
     pub genai: GenAi,
     /// MCP requests and sessions.
     pub mcp: Mcp,
+    /// Where access log lines go.
+    pub access_logs: access_log::Sinks,
 }
 
 impl Default for Metrics {
@@ -104,6 +107,7 @@ impl Default for Metrics {
             config_version: Gauge::default(),
             genai,
             mcp,
+            access_logs: access_log::Sinks::default(),
         };
         let mut registry = this.registry;
         registry.register(
@@ -132,6 +136,11 @@ impl Default for Metrics {
             "sluice_ai_cost_usd",
             "Spend in US dollars by provider and model, from the catalog's prices.",
             this.ai_cost.clone(),
+        );
+        registry.register(
+            "sluice_access_log_dropped",
+            "Access log lines dropped because their destination was behind or could not be opened.",
+            this.access_logs.dropped(),
         );
         registry.register("sluice_config_reloads", "Configuration loads, by result.", this.reloads.clone());
         registry.register(

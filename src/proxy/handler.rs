@@ -84,6 +84,8 @@ pub struct ConnInfo {
 struct Labels<'s> {
     rule: Option<&'s RouteRule>,
     backend: Option<&'s Backend>,
+    /// The request, when the rule's policy logs it.
+    log: Option<super::access_log::Pending<'s>>,
 }
 
 impl Labels<'_> {
@@ -140,7 +142,13 @@ pub async fn handle(
     };
     // Phase 6: log.
     labels.series(&shared.metrics).record(resp.status().as_u16(), start.elapsed());
-    Ok(resp)
+    Ok(match labels.log.take() {
+        None => resp,
+        Some(pending) => {
+            let names = (labels.rule.map(|r| r.label.clone()), labels.backend.map(|b| b.name.clone()));
+            super::access_log::finish(&shared.metrics, pending, names, start, resp)
+        }
+    })
 }
 
 /// Phase 2: route.
@@ -188,6 +196,18 @@ async fn route<'s>(
         .find(&host, &view)
         .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, "no route matches this request"))?;
     labels.rule = Some(&entry.rule);
+    if let Some(log) = entry.policy.as_deref().and_then(|p| p.access_log.as_deref())
+        && super::access_log::sampled(log.sampling)
+    {
+        labels.log = Some(super::access_log::Pending {
+            log,
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            client: conn.remote.ip(),
+            identity: None,
+            policy: None,
+        });
+    }
     let serve = serve(shared, conn, entry, req, host, authority, labels);
     deadline::within_opt(entry.rule.timeouts.request, serve, |limit| {
         ProxyError::timeout(format!("request timeout of {limit:?} reached"))
@@ -224,10 +244,17 @@ async fn serve<'s>(
                 Ok((a, headers)) => {
                     limit_headers = headers;
                     shared.metrics.record_policy(a.identity.method, "allowed");
+                    if let Some(log) = labels.log.as_mut() {
+                        log.identity = Some(a.identity.name.clone()).filter(|n| !n.is_empty());
+                        log.policy = Some("allowed");
+                    }
                     admitted = Some(a);
                 }
                 Err(denial) => {
                     shared.metrics.record_policy("-", denial.outcome());
+                    if let Some(log) = labels.log.as_mut() {
+                        log.policy = Some(denial.outcome());
+                    }
                     tracing::debug!(status = %denial.status, reason = %denial.message, rule = %rule.label, "request refused by policy");
                     return Ok(match &rule.pipeline {
                         RulePipeline::Ai(_) => shared.pipelines.ai.deny(&denial, &parts, peer, policy),

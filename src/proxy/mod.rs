@@ -1,6 +1,7 @@
 //! The streaming L7 proxy: listeners, the request phases, filters and upstream connections.
 //! It reads the IR only.
 
+pub mod access_log;
 pub mod drain;
 pub mod error;
 pub mod filters;

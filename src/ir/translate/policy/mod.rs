@@ -25,7 +25,9 @@ use super::refs::{RefFailure, invalid};
 use super::{CONTROLLER_NAME, Context, status_entry};
 use crate::api::{GATEWAY_GROUP, SLUICE_GROUP, TrafficPolicy};
 use crate::ir::ObjectKey;
-use crate::ir::policy::{ConnectionsIr, IdentityHeadersIr, McpAuthIr, PolicyIr, UpstreamTimeoutsIr};
+use crate::ir::policy::{
+    ACCESS_LOG_FIELDS, AccessLogIr, ConnectionsIr, IdentityHeadersIr, McpAuthIr, PolicyIr, UpstreamTimeoutsIr,
+};
 use crate::ir::route::{RouteRule, RulePipeline};
 use crate::ir::status::ResourceStatus;
 use crate::ir::status::{Conditions, StatusReport};
@@ -50,7 +52,7 @@ struct Sections {
 }
 
 /// Sections merged into each route rule's effective policy.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "authentication",
     "authorization",
     "models",
@@ -62,6 +64,7 @@ const SECTIONS: [&str; 11] = [
     "budgets",
     "requestBody",
     "timeouts",
+    "accessLog",
 ];
 
 /// Sections of a whole Gateway.
@@ -231,6 +234,7 @@ fn take(out: &mut PolicyIr, c: &Compiled<'_>, section: &'static str) {
         "budgets" => out.budgets = s.budgets.clone(),
         "requestBody" => out.max_request_body = s.max_request_body,
         "timeouts" => out.timeouts = s.timeouts,
+        "accessLog" => out.access_log = s.access_log.clone(),
         _ => return,
     }
     out.sources.insert(section, c.key.to_string());
@@ -311,6 +315,10 @@ fn compile(ix: &Index<'_>, ns: &str, p: &TrafficPolicy) -> Result<Sections, RefF
     if let Some(t) = &spec.timeouts {
         set.timeouts = Some(upstream_timeouts(t)?);
         set.sources.insert("timeouts", key.clone());
+    }
+    if let Some(a) = &spec.access_log {
+        set.access_log = Some(Arc::new(access_log(a)?));
+        set.sources.insert("accessLog", key.clone());
     }
     let mut connections = None;
     if let Some(c) = &spec.connections {
@@ -464,4 +472,51 @@ impl EffectiveCache {
         let k = (slot.0, slot.1, Arc::as_ptr(rule) as usize);
         self.by_rule.entry(k).or_insert_with(|| policies.effective(gateway, listener, rule)).clone()
     }
+}
+
+fn access_log(a: &crate::api::AccessLog) -> Result<AccessLogIr, RefFailure> {
+    let fields = match &a.fields {
+        None => None,
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| {
+                    ACCESS_LOG_FIELDS.iter().find(|f| **f == n.as_str()).copied().ok_or_else(|| {
+                        invalid(format!(
+                            "spec.accessLog.fields: {n:?} is not a field; the fields are {}",
+                            ACCESS_LOG_FIELDS.join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let sampling = a.sampling.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sampling) {
+        return Err(invalid(format!("spec.accessLog.sampling: {sampling} is not between 0 and 1")));
+    }
+    let statuses = a
+        .statuses
+        .iter()
+        .flatten()
+        .map(|s| {
+            status_range(s)
+                .ok_or_else(|| invalid(format!("spec.accessLog.statuses: {s:?} is not `404`, `5xx` or `400-499`")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let path = a.path.as_deref().map(Arc::from);
+    Ok(AccessLogIr { path, fields, sampling, statuses })
+}
+
+/// `404`, `5xx` or `400-499` as an inclusive range of statuses.
+fn status_range(s: &str) -> Option<(u16, u16)> {
+    let code = |c: &str| c.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
+    if let Some((lo, hi)) = s.split_once('-') {
+        return code(lo).zip(code(hi)).filter(|(lo, hi)| lo <= hi);
+    }
+    if let Some(class) = s.strip_suffix("xx") {
+        let c = class.parse::<u16>().ok().filter(|c| (1..=5).contains(c))?;
+        return Some((c * 100, c * 100 + 99));
+    }
+    code(s).map(|c| (c, c))
 }
