@@ -164,9 +164,16 @@ impl Runtime {
         &self.shared.metrics
     }
 
+    /// The MCP targets requests have reached, with their state.
+    pub fn mcp_targets(&self) -> Vec<crate::mcp::upstream::pool::TargetHealth> {
+        self.mcp.pool.health()
+    }
+
     /// The metrics as OpenMetrics text, with the gauges read at scrape time brought up to date.
     pub fn render_metrics(&self) -> String {
         self.shared.metrics.mcp.set_sessions(self.mcp.sessions.open());
+        let targets = self.mcp_targets();
+        self.shared.metrics.mcp.set_targets(targets.iter().map(|t| (&*t.target, t.state == "up")));
         self.shared.metrics.render()
     }
 

@@ -121,16 +121,10 @@ async fn mcp(addr: SocketAddr, session: Option<&str>, body: Value) -> (u16, Stri
     request(addr, "POST", "/mcp", &headers, &body.to_string()).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
-    let ok = std::process::Command::new("python3").args(["-c", "import mcp_server_time, prometheus_client"]).status();
-    assert!(ok.is_ok_and(|s| s.success()), "install the test clients: bash scripts/test.sh (pip requirements)");
-    let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
-    let fake = FakeOpenAi::start(Script::queue([reply(11, 7), reply(13, 5), reply(17, 3), reply(19, 2)])).await;
-    let echo = support::echo::start_local("echo-1", "echo").await;
-    let (rt, addr) = support::gateway::start(&config(fake.port(), echo.http_port)).await;
-    let admin = sluice::admin::serve("127.0.0.1:0".parse().expect("addr"), rt.clone()).await.expect("admin");
-
+/// The scripted mix: plain proxying, OpenAI chat whole and streamed, an Anthropic client's stream
+/// translated, a model outside the configuration, and an MCP session with a listing, a call to
+/// the time server and a call to no tool.
+async fn scripted_traffic(addr: SocketAddr) {
     // Plain proxying.
     let (status, _, _) = request(addr, "GET", "/plain/hello", &[], "").await;
     assert_eq!(status, 200);
@@ -148,7 +142,11 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     // A model the configuration and the catalog do not name: labelled `other`.
     assert_eq!(chat(addr, "made-up-model-7", false).await.0, 200);
 
-    // MCP: a session, a listing and a call to the real time server, and a call to no tool.
+    mcp_traffic(addr).await;
+}
+
+/// An MCP session: a listing, a call to the real time server's tool, and a call to no tool.
+async fn mcp_traffic(addr: SocketAddr) {
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
     let (status, head, body) = mcp(addr, None, init).await;
@@ -168,6 +166,26 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     let missing = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "no_such_tool"}});
     let (_, _, body) = mcp(addr, Some(&session), missing).await;
     assert!(body.contains("\"error\""), "{body}");
+}
+
+/// A gateway for the scripted mix, with its admin plane: the fake provider answers four calls
+/// with 11/7, 13/5, 17/3 and 19/2 tokens.
+async fn gateway_for_the_mix()
+-> (FakeOpenAi, support::echo::EchoHandle, std::sync::Arc<sluice::runtime::Runtime>, SocketAddr, SocketAddr) {
+    let ok = std::process::Command::new("python3").args(["-c", "import mcp_server_time, prometheus_client"]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "install the test clients: bash scripts/test.sh (pip requirements)");
+    let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
+    let fake = FakeOpenAi::start(Script::queue([reply(11, 7), reply(13, 5), reply(17, 3), reply(19, 2)])).await;
+    let echo = support::echo::start_local("echo-1", "echo").await;
+    let (rt, addr) = support::gateway::start(&config(fake.port(), echo.http_port)).await;
+    let admin = sluice::admin::serve("127.0.0.1:0".parse().expect("addr"), rt.clone()).await.expect("admin");
+    (fake, echo, rt, addr, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
+    let (fake, _echo, _rt, addr, admin) = gateway_for_the_mix().await;
+    scripted_traffic(addr).await;
 
     let (status, head, text) = request(admin, "GET", "/metrics", &[], "").await;
     assert_eq!(status, 200);
@@ -203,14 +221,57 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     assert_eq!(sum(&m, "mcp_request_duration_seconds_count", &[("method", "tools/call")]), 2.0);
     assert_eq!(sum(&m, "mcp_sessions_open", &[]), 1.0);
     assert_eq!(sum(&m, "sluice_config_reloads_total", &[("result", "success")]), 1.0);
+    grafana_queries_name_served_families(&text);
     drop(fake);
+}
+
+/// Every series the starter Grafana dashboard queries is one `/metrics` declares after the mix,
+/// or (a family with no sample yet is not written: upstream errors, guard decisions) one that
+/// docs/observability.md lists.
+fn grafana_queries_name_served_families(scrape: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/sluice.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard")).expect("JSON");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/observability.md")).expect("doc");
+    let documented = |name: &str| doc.contains(&format!("| `{name}` |"));
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let names = expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+            let is_label = |n: &str| scrape.contains(&format!("{n}=\""));
+            for name in
+                names.filter(|n| ["sluice_", "gen_ai_", "mcp_"].iter().any(|p| n.starts_with(p)) && !is_label(n))
+            {
+                let family = ["_total", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(name);
+                let declared = scrape
+                    .lines()
+                    .any(|l| l.strip_prefix("# TYPE ").is_some_and(|t| t.starts_with(&format!("{family} "))));
+                assert!(
+                    declared || documented(name) || documented(family),
+                    "{} queries {name}, which /metrics does not declare nor docs/observability.md list",
+                    panel["title"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 14, "the dashboard's queries were read ({checked})");
 }
 
 /// The lines of an access log file once `n` are there (bounded wait: the writer is a thread).
 async fn lines(path: &std::path::Path, n: usize) -> Vec<Value> {
+    lines_where(path, n, |_| true).await
+}
+
+/// The lines of an access log file that pass `keep`, once `n` are there.
+async fn lines_where(path: &std::path::Path, n: usize, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
     for _ in 0..100 {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        let lines: Vec<Value> =
+            text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).filter(|l| keep(l)).collect();
         if lines.len() >= n {
             return lines;
         }
@@ -222,7 +283,7 @@ async fn lines(path: &std::path::Path, n: usize) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_lines_carry_each_field_and_no_secret() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (all, errors) = (dir.path().join("all.log"), dir.path().join("errors.log"));
+    let (all, errors, mcp) = (dir.path().join("all.log"), dir.path().join("errors.log"), dir.path().join("mcp.log"));
     let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
     let fake = FakeOpenAi::start(Script::queue([reply(23, 9), reply(29, 4)])).await;
     let echo = support::echo::start_local("echo-1", "echo").await;
@@ -247,6 +308,13 @@ metadata: {{name: errors-only, namespace: default}}
 spec:
   targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: plain}}]
   accessLog: {{path: {errors:?}, statuses: ["4xx", "500-599"], fields: [route, status, path, duration_ms]}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {{name: mcp-log, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: mcp}}]
+  accessLog: {{path: {mcp:?}, fields: [route, mcp_method, mcp_target, mcp_tool, mcp_result]}}
 "#
     );
     let (_rt, addr) = support::gateway::start(&(config(fake.port(), echo.http_port) + &policies)).await;
@@ -296,6 +364,20 @@ spec:
     assert_eq!(refused["policy"], "unauthenticated");
     assert!(refused.get("identity").is_none() && refused.get("provider").is_none(), "{refused}");
 
+    // MCP: one line per message handled (within the session: the listing and the two calls),
+    // besides the lines of the HTTP requests that carried them.
+    mcp_traffic(addr).await;
+    let messages = lines_where(&mcp, 3, |l| l.get("mcp_method").is_some()).await;
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[0], json!({"route": "default/mcp/0", "mcp_method": "tools/list", "mcp_result": "ok"}));
+    assert_eq!(
+        messages[1],
+        json!({"route": "default/mcp/0", "mcp_method": "tools/call", "mcp_target": "default/tools/time",
+               "mcp_tool": "get_current_time", "mcp_result": "ok"})
+    );
+    assert_eq!(messages[2]["mcp_method"], "tools/call");
+    assert!(messages[2]["mcp_result"].as_str().is_some_and(|r| r.starts_with("error ")), "{:?}", messages[2]);
+
     let errors_logged = lines(&errors, 1).await;
     assert_eq!(errors_logged.len(), 1, "only the error: {errors_logged:?}");
     let e = &errors_logged[0];
@@ -303,4 +385,52 @@ spec:
     assert_eq!(keys, ["duration_ms", "path", "route", "status"], "the selected fields only");
     assert_eq!(e["path"], "/status/404");
     drop(fake);
+}
+
+/// The dashboard in a real browser (headless Chromium over the DevTools protocol) against a
+/// gateway that has served the scripted mix: the routes, a non-zero token chart and the MCP
+/// target appear, live traffic moves the rate, nothing is reported on the console, and a
+/// screenshot is kept under the test's output folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_routes_tokens_and_mcp_targets_in_a_browser() {
+    let (_fake, _echo, _rt, addr, admin) = gateway_for_the_mix().await;
+    scripted_traffic(addr).await;
+    let mut browser = support::cdp::Browser::launch().await;
+    let page = browser.page().await;
+    browser.goto(&page, &format!("http://{admin}/ui")).await;
+
+    let loaded = "document.querySelectorAll('#routes tbody tr[data-route]').length >= 3";
+    assert!(browser.wait_for(&page, loaded, std::time::Duration::from_secs(15)).await, "the routes never showed");
+    let routes =
+        browser.eval(&page, "[...document.querySelectorAll('#routes tr[data-route]')].map(r => r.dataset.route)").await;
+    for route in ["default/llm/0", "default/mcp/0", "default/plain/0"] {
+        assert!(routes.as_array().expect("a list").iter().any(|r| r == route), "{route} not in {routes}");
+    }
+    let tokens = browser.eval(&page, "Number(document.getElementById('token-chart').dataset.total)").await;
+    assert_eq!(tokens.as_f64(), Some(41.0 + 15.0 + 21.0), "the token chart adds up every call's tokens");
+    let models =
+        browser.eval(&page, "[...document.querySelectorAll('#models tr[data-model]')].map(r => r.dataset.model)").await;
+    assert_eq!(models, json!(["gpt-6.2-sol", "other"]));
+    let mcp = "document.querySelector('#mcp tr[data-target=\"default/tools/time\"]')?.innerText ?? ''";
+    let row = browser.eval(&page, mcp).await;
+    let row = row.as_str().expect("text");
+    assert!(row.contains("up") && row.contains("get_current_time"), "the MCP target's row: {row:?}");
+
+    // Live: requests made now show as a rate on the next refresh.
+    for _ in 0..20 {
+        request(addr, "GET", "/plain/live", &[], "").await;
+    }
+    let moving =
+        "Number(document.querySelector('#routes tr[data-route=\"default/plain/0\"] td:nth-child(3)').innerText) > 0";
+    assert!(browser.wait_for(&page, moving, std::time::Duration::from_secs(10)).await, "the rate never moved");
+
+    let png = browser.screenshot(&page).await;
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("observability");
+    std::fs::create_dir_all(&dir).expect("output folder");
+    let shot = dir.join("dashboard.png");
+    std::fs::write(&shot, &png).expect("screenshot written");
+    println!("dashboard screenshot: {}", shot.display());
+    let errors = browser.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
 }

@@ -29,10 +29,10 @@ pub struct Scenario {
 }
 
 /// The targets of P1: plain proxies.
-pub const P1_TARGETS: &[&str] = &["direct", "nginx", "haproxy", "sluice-1w", "sluice-2w"];
+pub const P1_TARGETS: &[&str] = &["direct", "nginx", "haproxy", "sluice-1w", "sluice-2w", "sluice-1w-log"];
 /// The targets of P2: a plain forward (nginx) against LLM gateways.
 pub const P2_TARGETS: &[&str] =
-    &["direct", "nginx", "sluice-ai-openai", "sluice-ai-anthropic", "sluice-ai-policy", "litellm"];
+    &["direct", "nginx", "sluice-ai-openai", "sluice-ai-anthropic", "sluice-ai-policy", "sluice-ai-log", "litellm"];
 
 /// The API key every P2/P3 client sends: LiteLLM's master key (Sluice replaces it with the
 /// provider's key from its Secret; nginx passes it on; the bench upstream ignores it).

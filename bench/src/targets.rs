@@ -388,6 +388,38 @@ pub fn sluice_ai_policy(bin: &Path, work: &Path, up: u16, cpus: Option<&str>) ->
     Ok(t)
 }
 
+/// A TrafficPolicy writing every request of HTTPRoute `route` to the access log `log`.
+fn access_log_policy(route: &str, log: &Path) -> String {
+    format!(
+        r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {{name: access-log, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: {route}}}]
+  accessLog: {{path: {log:?}}}
+"#,
+        log = log.display().to_string()
+    )
+}
+
+/// `sluice-1w` (P1) or `sluice-ai-openai` (P2) with every request written to an access log file
+/// in `work`: `sluice-1w-log`, `sluice-ai-log`.
+pub fn sluice_logged(name: &str, bin: &Path, work: &Path, up: u16, cpus: Option<&str>) -> Result<Target, String> {
+    let log = work.join(format!("{name}.access.log"));
+    let mut t = if name == "sluice-ai-log" {
+        sluice_with(name, bin, work, 1, cpus, "/v1/models", |port| {
+            sluice_ai_conf(port, up, AiProvider::OpenAi) + &access_log_policy("llm", &log)
+        })?
+    } else {
+        sluice_with(name, bin, work, 1, cpus, "/bytes/1024", |port| {
+            sluice_conf(port, up) + &access_log_policy("all", &log)
+        })?
+    };
+    t.notes.push(format!("every request written to the access log {} (all fields)", log.display()));
+    Ok(t)
+}
+
 /// How the worker count of the Sluice binary can be set.
 /// `sluice run` of `conf` on loopback, its admin plane on `admin`.
 pub fn sluice_argv(bin: &Path, conf: &Path, admin: u16) -> Vec<String> {

@@ -1,4 +1,5 @@
-//! The admin plane: health, readiness, the IR as JSON, resource status, Prometheus metrics.
+//! The admin plane: health, readiness, the IR as JSON, resource status, OpenMetrics metrics and
+//! the dashboard (`/ui`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use axum::routing::get;
 
 use crate::runtime::Runtime;
 
+mod ui;
+
 pub fn router(runtime: Arc<Runtime>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -19,6 +22,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/budgets", get(budgets))
+        .merge(ui::router())
         .with_state(runtime)
 }
 
@@ -66,6 +70,7 @@ async fn status(State(rt): State<Arc<Runtime>>) -> Response {
         "config": rt.reload_state(),
         "problems": snapshot.status.problems(),
         "resources": snapshot.status.resources,
+        "mcp_targets": rt.mcp_targets(),
     }))
 }
 

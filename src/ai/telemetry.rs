@@ -12,7 +12,7 @@ use super::frontdoor::ClientFormat;
 use crate::httpkit::body::ProxyBody;
 use crate::httpkit::observe;
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
-use crate::metrics::access_log::{Fields, Note};
+use crate::metrics::access_log::{Fields, Line, Note};
 use crate::metrics::{Call, Metrics};
 
 /// The provider that answered, the model it was asked for (as labelled, and as named), the
@@ -121,20 +121,21 @@ impl CallReport {
 }
 
 impl Fields for CallReport {
-    fn write(&self, line: &mut serde_json::Map<String, serde_json::Value>) {
-        use serde_json::json;
-        line.insert("request_model".into(), json!(self.requested));
+    fn write(&self, line: &mut Line) {
+        line.str("request_model", &self.requested);
         let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
         let Some(s) = served.as_ref() else { return };
-        line.insert("provider".into(), json!(s.provider));
-        line.insert("response_model".into(), json!(s.model));
+        line.str("provider", &s.provider);
+        line.str("response_model", &s.model);
         if let Some(u) = &s.usage {
-            line.insert("input_tokens".into(), json!(u.input));
-            line.insert("output_tokens".into(), json!(u.output));
-            line.insert("cache_read_tokens".into(), json!(u.cache_read));
-            line.insert("reasoning_tokens".into(), json!(u.reasoning));
-            line.insert("tokens_estimated".into(), json!(u.estimated));
+            line.raw("input_tokens", u.input);
+            line.raw("output_tokens", u.output);
+            line.raw("cache_read_tokens", u.cache_read);
+            line.raw("reasoning_tokens", u.reasoning);
+            line.raw("tokens_estimated", u.estimated);
         }
-        line.insert("cost_usd".into(), json!(s.cost_usd));
+        if let Some(usd) = s.cost_usd {
+            line.raw("cost_usd", usd);
+        }
     }
 }

@@ -46,7 +46,7 @@ impl PolicyIr {
 
 /// The fields an access log line may have (docs/observability.md). The query string, headers,
 /// credentials and bodies are never among them.
-pub const ACCESS_LOG_FIELDS: [&str; 22] = [
+pub const ACCESS_LOG_FIELDS: [&str; 26] = [
     "time",
     "route",
     "backend",
@@ -69,6 +69,10 @@ pub const ACCESS_LOG_FIELDS: [&str; 22] = [
     "reasoning_tokens",
     "tokens_estimated",
     "cost_usd",
+    "mcp_method",
+    "mcp_target",
+    "mcp_tool",
+    "mcp_result",
 ];
 
 /// A route's access log.
@@ -77,7 +81,7 @@ pub struct AccessLogIr {
     /// A file, or standard output (`None`).
     pub path: Option<Arc<str>>,
     /// The fields written (`None`: all that have a value).
-    pub fields: Option<Vec<&'static str>>,
+    pub fields: Option<Arc<[&'static str]>>,
     /// The share of requests logged, 0 to 1.
     pub sampling: f64,
     /// Status ranges logged (inclusive; empty: all).
@@ -87,10 +91,6 @@ pub struct AccessLogIr {
 impl AccessLogIr {
     pub fn logs_status(&self, status: u16) -> bool {
         self.statuses.is_empty() || self.statuses.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
-    }
-
-    pub fn writes(&self, field: &str) -> bool {
-        self.fields.as_ref().is_none_or(|f| f.contains(&field))
     }
 }
 

@@ -320,7 +320,39 @@ pub(super) async fn request(
     let out = dispatch(ctx, session, method, params, client, &mut called).await;
     let reached = called.as_ref().map(Owner::labels).unwrap_or_default();
     ctx.state.metrics.mcp.record(method, &reached, out.is_ok(), started.elapsed());
+    if let Some(log) = &ctx.log {
+        log_message(ctx, log, method, &reached, &out, started);
+    }
     out
+}
+
+/// One access log line for a message handled: sampled as the route's requests are; with a
+/// status filter, only the messages that failed.
+fn log_message(
+    ctx: &Ctx,
+    m: &super::MessageLog,
+    method: &str,
+    reached: &crate::metrics::Reached<'_>,
+    out: &Result<Value, RpcError>,
+    started: std::time::Instant,
+) {
+    use crate::proxy::access_log;
+    if !access_log::sampled(m.log.sampling) || (!m.log.statuses.is_empty() && out.is_ok()) {
+        return;
+    }
+    let mut line = access_log::line(&m.log);
+    line.str("route", &m.route);
+    line.raw("client_ip", format_args!("\"{}\"", m.client));
+    line.opt_str("identity", m.identity.as_deref());
+    line.str("mcp_method", method);
+    line.opt_str("mcp_target", reached.target);
+    line.opt_str("mcp_tool", reached.tool);
+    match out {
+        Ok(_) => line.str("mcp_result", "ok"),
+        Err(e) => line.raw("mcp_result", format_args!("\"error {}\"", e.code)),
+    }
+    line.float("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+    ctx.state.metrics.access_logs.write(m.log.path.as_ref(), &line.finish());
 }
 
 /// A request within a session; `called` learns the owner of a called tool.

@@ -177,6 +177,16 @@ pub struct Ctx {
     /// Who the client is, for the per-client session cap: its identity when it authenticated,
     /// else its address.
     pub client: String,
+    /// Where each message handled is logged, when the route's policy logs.
+    pub log: Option<Arc<MessageLog>>,
+}
+
+/// The route's access log, and who is asking: one line per MCP message handled.
+pub struct MessageLog {
+    pub log: Arc<crate::ir::policy::AccessLogIr>,
+    pub route: Arc<str>,
+    pub identity: Option<String>,
+    pub client: std::net::IpAddr,
 }
 
 /// The client a request comes from: `id:<name>` when it authenticated, else `ip:<address>`.
@@ -219,12 +229,18 @@ impl Pipeline<McpRoute> for McpPipeline {
                 Some(f) => Arc::new(f),
                 None => Arc::new(AllowAll),
             };
+        let log = handoff.admitted.and_then(|a| {
+            let log = a.policy.access_log.clone()?;
+            let identity = Some(a.identity.name.clone()).filter(|n| !n.is_empty());
+            Some(Arc::new(MessageLog { log, route: a.route.clone(), identity, client: handoff.peer.ip }))
+        });
         let ctx = Ctx {
             state: self.state.clone(),
             backends: route.backends.clone(),
             owner: route.owner.clone(),
             filter,
             client: client_of(handoff),
+            log,
         };
         Box::pin(async move { http::serve(&ctx, parts, body).await })
     }

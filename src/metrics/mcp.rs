@@ -42,6 +42,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
     method: &'static str,
 }
@@ -59,6 +64,7 @@ pub struct Mcp {
     requests: Family<RequestLabels, Counter>,
     duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
     sessions: Gauge,
+    up: Family<TargetLabels, Gauge>,
     tools: Mutex<HashSet<String>>,
 }
 
@@ -68,6 +74,7 @@ impl Mcp {
             requests: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
             sessions: Gauge::default(),
+            up: Family::default(),
             tools: Mutex::default(),
         };
         registry.register(
@@ -82,6 +89,11 @@ impl Mcp {
             this.duration.clone(),
         );
         registry.register("mcp_sessions_open", "MCP sessions open now.", this.sessions.clone());
+        registry.register(
+            "mcp_target_up",
+            "Whether each MCP target a request has reached has a live session (1) or not (0).",
+            this.up.clone(),
+        );
         this
     }
 
@@ -104,6 +116,15 @@ impl Mcp {
     /// Sets the sessions gauge (read from the session table at scrape time).
     pub fn set_sessions(&self, open: usize) {
         self.sessions.set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the targets' gauges (read from the upstream pool at scrape time); targets no longer
+    /// known are dropped.
+    pub fn set_targets<'a>(&self, targets: impl IntoIterator<Item = (&'a str, bool)>) {
+        self.up.clear();
+        for (target, up) in targets {
+            self.up.get_or_create(&TargetLabels { target: target.to_string() }).set(i64::from(up));
+        }
     }
 
     fn tool_label(&self, tool: &str) -> String {

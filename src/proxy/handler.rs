@@ -145,7 +145,7 @@ pub async fn handle(
     Ok(match labels.log.take() {
         None => resp,
         Some(pending) => {
-            let names = (labels.rule.map(|r| r.label.clone()), labels.backend.map(|b| b.name.clone()));
+            let names = (labels.rule.map(|r| &*r.label), labels.backend.map(|b| &*b.name));
             super::access_log::finish(&shared.metrics, pending, names, start, resp)
         }
     })
@@ -196,7 +196,7 @@ async fn route<'s>(
         .find(&host, &view)
         .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, "no route matches this request"))?;
     labels.rule = Some(&entry.rule);
-    if let Some(log) = entry.policy.as_deref().and_then(|p| p.access_log.as_deref())
+    if let Some(log) = entry.policy.as_deref().and_then(|p| p.access_log.as_ref())
         && super::access_log::sampled(log.sampling)
     {
         labels.log = Some(super::access_log::Pending {

@@ -10,6 +10,7 @@
 // Every integration test compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod echo;
 pub mod fake_kube;
 pub mod fake_llm;

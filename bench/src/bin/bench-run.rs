@@ -24,6 +24,8 @@ const ALL_TARGETS: &[&str] = &[
     "sluice-ai-openai",
     "sluice-ai-anthropic",
     "sluice-ai-policy",
+    "sluice-1w-log",
+    "sluice-ai-log",
     "litellm",
     "nginx-r10",
     "nginx-r10k",
@@ -33,7 +35,7 @@ const ALL_TARGETS: &[&str] = &[
 ];
 const USAGE: &str =
     "usage: bench-run [--quick] [--duration SECS] [--rounds N] [--warmup SECS] (whole seconds) [--out FILE]
-                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,litellm,
+                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,sluice-1w-log,sluice-ai-log,litellm,
                             nginx-r10,nginx-r10k,sluice-r10,sluice-r10k,sluice-mcp]
                  [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep] [--halt-idle]";
 
@@ -161,6 +163,9 @@ fn start_target(
             need_sluice().and_then(|()| targets::sluice_ai(sluice, work, up, AiProvider::Anthropic, cpus))
         }
         "sluice-ai-policy" => need_sluice().and_then(|()| targets::sluice_ai_policy(sluice, work, up, cpus)),
+        "sluice-1w-log" | "sluice-ai-log" => {
+            need_sluice().and_then(|()| targets::sluice_logged(name, sluice, work, up, cpus))
+        }
         _ => {
             if !sluice.is_file() {
                 return Err(format!("{} not found: build it with `cargo build --release -p sluice`", sluice.display()));

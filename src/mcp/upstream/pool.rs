@@ -115,6 +115,15 @@ struct Known {
     current: Vec<String>,
 }
 
+/// A target's state, for `/status`, the metrics and the dashboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetHealth {
+    pub target: Arc<str>,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 #[derive(Default)]
 struct SlotState {
     session: Option<Arc<dyn McpUpstream>>,
@@ -125,6 +134,30 @@ struct SlotState {
 impl UpstreamPool {
     pub fn new(connector: Arc<dyn Connector>, timeouts: Timeouts) -> Self {
         UpstreamPool { connector, timeouts, background: None, slots: Mutex::new(HashMap::new()) }
+    }
+
+    /// Every target a request has reached since it was configured, with its state: `up` (a
+    /// live session), `down` (the last attempt failed; the reason), `connecting`, or `idle`
+    /// (no session yet, or it ended and is started again on the next request).
+    pub fn health(&self) -> Vec<TargetHealth> {
+        let slots: Vec<(Arc<str>, Arc<Slot>)> =
+            self.slots.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut out: Vec<TargetHealth> = slots
+            .into_iter()
+            .map(|(target, slot)| {
+                let (state, detail) = match slot.state.try_lock() {
+                    Err(_) => ("connecting", None),
+                    Ok(st) => match (&st.session, &st.failure) {
+                        (Some(s), _) if !s.is_closed() => ("up", None),
+                        (_, Some((_, why, _))) => ("down", Some(why.clone())),
+                        _ => ("idle", None),
+                    },
+                };
+                TargetHealth { target, state, detail }
+            })
+            .collect();
+        out.sort_by(|a, b| a.target.cmp(&b.target));
+        out
     }
 
     /// Sends what the targets' shared sessions send to `background`.

@@ -488,7 +488,7 @@ fn access_log(a: &crate::api::AccessLog) -> Result<AccessLogIr, RefFailure> {
                         ))
                     })
                 })
-                .collect::<Result<Vec<_>, _>>()?,
+                .collect::<Result<Arc<[_]>, _>>()?,
         ),
     };
     let sampling = a.sampling.unwrap_or(1.0);
