@@ -93,6 +93,15 @@ enum Command {
         /// its own maxmemory policy bounds them).
         #[arg(long, default_value_t = 1 << 30)]
         responses_max_bytes: u64,
+        /// Send traces over OTLP/HTTP (protobuf) to this URL, such as
+        /// `http://127.0.0.1:4318/v1/traces` (default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+        /// unset, no traces).
+        #[arg(long)]
+        otlp_endpoint: Option<String>,
+        /// The share of new traces sampled, 0 to 1 (a client's `traceparent` decides for its
+        /// own traces).
+        #[arg(long, default_value_t = 1.0)]
+        trace_sampling: f64,
     },
     /// Load and translate manifests, print every resource's status, exit 1 on any problem.
     Check {
@@ -147,6 +156,8 @@ fn main() -> ExitCode {
             drain_timeout,
             responses_ttl,
             responses_max_bytes,
+            otlp_endpoint,
+            trace_sampling,
         } => {
             cli::init_tracing();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -165,6 +176,10 @@ fn main() -> ExitCode {
                 body_idle: (!body_idle_timeout.is_zero()).then_some(body_idle_timeout),
                 drain: drain_timeout,
                 responses: sluice::store::documents::Bounds { ttl: responses_ttl, max_bytes: responses_max_bytes },
+                traces: otlp_endpoint
+                    .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").ok())
+                    .filter(|e| !e.is_empty())
+                    .map(|e| (e, trace_sampling)),
             };
             let source = if kubernetes {
                 cli::run::Source::Kubernetes(sluice::k8s::Options {

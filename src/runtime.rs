@@ -164,6 +164,39 @@ impl Runtime {
         &self.shared.metrics
     }
 
+    /// Turns traces on: spans go to `endpoint` over OTLP/HTTP, new traces sampled at `ratio`
+    /// (once; later calls change nothing).
+    pub fn trace_to(&self, endpoint: &str, ratio: f64) -> Result<(), String> {
+        // The exporter's client is a blocking one (it runs on the batch processor's thread),
+        // and is built off the async runtime, as such clients must be.
+        let client = std::thread::scope(|s| {
+            s.spawn(|| {
+                let roots = crate::ir::translate::tls::system_roots();
+                let config = crate::ir::translate::tls::client_config(roots, None).map_err(|e| e.to_string())?;
+                reqwest::blocking::Client::builder()
+                    .no_proxy()
+                    .timeout(crate::metrics::trace::EXPORT_TIMEOUT)
+                    .tls_backend_preconfigured(config)
+                    .build()
+                    .map_err(|e| format!("no HTTP client for traces: {e}"))
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the trace client could not be built".into()))
+        })?;
+        let tracing = crate::metrics::trace::Tracing::otlp(endpoint, ratio, client)?;
+        if self.shared.metrics.tracing.set(tracing).is_err() {
+            tracing::warn!("traces were already on");
+        }
+        Ok(())
+    }
+
+    /// Sends the spans still waiting (a stop; tests).
+    pub fn flush_traces(&self) {
+        if let Some(t) = self.shared.metrics.tracing.get() {
+            t.flush();
+        }
+    }
+
     /// The MCP targets requests have reached, with their state.
     pub fn mcp_targets(&self) -> Vec<crate::mcp::upstream::pool::TargetHealth> {
         self.mcp.pool.health()

@@ -170,21 +170,22 @@ async fn mcp_traffic(addr: SocketAddr) {
 
 /// A gateway for the scripted mix, with its admin plane: the fake provider answers four calls
 /// with 11/7, 13/5, 17/3 and 19/2 tokens.
-async fn gateway_for_the_mix()
--> (FakeOpenAi, support::echo::EchoHandle, std::sync::Arc<sluice::runtime::Runtime>, SocketAddr, SocketAddr) {
+async fn gateway_for_the_mix(
+    extra: &str,
+) -> (FakeOpenAi, support::echo::EchoHandle, std::sync::Arc<sluice::runtime::Runtime>, SocketAddr, SocketAddr) {
     let ok = std::process::Command::new("python3").args(["-c", "import mcp_server_time, prometheus_client"]).status();
     assert!(ok.is_ok_and(|s| s.success()), "install the test clients: bash scripts/test.sh (pip requirements)");
     let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
     let fake = FakeOpenAi::start(Script::queue([reply(11, 7), reply(13, 5), reply(17, 3), reply(19, 2)])).await;
     let echo = support::echo::start_local("echo-1", "echo").await;
-    let (rt, addr) = support::gateway::start(&config(fake.port(), echo.http_port)).await;
+    let (rt, addr) = support::gateway::start(&(config(fake.port(), echo.http_port) + extra)).await;
     let admin = sluice::admin::serve("127.0.0.1:0".parse().expect("addr"), rt.clone()).await.expect("admin");
     (fake, echo, rt, addr, admin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
-    let (fake, _echo, _rt, addr, admin) = gateway_for_the_mix().await;
+    let (fake, _echo, _rt, addr, admin) = gateway_for_the_mix("").await;
     scripted_traffic(addr).await;
 
     let (status, head, text) = request(admin, "GET", "/metrics", &[], "").await;
@@ -393,7 +394,7 @@ spec:
 /// screenshot is kept under the test's output folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_routes_tokens_and_mcp_targets_in_a_browser() {
-    let (_fake, _echo, _rt, addr, admin) = gateway_for_the_mix().await;
+    let (_fake, _echo, _rt, addr, admin) = gateway_for_the_mix("").await;
     scripted_traffic(addr).await;
     let mut browser = support::cdp::Browser::launch().await;
     let page = browser.page().await;
@@ -433,4 +434,158 @@ async fn the_dashboard_shows_routes_tokens_and_mcp_targets_in_a_browser() {
     println!("dashboard screenshot: {}", shot.display());
     let errors = browser.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+/// An OTLP/HTTP receiver on loopback: every `ExportTraceServiceRequest` posted to it, decoded
+/// with the `opentelemetry-proto` types (independent of the exporter that encoded them).
+struct OtlpReceiver {
+    addr: SocketAddr,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+}
+
+impl OtlpReceiver {
+    async fn start() -> OtlpReceiver {
+        use http_body_util::BodyExt as _;
+        use prost::Message as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = spans.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let kept = kept.clone();
+                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let kept = kept.clone();
+                    async move {
+                        assert_eq!(req.uri().path(), "/v1/traces");
+                        let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        assert_eq!(ct, "application/x-protobuf", "OTLP/HTTP with protobuf");
+                        let body = req.into_body().collect().await.expect("body").to_bytes();
+                        let export =
+                            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body)
+                                .expect("an ExportTraceServiceRequest");
+                        let mut spans = kept.lock().expect("lock");
+                        for rs in export.resource_spans {
+                            for ss in rs.scope_spans {
+                                spans.extend(ss.spans);
+                            }
+                        }
+                        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::new(),
+                        )))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service),
+                );
+            }
+        });
+        OtlpReceiver { addr, spans }
+    }
+
+    fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        self.spans.lock().expect("lock").clone()
+    }
+}
+
+fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    let kv = span.attributes.iter().find(|kv| kv.key == key)?;
+    match kv.value.as_ref()?.value.as_ref()? {
+        V::StringValue(s) => Some(s.clone()),
+        V::IntValue(i) => Some(i.to_string()),
+        V::BoolValue(b) => Some(b.to_string()),
+        V::DoubleValue(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Traces: an AI request and an MCP call sent with the client's `traceparent` come to an OTLP
+/// receiver as spans of the client's trace, the request spans parented under the client's span,
+/// with the GenAI and MCP attributes; the provider gets the gateway's LLM span as its parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
+    let receiver = OtlpReceiver::start().await;
+    // A policy on the AI route, so that its admission is traced too.
+    let limit =
+        support::yaml::route_policy("limits", "  rateLimits:\n    - {name: plenty, requests: 1000, per: minute}\n");
+    let (fake, _echo, rt, addr, _admin) = gateway_for_the_mix(&limit).await;
+    let endpoint = format!("http://{}/v1/traces", receiver.addr);
+    rt.trace_to(&endpoint, 1.0).expect("an exporter");
+
+    let (trace_id, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let traceparent = format!("00-{trace_id}-{parent}-01");
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, _) =
+        request(addr, "POST", "/v1/chat/completions", &[("traceparent", &traceparent)], &body.to_string()).await;
+    assert_eq!(status, 200);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (_, head, _) = mcp(addr, None, init).await;
+    let session = support::gateway::header(&head, "mcp-session-id").expect("a session id").to_string();
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "time_get_current_time", "arguments": {"timezone": "UTC"}}});
+    let headers = [("mcp-session-id", session.as_str()), ("traceparent", traceparent.as_str())];
+    let (status, _, body) = request(addr, "POST", "/mcp", &headers, &call.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Spans end when the answers' bodies have gone; then the batch is flushed.
+    let mut spans = Vec::new();
+    for _ in 0..50 {
+        rt.flush_traces();
+        spans = receiver.spans();
+        if spans.iter().any(|s| s.name == "tools/call time_get_current_time")
+            && spans.iter().any(|s| s.name.starts_with("chat "))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let find =
+        |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}: {names:?}"));
+    let ours: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace_id).collect();
+    assert!(ours.len() >= 5, "the client's trace holds the gateway's spans: {names:?}");
+
+    let llm_request = find("POST default/llm/0");
+    assert_eq!(hex(&llm_request.parent_span_id), parent, "the request span is the client's span's child");
+    assert_eq!(attribute(llm_request, "http.response.status_code").as_deref(), Some("200"));
+    let chat = find(&format!("chat {MODEL}"));
+    assert_eq!(chat.parent_span_id, llm_request.span_id);
+    for (key, value) in [
+        ("gen_ai.operation.name", "chat"),
+        ("gen_ai.provider.name", "openai"),
+        ("gen_ai.request.model", MODEL),
+        ("gen_ai.response.model", MODEL),
+        ("gen_ai.usage.input_tokens", "11"),
+        ("gen_ai.usage.output_tokens", "7"),
+    ] {
+        assert_eq!(attribute(chat, key).as_deref(), Some(value), "{key} on {chat:?}");
+    }
+    let admission = find("policy admission");
+    assert_eq!(admission.parent_span_id, llm_request.span_id);
+    assert_eq!(attribute(admission, "sluice.policy.result").as_deref(), Some("allowed"));
+    assert_eq!(attribute(admission, "sluice.auth.method").as_deref(), Some("anonymous"));
+
+    let mcp_request = spans
+        .iter()
+        .find(|s| s.name == "POST default/mcp/0" && hex(&s.trace_id) == trace_id)
+        .expect("the MCP request's span");
+    let tool = find("tools/call time_get_current_time");
+    assert_eq!(tool.parent_span_id, mcp_request.span_id);
+    assert_eq!(attribute(tool, "mcp.method.name").as_deref(), Some("tools/call"));
+    assert_eq!(attribute(tool, "gen_ai.tool.name").as_deref(), Some("time_get_current_time"));
+    assert_eq!(attribute(tool, "sluice.mcp.target").as_deref(), Some("default/tools/time"));
+
+    // The provider saw the gateway's LLM span as its parent, in the client's trace.
+    let sent =
+        fake.requests().into_iter().find(|r| r.path.ends_with("/chat/completions")).expect("the provider's request");
+    let tp =
+        sent.headers.iter().find(|(k, _)| k == "traceparent").map(|(_, v)| v.clone()).expect("traceparent upstream");
+    assert_eq!(tp, format!("00-{trace_id}-{}-01", hex(&chat.span_id)));
 }

@@ -29,10 +29,19 @@ pub struct Scenario {
 }
 
 /// The targets of P1: plain proxies.
-pub const P1_TARGETS: &[&str] = &["direct", "nginx", "haproxy", "sluice-1w", "sluice-2w", "sluice-1w-log"];
+pub const P1_TARGETS: &[&str] =
+    &["direct", "nginx", "haproxy", "sluice-1w", "sluice-2w", "sluice-1w-log", "sluice-1w-trace"];
 /// The targets of P2: a plain forward (nginx) against LLM gateways.
-pub const P2_TARGETS: &[&str] =
-    &["direct", "nginx", "sluice-ai-openai", "sluice-ai-anthropic", "sluice-ai-policy", "sluice-ai-log", "litellm"];
+pub const P2_TARGETS: &[&str] = &[
+    "direct",
+    "nginx",
+    "sluice-ai-openai",
+    "sluice-ai-anthropic",
+    "sluice-ai-policy",
+    "sluice-ai-log",
+    "sluice-ai-trace",
+    "litellm",
+];
 
 /// The API key every P2/P3 client sends: LiteLLM's master key (Sluice replaces it with the
 /// provider's key from its Secret; nginx passes it on; the bench upstream ignores it).

@@ -420,6 +420,28 @@ pub fn sluice_logged(name: &str, bin: &Path, work: &Path, up: u16, cpus: Option<
     Ok(t)
 }
 
+/// `sluice-1w` (P1) or `sluice-ai-openai` (P2) with traces on, sampling every request, sent to
+/// the bench upstream's OTLP/HTTP receiver (`POST /v1/traces`): `sluice-1w-trace`,
+/// `sluice-ai-trace`.
+pub fn sluice_traced(name: &str, bin: &Path, work: &Path, up: u16, cpus: Option<&str>) -> Result<Target, String> {
+    let env = vec![("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT".to_string(), format!("http://127.0.0.1:{up}/v1/traces"))];
+    let mut t = if name == "sluice-ai-trace" {
+        sluice_with_env(
+            name,
+            bin,
+            work,
+            (1, cpus),
+            "/v1/models",
+            |port| sluice_ai_conf(port, up, AiProvider::OpenAi),
+            env,
+        )?
+    } else {
+        sluice_with_env(name, bin, work, (1, cpus), "/bytes/1024", |port| sluice_conf(port, up), env)?
+    };
+    t.notes.push("traces on (sampling 1), spans exported over OTLP/HTTP to the bench upstream".into());
+    Ok(t)
+}
+
 /// How the worker count of the Sluice binary can be set.
 /// `sluice run` of `conf` on loopback, its admin plane on `admin`.
 pub fn sluice_argv(bin: &Path, conf: &Path, admin: u16) -> Vec<String> {
@@ -507,6 +529,19 @@ fn sluice_with(
     probe: &str,
     conf_for: impl FnOnce(u16) -> String,
 ) -> Result<Target, String> {
+    sluice_with_env(name, bin, work, (workers, cpus), probe, conf_for, Vec::new())
+}
+
+/// [`sluice_with`], with more environment variables for the process.
+fn sluice_with_env(
+    name: &str,
+    bin: &Path,
+    work: &Path,
+    (workers, cpus): (usize, Option<&str>),
+    probe: &str,
+    conf_for: impl FnOnce(u16) -> String,
+    extra_env: Vec<(String, String)>,
+) -> Result<Target, String> {
     let dir: PathBuf = work.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (port, admin) = (free_port()?, free_port()?);
@@ -515,6 +550,7 @@ fn sluice_with(
     let mut argv = sluice_argv(bin, &conf, admin);
     let flag = sluice_has_workers_flag(bin);
     let mut env = vec![("SLUICE_LOG".to_string(), "warn".to_string())];
+    env.extend(extra_env);
     if flag {
         argv.extend(["--workers".to_string(), workers.to_string()]);
     } else {

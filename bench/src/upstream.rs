@@ -125,7 +125,20 @@ pub async fn respond_any(
     if mcp::is_mcp(req.uri().path()) {
         return Ok(mcp::respond(req).await);
     }
+    if req.uri().path() == "/v1/traces" {
+        return Ok(otlp_receiver(req).await);
+    }
     respond(req, &buf, default_size)
+}
+
+/// An OTLP/HTTP receiver for the traced targets: the export is read whole and taken (an empty
+/// protobuf answer, which is a full success).
+async fn otlp_receiver(req: Request<Incoming>) -> Response<UpBody> {
+    use http_body_util::BodyExt as _;
+    let _ = req.into_body().collect().await;
+    let mut resp = Response::new(UpBody::Full(Some(Bytes::new())));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
+    resp
 }
 
 /// Answers one request.

@@ -164,7 +164,7 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     // Token reservations are settled once, with the usage of the answer that is given (or
     // given back in full when no provider answers).
     let reservations = Arc::new(std::sync::Mutex::new(Some(admission.reservations)));
-    let report = CallReport::new(parsed.format, ctx.backends, &parsed.req.model, parsed.req.stream);
+    let report = CallReport::new(parsed.format, ctx.backends, &parsed.req.model, parsed.req.stream, ctx.span);
     let result = failover::run(ctx, backend, |p| {
         let settles = (reservations.clone(), spend.clone(), report.clone());
         attempt(ctx, p, &parsed, &model, created, settles, backend.stream_idle_timeout)
@@ -212,6 +212,7 @@ async fn attempt(
     let catalog_name = p.catalog.clone();
     let for_estimate = Arc::clone(&parsed.req);
     let (answered_by, model_label) = (p.clone(), telemetry::model_label(ctx.backends, &model));
+    let to_report = report.clone();
     let on_done: stream::OnDone = Box::new(move |u: Option<Usage>, text: &str| {
         // The provider's figures are the truth; without them, count (only then) and say so.
         let u = u.or_else(|| {
@@ -233,7 +234,7 @@ async fn attempt(
             }
         }
         let served = telemetry::Served { provider: String::new(), model_label, model: usage_model, usage: u, cost_usd };
-        report.served(&answered_by, served);
+        to_report.served(&answered_by, served);
     });
     let encoder = |format: ClientFormat| match format {
         ClientFormat::OpenAi => Encode::OpenAi(openai_stream::Encoder::new(&model, created, req.stream_usage)),
@@ -293,7 +294,11 @@ async fn attempt(
     let parsed = restored.as_ref().unwrap_or(parsed);
     let (path, body) = provider.chat_request(&p, parsed, &model, same)?;
     let bytes = Bytes::from(body.to_string());
-    let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, ctx.headers, parsed.format).await?;
+    let traced = report.traced_headers(ctx.headers);
+    let headers = traced.as_ref().unwrap_or(ctx.headers);
+    let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, headers, parsed.format)
+        .await
+        .inspect_err(|e| report.attempt_failed(&p.id, &e.message))?;
     if req.stream && held {
         let decode = provider.stream_decoder(&model, resp.headers());
         let events = stream::collect(stream::upstream_of(resp.into_body(), idle), decode, MAX_HELD)

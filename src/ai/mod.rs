@@ -99,7 +99,7 @@ impl Pipeline<[Arc<AiBackendIr>]> for AiPipeline {
         handoff: Handoff<'a>,
         body: Incoming,
     ) -> BoxFuture<'a, Response<ProxyBody>> {
-        Box::pin(serve(self, backends, parts, handoff.admitted, body))
+        Box::pin(serve(self, backends, parts, handoff, body))
     }
 }
 
@@ -111,6 +111,8 @@ pub struct Ctx<'a> {
     pub parts: &'a Parts,
     /// Who the client is, and the rule's policy, when the rule has one.
     pub admitted: Option<&'a Admitted>,
+    /// The request's span, when traces are on.
+    pub span: Option<&'a crate::metrics::trace::TraceSpan>,
 }
 
 impl Ctx<'_> {
@@ -190,12 +192,12 @@ async fn serve(
     pipe: &AiPipeline,
     backends: &[Arc<AiBackendIr>],
     parts: &Parts,
-    admitted: Option<&Admitted>,
+    handoff: Handoff<'_>,
     body: Incoming,
 ) -> Response<ProxyBody> {
     let door = FrontDoor::of(parts);
     let format = door.format_of(parts);
-    let ctx = Ctx { pipe, backends, headers: &parts.headers, parts, admitted };
+    let ctx = Ctx { pipe, backends, headers: &parts.headers, parts, admitted: handoff.admitted, span: handoff.span };
     match dispatch(&ctx, door, parts, body).await {
         Ok(r) => r,
         Err(e) => {

@@ -13,6 +13,7 @@ use crate::httpkit::body::ProxyBody;
 use crate::httpkit::observe;
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
 use crate::metrics::access_log::{Fields, Line, Note};
+use crate::metrics::trace::{Attribute, Kind, TraceSpan};
 use crate::metrics::{Call, Metrics};
 
 /// The provider that answered, the model it was asked for (as labelled, and as named), the
@@ -34,6 +35,8 @@ pub struct CallReport {
     requested: String,
     stream: bool,
     served: Mutex<Option<Served>>,
+    /// The call's span (GenAI conventions), when traces are on.
+    span: Option<TraceSpan>,
 }
 
 /// What the client's door calls the operation (the GenAI conventions' `gen_ai.operation.name`).
@@ -73,8 +76,22 @@ pub fn model_label(backends: &[Arc<AiBackendIr>], model: &str) -> Arc<str> {
 }
 
 impl CallReport {
-    pub fn new(format: ClientFormat, backends: &[Arc<AiBackendIr>], model: &str, stream: bool) -> Arc<Self> {
+    pub fn new(
+        format: ClientFormat,
+        backends: &[Arc<AiBackendIr>],
+        model: &str,
+        stream: bool,
+        request: Option<&TraceSpan>,
+    ) -> Arc<Self> {
+        let span = request.map(|r| {
+            let attributes = vec![
+                Attribute::new("gen_ai.operation.name", operation(format)),
+                Attribute::new("gen_ai.request.model", model.to_string()),
+            ];
+            r.child(format!("{} {model}", operation(format)), Kind::Client, attributes)
+        });
         Arc::new(Self {
+            span,
             started: Instant::now(),
             operation: operation(format),
             request_model: model_label(backends, model),
@@ -87,6 +104,15 @@ impl CallReport {
     /// The provider `p` answered: what it was asked for and what it reported.
     pub fn served(&self, p: &AiProviderIr, served: Served) {
         let served = Served { provider: provider_name(&p.catalog).to_string(), ..served };
+        if let Some(span) = &self.span {
+            span.set(Attribute::new("gen_ai.provider.name", served.provider.clone()));
+            span.set(Attribute::new("gen_ai.response.model", served.model.clone()));
+            span.set(Attribute::new("sluice.provider", p.id.to_string()));
+            if let Some(u) = &served.usage {
+                span.set(Attribute::new("gen_ai.usage.input_tokens", i64::try_from(u.input).unwrap_or(i64::MAX)));
+                span.set(Attribute::new("gen_ai.usage.output_tokens", i64::try_from(u.output).unwrap_or(i64::MAX)));
+            }
+        }
         *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some(served);
     }
 
@@ -98,6 +124,12 @@ impl CallReport {
         let body = observe::watch(
             body,
             Box::new(move |seen| {
+                if let Some(span) = &self.span {
+                    if !seen.complete {
+                        span.fail("the answer was not sent whole".into());
+                    }
+                    span.end();
+                }
                 let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(served) = served.as_ref() else { return };
                 let call = Call {
@@ -117,6 +149,28 @@ impl CallReport {
             }),
         );
         Response::from_parts(parts, body)
+    }
+}
+
+impl CallReport {
+    /// The client's headers with this call's span as the parent of what goes to the provider
+    /// (`None`: traces are off; the client's headers go as they are).
+    pub fn traced_headers(&self, client: &http::HeaderMap) -> Option<http::HeaderMap> {
+        let span = self.span.as_ref()?;
+        let mut headers = client.clone();
+        span.inject(&mut headers);
+        Some(headers)
+    }
+
+    /// A failed attempt at a provider, noted on the call's span.
+    pub fn attempt_failed(&self, provider: &str, why: &str) {
+        if let Some(span) = &self.span {
+            let attributes = vec![
+                Attribute::new("sluice.provider", provider.to_string()),
+                Attribute::new("error.type", why.to_string()),
+            ];
+            span.event("attempt failed", attributes);
+        }
     }
 }
 

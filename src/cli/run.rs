@@ -20,6 +20,8 @@ pub struct Bounds {
     pub drain: std::time::Duration,
     /// How long stored Responses are kept, and how many bytes of them in the state file.
     pub responses: sluice::store::documents::Bounds,
+    /// Where traces go (an OTLP/HTTP URL) and the share of new traces sampled.
+    pub traces: Option<(String, f64)>,
 }
 
 /// Where the configuration comes from.
@@ -148,6 +150,17 @@ pub async fn run(
     let runtime = Runtime::with_state(BindMode::Fixed(bind), sluice::policy::PolicyLayer::new(store, limits), docs);
     runtime.set_max_connections(bounds.max_connections);
     runtime.set_body_idle_timeout(bounds.body_idle);
+    if let Some((endpoint, ratio)) = &bounds.traces {
+        match runtime.trace_to(endpoint, *ratio) {
+            Ok(()) => {
+                tracing::info!(endpoint = %endpoint, sampling = ratio, "traces are sent over OTLP/HTTP");
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let paths = match &source {
         Source::Files(paths) => paths.clone(),
         Source::Kubernetes(_) => Vec::new(),
@@ -228,6 +241,7 @@ pub async fn run(
         tracing::warn!(connections = left, "the drain deadline passed with connections still open");
     }
     runtime.stop_pipelines().await;
+    runtime.flush_traces();
     ExitCode::SUCCESS
 }
 

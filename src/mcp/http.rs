@@ -317,13 +317,47 @@ pub(super) async fn request(
 ) -> Result<Value, RpcError> {
     let started = std::time::Instant::now();
     let mut called = None;
+    let tool = (method == "tools/call")
+        .then(|| params.as_ref().and_then(|p| p.get("name")).and_then(Value::as_str).map(str::to_string))
+        .flatten();
+    let span = ctx.span.as_ref().map(|s| message_span(s, method, tool.as_deref()));
     let out = dispatch(ctx, session, method, params, client, &mut called).await;
     let reached = called.as_ref().map(Owner::labels).unwrap_or_default();
     ctx.state.metrics.mcp.record(method, &reached, out.is_ok(), started.elapsed());
+    if let Some(span) = span {
+        use crate::metrics::trace::Attribute;
+        if let Some(target) = reached.target {
+            span.set(Attribute::new("sluice.mcp.target", target.to_string()));
+        }
+        if let Err(e) = &out {
+            span.set(Attribute::new("error.type", e.code.to_string()));
+            span.fail(e.message.clone());
+        }
+        span.end();
+    }
     if let Some(log) = &ctx.log {
         log_message(ctx, log, method, &reached, &out, started);
     }
     out
+}
+
+/// The span of one message handled (the MCP semantic conventions: `mcp.method.name`, the tool
+/// as the client names it; not the session id, which lets its holder use the session).
+fn message_span(
+    request: &crate::metrics::trace::TraceSpan,
+    method: &str,
+    tool: Option<&str>,
+) -> crate::metrics::trace::TraceSpan {
+    use crate::metrics::trace::{Attribute, Kind};
+    let mut attributes = vec![Attribute::new("mcp.method.name", method.to_string())];
+    if let Some(t) = tool {
+        attributes.push(Attribute::new("gen_ai.tool.name", t.to_string()));
+    }
+    let name = match tool {
+        Some(t) => format!("{method} {t}"),
+        None => method.to_string(),
+    };
+    request.child(name, Kind::Server, attributes)
 }
 
 /// One access log line for a message handled: sampled as the route's requests are; with a

@@ -179,6 +179,8 @@ pub struct Ctx {
     pub client: String,
     /// Where each message handled is logged, when the route's policy logs.
     pub log: Option<Arc<MessageLog>>,
+    /// The HTTP request's span, when traces are on: each message handled is a child.
+    pub span: Option<crate::metrics::trace::TraceSpan>,
 }
 
 /// The route's access log, and who is asking: one line per MCP message handled.
@@ -241,6 +243,7 @@ impl Pipeline<McpRoute> for McpPipeline {
             filter,
             client: client_of(handoff),
             log,
+            span: handoff.span.cloned(),
         };
         Box::pin(async move { http::serve(&ctx, parts, body).await })
     }

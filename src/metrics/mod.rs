@@ -7,6 +7,7 @@ pub mod access_log;
 mod genai;
 mod http;
 mod mcp;
+pub mod trace;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -85,6 +86,8 @@ pub struct Metrics {
     pub mcp: Mcp,
     /// Where access log lines go.
     pub access_logs: access_log::Sinks,
+    /// The tracer, once traces are turned on (`sluice run --otlp-endpoint`).
+    pub tracing: std::sync::OnceLock<trace::Tracing>,
 }
 
 impl Default for Metrics {
@@ -108,6 +111,7 @@ impl Default for Metrics {
             genai,
             mcp,
             access_logs: access_log::Sinks::default(),
+            tracing: std::sync::OnceLock::new(),
         };
         let mut registry = this.registry;
         registry.register(

@@ -32,6 +32,7 @@ use crate::ir::hostname::host_without_port;
 use crate::ir::route::{RequestView, RouteEntry};
 use crate::ir::route::{RouteRule, RulePipeline};
 use crate::ir::{Backend, BackendTarget, BindKey, Filter, Snapshot};
+use crate::metrics::trace::TraceSpan;
 use crate::metrics::{Metrics, Series};
 use crate::policy::{self, PolicyLayer};
 
@@ -86,6 +87,8 @@ struct Labels<'s> {
     backend: Option<&'s Backend>,
     /// The request, when the rule's policy logs it.
     log: Option<super::access_log::Pending<'s>>,
+    /// The request's span and method, when traces are on.
+    span: Option<(TraceSpan, http::Method)>,
 }
 
 impl Labels<'_> {
@@ -135,6 +138,9 @@ pub async fn handle(
             }
         }
     }
+    if let Some(tracing) = shared.metrics.tracing.get() {
+        labels.span = Some((super::trace::request_span(tracing, &req, &conn), req.method().clone()));
+    }
     let snapshot = shared.snapshot.load_full();
     let resp = match route(&shared, &conn, &snapshot, req, &mut labels).await {
         Ok(r) => r,
@@ -142,6 +148,10 @@ pub async fn handle(
     };
     // Phase 6: log.
     labels.series(&shared.metrics).record(resp.status().as_u16(), start.elapsed());
+    let resp = match labels.span.take() {
+        None => resp,
+        Some((span, method)) => super::trace::finish(span, &method, labels.rule.map(|r| &*r.label), resp),
+    };
     Ok(match labels.log.take() {
         None => resp,
         Some(pending) => {
@@ -240,10 +250,12 @@ async fn serve<'s>(
             && parts.method == http::Method::OPTIONS
             && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
         if !preflight {
+            let decision = labels.span.as_ref().map(|(s, _)| super::trace::admission_span(s));
             match shared.policy.admit(policy, &rule.label, &mut parts, peer).await {
                 Ok((a, headers)) => {
                     limit_headers = headers;
                     shared.metrics.record_policy(a.identity.method, "allowed");
+                    super::trace::decided(decision, a.identity.method, "allowed");
                     if let Some(log) = labels.log.as_mut() {
                         log.identity = Some(a.identity.name.clone()).filter(|n| !n.is_empty());
                         log.policy = Some("allowed");
@@ -252,6 +264,7 @@ async fn serve<'s>(
                 }
                 Err(denial) => {
                     shared.metrics.record_policy("-", denial.outcome());
+                    super::trace::decided(decision, "-", denial.outcome());
                     if let Some(log) = labels.log.as_mut() {
                         log.policy = Some(denial.outcome());
                     }
@@ -337,7 +350,12 @@ async fn serve<'s>(
         }
         Response::from_parts(rparts, rbody)
     };
-    let handoff = Handoff { peer, admitted: admitted.as_ref() };
+    // The upstream (a backend, a provider) sees the gateway's span as its parent.
+    let span = labels.span.as_ref().map(|(s, _)| s.clone());
+    if let Some(s) = &span {
+        s.inject(&mut parts.headers);
+    }
+    let handoff = Handoff { peer, admitted: admitted.as_ref(), span: span.as_ref() };
     let incoming = match &rule.pipeline {
         RulePipeline::Proxy => incoming,
         RulePipeline::Ai(backends) => {

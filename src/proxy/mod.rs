@@ -16,6 +16,7 @@ pub mod resource_metadata;
 pub mod retry;
 pub(crate) mod slots;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 
 pub use handler::{ConnInfo, Shared};

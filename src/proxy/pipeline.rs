@@ -28,6 +28,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Handoff<'a> {
     pub peer: Peer,
     pub admitted: Option<&'a Admitted>,
+    /// The request's span, when traces are on.
+    pub span: Option<&'a crate::metrics::trace::TraceSpan>,
 }
 
 /// A pipeline serving the rules whose backends are of its kind (`T` is what the snapshot

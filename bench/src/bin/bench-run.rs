@@ -26,6 +26,8 @@ const ALL_TARGETS: &[&str] = &[
     "sluice-ai-policy",
     "sluice-1w-log",
     "sluice-ai-log",
+    "sluice-1w-trace",
+    "sluice-ai-trace",
     "litellm",
     "nginx-r10",
     "nginx-r10k",
@@ -35,7 +37,8 @@ const ALL_TARGETS: &[&str] = &[
 ];
 const USAGE: &str =
     "usage: bench-run [--quick] [--duration SECS] [--rounds N] [--warmup SECS] (whole seconds) [--out FILE]
-                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,sluice-1w-log,sluice-ai-log,litellm,
+                 [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,sluice-1w-log,sluice-ai-log,
+                            sluice-1w-trace,sluice-ai-trace,litellm,
                             nginx-r10,nginx-r10k,sluice-r10,sluice-r10k,sluice-mcp]
                  [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep] [--halt-idle]";
 
@@ -165,6 +168,9 @@ fn start_target(
         "sluice-ai-policy" => need_sluice().and_then(|()| targets::sluice_ai_policy(sluice, work, up, cpus)),
         "sluice-1w-log" | "sluice-ai-log" => {
             need_sluice().and_then(|()| targets::sluice_logged(name, sluice, work, up, cpus))
+        }
+        "sluice-1w-trace" | "sluice-ai-trace" => {
+            need_sluice().and_then(|()| targets::sluice_traced(name, sluice, work, up, cpus))
         }
         _ => {
             if !sluice.is_file() {

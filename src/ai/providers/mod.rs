@@ -138,6 +138,9 @@ pub const MAX_RESPONSE: usize = 32 * 1024 * 1024;
 
 /// Sends one request to a provider and returns its response when it is a success. A failure
 /// status becomes an [`AiError`] carrying the provider's own message.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+
 pub async fn call(
     pipe: &AiPipeline,
     p: &AiProviderIr,
@@ -155,6 +158,12 @@ pub async fn call(
     headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
     let provider = of(p.kind);
     provider.headers(format, client, path, &mut headers);
+    // W3C trace context goes on: the gateway's span when traces are on, else the client's.
+    for name in [TRACEPARENT, TRACESTATE] {
+        if let Some(v) = client.get(&name) {
+            headers.insert(name, v.clone());
+        }
+    }
     if !matches!(p.auth, AiAuth::Passthrough(_)) {
         // The client's organization and project belong with the client's own key: with the
         // operator's key they would bill or scope the operator's account as the client says.
