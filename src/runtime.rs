@@ -105,8 +105,8 @@ impl Runtime {
         policy: PolicyLayer,
         responses: Arc<dyn crate::store::documents::Documents>,
     ) -> Arc<Self> {
-        let pools = Arc::new(Pools::default());
         let metrics = Arc::new(Metrics::default());
+        let pools = Arc::new(Pools::with_metrics(metrics.clone()));
         let policy = Arc::new(policy);
         let mcp = Arc::new(McpState { metrics: metrics.clone(), ..McpState::default() });
         let pipelines = Pipelines {

@@ -193,8 +193,15 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0"), "{head}");
     let m = parse_openmetrics(&text);
 
-    // Plain requests, by route and code.
+    // Plain requests, by route and code; every request by listener; the backend's waits.
     assert_eq!(sum(&m, "sluice_requests_total", &[("route", "default/plain/0"), ("code", "200")]), 1.0, "{text}");
+    let listener = [("gateway", "default/gw"), ("listener", "http")];
+    assert_eq!(sum(&m, "sluice_listener_requests_total", &listener), 10.0, "1 plain, 4 AI, 5 MCP");
+    let echo = [("backend", "default/echo:80")];
+    assert_eq!(sum(&m, "sluice_upstream_response_duration_seconds_count", &echo), 1.0);
+    assert_eq!(sum(&m, "sluice_upstream_connect_duration_seconds_count", &echo), 1.0, "one connection, kept");
+    let provider = [("backend", "default/openai/openai")];
+    assert!(sum(&m, "sluice_upstream_connect_duration_seconds_count", &provider) >= 1.0, "{text}");
     // GenAI token usage: input and output exactly as the fake reported, per model label.
     let named =
         [("gen_ai_request_model", MODEL), ("gen_ai_provider_name", "openai"), ("gen_ai_operation_name", "chat")];

@@ -85,7 +85,9 @@ where
             Err(e) if e.retryable => {
                 tracing::warn!(provider = %p.id, error = %e, "provider failed; trying the next one");
                 ctx.pipe.metrics.record_ai_attempt(&p.id, "failure");
-                ctx.pipe.health.failure(&p.id, backend.consecutive_failures, backend.ejection, e.retry_after);
+                if ctx.pipe.health.failure(&p.id, backend.consecutive_failures, backend.ejection, e.retry_after) {
+                    ctx.pipe.metrics.record_ejection(&p.id);
+                }
                 last = Some(e);
             }
             Err(e) => {

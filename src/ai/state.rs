@@ -36,8 +36,8 @@ impl AiState {
     }
 
     /// Counts a failure; ejects after `threshold` in a row, or at once for `retry_after` (at
-    /// most [`MAX_RETRY_AFTER`]).
-    pub fn failure(&self, id: &str, threshold: u32, ejection: Duration, retry_after: Option<Duration>) {
+    /// most [`MAX_RETRY_AFTER`]). Whether the provider was ejected now.
+    pub fn failure(&self, id: &str, threshold: u32, ejection: Duration, retry_after: Option<Duration>) -> bool {
         let mut map = self.lock();
         let h = map.entry(id.to_string()).or_default();
         h.failures += 1;
@@ -46,9 +46,13 @@ impl AiState {
             // A provider's word, bounded: a huge Retry-After would overflow the clock or eject
             // the provider for years.
             h.ejected_until = now.checked_add(d.min(MAX_RETRY_AFTER));
+            true
         } else if h.failures >= threshold {
             h.ejected_until = now.checked_add(ejection);
             h.failures = 0;
+            true
+        } else {
+            false
         }
     }
 }

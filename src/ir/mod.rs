@@ -108,6 +108,11 @@ pub enum PortProtocol {
 #[derive(Debug, Serialize)]
 pub struct Listener {
     pub name: String,
+    /// The Gateway's `namespace/name`, for metrics.
+    pub gateway: Arc<str>,
+    /// The listener's request counters (runtime state, cached here).
+    #[serde(skip)]
+    pub metrics: RuntimeSlot,
     pub hostname: Option<String>,
     pub protocol: PortProtocol,
     #[serde(skip)]

@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 pub use genai::{Call, GenAi};
-pub use http::Series;
+pub use http::{ListenerSeries, Series};
 pub use mcp::{Mcp, Reached};
 
 /// The content type of [`Metrics::render`].
@@ -36,6 +36,19 @@ struct ProviderOutcome {
     provider: Arc<str>,
     outcome: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Provider {
+    provider: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Backend {
+    backend: String,
+}
+
+/// Bounds of the upstream connect histogram, in seconds.
+const CONNECT_BUCKETS: [f64; 10] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenClass {
@@ -72,6 +85,12 @@ pub struct Metrics {
     requests: Arc<http::Requests>,
     upstream_errors: Family<BackendKind, Counter>,
     ai_attempts: Family<ProviderOutcome, Counter>,
+    ai_ejections: Family<Provider, Counter>,
+    upstream_connects: Family<
+        Backend,
+        prometheus_client::metrics::histogram::Histogram,
+        fn() -> prometheus_client::metrics::histogram::Histogram,
+    >,
     ai_tokens: Family<TokenClass, Counter>,
     ai_cost: Family<ProviderModel, Counter<f64, AtomicU64>>,
     /// Admission decisions by authentication method and result (bounded: both are fixed words).
@@ -102,6 +121,10 @@ impl Default for Metrics {
             requests,
             upstream_errors: Family::default(),
             ai_attempts: Family::default(),
+            ai_ejections: Family::default(),
+            upstream_connects: Family::new_with_constructor(|| {
+                prometheus_client::metrics::histogram::Histogram::new(CONNECT_BUCKETS)
+            }),
             ai_tokens: Family::default(),
             ai_cost: Family::default(),
             policy_decisions: Family::default(),
@@ -130,6 +153,17 @@ impl Default for Metrics {
             this.guard_decisions.clone(),
         );
         registry.register("sluice_ai_attempts", "Attempts at AI providers, by outcome.", this.ai_attempts.clone());
+        registry.register(
+            "sluice_ai_provider_ejections",
+            "AI providers taken out of rotation after failures (or a Retry-After), by provider.",
+            this.ai_ejections.clone(),
+        );
+        registry.register_with_unit(
+            "sluice_upstream_connect_duration",
+            "Time to open a connection to a backend (TCP, TLS and the HTTP/2 handshake), by backend.",
+            prometheus_client::registry::Unit::Seconds,
+            this.upstream_connects.clone(),
+        );
         registry.register(
             "sluice_ai_tokens",
             "Tokens by provider, model and class (input, output, cache_read, cache_creation, reasoning; \
@@ -166,6 +200,11 @@ impl Metrics {
         self.requests.series(route, backend)
     }
 
+    /// The counters of a Gateway's listener, created on first use. Callers cache the result.
+    pub fn listener(&self, gateway: &Arc<str>, listener: &str) -> Arc<ListenerSeries> {
+        self.requests.listener(gateway, listener)
+    }
+
     pub fn record_upstream_error(&self, backend: &Arc<str>, kind: &'static str) {
         self.upstream_errors.get_or_create(&BackendKind { backend: backend.clone(), kind }).inc();
     }
@@ -173,6 +212,16 @@ impl Metrics {
     /// One attempt at an AI provider, by outcome (`success`, `failure`, `client_error`).
     pub fn record_ai_attempt(&self, provider: &Arc<str>, outcome: &'static str) {
         self.ai_attempts.get_or_create(&ProviderOutcome { provider: provider.clone(), outcome }).inc();
+    }
+
+    /// A provider taken out of rotation.
+    pub fn record_ejection(&self, provider: &Arc<str>) {
+        self.ai_ejections.get_or_create(&Provider { provider: provider.clone() }).inc();
+    }
+
+    /// A connection opened to a backend (`backend`: its pool key, from the configuration).
+    pub fn record_connect(&self, backend: &str, elapsed: std::time::Duration) {
+        self.upstream_connects.get_or_create(&Backend { backend: backend.to_string() }).observe(elapsed.as_secs_f64());
     }
 
     /// Tokens by provider, model and class (`input`, `output`, `cache_read`…), as the provider

@@ -83,6 +83,7 @@ pub struct ConnInfo {
 /// backend. Both live in the snapshot the request holds.
 #[derive(Default)]
 struct Labels<'s> {
+    listener: Option<&'s crate::ir::Listener>,
     rule: Option<&'s RouteRule>,
     backend: Option<&'s Backend>,
     /// The request, when the rule's policy logs it.
@@ -108,6 +109,15 @@ impl Labels<'_> {
             Ok(series) => series,
             Err(_) => metrics.series(route, backend),
         }
+    }
+}
+
+/// A listener's counters, found once per snapshot object and cached in it.
+fn listener_series(metrics: &Metrics, l: &crate::ir::Listener) -> Arc<crate::metrics::ListenerSeries> {
+    let cached = l.metrics.get_or_init(|| metrics.listener(&l.gateway, &l.name));
+    match cached.clone().downcast() {
+        Ok(series) => series,
+        Err(_) => metrics.listener(&l.gateway, &l.name),
     }
 }
 
@@ -148,6 +158,9 @@ pub async fn handle(
     };
     // Phase 6: log.
     labels.series(&shared.metrics).record(resp.status().as_u16(), start.elapsed());
+    if let Some(l) = labels.listener {
+        listener_series(&shared.metrics, l).record(resp.status().as_u16());
+    }
     let resp = match labels.span.take() {
         None => resp,
         Some((span, method)) => super::trace::finish(span, &method, labels.rule.map(|r| &*r.label), resp),
@@ -182,6 +195,7 @@ async fn route<'s>(
     let listener = port
         .listener_for(&host)
         .ok_or_else(|| ProxyError::internal(StatusCode::NOT_FOUND, format!("no listener accepts host {host:?}")))?;
+    labels.listener = Some(listener);
     if conn.sni_listener.as_ref().is_some_and(|sni| *sni != listener.name) {
         return Err(ProxyError::internal(
             StatusCode::MISDIRECTED_REQUEST,
@@ -461,6 +475,7 @@ async fn serve<'s>(
         };
         // The last attempt takes the headers; earlier ones work on a copy.
         let headers = if retries.is_last() { std::mem::take(&mut head.headers) } else { head.headers.clone() };
+        let sent = Instant::now();
         let call = forward::send(&shared.pools, &upstream, &head, headers, b);
         // A route without its own timeout waits 30 s for the response head, or what a
         // TrafficPolicy's `timeouts.responseHeader` says (docs/hardening.md).
@@ -472,6 +487,7 @@ async fn serve<'s>(
         let replayable = matches!(out_body, OutboundBody::Buffered(_));
         match result {
             Ok(resp) => {
+                labels.series(&shared.metrics).record_upstream(sent.elapsed());
                 if retries.retries_status(resp.status()) && retries.again(replayable).await {
                     shared.metrics.record_upstream_error(&backend.name, "retryable_status");
                     continue;

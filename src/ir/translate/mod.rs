@@ -173,6 +173,8 @@ pub fn translate(resources: &[Resource], ctx: &Context) -> Snapshot {
             let entries = pending.remove(&(gi, li)).unwrap_or_default();
             let listener = Listener {
                 name: l.spec.name.clone(),
+                gateway: Arc::from(gw.key.to_string()),
+                metrics: Default::default(),
                 hostname: l.spec.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
                 protocol,
                 tls: l.tls.clone(),

@@ -24,6 +24,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct Pools {
     map: Mutex<HashMap<(String, Endpoint), Arc<EndpointPool>>>,
+    /// Where connection times are recorded.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 #[derive(Default)]
@@ -38,6 +40,11 @@ enum Sender {
 }
 
 impl Pools {
+    /// Pools that record how long each new connection took to open.
+    pub fn with_metrics(metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Pools { map: Mutex::default(), metrics: Some(metrics) }
+    }
+
     /// The pools of an upstream's endpoints: looked up in the registry once per snapshot
     /// object, then read from the upstream's own slot without a lock.
     fn endpoint_pools(&self, upstream: &Upstream) -> Arc<Vec<Arc<EndpointPool>>> {
@@ -105,6 +112,7 @@ impl Pools {
         endpoint: &Endpoint,
         upgrade: bool,
     ) -> Result<Sender, ProxyError> {
+        let started = std::time::Instant::now();
         let io = connect(endpoint, upstream.tls.as_deref(), CONNECT_TIMEOUT)
             .await
             .map_err(|e| unreachable(upstream, endpoint, "connecting", &e))?;
@@ -121,6 +129,7 @@ impl Pools {
                 }
             });
             *pool.h2.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
+            self.opened(upstream, started);
             Ok(Sender::H2(sender))
         } else {
             let (sender, conn) = http1::Builder::new()
@@ -132,8 +141,27 @@ impl Pools {
                     tracing::debug!(error = %e, "upstream h1 connection ended");
                 }
             });
+            self.opened(upstream, started);
             Ok(Sender::H1(sender))
         }
+    }
+
+    fn opened(&self, upstream: &Upstream, started: std::time::Instant) {
+        if let Some(m) = &self.metrics {
+            m.record_connect(backend_label(&upstream.pool_key), started.elapsed());
+        }
+    }
+}
+
+/// The backend a pool key names, as metrics label it: `namespace/service:port` for Services,
+/// `namespace/backend/provider` for AI providers.
+fn backend_label(key: &str) -> &str {
+    if let Some(ai) = key.strip_prefix("ai:") {
+        return ai.split_once(":http").map_or(ai, |(id, _)| id);
+    }
+    match key.match_indices('/').nth(1) {
+        Some((i, _)) => &key[..i],
+        None => key,
     }
 }
 
@@ -218,4 +246,16 @@ fn failed(e: &hyper::Error) -> ProxyError {
         };
     }
     ProxyError::upstream(format!("upstream request failed: {e}"), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_keys_become_backend_labels() {
+        assert_eq!(backend_label("default/echo:80/Http1/plain"), "default/echo:80");
+        assert_eq!(backend_label("ai:default/openai/openai:https://api.openai.com"), "default/openai/openai");
+        assert_eq!(backend_label("odd"), "odd");
+    }
 }
