@@ -233,7 +233,7 @@ async fn attempt(
                 spend.record(&*store, usd);
             }
         }
-        let served = telemetry::Served { provider: String::new(), model_label, model: usage_model, usage: u, cost_usd };
+        let served = telemetry::Served { model_label, model: usage_model, usage: u, cost_usd };
         to_report.served(&answered_by, served);
     });
     let encoder = |format: ClientFormat| match format {
@@ -298,7 +298,7 @@ async fn attempt(
     let headers = traced.as_ref().unwrap_or(ctx.headers);
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, headers, parsed.format)
         .await
-        .inspect_err(|e| report.attempt_failed(&p.id, &e.message))?;
+        .inspect_err(|e| report.attempt_failed(&p.id, e.status))?;
     if req.stream && held {
         let decode = provider.stream_decoder(&model, resp.headers());
         let events = stream::collect(stream::upstream_of(resp.into_body(), idle), decode, MAX_HELD)

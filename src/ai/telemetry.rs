@@ -16,10 +16,9 @@ use crate::metrics::access_log::{Fields, Line, Note};
 use crate::metrics::trace::{Attribute, Kind, TraceSpan};
 use crate::metrics::{Call, Metrics};
 
-/// The provider that answered, the model it was asked for (as labelled, and as named), the
+/// What the provider that answered was asked for (the model as labelled, and as named), the
 /// usage it reported and what that cost.
 pub struct Served {
-    pub provider: String,
     pub model_label: Arc<str>,
     pub model: String,
     pub usage: Option<Usage>,
@@ -34,7 +33,8 @@ pub struct CallReport {
     request_model: Arc<str>,
     requested: String,
     stream: bool,
-    served: Mutex<Option<Served>>,
+    /// The provider that answered (as the GenAI conventions name it), and what it reported.
+    served: Mutex<Option<(&'static str, Served)>>,
     /// The call's span (GenAI conventions), when traces are on.
     span: Option<TraceSpan>,
 }
@@ -49,7 +49,7 @@ pub fn operation(format: ClientFormat) -> &'static str {
 
 /// The GenAI conventions' name of a catalog provider (`gen_ai.provider.name`); a catalog entry
 /// without one is named as the catalog names it.
-fn provider_name(catalog: &str) -> &str {
+fn provider_name(catalog: &str) -> &'static str {
     match catalog {
         "bedrock" => "aws.bedrock",
         "vertex" => "gcp.vertex_ai",
@@ -58,7 +58,8 @@ fn provider_name(catalog: &str) -> &str {
         "azure-ai-foundry" => "azure.ai.inference",
         "mistral" => "mistral_ai",
         "xai" => "x_ai",
-        other => other,
+        // The catalog's own names, which are data: as it names them.
+        other => crate::catalog::catalog().provider(other).map_or("other", |c| c.name.as_str()),
     }
 }
 
@@ -103,9 +104,9 @@ impl CallReport {
 
     /// The provider `p` answered: what it was asked for and what it reported.
     pub fn served(&self, p: &AiProviderIr, served: Served) {
-        let served = Served { provider: provider_name(&p.catalog).to_string(), ..served };
+        let provider = provider_name(&p.catalog);
         if let Some(span) = &self.span {
-            span.set(Attribute::new("gen_ai.provider.name", served.provider.clone()));
+            span.set(Attribute::new("gen_ai.provider.name", provider));
             span.set(Attribute::new("gen_ai.response.model", served.model.clone()));
             span.set(Attribute::new("sluice.provider", p.id.to_string()));
             if let Some(u) = &served.usage {
@@ -113,7 +114,7 @@ impl CallReport {
                 span.set(Attribute::new("gen_ai.usage.output_tokens", i64::try_from(u.output).unwrap_or(i64::MAX)));
             }
         }
-        *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some(served);
+        *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some((provider, served));
     }
 
     /// The answer, its body watched: when it has gone (or the client left) the call is
@@ -131,10 +132,10 @@ impl CallReport {
                     span.end();
                 }
                 let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
-                let Some(served) = served.as_ref() else { return };
+                let Some((provider, served)) = served.as_ref() else { return };
                 let call = Call {
                     operation: self.operation,
-                    provider: &served.provider,
+                    provider,
                     request_model: &self.request_model,
                     response_model: &served.model_label,
                     tokens: served.usage.map(|u| (u.input, u.output)),
@@ -150,9 +151,7 @@ impl CallReport {
         );
         Response::from_parts(parts, body)
     }
-}
 
-impl CallReport {
     /// The client's headers with this call's span as the parent of what goes to the provider
     /// (`None`: traces are off; the client's headers go as they are).
     pub fn traced_headers(&self, client: &http::HeaderMap) -> Option<http::HeaderMap> {
@@ -162,12 +161,13 @@ impl CallReport {
         Some(headers)
     }
 
-    /// A failed attempt at a provider, noted on the call's span.
-    pub fn attempt_failed(&self, provider: &str, why: &str) {
+    /// A failed attempt at a provider, noted on the call's span: the provider and the status
+    /// it answered (`504` for a timeout, `502` when it could not be reached).
+    pub fn attempt_failed(&self, provider: &str, status: http::StatusCode) {
         if let Some(span) = &self.span {
             let attributes = vec![
                 Attribute::new("sluice.provider", provider.to_string()),
-                Attribute::new("error.type", why.to_string()),
+                Attribute::new("error.type", status.as_str().to_string()),
             ];
             span.event("attempt failed", attributes);
         }
@@ -178,8 +178,8 @@ impl Fields for CallReport {
     fn write(&self, line: &mut Line) {
         line.str("request_model", &self.requested);
         let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(s) = served.as_ref() else { return };
-        line.str("provider", &s.provider);
+        let Some((provider, s)) = served.as_ref() else { return };
+        line.str("provider", provider);
         line.str("response_model", &s.model);
         if let Some(u) = &s.usage {
             line.raw("input_tokens", u.input);

@@ -136,11 +136,12 @@ pub fn path_segment(s: &str, also: &[u8]) -> String {
 /// Largest provider response read whole (non-streamed answers and error bodies).
 pub const MAX_RESPONSE: usize = 32 * 1024 * 1024;
 
-/// Sends one request to a provider and returns its response when it is a success. A failure
-/// status becomes an [`AiError`] carrying the provider's own message.
+/// The W3C trace context headers, sent on to providers.
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
 
+/// Sends one request to a provider and returns its response when it is a success. A failure
+/// status becomes an [`AiError`] carrying the provider's own message.
 pub async fn call(
     pipe: &AiPipeline,
     p: &AiProviderIr,
