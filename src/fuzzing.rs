@@ -90,7 +90,7 @@ pub fn provider_stream(data: &[u8]) {
     let upstream: stream::Upstream = Box::pin(futures_util::stream::iter(chunks));
     let decode = crate::ai::providers::of(format).stream_decoder("m", &HeaderMap::new());
     let notes = Notes { keep_text: true, signatures: None, guard: None };
-    let translated = stream::translate(upstream, decode, encode, Box::new(|_, _| {}), notes);
+    let translated = stream::translate(upstream, decode, encode, Box::new(|_, _, _| {}), notes);
     RUNTIME.block_on(async {
         let _ = translated.collect().await;
     });

@@ -360,6 +360,7 @@ spec:
     assert_eq!((whole["request_model"].as_str(), whole["response_model"].as_str()), (Some(MODEL), Some(MODEL)));
     assert_eq!((whole["input_tokens"].as_u64(), whole["output_tokens"].as_u64()), (Some(23), Some(9)));
     assert_eq!(whole["tokens_estimated"], false);
+    assert_eq!(whole["finish_reason"], "stop");
     assert!(whole["cost_usd"].as_f64().is_some_and(|c| c > 0.0), "{whole}");
     assert!(whole["duration_ms"].as_f64().is_some_and(|d| d > 0.0));
     assert!(whole["bytes"].as_u64().is_some_and(|b| b > 0));
@@ -504,6 +505,16 @@ fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> O
         V::IntValue(i) => Some(i.to_string()),
         V::BoolValue(b) => Some(b.to_string()),
         V::DoubleValue(d) => Some(d.to_string()),
+        V::ArrayValue(a) => Some(
+            a.values
+                .iter()
+                .filter_map(|v| match v.value.as_ref()? {
+                    V::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         _ => None,
     }
 }
@@ -571,6 +582,7 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
         ("gen_ai.response.model", MODEL),
         ("gen_ai.usage.input_tokens", "11"),
         ("gen_ai.usage.output_tokens", "7"),
+        ("gen_ai.response.finish_reasons", "stop"),
     ] {
         assert_eq!(attribute(chat, key).as_deref(), Some(value), "{key} on {chat:?}");
     }

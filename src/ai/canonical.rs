@@ -234,6 +234,20 @@ pub enum StopReason {
     Other(String),
 }
 
+impl StopReason {
+    /// The reason as OpenAI's `finish_reason` names it (`stop`, `length`, `tool_calls`,
+    /// `content_filter`): what logs and traces report (`gen_ai.response.finish_reasons`).
+    pub fn finish_reason(&self) -> &str {
+        match self {
+            StopReason::EndTurn | StopReason::StopSequence => "stop",
+            StopReason::MaxTokens => "length",
+            StopReason::ToolUse => "tool_calls",
+            StopReason::ContentFilter => "content_filter",
+            StopReason::Other(s) => s,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatResponse {
     pub id: String,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::Value;
 
-use super::canonical::{ChatRequest, ChatResponse, StreamEvent, Usage};
+use super::canonical::{ChatRequest, ChatResponse, StopReason, StreamEvent, Usage};
 use super::errors::AiError;
 use super::frontdoor::{ClientFormat, GeminiMethod};
 use super::providers::{self, mock};
@@ -213,7 +213,7 @@ async fn attempt(
     let for_estimate = Arc::clone(&parsed.req);
     let (answered_by, model_label) = (p.clone(), telemetry::model_label(ctx.backends, &model));
     let to_report = report.clone();
-    let on_done: stream::OnDone = Box::new(move |u: Option<Usage>, text: &str| {
+    let on_done: stream::OnDone = Box::new(move |u: Option<Usage>, text: &str, stop: Option<&StopReason>| {
         // The provider's figures are the truth; without them, count (only then) and say so.
         let u = u.or_else(|| {
             Some(Usage {
@@ -233,7 +233,8 @@ async fn attempt(
                 spend.record(&*store, usd);
             }
         }
-        let served = telemetry::Served { model_label, model: usage_model, usage: u, cost_usd };
+        let finish_reason = stop.map(|r| r.finish_reason().to_string());
+        let served = telemetry::Served { model_label, model: usage_model, usage: u, cost_usd, finish_reason };
         to_report.served(&answered_by, served);
     });
     let encoder = |format: ClientFormat| match format {
@@ -265,7 +266,7 @@ async fn attempt(
             ));
         }
         let mut r = mock::respond(req, &model, &p.mock);
-        on_done(r.usage, "");
+        on_done(r.usage, "", r.stop.as_ref());
         if let Some(g) = output_guards {
             guard_answer(ctx, g, &mut r).await?;
         }
@@ -356,7 +357,7 @@ async fn attempt(
             _ => None,
         })
         .collect();
-    on_done(parsed_resp.usage, &text);
+    on_done(parsed_resp.usage, &text, parsed_resp.stop.as_ref());
     if same && !masked {
         // Same format, nothing masked (the guards read the decoded texts): the provider's
         // answer goes through untouched (the very bytes), unknown fields included.

@@ -13,7 +13,7 @@ use hyper::body::{Frame, Incoming};
 
 use std::sync::Arc;
 
-use super::canonical::{StreamEvent, Usage};
+use super::canonical::{StopReason, StreamEvent, Usage};
 use super::errors::ErrorKind;
 use super::eventstream;
 use super::guards::StreamGuard;
@@ -71,9 +71,9 @@ pub enum Encode {
     PassGemini,
 }
 
-/// Called once when the stream ends, with the usage the provider reported and the generated
-/// text (for an estimate when it reported none).
-pub type OnDone = Box<dyn FnOnce(Option<Usage>, &str) + Send>;
+/// Called once when the stream ends, with the usage the provider reported, the generated text
+/// (for an estimate when it reported none) and why the answer stopped.
+pub type OnDone = Box<dyn FnOnce(Option<Usage>, &str, Option<&StopReason>) + Send>;
 
 /// Generated text kept for estimating usage; more than this is not needed for an estimate.
 const MAX_KEPT_TEXT: usize = 1 << 20;
@@ -86,6 +86,8 @@ struct State {
     decode: Decode,
     encode: Encode,
     usage: Option<Usage>,
+    /// Why the answer stopped, as the provider said.
+    stop: Option<StopReason>,
     ended: bool,
     on_done: Option<OnDone>,
     scratch: Vec<StreamEvent>,
@@ -152,6 +154,7 @@ impl State {
                     self.thinking.clear();
                 }
                 StreamEvent::Usage(u) => self.usage = Some(*u),
+                StreamEvent::Stop(r) => self.stop = Some(r.clone()),
                 StreamEvent::End => self.ended = true,
                 _ => {}
             }
@@ -206,7 +209,7 @@ impl State {
             self.ended = true;
         }
         if let Some(done) = self.on_done.take() {
-            done(self.usage, &self.text);
+            done(self.usage, &self.text, self.stop.as_ref());
         }
         out
     }
@@ -272,6 +275,7 @@ pub fn translate(upstream: Upstream, decode: Decode, encode: Encode, on_done: On
         decode,
         encode,
         usage: None,
+        stop: None,
         ended: false,
         on_done: Some(on_done),
         scratch: Vec::new(),
@@ -362,6 +366,10 @@ pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration,
         StreamEvent::Usage(u) => Some(*u),
         _ => None,
     });
+    let stop = events.iter().find_map(|e| match e {
+        StreamEvent::Stop(r) => Some(r.clone()),
+        _ => None,
+    });
     // Without usage, the text is what an estimate counts.
     let text: String = match usage {
         Some(_) => String::new(),
@@ -378,11 +386,11 @@ pub fn from_events(events: Vec<StreamEvent>, encode: Encode, interval: Duration,
     let text = Arc::new(text);
     let state = (events.into_iter(), encode, true, Some(on_done));
     let stream = futures_util::stream::unfold(state, move |(mut it, mut enc, first, mut done)| {
-        let text = text.clone();
+        let (text, stop) = (text.clone(), stop.clone());
         async move {
             let Some(ev) = it.next() else {
                 if let Some(done) = done.take() {
-                    done(usage, &text);
+                    done(usage, &text, stop.as_ref());
                 }
                 return None;
             };

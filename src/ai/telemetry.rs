@@ -13,7 +13,7 @@ use crate::httpkit::body::ProxyBody;
 use crate::httpkit::observe;
 use crate::ir::ai::{AiBackendIr, AiProviderIr};
 use crate::metrics::access_log::{Fields, Line, Note};
-use crate::metrics::trace::{Attribute, Kind, TraceSpan};
+use crate::metrics::trace::{self, Attribute, Kind, TraceSpan};
 use crate::metrics::{Call, Metrics};
 
 /// What the provider that answered was asked for (the model as labelled, and as named), the
@@ -23,6 +23,8 @@ pub struct Served {
     pub model: String,
     pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
+    /// Why the answer stopped (`stop`, `length`, `tool_calls`…).
+    pub finish_reason: Option<String>,
 }
 
 /// One call to a model, from the request to the answer's end.
@@ -113,6 +115,9 @@ impl CallReport {
                 span.set(Attribute::new("gen_ai.usage.input_tokens", i64::try_from(u.input).unwrap_or(i64::MAX)));
                 span.set(Attribute::new("gen_ai.usage.output_tokens", i64::try_from(u.output).unwrap_or(i64::MAX)));
             }
+            if let Some(r) = &served.finish_reason {
+                span.set(trace::strings("gen_ai.response.finish_reasons", [r.clone()]));
+            }
         }
         *self.served.lock().unwrap_or_else(|p| p.into_inner()) = Some((provider, served));
     }
@@ -191,5 +196,6 @@ impl Fields for CallReport {
         if let Some(usd) = s.cost_usd {
             line.raw("cost_usd", usd);
         }
+        line.opt_str("finish_reason", s.finish_reason.as_deref());
     }
 }

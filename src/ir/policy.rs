@@ -46,7 +46,7 @@ impl PolicyIr {
 
 /// The fields an access log line may have (docs/observability.md). The query string, headers,
 /// credentials and bodies are never among them.
-pub const ACCESS_LOG_FIELDS: [&str; 26] = [
+pub const ACCESS_LOG_FIELDS: [&str; 27] = [
     "time",
     "route",
     "backend",
@@ -69,6 +69,7 @@ pub const ACCESS_LOG_FIELDS: [&str; 26] = [
     "reasoning_tokens",
     "tokens_estimated",
     "cost_usd",
+    "finish_reason",
     "mcp_method",
     "mcp_target",
     "mcp_tool",

@@ -127,6 +127,12 @@ impl TraceSpan {
     }
 }
 
+/// An attribute whose value is a list of strings.
+pub fn strings(key: &'static str, values: impl IntoIterator<Item = String>) -> KeyValue {
+    let values: Vec<opentelemetry::StringValue> = values.into_iter().map(Into::into).collect();
+    KeyValue::new(key, opentelemetry::Value::Array(values.into()))
+}
+
 struct Headers<'a>(&'a HeaderMap);
 
 impl Extractor for Headers<'_> {
