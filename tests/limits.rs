@@ -132,15 +132,8 @@ async fn mcp_tool_calls_are_limited_per_tool() {
     let python = std::process::Command::new("python3").args(["-c", "import mcp_server_time"]).status();
     assert!(python.is_ok_and(|s| s.success()), "install mcp-server-time: pip install -r tests/mcp/requirements.txt");
     let config = support::yaml::gateway_route(80, "mcp", &["{group: sluice.dev, kind: MCPBackend, name: tools}"])
+        + &support::yaml::time_mcp_backend()
         + r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: MCPBackend
-metadata: {name: tools, namespace: default}
-spec:
-  targets:
-    - name: time
-      stdio: {command: python3, args: ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
----
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
 metadata: {name: calls, namespace: default}

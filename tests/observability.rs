@@ -19,25 +19,13 @@ use support::gateway::request;
 
 const MODEL: &str = "gpt-6.2-sol";
 
+/// Routes `llm` (`/v1`, to the AIBackend `openai`), `mcp` (`/mcp`, to the MCPBackend `tools` of
+/// the real time server) and `plain` (everything else, to the echo server).
 fn config(openai_port: u16, echo_port: u16) -> String {
-    let mut out = String::from(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: sluice}
-spec: {controllerName: sluice.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: sluice
-  listeners: [{name: http, protocol: HTTP, port: 80}]
-"#,
-    );
+    let mut out = support::yaml::gateway_route(80, "plain", &["{name: echo, port: 80}"]);
     for (route, prefix, backend) in [
         ("llm", "/v1", "{group: sluice.dev, kind: AIBackend, name: openai}"),
         ("mcp", "/mcp", "{group: sluice.dev, kind: MCPBackend, name: tools}"),
-        ("plain", "/", "{name: echo, port: 80}"),
     ] {
         out += &format!(
             r#"---
@@ -52,18 +40,9 @@ spec:
 "#
         );
     }
-    out += &support::yaml::openai_backend("openai", openai_port);
-    out += &support::yaml::local_service("echo", echo_port);
-    out += r#"---
-apiVersion: sluice.dev/v1alpha1
-kind: MCPBackend
-metadata: {name: tools, namespace: default}
-spec:
-  targets:
-    - name: time
-      stdio: {command: python3, args: ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
-"#;
-    out
+    out + &support::yaml::openai_backend("openai", openai_port)
+        + &support::yaml::local_service("echo", echo_port)
+        + &support::yaml::time_mcp_backend()
 }
 
 /// The samples of a scrape as the Python parser read them: `name{labels}` → value.
@@ -295,36 +274,31 @@ async fn access_log_lines_carry_each_field_and_no_secret() {
     let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
     let fake = FakeOpenAi::start(Script::queue([reply(23, 9), reply(29, 4)])).await;
     let echo = support::echo::start_local("echo-1", "echo").await;
-    let policies = format!(
-        r#"---
+    let keys = r#"---
 apiVersion: v1
 kind: Secret
-metadata: {{name: virtual-keys, namespace: default}}
-stringData: {{alice: sk-alice-SECRET-0001}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {{name: keys-and-log, namespace: default}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
-  authentication: {{apiKeys: {{secretRefs: [{{name: virtual-keys}}]}}}}
-  accessLog: {{path: {all:?}}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {{name: errors-only, namespace: default}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: plain}}]
-  accessLog: {{path: {errors:?}, statuses: ["4xx", "500-599"], fields: [route, status, path, duration_ms]}}
----
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: {{name: mcp-log, namespace: default}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: mcp}}]
-  accessLog: {{path: {mcp:?}, fields: [route, mcp_method, mcp_target, mcp_tool, mcp_result]}}
-"#
-    );
+metadata: {name: virtual-keys, namespace: default}
+stringData: {alice: sk-alice-SECRET-0001}
+"#;
+    let policies = keys.to_string()
+        + &support::yaml::route_policy(
+            "keys-and-log",
+            &format!(
+                "  authentication: {{apiKeys: {{secretRefs: [{{name: virtual-keys}}]}}}}\n  accessLog: {{path: {all:?}}}\n"
+            ),
+        )
+        + &support::yaml::policy_on_route(
+            "plain",
+            "errors-only",
+            &format!(
+                "  accessLog: {{path: {errors:?}, statuses: [\"4xx\", \"500-599\"], fields: [route, status, path, duration_ms]}}\n"
+            ),
+        )
+        + &support::yaml::policy_on_route(
+            "mcp",
+            "mcp-log",
+            &format!("  accessLog: {{path: {mcp:?}, fields: [route, mcp_method, mcp_target, mcp_tool, mcp_result]}}\n"),
+        );
     let (_rt, addr) = support::gateway::start(&(config(fake.port(), echo.http_port) + &policies)).await;
 
     let key = [("authorization", "Bearer sk-alice-SECRET-0001")];

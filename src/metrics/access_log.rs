@@ -7,7 +7,6 @@
 //! opened.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -33,14 +32,14 @@ pub struct Note(pub Arc<dyn Fields>);
 
 /// One line under construction: a JSON object with the selected fields that have a value.
 pub struct Line {
-    buf: String,
+    buf: Vec<u8>,
     /// The fields written (`None`: all).
     fields: Option<Arc<[&'static str]>>,
 }
 
 impl Line {
     pub fn new(fields: Option<Arc<[&'static str]>>) -> Self {
-        Line { buf: String::with_capacity(384), fields }
+        Line { buf: Vec::with_capacity(384), fields }
     }
 
     /// Whether `name` is selected; when it is, its key is written and the value is to follow.
@@ -48,16 +47,17 @@ impl Line {
         if self.fields.as_ref().is_some_and(|f| !f.contains(&name)) {
             return false;
         }
-        self.buf.push(if self.buf.is_empty() { '{' } else { ',' });
-        self.buf.push('"');
-        self.buf.push_str(name);
-        self.buf.push_str("\":");
+        self.buf.push(if self.buf.is_empty() { b'{' } else { b',' });
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\":");
         true
     }
 
     pub fn str(&mut self, name: &str, value: &str) {
         if self.key(name) {
-            escape_into(&mut self.buf, value);
+            // serde_json's escaping, straight into the buffer (a string always serializes).
+            let _ = serde_json::to_writer(&mut self.buf, value);
         }
     }
 
@@ -97,10 +97,11 @@ impl Line {
     /// The line, ended.
     pub fn finish(mut self) -> String {
         if self.buf.is_empty() {
-            self.buf.push('{');
+            self.buf.push(b'{');
         }
-        self.buf.push_str("}\n");
-        self.buf
+        self.buf.extend_from_slice(b"}\n");
+        // Keys are ours and values come from serde_json or `Display`: UTF-8 throughout.
+        String::from_utf8(self.buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -117,25 +118,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
-}
-
-/// `s` as a JSON string.
-fn escape_into(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// One destination's waiting lines.

@@ -67,15 +67,35 @@ spec:
 /// A TrafficPolicy `default/<name>` attached to the HTTPRoute `default/llm`; `sections` are the
 /// spec's lines after `targetRefs` (indented two spaces). Starts with `---`.
 pub fn route_policy(name: &str, sections: &str) -> String {
+    policy_on_route("llm", name, sections)
+}
+
+/// [`route_policy`], attached to the HTTPRoute `default/<route>`.
+pub fn policy_on_route(route: &str, name: &str, sections: &str) -> String {
     format!(
         r#"---
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
 metadata: {{name: {name}, namespace: default}}
 spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: {route}}}]
 {sections}"#
     )
+}
+
+/// An MCPBackend `default/tools` whose one target, `time`, is the real `mcp-server-time` (PyPI,
+/// stdio). Starts with `---`.
+pub fn time_mcp_backend() -> String {
+    r#"---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPBackend
+metadata: {name: tools, namespace: default}
+spec:
+  targets:
+    - name: time
+      stdio: {command: python3, args: ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+"#
+    .to_string()
 }
 
 /// A TrafficPolicy `default/<name>` attached to the Gateway `default/gw`; `sections` as in
