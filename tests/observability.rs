@@ -45,6 +45,38 @@ spec:
         + &support::yaml::time_mcp_backend()
 }
 
+/// A route `traced` (`/traced`) to the MCPBackend `traced`, whose one target
+/// (tests/mcp/traced_server.py, on the official MCP SDK) answers the trace context it received.
+fn traced_mcp_route() -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/traced_server.py");
+    format!(
+        r#"---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: traced, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+    - matches: [{{path: {{type: PathPrefix, value: /traced}}}}]
+      backendRefs: [{{group: sluice.dev, kind: MCPBackend, name: traced}}]
+---
+apiVersion: sluice.dev/v1alpha1
+kind: MCPBackend
+metadata: {{name: traced, namespace: default}}
+spec:
+  targets:
+    - name: traced
+      stdio: {{command: python3, args: [{script:?}]}}
+"#
+    )
+}
+
+/// An `initialize` request of the 2025-06-18 era.
+fn mcp_init() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+}
+
 /// The samples of a scrape as the Python parser read them: `name{labels}` → value.
 fn parse_openmetrics(text: &str) -> BTreeMap<String, f64> {
     let script = r#"
@@ -126,9 +158,7 @@ async fn scripted_traffic(addr: SocketAddr) {
 
 /// An MCP session: a listing, a call to the real time server's tool, and a call to no tool.
 async fn mcp_traffic(addr: SocketAddr) {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    let (status, head, body) = mcp(addr, None, init).await;
+    let (status, head, body) = mcp(addr, None, mcp_init()).await;
     assert_eq!(status, 200, "{body}");
     let session = support::gateway::header(&head, "mcp-session-id").expect("a session id").to_string();
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
@@ -206,6 +236,7 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     assert_eq!(sum(&m, "mcp_requests_total", &[("method", "tools/list"), ("result", "ok")]), 1.0);
     assert_eq!(sum(&m, "mcp_requests_total", &[("method", "tools/call"), ("target", "-"), ("result", "error")]), 1.0);
     assert_eq!(sum(&m, "mcp_request_duration_seconds_count", &[("method", "tools/call")]), 2.0);
+    assert_eq!(sum(&m, "mcp_requests_total", &[("method", "initialize"), ("result", "ok")]), 1.0);
     assert_eq!(sum(&m, "mcp_sessions_open", &[]), 1.0);
     assert_eq!(sum(&m, "sluice_config_reloads_total", &[("result", "success")]), 1.0);
     grafana_queries_name_served_families(&text);
@@ -350,8 +381,10 @@ stringData: {alice: sk-alice-SECRET-0001}
     // MCP: one line per message handled (within the session: the listing and the two calls),
     // besides the lines of the HTTP requests that carried them.
     mcp_traffic(addr).await;
-    let messages = lines_where(&mcp, 3, |l| l.get("mcp_method").is_some()).await;
-    assert_eq!(messages.len(), 3, "{messages:?}");
+    let messages = lines_where(&mcp, 4, |l| l.get("mcp_method").is_some()).await;
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    assert_eq!(messages[0], json!({"route": "default/mcp/0", "mcp_method": "initialize", "mcp_result": "ok"}));
+    let messages = &messages[1..];
     assert_eq!(messages[0], json!({"route": "default/mcp/0", "mcp_method": "tools/list", "mcp_result": "ok"}));
     assert_eq!(
         messages[1],
@@ -506,7 +539,7 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     // A policy on the AI route, so that its admission is traced too.
     let limit =
         support::yaml::route_policy("limits", "  rateLimits:\n    - {name: plenty, requests: 1000, per: minute}\n");
-    let (fake, _echo, rt, addr, _admin) = gateway_for_the_mix(&limit).await;
+    let (fake, _echo, rt, addr, _admin) = gateway_for_the_mix(&(limit + &traced_mcp_route())).await;
     let endpoint = format!("http://{}/v1/traces", receiver.addr);
     rt.trace_to(&endpoint, 1.0).expect("an exporter");
 
@@ -516,15 +549,24 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     let (status, _, _) =
         request(addr, "POST", "/v1/chat/completions", &[("traceparent", &traceparent)], &body.to_string()).await;
     assert_eq!(status, 200);
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    let (_, head, _) = mcp(addr, None, init).await;
+    let (_, head, _) = mcp(addr, None, mcp_init()).await;
     let session = support::gateway::header(&head, "mcp-session-id").expect("a session id").to_string();
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
         "params": {"name": "time_get_current_time", "arguments": {"timezone": "UTC"}}});
     let headers = [("mcp-session-id", session.as_str()), ("traceparent", traceparent.as_str())];
     let (status, _, body) = request(addr, "POST", "/mcp", &headers, &call.to_string()).await;
     assert_eq!(status, 200, "{body}");
+    // A target built on the official MCP SDK tells what trace context its call carried.
+    let (_, head, _) = request(addr, "POST", "/traced", &[], &mcp_init().to_string()).await;
+    let traced = support::gateway::header(&head, "mcp-session-id").expect("a session id").to_string();
+    let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+        "params": {"name": "traced_trace_context", "arguments": {}}});
+    let headers = [("mcp-session-id", traced.as_str()), ("traceparent", traceparent.as_str())];
+    let (status, _, body) = request(addr, "POST", "/traced", &headers, &call.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    let seen: Value = serde_json::from_str(text).expect("the tool's JSON");
 
     // Spans end when the answers' bodies have gone; then the batch is flushed.
     let mut spans = Vec::new();
@@ -532,6 +574,7 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
         rt.flush_traces();
         spans = receiver.spans();
         if spans.iter().any(|s| s.name == "tools/call time_get_current_time")
+            && spans.iter().any(|s| s.name == "tools/call trace_context")
             && spans.iter().any(|s| s.name.starts_with("chat "))
         {
             break;
@@ -574,6 +617,20 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     assert_eq!(attribute(tool, "mcp.method.name").as_deref(), Some("tools/call"));
     assert_eq!(attribute(tool, "gen_ai.tool.name").as_deref(), Some("time_get_current_time"));
     assert_eq!(attribute(tool, "sluice.mcp.target").as_deref(), Some("default/tools/time"));
+    // The call to the target is a client span of its own, under the message's.
+    let upstream = find("tools/call get_current_time");
+    assert_eq!(upstream.parent_span_id, tool.span_id);
+    assert_eq!(upstream.kind, opentelemetry_proto::tonic::trace::v1::span::SpanKind::Client as i32);
+    assert_eq!(attribute(upstream, "gen_ai.tool.name").as_deref(), Some("get_current_time"));
+    assert_eq!(attribute(upstream, "sluice.mcp.target").as_deref(), Some("default/tools/time"));
+    // The initialize that opened the session is a message span too.
+    assert!(spans.iter().any(|s| s.name == "initialize"), "{names:?}");
+    // The target received the gateway's client span as its parent (`params._meta`, SEP-414).
+    let message = find("tools/call traced_trace_context");
+    let client = find("tools/call trace_context");
+    assert_eq!(client.parent_span_id, message.span_id);
+    assert_eq!(hex(&client.trace_id), trace_id);
+    assert_eq!(seen["traceparent"], format!("00-{trace_id}-{}-01", hex(&client.span_id)), "{seen}");
 
     // The provider saw the gateway's LLM span as its parent, in the client's trace.
     let sent =

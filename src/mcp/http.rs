@@ -293,7 +293,10 @@ async fn initialize(
     answer: Answer,
 ) -> Response<ProxyBody> {
     // Answered before the session exists, so that a refused initialize leaves nothing behind.
-    let (version, result) = match initialize_result(ctx, params).await {
+    let seen = super::observed::Observed::begin(ctx, "initialize", params);
+    let out = seen.run(initialize_result(ctx, params)).await;
+    seen.end(ctx, None, out.as_ref().err());
+    let (version, result) = match out {
         Ok(x) => x,
         Err(e) => return reply(StatusCode::OK, answer, &jsonrpc::error(id, &e), None),
     };
@@ -315,78 +318,11 @@ pub(super) async fn request(
     params: Option<serde_json::Map<String, Value>>,
     client: Option<Arc<dyn ClientPeer>>,
 ) -> Result<Value, RpcError> {
-    let started = std::time::Instant::now();
+    let seen = super::observed::Observed::begin(ctx, method, params.as_ref());
     let mut called = None;
-    let tool = (method == "tools/call")
-        .then(|| params.as_ref().and_then(|p| p.get("name")).and_then(Value::as_str).map(str::to_string))
-        .flatten();
-    let span = ctx.span.as_ref().map(|s| message_span(s, method, tool.as_deref()));
-    let out = dispatch(ctx, session, method, params, client, &mut called).await;
-    let reached = called.as_ref().map(Owner::labels).unwrap_or_default();
-    ctx.state.metrics.mcp.record(method, &reached, out.is_ok(), started.elapsed());
-    if let Some(span) = span {
-        use crate::metrics::trace::Attribute;
-        if let Some(target) = reached.target {
-            span.set(Attribute::new("sluice.mcp.target", target.to_string()));
-        }
-        if let Err(e) = &out {
-            span.set(Attribute::new("error.type", e.code.to_string()));
-            span.fail(e.message.clone());
-        }
-        span.end();
-    }
-    if let Some(log) = &ctx.log {
-        log_message(ctx, log, method, &reached, &out, started);
-    }
+    let out = seen.run(dispatch(ctx, session, method, params, client, &mut called)).await;
+    seen.end(ctx, called.as_ref(), out.as_ref().err());
     out
-}
-
-/// The span of one message handled (the MCP semantic conventions: `mcp.method.name`, the tool
-/// as the client names it; not the session id, which lets its holder use the session).
-fn message_span(
-    request: &crate::metrics::trace::TraceSpan,
-    method: &str,
-    tool: Option<&str>,
-) -> crate::metrics::trace::TraceSpan {
-    use crate::metrics::trace::{Attribute, Kind};
-    let mut attributes = vec![Attribute::new("mcp.method.name", method.to_string())];
-    if let Some(t) = tool {
-        attributes.push(Attribute::new("gen_ai.tool.name", t.to_string()));
-    }
-    let name = match tool {
-        Some(t) => format!("{method} {t}"),
-        None => method.to_string(),
-    };
-    request.child(name, Kind::Server, attributes)
-}
-
-/// One access log line for a message handled: sampled as the route's requests are; with a
-/// status filter, only the messages that failed.
-fn log_message(
-    ctx: &Ctx,
-    m: &super::MessageLog,
-    method: &str,
-    reached: &crate::metrics::Reached<'_>,
-    out: &Result<Value, RpcError>,
-    started: std::time::Instant,
-) {
-    use crate::proxy::access_log;
-    if !access_log::sampled(m.log.sampling) || (!m.log.statuses.is_empty() && out.is_ok()) {
-        return;
-    }
-    let mut line = access_log::line(&m.log);
-    line.str("route", &m.route);
-    line.raw("client_ip", format_args!("\"{}\"", m.client));
-    line.opt_str("identity", m.identity.as_deref());
-    line.str("mcp_method", method);
-    line.opt_str("mcp_target", reached.target);
-    line.opt_str("mcp_tool", reached.tool);
-    match out {
-        Ok(_) => line.str("mcp_result", "ok"),
-        Err(e) => line.raw("mcp_result", format_args!("\"error {}\"", e.code)),
-    }
-    line.float("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
-    ctx.state.metrics.access_logs.write(m.log.path.as_ref(), &line.finish());
 }
 
 /// A request within a session; `called` learns the owner of a called tool.

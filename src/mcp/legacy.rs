@@ -193,7 +193,10 @@ pub async fn message(ctx: &Ctx, id: &str, incoming: Incoming) -> Response<ProxyB
         let payload = if method == "initialize" {
             let caps = params.as_ref().and_then(|p| p.get("capabilities"));
             session.set_takes_requests(super::session::declares_requests(caps));
-            match initialize_result(&ctx, params.as_ref()).await {
+            let seen = super::observed::Observed::begin(&ctx, "initialize", params.as_ref());
+            let out = seen.run(initialize_result(&ctx, params.as_ref())).await;
+            seen.end(&ctx, None, out.as_ref().err());
+            match out {
                 Ok((_, result)) => jsonrpc::result(&rid, result),
                 Err(e) => jsonrpc::error(&rid, &e),
             }

@@ -25,6 +25,7 @@ pub mod legacy;
 pub mod listen;
 pub mod modern;
 pub mod naming;
+mod observed;
 pub mod session;
 pub mod session_token;
 pub mod stream_peer;

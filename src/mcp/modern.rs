@@ -159,7 +159,12 @@ pub(super) async fn serve(
                 }
             }
             match method {
-                "server/discover" => Ok(discover(ctx).await),
+                "server/discover" => {
+                    let seen = super::observed::Observed::begin(ctx, method, None);
+                    let found = seen.run(discover(ctx)).await;
+                    seen.end(ctx, None, None);
+                    Ok(found)
+                }
                 "subscriptions/listen" if !super::http::accepts_sse(parts) => Err(RpcError::new(
                     INVALID_REQUEST,
                     "subscriptions/listen answers with a stream: send Accept: text/event-stream",

@@ -13,8 +13,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 /// The methods named as themselves; any other is `other`.
-const METHODS: [&str; 11] = [
+const METHODS: [&str; 12] = [
     "initialize",
+    "server/discover",
     "ping",
     "tools/list",
     "tools/call",

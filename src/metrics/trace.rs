@@ -122,6 +122,14 @@ impl TraceSpan {
         TraceContextPropagator::new().inject_context(&self.cx, &mut HeadersMut(headers));
     }
 
+    /// This span as a parent, as W3C trace context keys (`traceparent`, `tracestate` when
+    /// there is one): for carriers other than headers, such as MCP's `_meta`.
+    pub fn context_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = Pairs(Vec::new());
+        TraceContextPropagator::new().inject_context(&self.cx, &mut pairs);
+        pairs.0
+    }
+
     pub fn end(&self) {
         self.cx.span().end();
     }
@@ -152,5 +160,13 @@ impl Injector for HeadersMut<'_> {
         if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
             self.0.insert(name, value);
         }
+    }
+}
+
+struct Pairs(Vec<(String, String)>);
+
+impl Injector for Pairs {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.push((key.to_string(), value));
     }
 }

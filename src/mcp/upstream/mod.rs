@@ -12,6 +12,7 @@ pub mod pool;
 pub mod relay;
 pub mod rmcp_client;
 pub mod sse_client;
+pub mod trace;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -247,6 +247,16 @@ impl UpstreamPool {
     async fn exchange<T>(
         &self,
         target: &Arc<McpTargetIr>,
+        (method, name): (&'static str, Option<&str>),
+        (limit, client): (Duration, Option<Arc<dyn ClientPeer>>),
+        f: impl FnOnce(Arc<dyn McpUpstream>) -> super::BoxFuture<'static, Result<T, UpstreamError>>,
+    ) -> Result<T, UpstreamError> {
+        super::trace::call(&target.id, method, name, self.exchange_untraced(target, limit, client, f)).await
+    }
+
+    async fn exchange_untraced<T>(
+        &self,
+        target: &Arc<McpTargetIr>,
         limit: Duration,
         client: Option<Arc<dyn ClientPeer>>,
         f: impl FnOnce(Arc<dyn McpUpstream>) -> super::BoxFuture<'static, Result<T, UpstreamError>>,
@@ -324,7 +334,7 @@ impl UpstreamPool {
         cursor: Option<String>,
     ) -> Result<Page, UpstreamError> {
         let result = self
-            .exchange(target, self.timeouts.list, None, |s| {
+            .exchange(target, (kind.method(), None), (self.timeouts.list, None), |s| {
                 Box::pin(async move {
                     if s.capabilities().get(kind.capability()).is_none_or(Value::is_null) {
                         return Ok(Page::default());
@@ -348,7 +358,8 @@ impl UpstreamPool {
         arguments: Option<Map<String, Value>>,
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.call, client, |s| {
+        let traced = name.clone();
+        self.exchange(target, ("tools/call", Some(&traced)), (self.timeouts.call, client), |s| {
             Box::pin(async move { s.call_tool(name, arguments).await })
         })
         .await
@@ -360,7 +371,11 @@ impl UpstreamPool {
         uri: String,
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.call, client, |s| Box::pin(async move { s.read_resource(uri).await })).await
+        let traced = uri.clone();
+        self.exchange(target, ("resources/read", Some(&traced)), (self.timeouts.call, client), |s| {
+            Box::pin(async move { s.read_resource(uri).await })
+        })
+        .await
     }
 
     pub async fn get_prompt(
@@ -370,7 +385,8 @@ impl UpstreamPool {
         arguments: Option<Map<String, Value>>,
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.call, client, |s| {
+        let traced = name.clone();
+        self.exchange(target, ("prompts/get", Some(&traced)), (self.timeouts.call, client), |s| {
             Box::pin(async move { s.get_prompt(name, arguments).await })
         })
         .await
@@ -381,7 +397,10 @@ impl UpstreamPool {
         target: &Arc<McpTargetIr>,
         params: Map<String, Value>,
     ) -> Result<Value, UpstreamError> {
-        self.exchange(target, self.timeouts.list, None, |s| Box::pin(async move { s.complete(params).await })).await
+        self.exchange(target, ("completion/complete", None), (self.timeouts.list, None), |s| {
+            Box::pin(async move { s.complete(params).await })
+        })
+        .await
     }
 
     /// The target's capabilities: its live session's (started when needed), else those of its

@@ -193,6 +193,7 @@ impl SseSession {
             // Progress of the call is reported under its id (the relay maps it to the client's).
             params["_meta"] = json!({"progressToken": id});
         }
+        super::trace::add_to(&mut params);
         let (tx, rx) = oneshot::channel();
         self.shared.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), tx);
         let sent = self.shared.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;

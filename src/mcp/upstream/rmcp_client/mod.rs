@@ -169,8 +169,7 @@ impl Session {
     /// deadline passed): the target is then told, with `notifications/cancelled`.
     async fn cancellable(&self, request: ClientRequest) -> Result<Value, UpstreamError> {
         let peer = self.service.peer();
-        let handle =
-            peer.send_cancellable_request(request, PeerRequestOptions::no_options()).await.map_err(service_error)?;
+        let handle = peer.send_cancellable_request(request, trace_options()).await.map_err(service_error)?;
         let mut pending = CancelOnDrop { peer: Some(peer.clone()), id: handle.id.clone() };
         let result = handle.await_response().await;
         pending.peer = None;
@@ -211,7 +210,9 @@ impl McpUpstream for Session {
 
     fn list_page(&self, kind: ListKind, cursor: Option<String>) -> BoxFuture<'_, Result<Page, UpstreamError>> {
         Box::pin(async move {
-            let params = Some(PaginatedRequestParams::default().with_cursor(cursor));
+            let mut params = PaginatedRequestParams::default().with_cursor(cursor);
+            params.meta = trace_meta();
+            let params = Some(params);
             let peer = self.service.peer();
             let result = match kind {
                 ListKind::Tools => to_json(peer.list_tools(params).await.map_err(service_error)?),
@@ -261,7 +262,9 @@ impl McpUpstream for Session {
 
     fn complete(&self, params: Map<String, Value>) -> BoxFuture<'_, Result<Value, UpstreamError>> {
         Box::pin(async move {
-            let params: CompleteRequestParams = from_json(Value::Object(params))?;
+            let mut params = Value::Object(params);
+            super::trace::add_to(&mut params);
+            let params: CompleteRequestParams = from_json(params)?;
             to_json(self.service.peer().complete(params).await.map_err(service_error)?)
         })
     }
@@ -279,6 +282,18 @@ impl McpUpstream for Session {
             let _ = closed.wait_for(|c| *c).await;
         })
     }
+}
+
+/// The `_meta` trace keys of the call under way, if it is traced.
+fn trace_meta() -> Option<rmcp::model::RequestMetaObject> {
+    super::trace::outgoing().map(|keys| rmcp::model::RequestMetaObject(rmcp::model::MetaObject(keys)))
+}
+
+/// A request's options: its trace keys, when it is traced.
+fn trace_options() -> PeerRequestOptions {
+    let mut options = PeerRequestOptions::no_options();
+    options.meta = trace_meta();
+    options
 }
 
 fn to_json<T: serde::Serialize>(value: T) -> Result<Value, UpstreamError> {
