@@ -133,7 +133,7 @@ async fn mcp(addr: SocketAddr, session: Option<&str>, body: Value) -> (u16, Stri
 }
 
 /// The scripted mix: plain proxying, OpenAI chat whole and streamed, an Anthropic client's stream
-/// translated, a model outside the configuration, and an MCP session with a listing, a call to
+/// translated, a model outside the configuration, embeddings, and an MCP session with a listing, a call to
 /// the time server and a call to no tool.
 async fn scripted_traffic(addr: SocketAddr) {
     // Plain proxying.
@@ -152,6 +152,10 @@ async fn scripted_traffic(addr: SocketAddr) {
     assert!(sse.contains("message_stop"), "{sse}");
     // A model the configuration and the catalog do not name: labelled `other`.
     assert_eq!(chat(addr, "made-up-model-7", false).await.0, 200);
+    // Embeddings: the provider's prompt tokens (23) are its usage.
+    let embed = json!({"model": "text-embedding-3-small", "input": ["one", "two"]});
+    let (status, _, body) = request(addr, "POST", "/v1/embeddings", &[], &embed.to_string()).await;
+    assert_eq!(status, 200, "{body}");
 
     mcp_traffic(addr).await;
 }
@@ -185,7 +189,8 @@ async fn gateway_for_the_mix(
     let ok = std::process::Command::new("python3").args(["-c", "import mcp_server_time, prometheus_client"]).status();
     assert!(ok.is_ok_and(|s| s.success()), "install the test clients: bash scripts/test.sh (pip requirements)");
     let reply = |input, output| Behaviour::Reply(Reply::text("Hello there, friend.").usage(Usage::new(input, output)));
-    let fake = FakeOpenAi::start(Script::queue([reply(11, 7), reply(13, 5), reply(17, 3), reply(19, 2)])).await;
+    let script = [reply(11, 7), reply(13, 5), reply(17, 3), reply(19, 2), reply(23, 0)];
+    let fake = FakeOpenAi::start(Script::queue(script)).await;
     let echo = support::echo::start_local("echo-1", "echo").await;
     let (rt, addr) = support::gateway::start(&(config(fake.port(), echo.http_port) + extra)).await;
     let admin = sluice::admin::serve("127.0.0.1:0".parse().expect("addr"), rt.clone()).await.expect("admin");
@@ -205,7 +210,7 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     // Plain requests, by route and code; every request by listener; the backend's waits.
     assert_eq!(sum(&m, "sluice_requests_total", &[("route", "default/plain/0"), ("code", "200")]), 1.0, "{text}");
     let listener = [("gateway", "default/gw"), ("listener", "http")];
-    assert_eq!(sum(&m, "sluice_listener_requests_total", &listener), 10.0, "1 plain, 4 AI, 5 MCP");
+    assert_eq!(sum(&m, "sluice_listener_requests_total", &listener), 11.0, "1 plain, 5 AI, 5 MCP");
     let echo = [("backend", "default/echo:80")];
     assert_eq!(sum(&m, "sluice_upstream_response_duration_seconds_count", &echo), 1.0);
     assert_eq!(sum(&m, "sluice_upstream_connect_duration_seconds_count", &echo), 1.0, "one connection, kept");
@@ -220,7 +225,18 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     assert_eq!(sum(&m, "gen_ai_client_token_usage_count", &input), 3.0);
     assert_eq!(sum(&m, "gen_ai_client_token_usage_sum", &output), 15.0, "7 + 5 + 3");
     let other = [("gen_ai_request_model", "other"), ("gen_ai_response_model", "other"), ("gen_ai_token_type", "input")];
-    assert_eq!(sum(&m, "gen_ai_client_token_usage_sum", &other), 19.0);
+    assert_eq!(
+        sum(&m, "gen_ai_client_token_usage_sum", &[&other[..], &[("gen_ai_operation_name", "chat")]].concat()),
+        19.0
+    );
+    // Embeddings: input tokens only, under their own operation.
+    let embeddings = [("gen_ai_operation_name", "embeddings"), ("gen_ai_provider_name", "openai")];
+    assert_eq!(
+        sum(&m, "gen_ai_client_token_usage_sum", &[&embeddings[..], &[("gen_ai_token_type", "input")]].concat()),
+        23.0
+    );
+    assert_eq!(sum(&m, "gen_ai_client_token_usage_count", &embeddings), 1.0, "no output tokens for embeddings");
+    assert_eq!(sum(&m, "gen_ai_client_operation_duration_seconds_count", &embeddings), 1.0);
     assert!(!text.contains("made-up-model-7"), "a model outside the configuration is never a label");
     assert_eq!(sum(&m, "gen_ai_client_operation_duration_seconds_count", &named), 3.0);
     // Time to first token: the two streams only.
@@ -229,7 +245,8 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     // Sluice's own token classes and attempts agree.
     let tokens = [("model", MODEL), ("class", "input")];
     assert_eq!(sum(&m, "sluice_ai_tokens_total", &tokens), 41.0);
-    assert_eq!(sum(&m, "sluice_ai_attempts_total", &[("outcome", "success")]), 4.0);
+    assert_eq!(sum(&m, "sluice_ai_tokens_total", &[("model", "other"), ("class", "input")]), 19.0 + 23.0);
+    assert_eq!(sum(&m, "sluice_ai_attempts_total", &[("outcome", "success")]), 5.0);
     // MCP.
     let tool = [("method", "tools/call"), ("target", "default/tools/time"), ("tool", "get_current_time")];
     assert_eq!(sum(&m, "mcp_requests_total", &[&tool[..], &[("result", "ok")]].concat()), 1.0, "{text}");
@@ -240,6 +257,15 @@ async fn a_scrape_after_scripted_traffic_carries_the_exact_figures() {
     assert_eq!(sum(&m, "mcp_sessions_open", &[]), 1.0);
     assert_eq!(sum(&m, "sluice_config_reloads_total", &[("result", "success")]), 1.0);
     grafana_queries_name_served_families(&text);
+    // Usage by identity (`/usage`): the mix had none, so one row without an identity.
+    let (_, _, usage) = request(admin, "GET", "/usage", &[], "").await;
+    let usage: Value = serde_json::from_str(&usage).expect("JSON");
+    let row = json!({"identity": null, "requests": 5, "input_tokens": 83, "output_tokens": 17});
+    let got = &usage["identities"][0];
+    assert_eq!(usage["identities"].as_array().map(Vec::len), Some(1), "{usage}");
+    for key in ["identity", "requests", "input_tokens", "output_tokens"] {
+        assert_eq!(got[key], row[key], "{key}: {usage}");
+    }
     drop(fake);
 }
 
@@ -315,7 +341,7 @@ stringData: {alice: sk-alice-SECRET-0001}
         + &support::yaml::route_policy(
             "keys-and-log",
             &format!(
-                "  authentication: {{apiKeys: {{secretRefs: [{{name: virtual-keys}}]}}}}\n  accessLog: {{path: {all:?}}}\n"
+                "  authentication: {{apiKeys: {{secretRefs: [{{name: virtual-keys}}]}}}}\n  models: [\"gpt-6.2-*\"]\n  accessLog: {{path: {all:?}}}\n"
             ),
         )
         + &support::yaml::policy_on_route(
@@ -330,7 +356,8 @@ stringData: {alice: sk-alice-SECRET-0001}
             "mcp-log",
             &format!("  accessLog: {{path: {mcp:?}, fields: [route, mcp_method, mcp_target, mcp_tool, mcp_result]}}\n"),
         );
-    let (_rt, addr) = support::gateway::start(&(config(fake.port(), echo.http_port) + &policies)).await;
+    let (rt, addr) = support::gateway::start(&(config(fake.port(), echo.http_port) + &policies)).await;
+    let admin = sluice::admin::serve("127.0.0.1:0".parse().expect("addr"), rt.clone()).await.expect("admin");
 
     let key = [("authorization", "Bearer sk-alice-SECRET-0001")];
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "PROMPT-TEXT-42"}]});
@@ -343,17 +370,21 @@ stringData: {alice: sk-alice-SECRET-0001}
     let wrong = [("authorization", "Bearer sk-wrong-SECRET-0002")];
     let (status, _, _) = request(addr, "POST", "/v1/chat/completions", &wrong, &body.to_string()).await;
     assert_eq!(status, 401);
+    // Admitted, then refused once the model is known: the policy's model list.
+    let other = json!({"model": "made-up-model-7", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, _) = request(addr, "POST", "/v1/chat/completions", &key, &other.to_string()).await;
+    assert_eq!(status, 403);
     // The plain route logs errors only: the 200 is not written, the 404 is.
     assert_eq!(request(addr, "GET", "/plain/fine", &[], "").await.0, 200);
     let (status, _, _) = request(addr, "GET", "/status/404", &[], "").await;
     assert_eq!(status, 404);
 
-    let logged = lines(&all, 3).await;
+    let logged = lines(&all, 4).await;
     let text = std::fs::read_to_string(&all).expect("log");
     for secret in ["SECRET", "PROMPT-TEXT-42", "Bearer"] {
         assert!(!text.contains(secret), "{secret} in the access log:\n{text}");
     }
-    let (whole, stream, refused) = (&logged[0], &logged[1], &logged[2]);
+    let (whole, stream, refused, forbidden) = (&logged[0], &logged[1], &logged[2], &logged[3]);
     assert_eq!(whole["route"], "default/llm/0");
     assert_eq!(whole["method"], "POST");
     assert_eq!(whole["path"], "/v1/chat/completions", "no query string");
@@ -377,6 +408,28 @@ stringData: {alice: sk-alice-SECRET-0001}
     assert_eq!(refused["status"], 401);
     assert_eq!(refused["policy"], "unauthenticated");
     assert!(refused.get("identity").is_none() && refused.get("provider").is_none(), "{refused}");
+    assert_eq!((forbidden["status"].as_u64(), forbidden["identity"].as_str()), (Some(403), Some("alice")));
+    assert_eq!(forbidden["policy"], "forbidden", "the later decision, not the admission's: {forbidden}");
+
+    // The decisions after admission are counted; usage by identity adds up what alice used.
+    let (_, _, scrape) = request(admin, "GET", "/metrics", &[], "").await;
+    let m = parse_openmetrics(&scrape);
+    let access = [("stage", "model"), ("check", "model_access")];
+    assert_eq!(sum(&m, "sluice_policy_stage_decisions_total", &[&access[..], &[("result", "allowed")]].concat()), 2.0);
+    assert_eq!(
+        sum(&m, "sluice_policy_stage_decisions_total", &[&access[..], &[("result", "forbidden")]].concat()),
+        1.0
+    );
+    let (status, _, usage) = request(admin, "GET", "/usage?top=5", &[], "").await;
+    assert_eq!(status, 200, "{usage}");
+    let usage: Value = serde_json::from_str(&usage).expect("JSON");
+    let alice = &usage["identities"][0];
+    assert_eq!(alice["identity"], "alice", "{usage}");
+    assert_eq!((alice["requests"].as_u64(), alice["input_tokens"].as_u64()), (Some(2), Some(23 + 29)));
+    assert_eq!(alice["output_tokens"].as_u64(), Some(9 + 4));
+    let logged_cost: f64 = [whole, stream].iter().filter_map(|l| l["cost_usd"].as_f64()).sum();
+    assert!((alice["cost_usd"].as_f64().expect("cost") - logged_cost).abs() < 1e-12, "{usage}");
+    assert_eq!(request(admin, "GET", "/usage?top=many", &[], "").await.0, 400);
 
     // MCP: one line per message handled (within the session: the listing and the two calls),
     // besides the lines of the HTTP requests that carried them.
@@ -423,10 +476,20 @@ async fn the_dashboard_shows_routes_tokens_and_mcp_targets_in_a_browser() {
         assert!(routes.as_array().expect("a list").iter().any(|r| r == route), "{route} not in {routes}");
     }
     let tokens = browser.eval(&page, "Number(document.getElementById('token-chart').dataset.total)").await;
-    assert_eq!(tokens.as_f64(), Some(41.0 + 15.0 + 21.0), "the token chart adds up every call's tokens");
+    assert_eq!(tokens.as_f64(), Some(41.0 + 15.0 + 21.0 + 23.0), "the token chart adds up every call's tokens");
     let models =
         browser.eval(&page, "[...document.querySelectorAll('#models tr[data-model]')].map(r => r.dataset.model)").await;
     assert_eq!(models, json!(["gpt-6.2-sol", "other"]));
+    // By identity: the mix sent no credentials, so all of it is one row without an identity.
+    let who = browser
+        .eval(&page, "[...document.querySelectorAll('#identities tr[data-identity]')].map(r => r.innerText)")
+        .await;
+    let who = who.as_array().expect("rows");
+    assert_eq!(who.len(), 1, "{who:?}");
+    let cells: Vec<&str> = who[0].as_str().expect("text").split('\t').map(str::trim).collect();
+    assert_eq!(cells[..4], ["(no identity)", "5", "83", "17"], "requests, input 41 + 19 + 23, output 15 + 2");
+    let chart = browser.eval(&page, "Number(document.getElementById('identity-chart').dataset.total)").await;
+    assert_eq!(chart.as_f64(), Some(100.0));
     let mcp = "document.querySelector('#mcp tr[data-target=\"default/tools/time\"]')?.innerText ?? ''";
     let row = browser.eval(&page, mcp).await;
     let row = row.as_str().expect("text");
@@ -536,10 +599,17 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     let receiver = OtlpReceiver::start().await;
-    // A policy on the AI route, so that its admission is traced too.
-    let limit =
-        support::yaml::route_policy("limits", "  rateLimits:\n    - {name: plenty, requests: 1000, per: minute}\n");
-    let (fake, _echo, rt, addr, _admin) = gateway_for_the_mix(&(limit + &traced_mcp_route())).await;
+    // Policies on the AI and MCP routes, so that their admission and their limits asked once
+    // the model (or the tool) is known are traced too.
+    let limits = support::yaml::route_policy(
+        "limits",
+        "  rateLimits:\n    - {name: per-model, requests: 1000, per: minute, key: [model]}\n",
+    ) + &support::yaml::policy_on_route(
+        "mcp",
+        "tool-limits",
+        "  rateLimits:\n    - {name: per-tool, requests: 1000, per: minute, key: [tool]}\n",
+    );
+    let (fake, _echo, rt, addr, _admin) = gateway_for_the_mix(&(limits + &traced_mcp_route())).await;
     let endpoint = format!("http://{}/v1/traces", receiver.addr);
     rt.trace_to(&endpoint, 1.0).expect("an exporter");
 
@@ -603,6 +673,22 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     ] {
         assert_eq!(attribute(chat, key).as_deref(), Some(value), "{key} on {chat:?}");
     }
+    // The model's rate limit, decided once the model was known: an event on the request span.
+    let decisions = |span: &opentelemetry_proto::tonic::trace::v1::Span| -> Vec<Vec<(String, String)>> {
+        let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| format!("{v:?}");
+        span.events
+            .iter()
+            .filter(|e| e.name == "policy decision")
+            .map(|e| e.attributes.iter().map(|a| (a.key.clone(), text(&a.value))).collect())
+            .collect()
+    };
+    let decided = decisions(llm_request);
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    for (key, value) in
+        [("sluice.policy.stage", "model"), ("sluice.policy.check", "rate_limit"), ("sluice.policy.result", "allowed")]
+    {
+        assert!(decided[0].iter().any(|(k, v)| k == key && v.contains(&format!("{value:?}"))), "{key} in {decided:?}");
+    }
     let admission = find("policy admission");
     assert_eq!(admission.parent_span_id, llm_request.span_id);
     assert_eq!(attribute(admission, "sluice.policy.result").as_deref(), Some("allowed"));
@@ -617,6 +703,13 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     assert_eq!(attribute(tool, "mcp.method.name").as_deref(), Some("tools/call"));
     assert_eq!(attribute(tool, "gen_ai.tool.name").as_deref(), Some("time_get_current_time"));
     assert_eq!(attribute(tool, "sluice.mcp.target").as_deref(), Some("default/tools/time"));
+    // The tool's rate limit: an event on the message's span; and counted.
+    let decided = decisions(tool);
+    assert!(decided.len() == 1 && decided[0].iter().any(|(_, v)| v.contains("\"tool_call\"")), "{decided:?}");
+    let m = parse_openmetrics(&rt.render_metrics());
+    let stage = |stage, check| [("stage", stage), ("check", check), ("result", "allowed")];
+    assert_eq!(sum(&m, "sluice_policy_stage_decisions_total", &stage("model", "rate_limit")), 1.0);
+    assert_eq!(sum(&m, "sluice_policy_stage_decisions_total", &stage("tool_call", "rate_limit")), 1.0);
     // The call to the target is a client span of its own, under the message's.
     let upstream = find("tools/call get_current_time");
     assert_eq!(upstream.parent_span_id, tool.span_id);

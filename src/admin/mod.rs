@@ -22,6 +22,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/budgets", get(budgets))
+        .route("/usage", get(usage))
         .merge(ui::router())
         .with_state(runtime)
 }
@@ -62,6 +63,24 @@ async fn config_dump(State(rt): State<Arc<Runtime>>) -> Response {
 
 async fn budgets(State(rt): State<Arc<Runtime>>) -> Response {
     json(&serde_json::json!({"budgets": rt.budgets()}))
+}
+
+/// Rows of `/usage` unless `?top=N` asks for another number (at most [`MAX_TOP`]).
+const DEFAULT_TOP: usize = 20;
+const MAX_TOP: usize = 1000;
+
+/// Tokens and spend by identity, largest spenders first (`?top=N`).
+async fn usage(State(rt): State<Arc<Runtime>>, uri: axum::http::Uri) -> Response {
+    let asked = uri.query().unwrap_or_default().split('&').find_map(|kv| kv.strip_prefix("top="));
+    let top = match asked.map(str::parse::<usize>) {
+        None => DEFAULT_TOP,
+        Some(Ok(n)) => n.min(MAX_TOP),
+        Some(Err(_)) => {
+            return (StatusCode::BAD_REQUEST, format!("top must be a whole number from 0 to {MAX_TOP}\n"))
+                .into_response();
+        }
+    };
+    json(&rt.metrics().usage.top(top))
 }
 
 async fn status(State(rt): State<Arc<Runtime>>) -> Response {

@@ -164,7 +164,7 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     // Token reservations are settled once, with the usage of the answer that is given (or
     // given back in full when no provider answers).
     let reservations = Arc::new(std::sync::Mutex::new(Some(admission.reservations)));
-    let report = CallReport::new(parsed.format, ctx.backends, &parsed.req.model, parsed.req.stream, ctx.span);
+    let report = CallReport::new(ctx, telemetry::operation(parsed.format), &parsed.req.model, parsed.req.stream);
     let result = failover::run(ctx, backend, |p| {
         let settles = (reservations.clone(), spend.clone(), report.clone());
         attempt(ctx, p, &parsed, &model, created, settles, backend.stream_idle_timeout)
@@ -207,9 +207,7 @@ async fn attempt(
     let model = provider_model(&p, model);
     let req = &parsed.req;
     let metrics = ctx.pipe.metrics.clone();
-    let provider_id = p.id.clone();
     let usage_model = model.clone();
-    let catalog_name = p.catalog.clone();
     let for_estimate = Arc::clone(&parsed.req);
     let (answered_by, model_label) = (p.clone(), telemetry::model_label(ctx.backends, &model));
     let to_report = report.clone();
@@ -226,12 +224,7 @@ async fn attempt(
         let mut cost_usd = None;
         if let Some(u) = u {
             settle(&reservations, u.input, u.output);
-            metrics.record_ai_usage(&provider_id, &model_label, &u.classes(), u.estimated);
-            cost_usd = cost(&catalog_name, &usage_model, &u);
-            if let Some(usd) = cost_usd {
-                metrics.record_ai_cost(&provider_id, &model_label, usd);
-                spend.record(&*store, usd);
-            }
+            cost_usd = account(&metrics, (&*store, &spend), &answered_by, (&model_label, &usage_model), &u);
         }
         let finish_reason = stop.map(|r| r.finish_reason().to_string());
         let served = telemetry::Served { model_label, model: usage_model, usage: u, cost_usd, finish_reason };
@@ -473,6 +466,22 @@ fn stream_response(parsed: &ParsedChat, b: ProxyBody) -> Response<ProxyBody> {
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(kind));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// An answer's usage accounted: tokens and cost by provider and model, and the cost against
+/// the request's budgets. The cost, when the catalog prices the model.
+pub fn account(
+    metrics: &crate::metrics::Metrics,
+    (store, spend): (&dyn crate::store::Store, &Spend),
+    p: &AiProviderIr,
+    (label, model): (&str, &str),
+    u: &Usage,
+) -> Option<f64> {
+    metrics.record_ai_usage(&p.id, label, &u.classes(), u.estimated);
+    let usd = cost(&p.catalog, model, u)?;
+    metrics.record_ai_cost(&p.id, label, usd);
+    spend.record(store, usd);
+    Some(usd)
 }
 
 /// The request's cost from the catalog's prices, when the model has them.

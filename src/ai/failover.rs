@@ -168,7 +168,15 @@ mod tests {
     ) -> (Vec<String>, Result<Response<ProxyBody>, AiError>) {
         let tried = Mutex::new(Vec::new());
         let (parts, ()) = http::Request::new(()).into_parts();
-        let ctx = Ctx { pipe, backends: &[], headers: &parts.headers, parts: &parts, admitted: None, span: None };
+        let ctx = Ctx {
+            pipe,
+            backends: &[],
+            headers: &parts.headers,
+            parts: &parts,
+            admitted: None,
+            span: None,
+            refused: Default::default(),
+        };
         let result = run(&ctx, backend, |p| {
             tried.lock().unwrap_or_else(|e| e.into_inner()).push(p.id.to_string());
             let a = (&*p.id == "a").then(&a_does);

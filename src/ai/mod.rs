@@ -113,6 +113,8 @@ pub struct Ctx<'a> {
     pub admitted: Option<&'a Admitted>,
     /// The request's span, when traces are on.
     pub span: Option<&'a crate::metrics::trace::TraceSpan>,
+    /// The outcome of a policy decision after admission that refused the request.
+    pub refused: std::sync::OnceLock<&'static str>,
 }
 
 impl Ctx<'_> {
@@ -120,8 +122,12 @@ impl Ctx<'_> {
     /// and the rate limits asked then (token limits reserve `tokens`). The admission's headers
     /// go with the answer; its reservations are settled when the answer ends.
     pub async fn admit_model(&self, model: &str, tokens: Option<TokenAsk>) -> Result<Admission, AiError> {
-        self.check_model(model)?;
         let Some(a) = self.admitted else { return Ok(Admission::default()) };
+        if self.models_limited() || a.policy.authorization.is_some() {
+            let checked = self.check_model(model);
+            self.decided("model_access", checked.as_ref().err().map(|_| "forbidden"));
+            checked?;
+        }
         let Some(limits) = &a.policy.rate_limits else { return Ok(Admission::default()) };
         let subject = Subject {
             parts: self.parts,
@@ -131,11 +137,36 @@ impl Ctx<'_> {
             model: Some(model),
             tool: None,
         };
-        self.pipe.policy.limits.check(limits, Stage::Model, &subject, tokens).await.map_err(|d| {
+        let asked = crate::policy::limits::any_asked(limits, Stage::Model, tokens.is_some());
+        let checked = self.pipe.policy.limits.check(limits, Stage::Model, &subject, tokens).await;
+        if asked {
+            self.decided("rate_limit", checked.as_ref().err().map(crate::policy::Denial::outcome));
+        }
+        checked.map_err(|d| {
             let mut e = AiError::from_denial(&d);
             e.headers = d.headers.clone();
             e
         })
+    }
+
+    /// A policy decision once the model is known (`check`: model_access, budget, rate_limit;
+    /// `refused`: the refusal's outcome, or none when allowed): counted, noted on the
+    /// request's span, and a refusal kept for the access log.
+    fn decided(&self, check: &'static str, refused: Option<&'static str>) {
+        let result = refused.unwrap_or("allowed");
+        self.pipe.metrics.record_stage("model", check, result);
+        if let Some(span) = self.span {
+            use crate::metrics::trace::Attribute;
+            let attributes = vec![
+                Attribute::new("sluice.policy.stage", "model"),
+                Attribute::new("sluice.policy.check", check),
+                Attribute::new("sluice.policy.result", result),
+            ];
+            span.event("policy decision", attributes);
+        }
+        if let Some(outcome) = refused {
+            let _ = self.refused.set(outcome);
+        }
     }
 
     /// Whether the client may use `model`: the rule's and its key's model lists, then the
@@ -162,8 +193,9 @@ impl Ctx<'_> {
     pub fn check_budgets(&self) -> Result<crate::policy::budgets::Spend, AiError> {
         let Some(a) = self.admitted else { return Ok(Default::default()) };
         let Some(b) = &a.policy.budgets else { return Ok(Default::default()) };
-        crate::policy::budgets::check(&*self.pipe.policy.store, b, &a.identity, &a.route)
-            .map_err(|d| AiError::from_denial(&d))
+        let checked = crate::policy::budgets::check(&*self.pipe.policy.store, b, &a.identity, &a.route);
+        self.decided("budget", checked.as_ref().err().map(crate::policy::Denial::outcome));
+        checked.map_err(|d| AiError::from_denial(&d))
     }
 
     /// Whether the route's policy has token limits (then prompts are counted at admission).
@@ -197,12 +229,24 @@ async fn serve(
 ) -> Response<ProxyBody> {
     let door = FrontDoor::of(parts);
     let format = door.format_of(parts);
-    let ctx = Ctx { pipe, backends, headers: &parts.headers, parts, admitted: handoff.admitted, span: handoff.span };
+    let ctx = Ctx {
+        pipe,
+        backends,
+        headers: &parts.headers,
+        parts,
+        admitted: handoff.admitted,
+        span: handoff.span,
+        refused: std::sync::OnceLock::new(),
+    };
     match dispatch(&ctx, door, parts, body).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(error = %e, "AI request failed");
-            e.into_response(format)
+            let mut resp = e.into_response(format);
+            if let Some(outcome) = ctx.refused.get() {
+                resp.extensions_mut().insert(crate::metrics::access_log::Refused(outcome));
+            }
+            resp
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct CallReport {
     served: Mutex<Option<(&'static str, Served)>>,
     /// The call's span (GenAI conventions), when traces are on.
     span: Option<TraceSpan>,
+    /// Who asked (the policy layer's identity), for usage by identity.
+    identity: Option<String>,
 }
 
 /// What the client's door calls the operation (the GenAI conventions' `gen_ai.operation.name`).
@@ -79,25 +81,21 @@ pub fn model_label(backends: &[Arc<AiBackendIr>], model: &str) -> Arc<str> {
 }
 
 impl CallReport {
-    pub fn new(
-        format: ClientFormat,
-        backends: &[Arc<AiBackendIr>],
-        model: &str,
-        stream: bool,
-        request: Option<&TraceSpan>,
-    ) -> Arc<Self> {
-        let span = request.map(|r| {
+    /// A call of `operation` (`chat`, `embeddings`…; see [`operation`]) to `model`.
+    pub fn new(ctx: &super::Ctx<'_>, operation: &'static str, model: &str, stream: bool) -> Arc<Self> {
+        let span = ctx.span.map(|r| {
             let attributes = vec![
-                Attribute::new("gen_ai.operation.name", operation(format)),
+                Attribute::new("gen_ai.operation.name", operation),
                 Attribute::new("gen_ai.request.model", model.to_string()),
             ];
-            r.child(format!("{} {model}", operation(format)), Kind::Client, attributes)
+            r.child(format!("{operation} {model}"), Kind::Client, attributes)
         });
         Arc::new(Self {
             span,
+            identity: ctx.admitted.map(|a| a.identity.name.clone()).filter(|n| !n.is_empty()),
             started: Instant::now(),
-            operation: operation(format),
-            request_model: model_label(backends, model),
+            operation,
+            request_model: model_label(ctx.backends, model),
             requested: model.to_string(),
             stream,
             served: Mutex::new(None),
@@ -138,12 +136,15 @@ impl CallReport {
                 }
                 let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
                 let Some((provider, served)) = served.as_ref() else { return };
+                if let Some(u) = &served.usage {
+                    metrics.usage.record(self.identity.as_deref(), u.input, u.output, served.cost_usd);
+                }
                 let call = Call {
                     operation: self.operation,
                     provider,
                     request_model: &self.request_model,
                     response_model: &served.model_label,
-                    tokens: served.usage.map(|u| (u.input, u.output)),
+                    tokens: served.usage.map(|u| (u.input, (self.operation != "embeddings").then_some(u.output))),
                     duration: seen.done.saturating_duration_since(self.started),
                     first_output: self
                         .stream

@@ -1,5 +1,5 @@
-//! A body watched on its way out: when it is dropped (sent whole, failed, or abandoned by the
-//! client) a callback learns when its first data frame went, how many bytes went and whether it
+//! A body watched on its way out: at its end, or when it is dropped before (failed, or abandoned
+//! by the client), a callback learns when its first data frame went, how many bytes went and whether it
 //! ended. Metrics and the access log read a streamed answer's timings from it; a body nobody
 //! watches is never wrapped.
 
@@ -22,19 +22,30 @@ pub struct Seen {
     pub bytes: u64,
     /// The body reached its end (not cut by an error or by the client going away).
     pub complete: bool,
-    /// When the body was let go: its end, its error, or the client going away.
+    /// When the body ended, or was let go before: its error, or the client going away.
     pub done: Instant,
 }
 
-/// Called once, when the watched body is dropped.
+/// Called once, at the watched body's end or when it is dropped before.
 pub type OnSeen = Box<dyn FnOnce(Seen) + Send>;
+
+/// As [`OnSeen`], with the body's last bytes too.
+pub type OnTail = Box<dyn FnOnce(Seen, &[u8]) + Send>;
+
+enum Report {
+    Seen(OnSeen),
+    Tail(OnTail),
+}
 
 struct Observed {
     inner: ProxyBody,
     first_data: Option<Instant>,
     bytes: u64,
     complete: bool,
-    on_seen: Option<OnSeen>,
+    on_seen: Option<Report>,
+    /// The last `keep` bytes, when the callback reads them.
+    tail: Vec<u8>,
+    keep: usize,
 }
 
 impl Body for Observed {
@@ -51,6 +62,12 @@ impl Body for Observed {
                 {
                     this.first_data.get_or_insert_with(Instant::now);
                     this.bytes += data.len() as u64;
+                    if this.keep > 0 {
+                        let data = &data[data.len().saturating_sub(this.keep)..];
+                        this.tail.extend_from_slice(data);
+                        let over = this.tail.len().saturating_sub(this.keep);
+                        this.tail.drain(..over);
+                    }
                 }
                 if this.inner.is_end_stream() {
                     this.complete = true;
@@ -58,6 +75,11 @@ impl Body for Observed {
             }
             Poll::Ready(None) => this.complete = true,
             Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        // Reported at the end, before the body is let go: a watcher outside this one (which
+        // sees the end after it) then learns what this one's callback recorded.
+        if this.complete {
+            this.report();
         }
         polled
     }
@@ -73,16 +95,38 @@ impl Body for Observed {
 
 impl Drop for Observed {
     fn drop(&mut self) {
+        self.report();
+    }
+}
+
+impl Observed {
+    /// Calls the callback, once: at the body's end, else when it is dropped.
+    fn report(&mut self) {
         if let Some(on_seen) = self.on_seen.take() {
             let complete = self.complete || self.inner.is_end_stream();
-            on_seen(Seen { first_data: self.first_data, bytes: self.bytes, complete, done: Instant::now() });
+            let seen = Seen { first_data: self.first_data, bytes: self.bytes, complete, done: Instant::now() };
+            match on_seen {
+                Report::Seen(f) => f(seen),
+                Report::Tail(f) => f(seen, &self.tail),
+            }
         }
     }
 }
 
-/// `body`, with `on_seen` called once when it is dropped.
+/// `body`, with `on_seen` called once at its end (or when dropped before).
 pub fn watch(body: ProxyBody, on_seen: OnSeen) -> ProxyBody {
-    Observed { inner: body, first_data: None, bytes: 0, complete: false, on_seen: Some(on_seen) }.boxed_unsync()
+    observed(body, Report::Seen(on_seen), 0)
+}
+
+/// `body`, with `on_tail` called as [`watch`]'s callback is, with the last `keep` bytes sent (a
+/// summary a provider writes at the end of its answer, read without holding the answer back).
+pub fn watch_tail(body: ProxyBody, keep: usize, on_tail: OnTail) -> ProxyBody {
+    observed(body, Report::Tail(on_tail), keep)
+}
+
+fn observed(inner: ProxyBody, report: Report, keep: usize) -> ProxyBody {
+    let tail = Vec::with_capacity(keep);
+    Observed { inner, first_data: None, bytes: 0, complete: false, on_seen: Some(report), tail, keep }.boxed_unsync()
 }
 
 #[cfg(test)]
@@ -126,5 +170,21 @@ mod tests {
         drop(watched);
         let seen = slot.lock().unwrap().expect("reported on drop");
         assert_eq!((seen.bytes, seen.complete), (3, false));
+    }
+
+    #[tokio::test]
+    async fn the_tail_is_the_last_bytes_across_frames() {
+        let frames = ["{\"data\": [1, 2, 3]", ", \"usage\": ", "{\"prompt_tokens\": 8}}"]
+            .map(|f| Ok::<_, BoxError>(Frame::data(Bytes::from_static(f.as_bytes()))));
+        let inner = http_body_util::StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync();
+        let slot = Arc::new(Mutex::new(None));
+        let to = slot.clone();
+        let watched =
+            watch_tail(inner, 24, Box::new(move |seen, tail| *to.lock().unwrap() = Some((seen, tail.to_vec()))));
+        let whole = watched.collect().await.expect("body").to_bytes();
+        assert_eq!(whole.len(), 50, "the body goes on untouched");
+        let (seen, tail) = slot.lock().unwrap().take().expect("reported");
+        assert!(seen.complete);
+        assert_eq!(tail, b"\": {\"prompt_tokens\": 8}}");
     }
 }

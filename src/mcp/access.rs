@@ -28,6 +28,8 @@ pub struct PolicyFilter {
     pub backends: std::sync::Arc<[std::sync::Arc<McpBackendIr>]>,
     /// The rate limiters.
     pub policy: std::sync::Arc<PolicyLayer>,
+    /// Where tool-call decisions are counted.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl PolicyFilter {
@@ -36,7 +38,7 @@ impl PolicyFilter {
         parts: &Parts,
         admitted: Option<&Admitted>,
         backends: &std::sync::Arc<[std::sync::Arc<McpBackendIr>]>,
-        policy: &std::sync::Arc<PolicyLayer>,
+        (policy, metrics): (&std::sync::Arc<PolicyLayer>, &std::sync::Arc<crate::metrics::Metrics>),
     ) -> Option<PolicyFilter> {
         let admitted = admitted?.clone();
         if admitted.policy.authorization.is_none() && admitted.policy.rate_limits.is_none() {
@@ -46,7 +48,13 @@ impl PolicyFilter {
         *head.method_mut() = parts.method.clone();
         *head.uri_mut() = parts.uri.clone();
         *head.headers_mut() = parts.headers.clone();
-        Some(PolicyFilter { admitted, parts: head.into_parts().0, backends: backends.clone(), policy: policy.clone() })
+        Some(PolicyFilter {
+            admitted,
+            parts: head.into_parts().0,
+            backends: backends.clone(),
+            policy: policy.clone(),
+            metrics: metrics.clone(),
+        })
     }
 }
 
@@ -63,7 +71,13 @@ impl ItemFilter for PolicyFilter {
                 model: None,
                 tool: Some(name),
             };
-            self.policy.limits.check(limits, Stage::ToolCall, &subject, None).await.map(|_| ()).map_err(|d| {
+            let checked = self.policy.limits.check(limits, Stage::ToolCall, &subject, None).await;
+            if crate::policy::limits::any_asked(limits, Stage::ToolCall, false) {
+                let result = checked.as_ref().map_or_else(crate::policy::Denial::outcome, |_| "allowed");
+                self.metrics.record_stage("tool_call", "rate_limit", result);
+                super::upstream::trace::note_decision("tool_call", "rate_limit", result);
+            }
+            checked.map(|_| ()).map_err(|d| {
                 let seconds = d.retry_after.map_or(1, |r| r.as_secs().max(1));
                 RpcError::new(RATE_LIMITED, d.message).with_data(json!({"retryAfterSeconds": seconds}))
             })

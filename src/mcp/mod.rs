@@ -227,11 +227,15 @@ impl Pipeline<McpRoute> for McpPipeline {
         handoff: Handoff<'a>,
         body: Incoming,
     ) -> BoxFuture<'a, Response<ProxyBody>> {
-        let filter: Arc<dyn federation::ItemFilter> =
-            match access::PolicyFilter::of(parts, handoff.admitted, &route.backends, &self.policy) {
-                Some(f) => Arc::new(f),
-                None => Arc::new(AllowAll),
-            };
+        let filter: Arc<dyn federation::ItemFilter> = match access::PolicyFilter::of(
+            parts,
+            handoff.admitted,
+            &route.backends,
+            (&self.policy, &self.state.metrics),
+        ) {
+            Some(f) => Arc::new(f),
+            None => Arc::new(AllowAll),
+        };
         let log = handoff.admitted.and_then(|a| {
             let log = a.policy.access_log.clone()?;
             let identity = Some(a.identity.name.clone()).filter(|n| !n.is_empty());

@@ -30,6 +30,12 @@ pub trait Fields: Send + Sync {
 #[derive(Clone)]
 pub struct Note(pub Arc<dyn Fields>);
 
+/// A response extension: a policy decision after admission refused the request (the model's
+/// rate limit, a budget, model access); the line's `policy` field says so rather than the
+/// admission's `allowed`.
+#[derive(Clone, Copy, Debug)]
+pub struct Refused(pub &'static str);
+
 /// One line under construction: a JSON object with the selected fields that have a value.
 pub struct Line {
     buf: Vec<u8>,

@@ -49,8 +49,8 @@ pub struct Call<'a> {
     pub provider: &'a str,
     pub request_model: &'a str,
     pub response_model: &'a str,
-    /// Input and output tokens, when known.
-    pub tokens: Option<(u64, u64)>,
+    /// Input and output tokens, when known (embeddings have no output).
+    pub tokens: Option<(u64, Option<u64>)>,
     /// From the request to the answer's end.
     pub duration: Duration,
     /// A streamed answer's first output, from the request.
@@ -109,7 +109,7 @@ impl GenAi {
         self.operation_duration.get_or_create(&op).observe(call.duration.as_secs_f64());
         if let Some(first) = call.first_output {
             self.first_token.get_or_create(&op).observe(first.as_secs_f64());
-            if let Some((_, output)) = call.tokens
+            if let Some((_, Some(output))) = call.tokens
                 && output > 1
             {
                 let rest = call.duration.saturating_sub(first).as_secs_f64();
@@ -117,7 +117,7 @@ impl GenAi {
             }
         }
         if let Some((input, output)) = call.tokens {
-            for (kind, n) in [("input", input), ("output", output)] {
+            for (kind, n) in [("input", input)].into_iter().chain(output.map(|o| ("output", o))) {
                 let labels = TokenLabels {
                     gen_ai_token_type: kind,
                     gen_ai_operation_name: op.gen_ai_operation_name,

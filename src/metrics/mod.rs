@@ -8,6 +8,7 @@ mod genai;
 mod http;
 mod mcp;
 pub mod trace;
+pub mod usage;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -70,6 +71,13 @@ struct MethodResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageCheck {
+    stage: &'static str,
+    check: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GuardAction {
     guard: String,
     action: &'static str,
@@ -95,6 +103,8 @@ pub struct Metrics {
     ai_cost: Family<ProviderModel, Counter<f64, AtomicU64>>,
     /// Admission decisions by authentication method and result (bounded: both are fixed words).
     policy_decisions: Family<MethodResult, Counter>,
+    /// Decisions after admission by stage, check and result (all fixed words).
+    stage_decisions: Family<StageCheck, Counter>,
     /// Guard decisions by guard (names from the configuration) and action.
     guard_decisions: Family<GuardAction, Counter>,
     reloads: Family<ReloadResult, Counter>,
@@ -103,6 +113,8 @@ pub struct Metrics {
     pub genai: GenAi,
     /// MCP requests and sessions.
     pub mcp: Mcp,
+    /// Tokens and spend by identity (bounded; never labels).
+    pub usage: usage::Usage,
     /// Where access log lines go.
     pub access_logs: access_log::Sinks,
     /// The tracer, once traces are turned on (`sluice run --otlp-endpoint`).
@@ -129,10 +141,12 @@ impl Default for Metrics {
             ai_cost: Family::default(),
             policy_decisions: Family::default(),
             guard_decisions: Family::default(),
+            stage_decisions: Family::default(),
             reloads: Family::default(),
             config_version: Gauge::default(),
             genai,
             mcp,
+            usage: usage::Usage::default(),
             access_logs: access_log::Sinks::default(),
             tracing: std::sync::OnceLock::new(),
         };
@@ -146,6 +160,12 @@ impl Default for Metrics {
             "sluice_policy_decisions",
             "Admission decisions, by authentication method and result.",
             this.policy_decisions.clone(),
+        );
+        registry.register(
+            "sluice_policy_stage_decisions",
+            "Policy decisions after admission, by stage (model, tool_call), check (model_access, budget, \
+             rate_limit) and result (allowed, forbidden, rate_limited, unavailable).",
+            this.stage_decisions.clone(),
         );
         registry.register(
             "sluice_guard_decisions",
@@ -253,6 +273,13 @@ impl Metrics {
     /// unauthenticated, forbidden, unavailable).
     pub fn record_policy(&self, method: &'static str, result: &'static str) {
         self.policy_decisions.get_or_create(&MethodResult { method, result }).inc();
+    }
+
+    /// A decision of the policy layer after admission: at the `model` stage (`model_access`,
+    /// `budget`, `rate_limit`) or the `tool_call` stage (`rate_limit`), `allowed` or the
+    /// refusal's outcome.
+    pub fn record_stage(&self, stage: &'static str, check: &'static str, result: &'static str) {
+        self.stage_decisions.get_or_create(&StageCheck { stage, check, result }).inc();
     }
 
     /// A guard's decision: counted, and logged as one line (the guard and the action, never the

@@ -13,7 +13,7 @@ use crate::httpkit::body::ProxyBody;
 use crate::httpkit::observe;
 use crate::ir::policy::AccessLogIr;
 use crate::metrics::Metrics;
-use crate::metrics::access_log::{Line, Note};
+use crate::metrics::access_log::{Line, Note, Refused};
 
 /// What is known of a logged request before its answer.
 pub struct Pending<'s> {
@@ -58,10 +58,11 @@ pub fn finish(
     line.raw("status", status);
     line.raw("client_ip", format_args!("\"{}\"", pending.client));
     line.opt_str("identity", pending.identity.as_deref());
-    line.opt_str("policy", pending.policy);
     let log = pending.log.clone();
     let (mut parts, body) = resp.into_parts();
     let note = parts.extensions.remove::<Note>();
+    let refused = parts.extensions.remove::<Refused>().map(|r| r.0);
+    line.opt_str("policy", refused.or(pending.policy));
     let metrics = metrics.clone();
     let body = observe::watch(
         body,

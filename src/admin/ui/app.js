@@ -309,6 +309,24 @@ function renderMetrics(now, before, dt, mcpTargets) {
     `${fmt(routes.length)} routes · ${fmt(reqs)} requests · ${fmt(tokens)} tokens · ${fmt(targets.size)} MCP targets`;
 }
 
+// ---- usage by identity -------------------------------------------------------------------------
+
+/** The largest users from `/usage` (identities are never metric labels, so not in /metrics). */
+function renderUsage(usage) {
+  const name = (r) => r.identity === null ? "(no identity)" : r.identity;
+  const rows = usage.identities.slice(0, 10);
+  barChart(document.getElementById("identity-chart"),
+    rows.map((r) => [name(r), [["input", r.input_tokens], ["output", r.output_tokens]]]),
+    { input: COLORS[0], output: COLORS[1] });
+  fillTable("identities", rows.map((r) => el("tr", { "data-identity": name(r) }, td(name(r)),
+    td(fmt(r.requests), "num"), td(fmt(r.input_tokens), "num"), td(fmt(r.output_tokens), "num"),
+    td(fmt(r.cost_usd, 6), "num"))));
+  const o = usage.others;
+  document.getElementById("identity-note").textContent = o.requests > 0
+    ? `others: ${fmt(o.requests)} requests, ${fmt(o.input_tokens + o.output_tokens)} tokens, ${fmt(o.cost_usd, 6)} USD`
+    : `${fmt(usage.tracked)} ${usage.tracked === 1 ? "identity" : "identities"} seen (up to ${fmt(usage.limit)} kept by name)`;
+}
+
 // ---- polling ---------------------------------------------------------------------------------
 
 async function fetchText(path) {
@@ -319,13 +337,15 @@ async function fetchText(path) {
 
 async function tick() {
   try {
-    const [statusText, metricsText] = await Promise.all([fetchText("/status"), fetchText("/metrics")]);
+    const [statusText, metricsText, usageText] =
+      await Promise.all([fetchText("/status"), fetchText("/metrics"), fetchText("/usage?top=10")]);
     const time = Date.now() / 1000;
     const samples = parseMetrics(metricsText);
     const status = JSON.parse(statusText);
     renderStatus(status);
     const dt = previous ? time - previous.time : 0;
     renderMetrics(samples, previous && previous.samples, dt, status.mcp_targets || []);
+    renderUsage(JSON.parse(usageText));
     previous = { time, samples };
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {

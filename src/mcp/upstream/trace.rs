@@ -66,6 +66,18 @@ pub async fn call<T, E: std::fmt::Display>(
     out
 }
 
+/// A policy decision about the message being handled, as an event on its span.
+pub fn note_decision(stage: &'static str, check: &'static str, result: &'static str) {
+    let _ = MESSAGE.try_with(|m| {
+        let attributes = vec![
+            Attribute::new("sluice.policy.stage", stage),
+            Attribute::new("sluice.policy.check", check),
+            Attribute::new("sluice.policy.result", result),
+        ];
+        m.event("policy decision", attributes);
+    });
+}
+
 /// The trace keys to put in the `_meta` of the request being sent, when it is part of a trace.
 pub fn outgoing() -> Option<Map<String, Value>> {
     OUTGOING.try_with(Map::clone).ok()

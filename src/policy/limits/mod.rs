@@ -169,6 +169,12 @@ fn key(limit: &RateLimitIr, s: &Subject<'_>) -> String {
     k
 }
 
+/// Whether any of `limits` is asked at `stage` (token limits only when `tokens` are counted):
+/// whether [`Limiters::check`] decides anything there.
+pub fn any_asked(limits: &[RateLimitIr], stage: Stage, tokens: bool) -> bool {
+    limits.iter().any(|l| asked(l, stage) && (tokens || l.tokens.is_none()))
+}
+
 fn asked(limit: &RateLimitIr, stage: Stage) -> bool {
     match stage {
         Stage::ToolCall => limit.needs_tool(),
