@@ -348,7 +348,7 @@ stringData: {alice: sk-alice-SECRET-0001}
             "plain",
             "errors-only",
             &format!(
-                "  accessLog: {{path: {errors:?}, statuses: [\"4xx\", \"500-599\"], fields: [route, status, path, duration_ms]}}\n"
+                "  accessLog: {{path: {errors:?}, statuses: [\"4xx\", \"500-599\"], fields: [route, status, path, duration_ms, endpoint, upstream_ms, attempts]}}\n"
             ),
         )
         + &support::yaml::policy_on_route(
@@ -397,6 +397,9 @@ stringData: {alice: sk-alice-SECRET-0001}
     assert_eq!((whole["input_tokens"].as_u64(), whole["output_tokens"].as_u64()), (Some(23), Some(9)));
     assert_eq!(whole["tokens_estimated"], false);
     assert_eq!(whole["finish_reason"], "stop");
+    assert_eq!(whole["attempts"], 1);
+    let wait = whole["upstream_ms"].as_f64().expect("the provider's wait");
+    assert!(whole["duration_ms"].as_f64().is_some_and(|d| wait > 0.0 && wait <= d), "{whole}");
     assert!(whole["cost_usd"].as_f64().is_some_and(|c| c > 0.0), "{whole}");
     assert!(whole["duration_ms"].as_f64().is_some_and(|d| d > 0.0));
     assert!(whole["bytes"].as_u64().is_some_and(|b| b > 0));
@@ -451,8 +454,16 @@ stringData: {alice: sk-alice-SECRET-0001}
     assert_eq!(errors_logged.len(), 1, "only the error: {errors_logged:?}");
     let e = &errors_logged[0];
     let keys: Vec<&str> = e.as_object().expect("object").keys().map(String::as_str).collect();
-    assert_eq!(keys, ["duration_ms", "path", "route", "status"], "the selected fields only");
+    assert_eq!(
+        keys,
+        ["attempts", "duration_ms", "endpoint", "path", "route", "status", "upstream_ms"],
+        "the selected fields only"
+    );
     assert_eq!(e["path"], "/status/404");
+    assert_eq!(e["endpoint"], format!("127.0.0.1:{}", echo.http_port), "the endpoint that answered");
+    assert_eq!(e["attempts"], 1);
+    let (wait, total) = (e["upstream_ms"].as_f64().expect("wait"), e["duration_ms"].as_f64().expect("total"));
+    assert!(wait > 0.0 && wait <= total, "{e}");
     drop(fake);
 }
 
@@ -619,6 +630,10 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     let (status, _, _) =
         request(addr, "POST", "/v1/chat/completions", &[("traceparent", &traceparent)], &body.to_string()).await;
     assert_eq!(status, 200);
+    // A proxied request: the echo server tells which traceparent it received.
+    let (status, _, echoed) = request(addr, "GET", "/plain/traced", &[("traceparent", &traceparent)], "").await;
+    assert_eq!(status, 200, "{echoed}");
+    let echoed: Value = serde_json::from_str(&echoed).expect("the echo's JSON");
     let (_, head, _) = mcp(addr, None, mcp_init()).await;
     let session = support::gateway::header(&head, "mcp-session-id").expect("a session id").to_string();
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
@@ -691,6 +706,19 @@ async fn spans_reach_an_otlp_receiver_under_the_clients_trace() {
     }
     let admission = find("policy admission");
     assert_eq!(admission.parent_span_id, llm_request.span_id);
+    // The proxied request's attempt at the backend: a client span, the backend's parent.
+    let plain = spans
+        .iter()
+        .find(|s| s.name == "GET default/plain/0" && hex(&s.trace_id) == trace_id)
+        .unwrap_or_else(|| panic!("the plain request's span: {names:?}"));
+    let attempt = spans.iter().find(|s| s.parent_span_id == plain.span_id).expect("the attempt's span");
+    assert_eq!(
+        (attempt.name.as_str(), attempt.kind),
+        ("GET", opentelemetry_proto::tonic::trace::v1::span::SpanKind::Client as i32)
+    );
+    assert_eq!(attribute(attempt, "server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(attribute(attempt, "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(echoed["headers"]["Traceparent"][0], format!("00-{trace_id}-{}-01", hex(&attempt.span_id)), "{echoed}");
     assert_eq!(attribute(admission, "sluice.policy.result").as_deref(), Some("allowed"));
     assert_eq!(attribute(admission, "sluice.auth.method").as_deref(), Some("anonymous"));
 

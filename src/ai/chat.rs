@@ -290,9 +290,11 @@ async fn attempt(
     let bytes = Bytes::from(body.to_string());
     let traced = report.traced_headers(ctx.headers);
     let headers = traced.as_ref().unwrap_or(ctx.headers);
+    let sent = std::time::Instant::now();
     let resp = providers::call(ctx.pipe, &p, Method::POST, &path, bytes, headers, parsed.format)
         .await
         .inspect_err(|e| report.attempt_failed(&p.id, e.status))?;
+    report.attempt_answered(sent);
     if req.stream && held {
         let decode = provider.stream_decoder(&model, resp.headers());
         let events = stream::collect(stream::upstream_of(resp.into_body(), idle), decode, MAX_HELD)

@@ -56,9 +56,11 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
             let traced = report.traced_headers(ctx.headers);
             let headers = traced.as_ref().unwrap_or(ctx.headers);
             let body = Bytes::from(raw.to_string());
+            let sent = std::time::Instant::now();
             let resp = providers::call(ctx.pipe, &p, http::Method::POST, &path, body, headers, ClientFormat::OpenAi)
                 .await
                 .inspect_err(|e| report.attempt_failed(&p.id, e.status))?;
+            report.attempt_answered(sent);
             Ok(accounted_on_the_way(ctx, p, (model, raw), report, spend, chat::passed_on(resp)))
         }
     })
@@ -145,6 +147,7 @@ async fn gemini(
     let traced = report.traced_headers(ctx.headers);
     let headers = traced.as_ref().unwrap_or(ctx.headers);
     let path = gemini_embed::path(model);
+    let sent = std::time::Instant::now();
     let resp = providers::call(
         ctx.pipe,
         p,
@@ -156,6 +159,7 @@ async fn gemini(
     )
     .await
     .inspect_err(|e| report.attempt_failed(&p.id, e.status))?;
+    report.attempt_answered(sent);
     let bytes = providers::read_limited(resp.into_body(), providers::MAX_RESPONSE).await?;
     let json: Value = serde_json::from_slice(&bytes)
         .map_err(|e| AiError::upstream(format!("provider {} sent invalid JSON: {e}", p.id)))?;

@@ -41,6 +41,9 @@ pub struct CallReport {
     span: Option<TraceSpan>,
     /// Who asked (the policy layer's identity), for usage by identity.
     identity: Option<String>,
+    /// Attempts at providers, and the answering one's wait for its response head.
+    attempts: std::sync::atomic::AtomicU32,
+    upstream: Mutex<Option<std::time::Duration>>,
 }
 
 /// What the client's door calls the operation (the GenAI conventions' `gen_ai.operation.name`).
@@ -93,6 +96,8 @@ impl CallReport {
         Arc::new(Self {
             span,
             identity: ctx.admitted.map(|a| a.identity.name.clone()).filter(|n| !n.is_empty()),
+            attempts: Default::default(),
+            upstream: Mutex::new(None),
             started: Instant::now(),
             operation,
             request_model: model_label(ctx.backends, model),
@@ -170,6 +175,7 @@ impl CallReport {
     /// A failed attempt at a provider, noted on the call's span: the provider and the status
     /// it answered (`504` for a timeout, `502` when it could not be reached).
     pub fn attempt_failed(&self, provider: &str, status: http::StatusCode) {
+        self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(span) = &self.span {
             let attributes = vec![
                 Attribute::new("sluice.provider", provider.to_string()),
@@ -180,9 +186,24 @@ impl CallReport {
     }
 }
 
+impl CallReport {
+    /// A provider answered the attempt sent at `sent` (its response head came).
+    pub fn attempt_answered(&self, sent: Instant) {
+        self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.upstream.lock().unwrap_or_else(|p| p.into_inner()) = Some(sent.elapsed());
+    }
+}
+
 impl Fields for CallReport {
     fn write(&self, line: &mut Line) {
         line.str("request_model", &self.requested);
+        let attempts = self.attempts.load(std::sync::atomic::Ordering::Relaxed);
+        if attempts > 0 {
+            line.raw("attempts", attempts);
+        }
+        if let Some(wait) = *self.upstream.lock().unwrap_or_else(|p| p.into_inner()) {
+            line.float("upstream_ms", wait.as_secs_f64() * 1000.0);
+        }
         let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
         let Some((provider, s)) = served.as_ref() else { return };
         line.str("provider", provider);

@@ -46,15 +46,18 @@ impl PolicyIr {
 
 /// The fields an access log line may have (docs/observability.md). The query string, headers,
 /// credentials and bodies are never among them.
-pub const ACCESS_LOG_FIELDS: [&str; 27] = [
+pub const ACCESS_LOG_FIELDS: [&str; 30] = [
     "time",
     "route",
     "backend",
+    "endpoint",
     "method",
     "path",
     "status",
     "duration_ms",
     "first_byte_ms",
+    "upstream_ms",
+    "attempts",
     "bytes",
     "complete",
     "client_ip",

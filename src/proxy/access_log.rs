@@ -24,6 +24,11 @@ pub struct Pending<'s> {
     /// The identity the policy layer found, and its decision.
     pub identity: Option<String>,
     pub policy: Option<&'static str>,
+    /// Proxied rules: the endpoint that answered, its wait for the response head, and the
+    /// attempts made (retries included).
+    pub endpoint: Option<String>,
+    pub upstream: Option<std::time::Duration>,
+    pub attempts: u32,
 }
 
 /// Whether this request is one of the share `sampling` logs.
@@ -53,6 +58,13 @@ pub fn finish(
     let mut line = line(pending.log);
     line.opt_str("route", route);
     line.opt_str("backend", backend);
+    line.opt_str("endpoint", pending.endpoint.as_deref());
+    if let Some(wait) = pending.upstream {
+        line.float("upstream_ms", wait.as_secs_f64() * 1000.0);
+    }
+    if pending.attempts > 0 {
+        line.raw("attempts", pending.attempts);
+    }
     line.str("method", pending.method.as_str());
     line.str("path", &pending.path);
     line.raw("status", status);

@@ -52,6 +52,17 @@ pub async fn send(
     headers: HeaderMap,
     body: ProxyBody,
 ) -> Result<Response<Incoming>, ProxyError> {
+    send_picked(pools, upstream, head, headers, body).await.map(|(resp, _)| resp)
+}
+
+/// As [`send`], and which of the upstream's endpoints answered (its index).
+pub async fn send_picked(
+    pools: &Pools,
+    upstream: &Upstream,
+    head: &OutboundHead,
+    headers: HeaderMap,
+    body: ProxyBody,
+) -> Result<(Response<Incoming>, usize), ProxyError> {
     let index = upstream.pick_index().ok_or_else(|| {
         tracing::debug!(backend = %upstream.pool_key, "no endpoints available");
         ProxyError::upstream_connect("the backend has no endpoints available")
@@ -89,7 +100,7 @@ pub async fn send(
         e.retryable = false;
         return Err(e);
     }
-    Ok(resp)
+    Ok((resp, index))
 }
 
 /// Whether an upgrade request may go to `upstream` as one: only WebSocket, only to a backend

@@ -230,6 +230,9 @@ async fn route<'s>(
             client: conn.remote.ip(),
             identity: None,
             policy: None,
+            endpoint: None,
+            upstream: None,
+            attempts: 0,
         });
     }
     let serve = serve(shared, conn, entry, req, host, authority, labels);
@@ -469,14 +472,18 @@ async fn serve<'s>(
 
     // Phase 4: upstream, with retries and per-attempt timeouts.
     let mut retries = Retries::new(rule.retry.as_ref());
+    let mut resends = 0;
     let mut resp = loop {
         let Some(b) = out_body.take() else {
             return Err(ProxyError::upstream("request body already consumed by a failed attempt", true));
         };
         // The last attempt takes the headers; earlier ones work on a copy.
-        let headers = if retries.is_last() { std::mem::take(&mut head.headers) } else { head.headers.clone() };
+        let mut headers = if retries.is_last() { std::mem::take(&mut head.headers) } else { head.headers.clone() };
+        let attempt =
+            labels.span.as_ref().map(|(s, _)| super::trace::attempt_span(s, &head.method, resends, &mut headers));
+        resends += 1;
         let sent = Instant::now();
-        let call = forward::send(&shared.pools, &upstream, &head, headers, b);
+        let call = forward::send_picked(&shared.pools, &upstream, &head, headers, b);
         // A route without its own timeout waits 30 s for the response head, or what a
         // TrafficPolicy's `timeouts.responseHeader` says (docs/hardening.md).
         let limit = rule.timeouts.backend_request.or(timeouts.response_header).unwrap_or(DEFAULT_RESPONSE_HEADER);
@@ -485,9 +492,20 @@ async fn serve<'s>(
         })
         .await;
         let replayable = matches!(out_body, OutboundBody::Buffered(_));
+        if let Some(log) = labels.log.as_mut() {
+            log.attempts += 1;
+        }
+        if let Some(span) = attempt {
+            let outcome = result.as_ref().map(|(r, i)| (r.status(), upstream.endpoints.get(*i))).map_err(|e| e.status);
+            super::trace::attempt_done(span, outcome);
+        }
         match result {
-            Ok(resp) => {
+            Ok((resp, index)) => {
                 labels.series(&shared.metrics).record_upstream(sent.elapsed());
+                if let Some(log) = labels.log.as_mut() {
+                    log.upstream = Some(sent.elapsed());
+                    log.endpoint = upstream.endpoints.get(index).map(ToString::to_string);
+                }
                 if retries.retries_status(resp.status()) && retries.again(replayable).await {
                     shared.metrics.record_upstream_error(&backend.name, "retryable_status");
                     continue;

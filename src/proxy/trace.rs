@@ -36,6 +36,53 @@ pub fn decided(span: Option<TraceSpan>, method: &'static str, result: &'static s
     }
 }
 
+/// One attempt at a backend (a retry is another): a client span, the parent of what the backend
+/// does, written into the attempt's `headers`.
+pub fn attempt_span(
+    request: &TraceSpan,
+    method: &http::Method,
+    resends: u32,
+    headers: &mut http::HeaderMap,
+) -> TraceSpan {
+    let mut attributes = vec![Attribute::new("http.request.method", method.as_str().to_string())];
+    if resends > 0 {
+        attributes.push(Attribute::new("http.request.resend_count", i64::from(resends)));
+    }
+    let span = request.child(method.as_str().to_string(), Kind::Client, attributes);
+    span.inject(headers);
+    span
+}
+
+/// The attempt's end, when the backend's response head came (its status and the endpoint that
+/// answered) or the attempt failed (the status the gateway would answer: 502, 504).
+pub fn attempt_done(
+    span: TraceSpan,
+    outcome: Result<(http::StatusCode, Option<&crate::ir::backend::Endpoint>), http::StatusCode>,
+) {
+    match outcome {
+        Ok((status, endpoint)) => {
+            span.set(Attribute::new("http.response.status_code", i64::from(status.as_u16())));
+            let address = match endpoint {
+                Some(crate::ir::backend::Endpoint::Addr(a)) => Some((a.ip().to_string(), a.port())),
+                Some(crate::ir::backend::Endpoint::Dns { host, port }) => Some((host.clone(), *port)),
+                None => None,
+            };
+            if let Some((host, port)) = address {
+                span.set(Attribute::new("server.address", host));
+                span.set(Attribute::new("server.port", i64::from(port)));
+            }
+            if status.is_server_error() {
+                span.fail(status.to_string());
+            }
+        }
+        Err(status) => {
+            span.set(Attribute::new("error.type", status.as_str().to_string()));
+            span.fail(status.to_string());
+        }
+    }
+    span.end();
+}
+
 /// Names the span after its route, notes the status, and ends it when the body has gone.
 pub fn finish(
     span: TraceSpan,
