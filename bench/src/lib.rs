@@ -7,6 +7,7 @@ pub mod machine;
 pub mod mcp_load;
 pub mod memory;
 pub mod procs;
+pub mod profile;
 pub mod report;
 pub mod run;
 pub mod scenarios;

@@ -40,7 +40,8 @@ const USAGE: &str =
                  [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,sluice-1w-log,sluice-ai-log,
                             sluice-1w-trace,sluice-ai-trace,litellm,
                             nginx-r10,nginx-r10k,sluice-r10,sluice-r10k,sluice-mcp]
-                 [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep] [--halt-idle]";
+                 [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep] [--halt-idle]
+                 [--profile DIR] (flamegraphs of one more run per scenario and target; perf and inferno)";
 
 struct Opts {
     quick: bool,
@@ -56,6 +57,8 @@ struct Opts {
     keep: bool,
     /// Leave a KVM guest's idle CPUs halting at once (see machine::IdlePoll).
     halt_idle: bool,
+    /// Where flamegraphs go (`--profile DIR`).
+    profile: Option<PathBuf>,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -72,6 +75,7 @@ fn parse_opts() -> Result<Opts, String> {
         litellm: None,
         keep: false,
         halt_idle: false,
+        profile: None,
     };
     let (mut duration, mut rounds, mut warmup) = (None, None, None);
     let mut it = std::env::args().skip(1);
@@ -91,6 +95,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--sluice" => o.sluice = Some(val()?.into()),
             "--upstream" => o.upstream = Some(val()?.into()),
             "--litellm" => o.litellm = Some(val()?.into()),
+            "--profile" => o.profile = Some(val()?.into()),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -414,8 +419,23 @@ fn run(o: &Opts) -> Result<(), String> {
         pause: Duration::from_millis(if o.quick { 100 } else { 300 }),
         chat_script,
     };
+    if o.profile.is_some() {
+        sluice_bench::profile::check_tools()?;
+    }
     warm_up(&mut targets, &scenarios, &plan, &work);
     let results = run_all(&mut targets, &scenarios, upstream.pid(), &plan, &work);
+    if let Some(dir) = &o.profile {
+        for t in &targets {
+            for sc in scenarios.iter().filter(|sc| run::applies(sc, t)) {
+                let (Some(pid), Ok(load)) = (t.pid(), load_for(sc, t, &plan, plan.duration)) else { continue };
+                let name = format!("{}-{}", sc.id, t.name);
+                match sluice_bench::profile::profile(&load, pid, (dir, &name), plan.load_cpus.as_deref(), &work) {
+                    Ok(()) => eprintln!("profile {}", dir.join(format!("{name}.svg")).display()),
+                    Err(e) => notes.push(format!("no profile of {name}: {e}")),
+                }
+            }
+        }
+    }
     let p3_results = match &p3 {
         Some(sc) => {
             streaming::run(&mut targets, sc, o.rounds, &client_bin, plan.load_cpus.as_deref(), &work, plan.pause)
