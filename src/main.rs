@@ -3,6 +3,11 @@
 
 mod cli;
 
+/// With `--features mimalloc`: mimalloc instead of the system allocator (bench only, for now).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
