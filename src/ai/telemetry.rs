@@ -172,6 +172,12 @@ impl CallReport {
         Some(headers)
     }
 
+    /// A provider answered the attempt sent at `sent` (its response head came).
+    pub fn attempt_answered(&self, sent: Instant) {
+        self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.upstream.lock().unwrap_or_else(|p| p.into_inner()) = Some(sent.elapsed());
+    }
+
     /// A failed attempt at a provider, noted on the call's span: the provider and the status
     /// it answered (`504` for a timeout, `502` when it could not be reached).
     pub fn attempt_failed(&self, provider: &str, status: http::StatusCode) {
@@ -183,14 +189,6 @@ impl CallReport {
             ];
             span.event("attempt failed", attributes);
         }
-    }
-}
-
-impl CallReport {
-    /// A provider answered the attempt sent at `sent` (its response head came).
-    pub fn attempt_answered(&self, sent: Instant) {
-        self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        *self.upstream.lock().unwrap_or_else(|p| p.into_inner()) = Some(sent.elapsed());
     }
 }
 
