@@ -467,6 +467,39 @@ stringData: {alice: sk-alice-SECRET-0001}
     drop(fake);
 }
 
+/// The prompt is logged only by a log that names it, as the guards left it, cut to 256 bytes; a
+/// log with the default fields never has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_is_logged_only_when_named_masked_and_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (named, default) = (dir.path().join("named.log"), dir.path().join("default.log"));
+    let sections = format!(
+        "  guards:\n    - {{name: tickets, regex: [{{pattern: 'ACME-[0-9]{{6}}', maxLength: 11}}]}}\n  \
+         accessLog: {{path: {named:?}, fields: [route, prompt]}}\n"
+    );
+    let policies = support::yaml::route_policy("prompts", &sections)
+        + &support::yaml::policy_on_route("plain", "plain-log", &format!("  accessLog: {{path: {default:?}}}\n"));
+    let (_fake, _echo, _rt, addr, _admin) = gateway_for_the_mix(&policies).await;
+    let long = format!("Ticket ACME-123456 says: {}", "é".repeat(200));
+    let body = json!({"model": MODEL, "messages": [
+        {"role": "system", "content": "SYSTEM-PROMPT-TEXT"},
+        {"role": "user", "content": "an earlier turn"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": long}]});
+    let (status, _, answer) = request(addr, "POST", "/v1/chat/completions", &[], &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(request(addr, "POST", "/plain/x", &[], &body.to_string()).await.0, 200);
+
+    let line = &lines(&named, 1).await[0];
+    let prompt = line["prompt"].as_str().unwrap_or_else(|| panic!("{line}"));
+    assert!(prompt.starts_with("Ticket [REDACTED] says: éé"), "masked by the guard: {prompt}");
+    assert!(prompt.ends_with('…') && prompt.len() <= 256 + '…'.len_utf8(), "cut: {} bytes", prompt.len());
+    assert!(!prompt.contains("SYSTEM-PROMPT-TEXT") && !prompt.contains("earlier"), "{prompt}");
+    lines(&default, 1).await;
+    let plain = std::fs::read_to_string(&default).expect("log");
+    assert!(!plain.contains("prompt") && !plain.contains("Ticket"), "the default fields never hold it: {plain}");
+}
+
 /// The dashboard in a real browser (headless Chromium over the DevTools protocol) against a
 /// gateway that has served the scripted mix: the routes, a non-zero token chart and the MCP
 /// target appear, live traffic moves the rate, nothing is reported on the console, and a

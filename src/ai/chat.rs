@@ -164,7 +164,8 @@ pub async fn serve(ctx: &Ctx<'_>, mut parsed: ParsedChat) -> Result<Response<Pro
     // Token reservations are settled once, with the usage of the answer that is given (or
     // given back in full when no provider answers).
     let reservations = Arc::new(std::sync::Mutex::new(Some(admission.reservations)));
-    let report = CallReport::new(ctx, telemetry::operation(parsed.format), &parsed.req.model, parsed.req.stream);
+    let asked = (&*parsed.req.model, parsed.req.stream);
+    let report = CallReport::new(ctx, telemetry::operation(parsed.format), asked, Some(&parsed.req));
     let result = failover::run(ctx, backend, |p| {
         let settles = (reservations.clone(), spend.clone(), report.clone());
         attempt(ctx, p, &parsed, &model, created, settles, backend.stream_idle_timeout)

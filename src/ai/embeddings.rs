@@ -36,7 +36,7 @@ pub async fn serve(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>, A
     let spend = Arc::new(ctx.check_budgets()?);
     let admission = ctx.admit_model(&model, None).await?;
     let (backend, target) = chat::pick_backend(ctx.backends, &model)?;
-    let report = CallReport::new(ctx, "embeddings", &model, false);
+    let report = CallReport::new(ctx, "embeddings", (&model, false), None);
     let resp = failover::run(ctx, backend, |p| {
         let (raw, target, report, spend) = (&raw, target.clone(), report.clone(), spend.clone());
         async move {

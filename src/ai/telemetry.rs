@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use http::Response;
 
-use super::canonical::Usage;
+use super::canonical::{ChatRequest, Part, Role, Usage};
 use super::frontdoor::ClientFormat;
 use crate::httpkit::body::ProxyBody;
 use crate::httpkit::observe;
@@ -41,6 +41,8 @@ pub struct CallReport {
     span: Option<TraceSpan>,
     /// Who asked (the policy layer's identity), for usage by identity.
     identity: Option<String>,
+    /// The prompt's last user turn, truncated, when the route's access log asks for it.
+    prompt: Option<String>,
     /// Attempts at providers, and the answering one's wait for its response head.
     attempts: std::sync::atomic::AtomicU32,
     upstream: Mutex<Option<std::time::Duration>>,
@@ -84,8 +86,15 @@ pub fn model_label(backends: &[Arc<AiBackendIr>], model: &str) -> Arc<str> {
 }
 
 impl CallReport {
-    /// A call of `operation` (`chat`, `embeddings`…; see [`operation`]) to `model`.
-    pub fn new(ctx: &super::Ctx<'_>, operation: &'static str, model: &str, stream: bool) -> Arc<Self> {
+    /// A call of `operation` (`chat`, `embeddings`…; see [`operation`]) to `model`; `prompt`,
+    /// the request as sent on (after guards masked it), for an access log that logs prompts.
+    pub fn new(
+        ctx: &super::Ctx<'_>,
+        operation: &'static str,
+        (model, stream): (&str, bool),
+        prompt: Option<&ChatRequest>,
+    ) -> Arc<Self> {
+        let logs_prompt = ctx.admitted.and_then(|a| a.policy.access_log.as_ref()).is_some_and(|l| l.logs_prompt());
         let span = ctx.span.map(|r| {
             let attributes = vec![
                 Attribute::new("gen_ai.operation.name", operation),
@@ -96,6 +105,7 @@ impl CallReport {
         Arc::new(Self {
             span,
             identity: ctx.admitted.map(|a| a.identity.name.clone()).filter(|n| !n.is_empty()),
+            prompt: prompt.filter(|_| logs_prompt).and_then(last_user_turn),
             attempts: Default::default(),
             upstream: Mutex::new(None),
             started: Instant::now(),
@@ -192,6 +202,28 @@ impl CallReport {
     }
 }
 
+/// Bytes of a logged prompt; a longer one is cut at a character boundary and ends with `…`.
+pub const PROMPT_MAX_BYTES: usize = 256;
+
+/// The text of the request's last user turn, cut to [`PROMPT_MAX_BYTES`].
+fn last_user_turn(req: &ChatRequest) -> Option<String> {
+    let turn = req.messages.iter().rev().find(|m| m.role == Role::User)?;
+    let texts: Vec<&str> = turn
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let text = texts.join("\n");
+    if text.len() <= PROMPT_MAX_BYTES {
+        return Some(text);
+    }
+    let cut = (0..=PROMPT_MAX_BYTES).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    Some(format!("{}…", &text[..cut]))
+}
+
 impl Fields for CallReport {
     fn write(&self, line: &mut Line) {
         line.str("request_model", &self.requested);
@@ -217,5 +249,32 @@ impl Fields for CallReport {
             line.raw("cost_usd", usd);
         }
         line.opt_str("finish_reason", s.finish_reason.as_deref());
+        line.opt_str("prompt", self.prompt.as_deref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ai::canonical::Message;
+
+    fn turn(role: Role, text: &str) -> Message {
+        Message { role, parts: vec![Part::Text(text.to_string())] }
+    }
+
+    #[test]
+    fn the_logged_prompt_is_the_last_user_turn_cut_at_a_character() {
+        let mut req = ChatRequest {
+            system: vec!["SYSTEM".into()],
+            messages: vec![turn(Role::User, "first"), turn(Role::Assistant, "answer"), turn(Role::User, "second")],
+            ..ChatRequest::default()
+        };
+        assert_eq!(last_user_turn(&req).as_deref(), Some("second"));
+        // 255 ASCII bytes, then a two-byte character across the bound: cut before it.
+        req.messages.push(turn(Role::User, &("a".repeat(255) + "éxyz")));
+        let cut = last_user_turn(&req).expect("a turn");
+        assert_eq!(cut, "a".repeat(255) + "…");
+        req.messages = vec![turn(Role::Assistant, "only")];
+        assert_eq!(last_user_turn(&req), None);
     }
 }

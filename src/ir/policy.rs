@@ -46,7 +46,7 @@ impl PolicyIr {
 
 /// The fields an access log line may have (docs/observability.md). The query string, headers,
 /// credentials and bodies are never among them.
-pub const ACCESS_LOG_FIELDS: [&str; 30] = [
+pub const ACCESS_LOG_FIELDS: [&str; 31] = [
     "time",
     "route",
     "backend",
@@ -73,6 +73,7 @@ pub const ACCESS_LOG_FIELDS: [&str; 30] = [
     "tokens_estimated",
     "cost_usd",
     "finish_reason",
+    "prompt",
     "mcp_method",
     "mcp_target",
     "mcp_tool",
@@ -95,6 +96,11 @@ pub struct AccessLogIr {
 impl AccessLogIr {
     pub fn logs_status(&self, status: u16) -> bool {
         self.statuses.is_empty() || self.statuses.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+
+    /// Whether the prompt is logged: only when `fields` names it.
+    pub fn logs_prompt(&self) -> bool {
+        self.fields.as_ref().is_some_and(|f| f.contains(&"prompt"))
     }
 }
 

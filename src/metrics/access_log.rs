@@ -36,6 +36,9 @@ pub struct Note(pub Arc<dyn Fields>);
 #[derive(Clone, Copy, Debug)]
 pub struct Refused(pub &'static str);
 
+/// Fields written only when a log's `fields` names them, never by default: the prompt.
+const OPT_IN: [&str; 1] = ["prompt"];
+
 /// One line under construction: a JSON object with the selected fields that have a value.
 pub struct Line {
     buf: Vec<u8>,
@@ -50,7 +53,11 @@ impl Line {
 
     /// Whether `name` is selected; when it is, its key is written and the value is to follow.
     fn key(&mut self, name: &str) -> bool {
-        if self.fields.as_ref().is_some_and(|f| !f.contains(&name)) {
+        let selected = match &self.fields {
+            Some(f) => f.contains(&name),
+            None => !OPT_IN.contains(&name),
+        };
+        if !selected {
             return false;
         }
         self.buf.push(if self.buf.is_empty() { b'{' } else { b',' });
@@ -241,6 +248,17 @@ mod tests {
         some.raw("status", 404);
         assert_eq!(some.finish(), "{\"status\":404}\n");
         assert_eq!(Line::new(Some(Arc::from([]))).finish(), "{}\n");
+    }
+
+    #[test]
+    fn the_prompt_is_written_only_when_named() {
+        let mut all = Line::new(None);
+        all.str("prompt", "hello");
+        all.raw("status", 200);
+        assert_eq!(all.finish(), "{\"status\":200}\n", "never by default");
+        let mut named = Line::new(Some(Arc::from(["prompt"])));
+        named.str("prompt", "hello");
+        assert_eq!(named.finish(), "{\"prompt\":\"hello\"}\n");
     }
 
     #[test]
