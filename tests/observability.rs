@@ -21,14 +21,10 @@ const MODEL: &str = "gpt-6.2-sol";
 
 /// Routes `llm` (`/v1`, to the AIBackend `openai`), `mcp` (`/mcp`, to the MCPBackend `tools` of
 /// the real time server) and `plain` (everything else, to the echo server).
-fn config(openai_port: u16, echo_port: u16) -> String {
-    let mut out = support::yaml::gateway_route(80, "plain", &["{name: echo, port: 80}"]);
-    for (route, prefix, backend) in [
-        ("llm", "/v1", "{group: sluice.dev, kind: AIBackend, name: openai}"),
-        ("mcp", "/mcp", "{group: sluice.dev, kind: MCPBackend, name: tools}"),
-    ] {
-        out += &format!(
-            r#"---
+/// An HTTPRoute `default/<route>` on the Gateway `gw`: requests under `prefix` to `backend`.
+fn prefix_route(route: &str, prefix: &str, backend: &str) -> String {
+    format!(
+        r#"---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: {route}, namespace: default}}
@@ -38,7 +34,16 @@ spec:
     - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]
       backendRefs: [{backend}]
 "#
-        );
+    )
+}
+
+fn config(openai_port: u16, echo_port: u16) -> String {
+    let mut out = support::yaml::gateway_route(80, "plain", &["{name: echo, port: 80}"]);
+    for (route, prefix, backend) in [
+        ("llm", "/v1", "{group: sluice.dev, kind: AIBackend, name: openai}"),
+        ("mcp", "/mcp", "{group: sluice.dev, kind: MCPBackend, name: tools}"),
+    ] {
+        out += &prefix_route(route, prefix, backend);
     }
     out + &support::yaml::openai_backend("openai", openai_port)
         + &support::yaml::local_service("echo", echo_port)
@@ -49,17 +54,9 @@ spec:
 /// (tests/mcp/traced_server.py, on the official MCP SDK) answers the trace context it received.
 fn traced_mcp_route() -> String {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/traced_server.py");
-    format!(
-        r#"---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: traced, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-    - matches: [{{path: {{type: PathPrefix, value: /traced}}}}]
-      backendRefs: [{{group: sluice.dev, kind: MCPBackend, name: traced}}]
----
+    prefix_route("traced", "/traced", "{group: sluice.dev, kind: MCPBackend, name: traced}")
+        + &format!(
+            r#"---
 apiVersion: sluice.dev/v1alpha1
 kind: MCPBackend
 metadata: {{name: traced, namespace: default}}
@@ -68,7 +65,7 @@ spec:
     - name: traced
       stdio: {{command: python3, args: [{script:?}]}}
 "#
-    )
+        )
 }
 
 /// An `initialize` request of the 2025-06-18 era.

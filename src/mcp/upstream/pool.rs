@@ -358,8 +358,8 @@ impl UpstreamPool {
         arguments: Option<Map<String, Value>>,
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        let traced = name.clone();
-        self.exchange(target, ("tools/call", Some(&traced)), (self.timeouts.call, client), |s| {
+        let traced = super::trace::active().then(|| name.clone());
+        self.exchange(target, ("tools/call", traced.as_deref()), (self.timeouts.call, client), |s| {
             Box::pin(async move { s.call_tool(name, arguments).await })
         })
         .await
@@ -371,8 +371,8 @@ impl UpstreamPool {
         uri: String,
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        let traced = uri.clone();
-        self.exchange(target, ("resources/read", Some(&traced)), (self.timeouts.call, client), |s| {
+        let traced = super::trace::active().then(|| uri.clone());
+        self.exchange(target, ("resources/read", traced.as_deref()), (self.timeouts.call, client), |s| {
             Box::pin(async move { s.read_resource(uri).await })
         })
         .await
@@ -385,8 +385,8 @@ impl UpstreamPool {
         arguments: Option<Map<String, Value>>,
         client: Option<Arc<dyn ClientPeer>>,
     ) -> Result<Value, UpstreamError> {
-        let traced = name.clone();
-        self.exchange(target, ("prompts/get", Some(&traced)), (self.timeouts.call, client), |s| {
+        let traced = super::trace::active().then(|| name.clone());
+        self.exchange(target, ("prompts/get", traced.as_deref()), (self.timeouts.call, client), |s| {
             Box::pin(async move { s.get_prompt(name, arguments).await })
         })
         .await

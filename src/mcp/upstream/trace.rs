@@ -28,6 +28,11 @@ pub async fn within<F: Future>(span: Option<TraceSpan>, fut: F) -> F::Output {
     }
 }
 
+/// Whether the task is handling a traced message (then calls to targets are spans).
+pub fn active() -> bool {
+    MESSAGE.try_with(|_| ()).is_ok()
+}
+
 /// Runs one call to `target` (`method`, and the tool, prompt or resource it names) in a client
 /// span of its own whose context is sent with it; the span records the call's failure.
 pub async fn call<T, E: std::fmt::Display>(
