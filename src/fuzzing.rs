@@ -26,6 +26,12 @@ const FORMATS: [WireFormat; 4] = [WireFormat::OpenAi, WireFormat::Anthropic, Wir
 /// A client's chat request in each client format (OpenAI Chat Completions, Anthropic Messages,
 /// OpenAI Responses), then, when it parses, built for every provider format.
 pub fn chat_request(data: &[u8]) {
+    // The direct parse and the byte edit of a same-format body take any bytes without panic.
+    if let Some(Ok(req)) = openai_chat::parse_request_bytes(data) {
+        build_everywhere(&req);
+    }
+    let _ = crate::ai::wire::splice::set_members(data, &[("model", b"\"m\""), ("stream_options", b"{}")]);
+    let _ = crate::ai::wire::splice::member(data, "model");
     let Ok(body) = serde_json::from_slice::<Value>(data) else { return };
     let parsed =
         [openai_chat::parse_request(&body), anthropic::parse_request(&body), openai_responses::parse_request(&body)];

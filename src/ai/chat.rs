@@ -29,7 +29,11 @@ use crate::policy::limits::{Reservation, TokenAsk};
 
 pub struct ParsedChat {
     pub format: ClientFormat,
-    pub raw: Value,
+    /// The client's body as a tree, when it was read as one (see [`ParsedChat::raw`]).
+    raw: Option<Value>,
+    /// The client's body as sent (chat completions and messages): a same-format request
+    /// goes on as these bytes, edited where it must be.
+    sent: Option<Bytes>,
     /// Shared so that a usage estimate can be made after the answer, only when needed.
     pub req: Arc<ChatRequest>,
     /// The client's query string (Claude Code's `?beta=true`): passed on to a provider of the
@@ -45,12 +49,61 @@ pub struct ParsedChat {
 }
 
 impl ParsedChat {
-    /// The client's own body for `model`: same-format requests go through, unknown fields
-    /// included, but for the model.
+    fn new(format: ClientFormat, req: ChatRequest, (raw, sent): (Option<Value>, Option<Bytes>)) -> ParsedChat {
+        ParsedChat {
+            format,
+            raw,
+            sent,
+            req: Arc::new(req),
+            query: None,
+            guarded: false,
+            array_stream: false,
+            storing: None,
+        }
+    }
+
+    /// The client's body as a tree: read again from its bytes when the request was parsed
+    /// without one (a chat completion, whose tree only a translated answer needs).
+    pub fn raw(&self) -> std::borrow::Cow<'_, Value> {
+        match (&self.raw, &self.sent) {
+            (Some(v), _) => std::borrow::Cow::Borrowed(v),
+            (None, Some(b)) => std::borrow::Cow::Owned(serde_json::from_slice(b).unwrap_or_default()),
+            (None, None) => std::borrow::Cow::Owned(Value::Null),
+        }
+    }
+
+    /// The body to answer from (a Responses request's own, not the stored conversation
+    /// it was parsed with).
+    pub fn set_raw(&mut self, raw: Value) {
+        (self.raw, self.sent) = (Some(raw), None);
+    }
+
+    /// The client's own body with its top-level members `set` (JSON texts): same-format
+    /// requests go through as sent, unknown fields, order and spacing included.
+    pub fn sent_with(&self, set: &[(&str, &[u8])]) -> Bytes {
+        if let Some(out) = self.sent.as_deref().and_then(|b| super::wire::splice::set_members(b, set)) {
+            return Bytes::from(out);
+        }
+        let mut raw = self.raw().into_owned();
+        for (k, v) in set {
+            raw[*k] = serde_json::from_slice(v).unwrap_or_default();
+        }
+        Bytes::from(raw.to_string())
+    }
+
+    /// The client's own body for `model`, as a tree (a provider that wraps it further).
     pub fn raw_with_model(&self, model: &str) -> Value {
-        let mut raw = self.raw.clone();
+        let mut raw = self.raw().into_owned();
         raw["model"] = Value::String(model.to_string());
         raw
+    }
+
+    /// The client's own top-level member `key`, as sent.
+    pub fn sent_member(&self, key: &str) -> Option<Value> {
+        match self.sent.as_deref() {
+            Some(b) => super::wire::splice::member(b, key).and_then(|v| serde_json::from_slice(v).ok()),
+            None => self.raw().get(key).cloned(),
+        }
     }
 }
 
@@ -64,8 +117,20 @@ pub fn json_object(bytes: &[u8]) -> Result<Value, AiError> {
     Ok(raw)
 }
 
-pub fn parse(format: ClientFormat, bytes: &[u8], query: Option<&str>) -> Result<ParsedChat, AiError> {
-    parse_value(format, json_object(bytes)?, query)
+pub fn parse(format: ClientFormat, bytes: Bytes, query: Option<&str>) -> Result<ParsedChat, AiError> {
+    // A chat completion is read straight into its typed request; a body serde refuses is
+    // read again as a tree below, for an error that names the field.
+    let direct = (format == ClientFormat::OpenAi).then(|| openai_chat::parse_request_bytes(&bytes)).flatten();
+    let mut parsed = match direct {
+        Some(req) => checked(format, ParsedChat::new(format, req?, (None, Some(bytes)))),
+        None => {
+            let mut p = parse_value(format, json_object(&bytes)?, query)?;
+            p.sent = matches!(format, ClientFormat::OpenAi | ClientFormat::Anthropic).then_some(bytes);
+            Ok(p)
+        }
+    }?;
+    parsed.query = query.map(str::to_string);
+    Ok(parsed)
 }
 
 /// [`parse`] of a body already read as a JSON object.
@@ -76,23 +141,22 @@ pub fn parse_value(format: ClientFormat, raw: Value, query: Option<&str>) -> Res
         ClientFormat::Responses => openai_responses::parse_request(&raw)?,
         ClientFormat::Gemini => return Err(AiError::internal("a Gemini request is read with parse_gemini")),
     };
-    if req.model.is_empty() {
-        return Err(match format {
-            ClientFormat::OpenAi | ClientFormat::Responses => {
-                AiError::invalid_param("model", "you must provide a model parameter")
-            }
-            ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
-            ClientFormat::Gemini => AiError::invalid_param("model", "the model is missing from the path"),
-        });
+    let mut parsed = checked(format, ParsedChat::new(format, req, (Some(raw), None)))?;
+    parsed.query = query.map(str::to_string);
+    Ok(parsed)
+}
+
+/// A parsed request that names a model.
+fn checked(format: ClientFormat, parsed: ParsedChat) -> Result<ParsedChat, AiError> {
+    if !parsed.req.model.is_empty() {
+        return Ok(parsed);
     }
-    Ok(ParsedChat {
-        format,
-        raw,
-        req: Arc::new(req),
-        query: query.map(str::to_string),
-        guarded: false,
-        array_stream: false,
-        storing: None,
+    Err(match format {
+        ClientFormat::OpenAi | ClientFormat::Responses => {
+            AiError::invalid_param("model", "you must provide a model parameter")
+        }
+        ClientFormat::Anthropic => AiError::invalid_param("model", "model: Field required"),
+        ClientFormat::Gemini => AiError::invalid_param("model", "the model is missing from the path"),
     })
 }
 
@@ -110,15 +174,9 @@ pub fn parse_gemini(bytes: &[u8], model: &str, method: GeminiMethod) -> Result<P
         _ => (false, false),
     };
     let req = gemini_client::parse_request(&raw, model, stream)?;
-    Ok(ParsedChat {
-        format: ClientFormat::Gemini,
-        raw,
-        req: Arc::new(req),
-        query: None,
-        guarded: false,
-        array_stream,
-        storing: None,
-    })
+    let mut parsed = ParsedChat::new(ClientFormat::Gemini, req, (Some(raw), None));
+    parsed.array_stream = array_stream;
+    Ok(parsed)
 }
 
 /// The backend that serves the requested model, and the model name it should get.
@@ -235,7 +293,7 @@ async fn attempt(
         ClientFormat::OpenAi => Encode::OpenAi(openai_stream::Encoder::new(&model, created, req.stream_usage)),
         ClientFormat::Anthropic => Encode::Anthropic(anthropic_stream::Encoder::new(&model)),
         ClientFormat::Responses => {
-            let e = openai_responses_stream::Encoder::new(&model, created, &parsed.raw);
+            let e = openai_responses_stream::Encoder::new(&model, created, &parsed.raw());
             Encode::Responses(Box::new(match parsed.storing.as_ref().and_then(|s| s.id.as_ref().map(|id| (s, id))) {
                 Some((s, id)) => {
                     let (docs, s) = (ctx.pipe.responses.clone(), s.clone());
@@ -278,6 +336,7 @@ async fn attempt(
         false => ctx.pipe.signatures.restore(p.kind, &parsed.req).map(|req| ParsedChat {
             format: parsed.format,
             raw: parsed.raw.clone(),
+            sent: parsed.sent.clone(),
             req: Arc::new(req),
             query: parsed.query.clone(),
             guarded: parsed.guarded,
@@ -287,8 +346,7 @@ async fn attempt(
         true => None,
     };
     let parsed = restored.as_ref().unwrap_or(parsed);
-    let (path, body) = provider.chat_request(&p, parsed, &model, same)?;
-    let bytes = Bytes::from(body.to_string());
+    let (path, bytes) = provider.chat_request(&p, parsed, &model, same)?;
     let traced = report.traced_headers(ctx.headers);
     let headers = traced.as_ref().unwrap_or(ctx.headers);
     let sent = std::time::Instant::now();
@@ -435,7 +493,7 @@ fn render(parsed: &ParsedChat, r: &super::canonical::ChatResponse, created: u64)
     match parsed.format {
         ClientFormat::OpenAi => openai_chat::render_response(r, created),
         ClientFormat::Anthropic => anthropic::render_response(r),
-        ClientFormat::Responses => openai_responses::render_response(r, created, &parsed.raw),
+        ClientFormat::Responses => openai_responses::render_response(r, created, &parsed.raw()),
         ClientFormat::Gemini => gemini_client::render_response(r, &parsed.req.model),
     }
 }

@@ -261,7 +261,7 @@ async fn dispatch(
         FrontDoor::Models => Ok(models(ctx)),
         FrontDoor::ChatCompletions | FrontDoor::Messages => {
             let bytes = providers::read_limited(body, MAX_REQUEST_BODY).await?;
-            let parsed = chat::parse(door.client_format(), &bytes, parts.uri.query())?;
+            let parsed = chat::parse(door.client_format(), bytes, parts.uri.query())?;
             chat::serve(ctx, parsed).await
         }
         FrontDoor::Responses => {
@@ -272,7 +272,7 @@ async fn dispatch(
             let storing = stored::prepare(ctx, &mut whole).await?;
             let mut parsed = chat::parse_value(ClientFormat::Responses, whole, None)?;
             // The response repeats what the client sent (its previous_response_id included).
-            parsed.raw = sent;
+            parsed.set_raw(sent);
             parsed.storing = Some(Arc::new(storing));
             chat::serve(ctx, parsed).await
         }
@@ -334,7 +334,7 @@ async fn count_tokens(ctx: &Ctx<'_>, bytes: Bytes) -> Result<Response<ProxyBody>
         // count_tokens takes no max_tokens; the messages parser wants one.
         o.entry("max_tokens").or_insert(json!(1));
     }
-    let parsed = chat::parse(ClientFormat::Anthropic, raw.to_string().as_bytes(), None)?;
+    let parsed = chat::parse(ClientFormat::Anthropic, Bytes::from(raw.to_string()), None)?;
     let admission = ctx.admit_model(&parsed.req.model, None).await?;
     let (backend, target) = chat::pick_backend(ctx.backends, &parsed.req.model)?;
     let resp = failover::run(ctx, backend, |p| {

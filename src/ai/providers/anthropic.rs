@@ -1,5 +1,6 @@
 //! Anthropic: paths, headers and error bodies.
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
@@ -57,14 +58,18 @@ impl Provider for Anthropic {
         chat: &ParsedChat,
         model: &str,
         same: bool,
-    ) -> Result<(String, Value), AiError> {
+    ) -> Result<(String, Bytes), AiError> {
         let mut path = p.chat_path.as_deref().unwrap_or(MESSAGES_PATH).to_string();
         // Same format: the client's query (Claude Code's `?beta=true`) goes with it.
         if same && let Some(q) = chat.query.as_deref().filter(|q| !q.is_empty()) {
             path.push(if path.contains('?') { '&' } else { '?' });
             path.push_str(q);
         }
-        Ok((path, chat_body(chat, model, same)))
+        let body = match same {
+            true => chat.sent_with(&[("model", &super::json_bytes(&Value::String(model.to_string())))]),
+            false => super::json_bytes(&chat_body(chat, model, false)),
+        };
+        Ok((path, body))
     }
 
     fn stream_decoder(&self, _model: &str, _headers: &HeaderMap) -> Decode {

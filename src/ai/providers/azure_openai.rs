@@ -47,7 +47,7 @@ impl Provider for AzureOpenAi {
         chat: &ParsedChat,
         model: &str,
         same: bool,
-    ) -> Result<(String, Value), AiError> {
+    ) -> Result<(String, bytes::Bytes), AiError> {
         let path = path(p, p.chat_path.as_deref().unwrap_or(openai::CHAT_PATH));
         Ok((path, openai::chat_body(chat, model, same)))
     }

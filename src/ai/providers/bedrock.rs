@@ -118,10 +118,10 @@ impl Provider for Bedrock {
         chat: &ParsedChat,
         model: &str,
         _same: bool,
-    ) -> Result<(String, Value), AiError> {
+    ) -> Result<(String, bytes::Bytes), AiError> {
         let stream = chat.req.stream;
         let template = p.path_template(stream);
-        Ok((path(template, model, stream), bedrock::build_request(&chat.req, model)?))
+        Ok((path(template, model, stream), super::json_bytes(&bedrock::build_request(&chat.req, model)?)))
     }
 
     fn stream_decoder(&self, _model: &str, headers: &HeaderMap) -> Decode {

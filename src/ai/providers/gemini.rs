@@ -74,12 +74,12 @@ impl Provider for Gemini {
         chat: &ParsedChat,
         model: &str,
         same: bool,
-    ) -> Result<(String, Value), AiError> {
+    ) -> Result<(String, bytes::Bytes), AiError> {
         let stream = chat.req.stream;
         let template = p.path_template(stream);
         // Same format: the client's body as it came (the model is in the path).
-        let body = if same { chat.raw.clone() } else { gemini::build_request(&chat.req) };
-        Ok((path(template, model, stream), body))
+        let body = if same { chat.raw().to_string() } else { gemini::build_request(&chat.req).to_string() };
+        Ok((path(template, model, stream), body.into()))
     }
 
     fn stream_decoder(&self, _model: &str, _headers: &HeaderMap) -> Decode {

@@ -79,7 +79,13 @@ impl Provider for Mock {
         false
     }
 
-    fn chat_request(&self, _: &AiProviderIr, _: &ParsedChat, _: &str, _: bool) -> Result<(String, Value), AiError> {
+    fn chat_request(
+        &self,
+        _: &AiProviderIr,
+        _: &ParsedChat,
+        _: &str,
+        _: bool,
+    ) -> Result<(String, bytes::Bytes), AiError> {
         no_endpoint()
     }
 

@@ -49,7 +49,7 @@ pub trait Provider: Sync {
         chat: &ParsedChat,
         model: &str,
         same: bool,
-    ) -> Result<(String, Value), AiError>;
+    ) -> Result<(String, Bytes), AiError>;
 
     /// The decoder of the provider's streamed answers (`headers`: the response's).
     fn stream_decoder(&self, model: &str, headers: &HeaderMap) -> Decode;
@@ -106,6 +106,11 @@ pub enum Embeddings {
 }
 
 /// The implementation of a wire format.
+/// A JSON body's bytes.
+pub fn json_bytes(v: &Value) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
 pub fn of(format: WireFormat) -> &'static dyn Provider {
     match format {
         WireFormat::OpenAi => &openai::OpenAi,

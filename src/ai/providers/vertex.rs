@@ -177,12 +177,12 @@ impl Provider for Vertex {
         chat: &ParsedChat,
         model: &str,
         same: bool,
-    ) -> Result<(String, Value), AiError> {
+    ) -> Result<(String, bytes::Bytes), AiError> {
         let body = match publisher(model) {
             Publisher::Google => gemini::build_request(&chat.req),
             Publisher::Anthropic => anthropic_body(anthropic_p::chat_body(chat, model, same)),
         };
-        Ok((path(model, chat.req.stream), body))
+        Ok((path(model, chat.req.stream), super::json_bytes(&body)))
     }
 
     fn stream_decoder(&self, model: &str, _headers: &HeaderMap) -> Decode {

@@ -13,6 +13,7 @@ pub mod openai_chat;
 pub mod openai_responses;
 pub mod openai_responses_stream;
 pub mod openai_stream;
+pub mod splice;
 pub mod turns;
 
 #[cfg(test)]

@@ -28,9 +28,31 @@ struct Req {
     n: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// `stream_options`, read only from an object: serde would read an array into a struct field
+/// by field, and OpenAI refuses one.
 struct StreamOptions {
     include_usage: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for StreamOptions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Fields {
+            include_usage: Option<bool>,
+        }
+        struct Only;
+        impl<'de> serde::de::Visitor<'de> for Only {
+            type Value = StreamOptions;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<StreamOptions, A::Error> {
+                let f = Fields::deserialize(serde::de::value::MapAccessDeserializer::new(a))?;
+                Ok(StreamOptions { include_usage: f.include_usage })
+            }
+        }
+        d.deserialize_map(Only)
+    }
 }
 
 #[derive(Deserialize)]
@@ -143,6 +165,21 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, AiError> {
     let req: Req = serde_path_to_error::deserialize(body).map_err(|e| {
         AiError::invalid_param(&e.path().to_string(), format!("invalid request: {}: {}", e.path(), e.inner()))
     })?;
+    from_typed(req)
+}
+
+/// Parses a request body straight from its bytes, without a JSON tree: `None` when serde
+/// refuses it, and [`parse_request`] of the tree then says which field is at fault. Both
+/// read the same fields; the tree keeps the last of a repeated key where this refuses it.
+pub fn parse_request_bytes(body: &[u8]) -> Option<Result<ChatRequest, AiError>> {
+    // serde would also read a top-level array into the struct, field by field.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<Req>(body).ok().map(from_typed)
+}
+
+fn from_typed(req: Req) -> Result<ChatRequest, AiError> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(AiError::invalid_param("n", "n > 1 is not supported"));
     }
