@@ -50,7 +50,7 @@ impl MemResults {
     /// Notes the idle figure of every P4 target (call right after they started).
     pub fn idle(targets: &[Target]) -> MemResults {
         let mut r = MemResults::default();
-        for t in targets.iter().filter(|t| P4_TARGETS.contains(&t.name.as_str())) {
+        for t in targets.iter().filter(|t| P4_TARGETS.contains(&crate::targets::kind(&t.name))) {
             if let Some(pid) = t.pid() {
                 r.idle_kib.insert(t.name.clone(), rss_kib(pid));
                 r.targets.push(t.name.clone());

@@ -25,7 +25,7 @@ pub struct Plan {
 
 /// Whether a scenario runs against a target.
 pub fn applies(sc: &Scenario, t: &Target) -> bool {
-    sc.targets.contains(&t.name.as_str())
+    sc.targets.contains(&crate::targets::kind(&t.name))
 }
 
 /// The load for a scenario against a target, or why there is none.

@@ -68,6 +68,14 @@ pub fn wait_ready(proc: &mut Option<Proc>, port: u16, path: &str, limit: Duratio
 /// How long a target may take to answer its probe after it was started.
 const STARTUP: Duration = Duration::from_secs(15);
 
+/// The suffix of a target started from the `--baseline` binary (a before/after run).
+pub const BASELINE: &str = "@base";
+
+/// A target's kind: its name without the [`BASELINE`] suffix.
+pub fn kind(name: &str) -> &str {
+    name.strip_suffix(BASELINE).unwrap_or(name)
+}
+
 fn start(
     name: &str,
     argv: Vec<String>,

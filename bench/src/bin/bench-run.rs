@@ -40,7 +40,7 @@ const USAGE: &str =
                  [--targets direct,nginx,haproxy,sluice-1w,sluice-2w,sluice-ai-openai,sluice-ai-anthropic,sluice-ai-policy,sluice-1w-log,sluice-ai-log,
                             sluice-1w-trace,sluice-ai-trace,litellm,
                             nginx-r10,nginx-r10k,sluice-r10,sluice-r10k,sluice-mcp]
-                 [--scenarios ID-PREFIX,...] [--sluice BIN] [--upstream BIN] [--litellm BIN] [--keep] [--halt-idle]
+                 [--scenarios ID-PREFIX,...] [--sluice BIN] [--baseline BIN] [--upstream BIN] [--litellm BIN] [--keep] [--halt-idle]
                  [--profile DIR] (flamegraphs of one more run per scenario and target; perf and inferno)";
 
 struct Opts {
@@ -52,6 +52,8 @@ struct Opts {
     targets: Vec<String>,
     scenarios: Vec<String>,
     sluice: Option<PathBuf>,
+    /// The Sluice binary of the targets named `NAME@base` (before/after in one run).
+    baseline: Option<PathBuf>,
     upstream: Option<PathBuf>,
     litellm: Option<PathBuf>,
     keep: bool,
@@ -71,6 +73,7 @@ fn parse_opts() -> Result<Opts, String> {
         targets: ALL_TARGETS.iter().map(|s| s.to_string()).collect(),
         scenarios: Vec::new(),
         sluice: None,
+        baseline: None,
         upstream: None,
         litellm: None,
         keep: false,
@@ -93,6 +96,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--targets" => o.targets = list(val()?),
             "--scenarios" => o.scenarios = list(val()?),
             "--sluice" => o.sluice = Some(val()?.into()),
+            "--baseline" => o.baseline = Some(val()?.into()),
             "--upstream" => o.upstream = Some(val()?.into()),
             "--litellm" => o.litellm = Some(val()?.into()),
             "--profile" => o.profile = Some(val()?.into()),
@@ -106,7 +110,7 @@ fn parse_opts() -> Result<Opts, String> {
     o.duration = duration.unwrap_or(o.duration).max(1);
     o.rounds = rounds.unwrap_or(o.rounds).max(1);
     o.warmup = warmup.unwrap_or(o.warmup);
-    if let Some(bad) = o.targets.iter().find(|t| !ALL_TARGETS.contains(&t.as_str())) {
+    if let Some(bad) = o.targets.iter().find(|t| !ALL_TARGETS.contains(&targets::kind(t))) {
         return Err(format!("unknown target {bad}; known: {}", ALL_TARGETS.join(",")));
     }
     Ok(o)
@@ -138,6 +142,7 @@ fn start_target(
     up: u16,
     cpus: Option<&str>,
 ) -> Result<Target, String> {
+    let name = targets::kind(name);
     targets::available(name)?;
     let probe = "/bytes/1024";
     let need_sluice = || {
@@ -365,10 +370,11 @@ fn run(o: &Opts) -> Result<(), String> {
         .targets
         .iter()
         .filter(|t| {
-            scenarios.iter().any(|s| s.targets.contains(&t.as_str()))
-                || (p3.is_some() && P3_TARGETS.contains(&t.as_str()))
-                || (p4 && memory::P4_TARGETS.contains(&t.as_str()))
-                || (p5 && t.as_str() == "sluice-mcp")
+            let t = targets::kind(t);
+            scenarios.iter().any(|s| s.targets.contains(&t))
+                || (p3.is_some() && P3_TARGETS.contains(&t))
+                || (p4 && memory::P4_TARGETS.contains(&t))
+                || (p5 && t == "sluice-mcp")
         })
         .collect();
 
@@ -390,8 +396,16 @@ fn run(o: &Opts) -> Result<(), String> {
             notes.push(note);
             continue;
         }
-        match start_target(name, &sluice, &litellm, &work, up_port, proxy_cpus) {
-            Ok(t) => {
+        // A baseline target has its own configs (a Sluice reloads a config rewritten under it).
+        let (from, dir) = match (name.ends_with(targets::BASELINE), &o.baseline) {
+            (false, _) => (&sluice, work.clone()),
+            (true, Some(b)) => (b, work.join("base")),
+            (true, None) => return Err(format!("{name}: a {} target needs --baseline PATH", targets::BASELINE)),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        match start_target(name, from, &litellm, &dir, up_port, proxy_cpus) {
+            Ok(mut t) => {
+                t.name = name.to_string();
                 eprintln!("started {name}: {}", t.command);
                 targets.push(t);
             }
