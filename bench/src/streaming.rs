@@ -190,7 +190,8 @@ pub fn run(
     scratch: &Path,
     pause: Duration,
 ) -> StreamResults {
-    let idx: Vec<usize> = (0..targets.len()).filter(|&i| P3_TARGETS.contains(&crate::targets::kind(&targets[i].name))).collect();
+    let idx: Vec<usize> =
+        (0..targets.len()).filter(|&i| P3_TARGETS.contains(&crate::targets::kind(&targets[i].name))).collect();
     let mut res = StreamResults {
         scenario: Some(sc.clone()),
         targets: targets.iter().map(|t| t.name.clone()).collect(),

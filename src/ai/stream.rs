@@ -106,8 +106,20 @@ impl State {
     /// Handles one provider event; returns the text to send (possibly empty).
     fn step(&mut self, name: &str, data: &str) -> String {
         self.scratch.clear();
-        self.decode.decode(name, data, &mut self.scratch);
+        if !self.passes_undecoded(data) {
+            self.decode.decode(name, data, &mut self.scratch);
+        }
         self.render(name, data)
+    }
+
+    /// A same-format OpenAI chunk that carries only deltas, when the gateway keeps none of
+    /// their text (no guard reads it, no estimate needs it): passed on as it came, without a
+    /// JSON parse. Usage, the stop reason and the end are always decoded.
+    fn passes_undecoded(&self, data: &str) -> bool {
+        matches!(self.encode, Encode::PassOpenAi { .. })
+            && self.guard.is_none()
+            && !self.keep_text
+            && openai_stream::only_deltas(data)
     }
 
     /// The provider's stream ended: what a format without an end marker (Gemini) still has to

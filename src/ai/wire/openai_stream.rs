@@ -14,6 +14,20 @@ pub struct Decoder {
     started: bool,
 }
 
+/// Whether a chunk is nothing but deltas: its `usage` and `finish_reason` are null or absent and
+/// it is not the end marker. A same-format stream passes such a chunk on without decoding it when
+/// the gateway keeps none of its text. Decided on the chunk's text, conservatively: a key spelled
+/// anywhere with another value (even inside a string) means the chunk is decoded.
+pub fn only_deltas(data: &str) -> bool {
+    let null_or_absent = |key: &str| {
+        data.match_indices(key).all(|(i, _)| {
+            let rest = data[i + key.len()..].trim_start();
+            rest.strip_prefix(':').is_some_and(|r| r.trim_start().starts_with("null"))
+        })
+    };
+    !data.contains("[DONE]") && null_or_absent("\"usage\"") && null_or_absent("\"finish_reason\"")
+}
+
 impl Decoder {
     pub fn decode(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
         if data.trim() == "[DONE]" {
@@ -144,5 +158,28 @@ impl Encoder {
             sse::write(out, None, None, &v.to_string());
         }
         sse::write(out, None, None, "[DONE]");
+    }
+}
+
+#[cfg(test)]
+mod only_deltas_tests {
+    use super::only_deltas;
+
+    #[test]
+    fn a_delta_chunk_is_only_deltas_and_a_chunk_that_says_more_is_not() {
+        let delta = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi \"usage\": 3"},"finish_reason":null}],"usage":null}"#;
+        assert!(only_deltas(delta));
+        assert!(only_deltas(r#"{"choices":[{"delta":{"content":"x"}}]}"#));
+        assert!(only_deltas(r#"{"choices":[{"delta":{},"finish_reason" : null}], "usage" :null}"#));
+        for says_more in [
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#,
+            r#"{"choices":[{"delta":{"content":"a"},"finish_reason": "length"}],"usage":null}"#,
+            "[DONE]",
+            // A key spelled as a value: decoded, to be safe.
+            r#"{"choices":[{"delta":{"content":"a"}}],"note":"finish_reason","x":{"finish_reason":1}}"#,
+        ] {
+            assert!(!only_deltas(says_more), "{says_more}");
+        }
     }
 }
