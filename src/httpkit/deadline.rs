@@ -4,28 +4,31 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
+
 /// Runs `work` within `limit`; past it, the work is dropped and the answer is
 /// `on_timeout(limit)`.
-pub async fn within<T, E>(
-    limit: Duration,
-    work: impl Future<Output = Result<T, E>>,
-    on_timeout: impl FnOnce(Duration) -> E,
-) -> Result<T, E> {
-    match tokio::time::timeout(limit, work).await {
-        Ok(r) => r,
-        Err(_) => Err(on_timeout(limit)),
-    }
+///
+/// Plain functions, not `async fn`s: an `async fn` keeps its `work` argument beside the state that
+/// awaits it, so every request's future would hold the work twice (memory per open stream).
+pub fn within<T, E, F, O>(limit: Duration, work: F, on_timeout: O) -> impl Future<Output = Result<T, E>>
+where
+    F: Future<Output = Result<T, E>>,
+    O: FnOnce(Duration) -> E,
+{
+    tokio::time::timeout(limit, work).map(move |r| r.unwrap_or_else(|_| Err(on_timeout(limit))))
 }
 
 /// [`within`] when a limit is configured, the work as it is otherwise.
-pub async fn within_opt<T, E>(
-    limit: Option<Duration>,
-    work: impl Future<Output = Result<T, E>>,
-    on_timeout: impl FnOnce(Duration) -> E,
-) -> Result<T, E> {
+pub fn within_opt<T, E, F, O>(limit: Option<Duration>, work: F, on_timeout: O) -> impl Future<Output = Result<T, E>>
+where
+    F: Future<Output = Result<T, E>>,
+    O: FnOnce(Duration) -> E,
+{
     match limit {
-        Some(limit) => within(limit, work, on_timeout).await,
-        None => work.await,
+        Some(limit) => Either::Left(within(limit, work, on_timeout)),
+        None => Either::Right(work),
     }
 }
 

@@ -671,3 +671,29 @@ fn body_too_large(max: u64) -> ProxyError {
         message: format!("the request body is larger than this route takes ({max} bytes)"),
     }
 }
+
+#[cfg(test)]
+mod future_sizes {
+    //! Every open stream holds its handler's future: what its states hold is memory per stream
+    //! (P4). Printed, not asserted (sizes differ between debug and release builds):
+    //! `cargo test --release --lib future_sizes -- --nocapture`.
+
+    fn returned3<F: FnOnce(A, B, C) -> R, A, B, C, R>(_: &F) -> usize {
+        std::mem::size_of::<R>()
+    }
+    fn returned5<F: FnOnce(A, B, C, D, E) -> R, A, B, C, D, E, R>(_: &F) -> usize {
+        std::mem::size_of::<R>()
+    }
+    fn returned7<F: FnOnce(A, B, C, D, E, G, H) -> R, A, B, C, D, E, G, H, R>(_: &F) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    #[test]
+    fn future_sizes() {
+        eprintln!("proxy::handler::handle {}", returned3(&super::handle));
+        eprintln!("proxy::handler::route {}", returned5(&super::route));
+        eprintln!("proxy::handler::serve {}", returned7(&super::serve));
+        eprintln!("policy::PolicyLayer::admit {}", returned5(&crate::policy::PolicyLayer::admit));
+        eprintln!("proxy::forward::send_picked {}", returned5(&crate::proxy::forward::send_picked));
+    }
+}
