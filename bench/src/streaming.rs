@@ -351,7 +351,7 @@ pub fn render(out: &mut String, r: &StreamResults) {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (t, name) in r.targets.iter().enumerate() {
-        if !P3_TARGETS.contains(&name.as_str()) {
+        if !P3_TARGETS.contains(&crate::targets::kind(name)) {
             continue;
         }
         if r.runs_of(t).next().is_none() {
