@@ -78,15 +78,18 @@ impl ParsedChat {
         (self.raw, self.sent) = (Some(raw), None);
     }
 
-    /// The client's own body with its top-level members `set` (JSON texts): same-format
-    /// requests go through as sent, unknown fields, order and spacing included.
-    pub fn sent_with(&self, set: &[(&str, &[u8])]) -> Bytes {
-        if let Some(out) = self.sent.as_deref().and_then(|b| super::wire::splice::set_members(b, set)) {
+    /// The client's own body for `model`, with its top-level members `also` set too (JSON
+    /// texts): same-format requests go through as sent, unknown fields, order and spacing
+    /// included.
+    pub fn sent_for(&self, model: &str, also: &[(&str, &[u8])]) -> Bytes {
+        let model = serde_json::to_vec(model).unwrap_or_default();
+        let set: Vec<(&str, &[u8])> = std::iter::once(("model", &model[..])).chain(also.iter().copied()).collect();
+        if let Some(out) = self.sent.as_deref().and_then(|b| super::wire::splice::set_members(b, &set)) {
             return Bytes::from(out);
         }
         let mut raw = self.raw().into_owned();
         for (k, v) in set {
-            raw[*k] = serde_json::from_slice(v).unwrap_or_default();
+            raw[k] = serde_json::from_slice(v).unwrap_or_default();
         }
         Bytes::from(raw.to_string())
     }

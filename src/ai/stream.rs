@@ -100,26 +100,20 @@ struct State {
     thinking: String,
     /// The route's output guards.
     guard: Option<StreamGuard>,
+    /// Same-format OpenAI chunks that carry only deltas go on without a JSON parse: the
+    /// gateway keeps none of their text (no guard reads it, no estimate needs it). Usage, the
+    /// stop reason and the end are always decoded.
+    skim_deltas: bool,
 }
 
 impl State {
     /// Handles one provider event; returns the text to send (possibly empty).
     fn step(&mut self, name: &str, data: &str) -> String {
         self.scratch.clear();
-        if !self.passes_undecoded(data) {
+        if !(self.skim_deltas && openai_stream::only_deltas(data)) {
             self.decode.decode(name, data, &mut self.scratch);
         }
         self.render(name, data)
-    }
-
-    /// A same-format OpenAI chunk that carries only deltas, when the gateway keeps none of
-    /// their text (no guard reads it, no estimate needs it): passed on as it came, without a
-    /// JSON parse. Usage, the stop reason and the end are always decoded.
-    fn passes_undecoded(&self, data: &str) -> bool {
-        matches!(self.encode, Encode::PassOpenAi { .. })
-            && self.guard.is_none()
-            && !self.keep_text
-            && openai_stream::only_deltas(data)
     }
 
     /// The provider's stream ended: what a format without an end marker (Gemini) still has to
@@ -282,6 +276,7 @@ pub async fn collect(upstream: Upstream, mut decode: Decode, limit: usize) -> Re
 
 pub fn translate(upstream: Upstream, decode: Decode, encode: Encode, on_done: OnDone, notes: Notes) -> ProxyBody {
     let events = raw_events(upstream, &decode);
+    let skim_deltas = matches!(encode, Encode::PassOpenAi { .. }) && notes.guard.is_none() && !notes.keep_text;
     let state = State {
         events,
         decode,
@@ -296,6 +291,7 @@ pub fn translate(upstream: Upstream, decode: Decode, encode: Encode, on_done: On
         signatures: notes.signatures,
         thinking: String::new(),
         guard: notes.guard,
+        skim_deltas,
     };
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;

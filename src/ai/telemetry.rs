@@ -94,7 +94,7 @@ impl CallReport {
         (model, stream): (&str, bool),
         prompt: Option<&ChatRequest>,
     ) -> Arc<Self> {
-        let logs_prompt = ctx.admitted.and_then(|a| a.policy.access_log.as_ref()).is_some_and(|l| l.logs_prompt());
+        let logs_prompt = ctx.admitted.and_then(|a| a.policy.access_log.as_ref()).is_some_and(|l| l.prompt);
         let span = ctx.span.map(|r| {
             let attributes = vec![
                 Attribute::new("gen_ai.operation.name", operation),

@@ -91,16 +91,13 @@ pub struct AccessLogIr {
     pub sampling: f64,
     /// Status ranges logged (inclusive; empty: all).
     pub statuses: Vec<(u16, u16)>,
+    /// Whether `fields` names the prompt (known at translation, asked per AI request).
+    pub prompt: bool,
 }
 
 impl AccessLogIr {
     pub fn logs_status(&self, status: u16) -> bool {
         self.statuses.is_empty() || self.statuses.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
-    }
-
-    /// Whether the prompt is logged: only when `fields` names it.
-    pub fn logs_prompt(&self) -> bool {
-        self.fields.as_ref().is_some_and(|f| f.contains(&"prompt"))
     }
 }
 

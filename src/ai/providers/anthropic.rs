@@ -66,7 +66,7 @@ impl Provider for Anthropic {
             path.push_str(q);
         }
         let body = match same {
-            true => chat.sent_with(&[("model", &super::json_bytes(&Value::String(model.to_string())))]),
+            true => chat.sent_for(model, &[]),
             false => super::json_bytes(&chat_body(chat, model, false)),
         };
         Ok((path, body))

@@ -27,9 +27,8 @@ pub fn chat_body(chat: &ParsedChat, model: &str, same: bool) -> Bytes {
     if !same {
         return json_bytes(&openai_chat::build_request(&chat.req, model));
     }
-    let model = json_bytes(&Value::String(model.to_string()));
     if !chat.req.stream {
-        return chat.sent_with(&[("model", &model)]);
+        return chat.sent_for(model, &[]);
     }
     // Refused at parsing when not an object; written whole when absent or null.
     let options = match chat.sent_member("stream_options") {
@@ -39,7 +38,7 @@ pub fn chat_body(chat: &ParsedChat, model: &str, same: bool) -> Bytes {
         }
         _ => serde_json::json!({"include_usage": true}),
     };
-    chat.sent_with(&[("model", &model), ("stream_options", &json_bytes(&options))])
+    chat.sent_for(model, &[("stream_options", &json_bytes(&options))])
 }
 
 /// OpenAI and every OpenAI-compatible provider of the catalog.
@@ -131,11 +130,9 @@ mod tests {
             (r#"{"messages":[]}"#, "model"),
         ] {
             let direct = chat::parse(ClientFormat::OpenAi, Bytes::from(body.to_string()), None).err().unwrap();
-            let tree = openai_chat::parse_request(&serde_json::from_str(body).unwrap())
-                .and_then(|r| if r.model.is_empty() { Err(AiError::invalid_param("model", "")) } else { Ok(r) })
-                .err()
-                .unwrap();
-            assert_eq!(direct.param, tree.param, "{body}");
+            let tree =
+                chat::parse_value(ClientFormat::OpenAi, serde_json::from_str(body).unwrap(), None).err().unwrap();
+            assert_eq!((&direct.param, &direct.message), (&tree.param, &tree.message), "{body}");
             assert_eq!(direct.param.as_deref(), Some(param), "{body}");
         }
         // A repeated key: the tree keeps the last, as before.

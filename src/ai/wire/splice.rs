@@ -6,16 +6,17 @@
 //! finds where each top-level member's key and value lie. Anything unexpected gives `None`,
 //! and the caller edits a tree instead.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
-/// One top-level member: its key (decoded) and its value's bytes.
-struct Member {
-    key: String,
+/// One top-level member: its key (decoded; borrowed unless it has escapes) and its value's bytes.
+struct Member<'b> {
+    key: Cow<'b, str>,
     value: Range<usize>,
 }
 
 /// The top-level members of an object, and where its closing brace is.
-fn members(body: &[u8]) -> Option<(Vec<Member>, usize)> {
+fn members(body: &[u8]) -> Option<(Vec<Member<'_>>, usize)> {
     let mut i = skip_ws(body, 0);
     if body.get(i) != Some(&b'{') {
         return None;
@@ -29,8 +30,8 @@ fn members(body: &[u8]) -> Option<(Vec<Member>, usize)> {
         let key_end = string_end(body, i)?;
         let raw_key = &body[i..key_end];
         let key = match raw_key.contains(&b'\\') {
-            false => std::str::from_utf8(&raw_key[1..raw_key.len() - 1]).ok()?.to_string(),
-            true => serde_json::from_slice::<String>(raw_key).ok()?,
+            false => Cow::Borrowed(std::str::from_utf8(&raw_key[1..raw_key.len() - 1]).ok()?),
+            true => Cow::Owned(serde_json::from_slice::<String>(raw_key).ok()?),
         };
         i = skip_ws(body, key_end);
         if body.get(i) != Some(&b':') {

@@ -505,7 +505,9 @@ fn access_log(a: &crate::api::AccessLog) -> Result<AccessLogIr, RefFailure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let path = a.path.as_deref().map(Arc::from);
-    Ok(AccessLogIr { path, fields, sampling, statuses })
+    // The prompt is logged only when `fields` names it.
+    let prompt = fields.as_ref().is_some_and(|f| f.contains(&"prompt"));
+    Ok(AccessLogIr { path, fields, sampling, statuses, prompt })
 }
 
 /// `404`, `5xx` or `400-499` as an inclusive range of statuses.
